@@ -1,0 +1,41 @@
+# Task runner: the README's two commands (demo, test) and the usual verbs around them.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.synced-stamp
+
+.PHONY: demo test lint typecheck fmt pytest dev bench clean
+
+$(STAMP): pyproject.toml uv.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) sync --frozen --quiet
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fleetlake demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+dev: $(STAMP)
+	$(VENV)/bin/dagster dev
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/provider_generation.py
+
+clean:
+	rm -rf $(VENV) .dagster .pytest_cache .ruff_cache .mypy_cache
