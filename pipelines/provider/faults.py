@@ -1,0 +1,73 @@
+"""Faults the embedded provider can inject, each off by default.
+
+Transport faults (5xx, 429 bursts, slow or cut responses, early token expiry) are drawn per request; data
+faults (duplicated, late and malformed records) are decided per record from the seed, so repeated calls agree
+and a client that retries and re-reads converges on exactly the true records.
+"""
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Faults:
+    server_error_rate: float = 0.0
+    """Share of requests answered 500/502/503."""
+    burst_429_rate: float = 0.0
+    """Chance per request of starting a 429 storm of `burst_429_seconds` (with Retry-After)."""
+    burst_429_seconds: float = 2.0
+    slow_rate: float = 0.0
+    """Share of requests delayed by up to `slow_seconds`."""
+    slow_seconds: float = 1.5
+    cut_rate: float = 0.0
+    """Share of 200 responses whose body is cut short mid-JSON."""
+    token_lifetime_s: float | None = None
+    """Tokens silently expire after this many seconds although `expires_in` says 900."""
+    duplicate_rate: float = 0.0
+    """Share of records sent twice in the same response."""
+    late_rate: float = 0.0
+    """Share of records published hours after the hour they belong to has been served."""
+    late_max_s: float = 4 * 3600.0
+    malformed_rate: float = 0.0
+    """Share of records followed by a corrupted copy (wrong types, missing fields, impossible coordinates)."""
+
+    @classmethod
+    def all_on(cls) -> "Faults":
+        """Every fault at a rate that a robust client must absorb without losing or duplicating data."""
+        return cls(
+            server_error_rate=0.05,
+            burst_429_rate=0.01,
+            burst_429_seconds=1.0,
+            slow_rate=0.03,
+            slow_seconds=0.5,
+            cut_rate=0.03,
+            token_lifetime_s=20.0,
+            duplicate_rate=0.02,
+            late_rate=0.03,
+            late_max_s=3 * 3600.0,
+            malformed_rate=0.01,
+        )
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Faults":
+        """Read `all`, `none` or `name=value,...` (this class's field names), as the CLI takes them."""
+        text = (text or "").strip()
+        if text in ("", "none", "off"):
+            return cls()
+        base = cls()
+        overrides: dict[str, float] = {}
+        known = {f.name for f in fields(cls)}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if part == "all":
+                base = cls.all_on()
+                continue
+            name, sep, value = part.partition("=")
+            if not sep or name not in known:
+                raise ValueError(
+                    f"unknown fault {part!r}; expected 'all' or one of {sorted(known)} as name=value"
+                )
+            overrides[name] = float(value)
+        return replace(base, **overrides)
+
+    @property
+    def any(self) -> bool:
+        return self != Faults()
