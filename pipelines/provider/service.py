@@ -549,12 +549,10 @@ class SimulatedProvider:
         disabled_by_spot = dict(zip(disabled["spot_id"].to_list(), disabled["len"].to_list(), strict=True))
         stations = []
         for spot in z.city.parking_spots:
+            type_counts = [counts.get((spot.area_id, t.vehicle_type_id), 0) for t in VEHICLE_TYPES]
             by_type = [
-                {
-                    "count": counts.get((spot.area_id, t.vehicle_type_id), 0),
-                    "vehicle_type_id": t.vehicle_type_id,
-                }
-                for t in VEHICLE_TYPES
+                {"count": n, "vehicle_type_id": t.vehicle_type_id}
+                for n, t in zip(type_counts, VEHICLE_TYPES, strict=True)
             ]
             stations.append(
                 {
