@@ -10,8 +10,8 @@ those same intervals, so the endpoints can never disagree with each other or wit
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np

@@ -1,0 +1,148 @@
+"""The `fleetlake` command line."""
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipelines.provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
+from pipelines.provider.city import CATALOG, DEFAULT_ZONES
+from pipelines.provider.clock import AnchoredClock, Clock, WallClock
+from pipelines.provider.faults import Faults
+from pipelines.provider.server import bind, serve_forever, url_of
+from pipelines.provider.service import ProviderOptions, SimulatedProvider
+from pipelines.provider.truth import write_truth
+
+DEFAULT_ZONES_TEXT = ",".join(DEFAULT_ZONES)
+app = typer.Typer(
+    help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True
+)
+provider_app = typer.Typer(
+    help="The embedded Voi provider: a simulated city served over HTTP.", no_args_is_help=True
+)
+app.add_typer(provider_app, name="provider")
+console = Console(stderr=True)
+
+
+def _utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _zones(value: str) -> tuple[str, ...]:
+    zones = tuple(z.strip() for z in value.split(",") if z.strip())
+    unknown = [z for z in zones if z not in CATALOG]
+    if unknown:
+        raise typer.BadParameter(f"unknown zone(s) {unknown}; the simulated cities are {sorted(CATALOG)}")
+    return zones
+
+
+Seed = Annotated[int, typer.Option(help="Seed of the simulation: the same seed gives the same city.")]
+Vehicles = Annotated[int, typer.Option(help="Vehicles per zone.", min=1)]
+Start = Annotated[
+    str | None,
+    typer.Option(help="First simulated UTC instant (ISO 8601); default: midnight UTC (days - 1) ago."),
+]
+Days = Annotated[int, typer.Option(help="Simulated days.", min=1)]
+Zones = Annotated[str, typer.Option(help=f"Comma-separated zone ids, of {sorted(CATALOG)}.")]
+FaultsOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="FLEETLAKE_PROVIDER_FAULTS",
+        help="Faults to inject: 'all', or name=value pairs, e.g. server_error_rate=0.05,late_rate=0.02.",
+    ),
+]
+ReadyDelay = Annotated[
+    float, typer.Option(help="Seconds after an hour ends before it is served (202 until then).")
+]
+
+
+def _options(
+    seed: int,
+    vehicles: int,
+    start: str | None,
+    days: int,
+    zones: str,
+    faults: str = "",
+    ready_delay: float = 600,
+) -> ProviderOptions:
+    try:
+        parsed_faults = Faults.parse(faults)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    return ProviderOptions(
+        zones=_zones(zones),
+        vehicles=vehicles,
+        start=_utc(start) if start else None,
+        days=days,
+        seed=seed,
+        ready_delay_s=ready_delay,
+        faults=parsed_faults,
+    )
+
+
+@provider_app.command("serve")
+def provider_serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8400,
+    seed: Seed = 7,
+    vehicles: Vehicles = 300,
+    start: Start = None,
+    days: Days = 2,
+    zones: Zones = DEFAULT_ZONES_TEXT,
+    faults: FaultsOpt = "",
+    ready_delay: ReadyDelay = 600.0,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per minute before HTTP 429.")
+    ] = RATE_LIMIT_PER_MINUTE,
+    now: Annotated[
+        str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")
+    ] = None,
+) -> None:
+    """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
+    options = _options(seed, vehicles, start, days, zones, faults, ready_delay)
+    clock: Clock = AnchoredClock(_utc(now)) if now else WallClock()
+    sock = bind(host, port)
+    provider = SimulatedProvider(options, clock)
+    print(url_of(sock), flush=True)
+    console.print(
+        f"serving zones {', '.join(options.zones)}: {options.vehicles} vehicles each, "
+        f"{provider.config.start:%Y-%m-%d %H:%M}Z + {options.days} days, seed {options.seed}"
+        + (f", faults {faults}" if options.faults.any else "")
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(ProviderApp(provider, rate_limit_per_minute=rate_limit), sock)
+
+
+@provider_app.command("truth")
+def provider_truth(
+    out: Annotated[Path, typer.Option(help="Folder to write the Parquet files into.")],
+    seed: Seed = 7,
+    vehicles: Vehicles = 300,
+    start: Start = None,
+    days: Days = 2,
+    zones: Zones = DEFAULT_ZONES_TEXT,
+) -> None:
+    """Write the simulated city's ground truth (trips, events, per-vehicle state timeline) as Parquet."""
+    provider = SimulatedProvider(_options(seed, vehicles, start, days, zones))
+    for name, path in write_truth(provider, out).items():
+        console.print(f"{name:>15}: {path}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Start the embedded provider on a free loopback port and fetch every endpoint once."""
+    from pipelines.demo import run_demo
+
+    run_demo(console)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
