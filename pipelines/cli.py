@@ -18,12 +18,8 @@ from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.provider.truth import write_truth
 
 DEFAULT_ZONES_TEXT = ",".join(DEFAULT_ZONES)
-app = typer.Typer(
-    help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True
-)
-provider_app = typer.Typer(
-    help="The embedded Voi provider: a simulated city served over HTTP.", no_args_is_help=True
-)
+app = typer.Typer(help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True)
+provider_app = typer.Typer(help="The embedded Voi provider: a simulated city served over HTTP.", no_args_is_help=True)
 app.add_typer(provider_app, name="provider")
 console = Console(stderr=True)
 
@@ -56,9 +52,7 @@ FaultsOpt = Annotated[
         help="Faults to inject: 'all', or name=value pairs, e.g. server_error_rate=0.05,late_rate=0.02.",
     ),
 ]
-ReadyDelay = Annotated[
-    float, typer.Option(help="Seconds after an hour ends before it is served (202 until then).")
-]
+ReadyDelay = Annotated[float, typer.Option(help="Seconds after an hour ends before it is served (202 until then).")]
 
 
 def _options(
@@ -96,12 +90,8 @@ def provider_serve(
     zones: Zones = DEFAULT_ZONES_TEXT,
     faults: FaultsOpt = "",
     ready_delay: ReadyDelay = 600.0,
-    rate_limit: Annotated[
-        int, typer.Option(help="Requests per minute before HTTP 429.")
-    ] = RATE_LIMIT_PER_MINUTE,
-    now: Annotated[
-        str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")
-    ] = None,
+    rate_limit: Annotated[int, typer.Option(help="Requests per minute before HTTP 429.")] = RATE_LIMIT_PER_MINUTE,
+    now: Annotated[str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")] = None,
 ) -> None:
     """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
     options = _options(seed, vehicles, start, days, zones, faults, ready_delay)

@@ -50,8 +50,16 @@ async def fetch_everything(settings: Settings, hour: datetime) -> list[tuple[str
         add("-", "zone/info", one(client.zone_info()))
         for zone in zones:
             add(zone, f"mds/trips?end_time={hour:%Y-%m-%dT%H}", client.mds_trips(zone, hour))
-            add(zone, f"mds/events/historical?event_time={hour:%Y-%m-%dT%H}", client.mds_events_historical(zone, hour))
-            add(zone, "mds/events/recent (last hour)", client.mds_events_recent(zone, hour, hour + timedelta(hours=1)))
+            add(
+                zone,
+                f"mds/events/historical?event_time={hour:%Y-%m-%dT%H}",
+                client.mds_events_historical(zone, hour),
+            )
+            add(
+                zone,
+                "mds/events/recent (last hour)",
+                client.mds_events_recent(zone, hour, hour + timedelta(hours=1)),
+            )
             add(zone, "mds/vehicles", client.mds_vehicles(zone))
             add(zone, "mds/vehicles/status", client.mds_vehicles_status(zone))
             for feed in GBFS_FEEDS:

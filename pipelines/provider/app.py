@@ -67,9 +67,7 @@ class RateLimiter:
         return max(0, self.per_minute - len(self.window))
 
 
-def _json(
-    body: Json, status: int = 200, headers: dict[str, str] | None = None, media: str | None = None
-) -> Response:
+def _json(body: Json, status: int = 200, headers: dict[str, str] | None = None, media: str | None = None) -> Response:
     return Response(msgspec.json.encode(body), status, headers, media or "application/json")
 
 
@@ -105,9 +103,7 @@ class ProviderApp:
                     self._endpoint(self.events_historical, auth="bearer", mds=True),
                 ),
                 Route(f"{mds}/events/recent", self._endpoint(self.events_recent, auth="bearer", mds=True)),
-                Route(
-                    f"{mds}/vehicles/status", self._endpoint(self.vehicles_status, auth="bearer", mds=True)
-                ),
+                Route(f"{mds}/vehicles/status", self._endpoint(self.vehicles_status, auth="bearer", mds=True)),
                 Route(
                     f"{mds}/vehicles/status/{{device}}",
                     self._endpoint(self.vehicles_status, auth="bearer", mds=True),
@@ -143,9 +139,7 @@ class ProviderApp:
         if now < self.burst_until or (faults.burst_429_rate and rnd.random() < faults.burst_429_rate):
             if now >= self.burst_until:
                 self.burst_until = now + faults.burst_429_seconds
-            return _error(
-                429, "rate limit exceeded", {"Retry-After": str(max(1, round(self.burst_until - now)))}
-            )
+            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, round(self.burst_until - now)))})
         if faults.slow_rate and rnd.random() < faults.slow_rate:
             await asyncio.sleep(rnd.uniform(0.1, faults.slow_seconds))
         if faults.server_error_rate and rnd.random() < faults.server_error_rate:
@@ -157,9 +151,7 @@ class ProviderApp:
         if mds:
             match = MDS_ACCEPT.search(request.headers.get("accept", ""))
             if match is None or match.group(1) not in ("2.0", "2.0.0"):
-                return _error(
-                    406, "Not Acceptable: this endpoint serves application/vnd.mds+json;version=2.0"
-                )
+                return _error(406, "Not Acceptable: this endpoint serves application/vnd.mds+json;version=2.0")
             media = f"{MDS_MEDIA_TYPE};version=2.0"
         try:
             response = await handler(request)
@@ -220,9 +212,7 @@ class ProviderApp:
             cursor = -1
         if cursor < 0:
             raise ProviderError("cursor must be a non-negative integer")
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [
-            ("cursor", "{cursor}")
-        ]
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", "{cursor}")]
         next_url = str(request.url.replace(query="&".join(f"{k}={v}" for k, v in query)))
         return cursor, next_url
 
@@ -246,9 +236,7 @@ class ProviderApp:
     async def vehicles(self, request: Request) -> Response:
         cursor, next_url = self._cursor(request)
         return _json(
-            self.provider.vehicles(
-                request.path_params["zone"], request.path_params.get("device"), cursor, next_url
-            )
+            self.provider.vehicles(request.path_params["zone"], request.path_params.get("device"), cursor, next_url)
         )
 
     async def vehicles_status(self, request: Request) -> Response:

@@ -17,9 +17,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from pipelines.provider.ids import uuid_from
 
 ParkingMode = Literal["free-floating", "parking-spot"]
-AreaType = Literal[
-    "operations", "no-parking", "parking-spot", "slow-zone", "no-riding", "incentive", "free-floating"
-]
+AreaType = Literal["operations", "no-parking", "parking-spot", "slow-zone", "no-riding", "incentive", "free-floating"]
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -75,9 +73,7 @@ CATALOG: dict[str, CitySpec] = {
             10,
             True,
         ),
-        CitySpec(
-            "9", "Oslo", "free-floating", 59.9133, 10.7389, 3500, "Europe/Oslo", "NOK", "nb", 20, 11, 8, False
-        ),
+        CitySpec("9", "Oslo", "free-floating", 59.9133, 10.7389, 3500, "Europe/Oslo", "NOK", "nb", 20, 11, 8, False),
         CitySpec(
             "31",
             "Marseille",
@@ -219,9 +215,7 @@ def _blob(spec: CitySpec, rng: random.Random, cx: float, cy: float, radius: floa
     ring = []
     for k in range(vertices):
         angle = 2 * math.pi * k / vertices
-        wobble = sum(
-            a * math.sin((i + 2) * angle + p) for i, (a, p) in enumerate(zip(amplitudes, phases, strict=True))
-        )
+        wobble = sum(a * math.sin((i + 2) * angle + p) for i, (a, p) in enumerate(zip(amplitudes, phases, strict=True)))
         r = radius * (1.0 + wobble)
         ring.append(to_lnglat(spec, cx + r * math.cos(angle), cy + r * math.sin(angle)))
     ring.append(ring[0])

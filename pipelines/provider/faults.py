@@ -62,9 +62,7 @@ class Faults:
                 continue
             name, sep, value = part.partition("=")
             if not sep or name not in known:
-                raise ValueError(
-                    f"unknown fault {part!r}; expected 'all' or one of {sorted(known)} as name=value"
-                )
+                raise ValueError(f"unknown fault {part!r}; expected 'all' or one of {sorted(known)} as name=value")
             overrides[name] = float(value)
         return replace(base, **overrides)
 

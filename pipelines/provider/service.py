@@ -301,9 +301,7 @@ class SimulatedProvider:
         ]
         return self._mds("trips", self._faulted(records, z.trip_faults, idx, "trip"))
 
-    def events_historical(
-        self, zone_id: str, event_time: str | None, cursor: int, next_url: str | None
-    ) -> Json:
+    def events_historical(self, zone_id: str, event_time: str | None, cursor: int, next_url: str | None) -> Json:
         z = self.zone(zone_id)
         hour = self.parse_hour(event_time, "event_time")
         self._check_hour(hour)
@@ -317,9 +315,7 @@ class SimulatedProvider:
         try:
             start_ms, end_ms = int(start_time or ""), int(end_time or "")
         except ValueError:
-            raise BadRequest(
-                "start_time and end_time are required, in integer milliseconds since the epoch"
-            ) from None
+            raise BadRequest("start_time and end_time are required, in integer milliseconds since the epoch") from None
         now = self.now_ms()
         if end_ms <= start_ms:
             raise BadRequest("end_time must be after start_time")
@@ -346,7 +342,8 @@ class SimulatedProvider:
             if not rows:
                 raise NotFound(f"device {device_id} not found")
         page, links = self._page([self._vehicle_json(z, r) for r in rows], cursor, next_url)
-        return self._mds("vehicles", page, links, status=False)
+        # The seed's /vehicles response has no last_updated/ttl; the MDS 2.0 schema requires both.
+        return self._mds("vehicles", page, links, status=not self.options.quirks)
 
     def vehicles_status(self, zone_id: str, device_id: str | None, cursor: int, next_url: str | None) -> Json:
         z = self.zone(zone_id)
@@ -659,9 +656,7 @@ def geofencing(city: City) -> Json:
     types = [t.vehicle_type_id for t in VEHICLE_TYPES]
     parking_city = spec.parking_mode == "parking-spot"
 
-    def rule(
-        start: bool, end: bool, through: bool, speed: int | None = None, station: bool | None = None
-    ) -> Json:
+    def rule(start: bool, end: bool, through: bool, speed: int | None = None, station: bool | None = None) -> Json:
         r: Json = {
             "vehicle_type_ids": types,
             "ride_start_allowed": start,

@@ -58,9 +58,7 @@ def truth_frames(provider: SimulatedProvider) -> dict[str, pl.DataFrame]:
             .sort("timestamp", "event_id")
         )
         frames["vehicle_states"].append(
-            fleet.intervals.join(
-                devices.select("device_idx", "device_id", "vehicle_type_id"), on="device_idx"
-            )
+            fleet.intervals.join(devices.select("device_idx", "device_id", "vehicle_type_id"), on="device_idx")
             .select(
                 zone,
                 "device_id",

@@ -9,6 +9,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -50,12 +51,22 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _Envelope(msgspec.Struct):
+    """Just the paging links of a response; decoding it also proves the body is complete JSON."""
+
+    links: dict[str, Any] | None = None
+
+
 @dataclass
 class Page:
     url: str
     status: int
     body: bytes
-    payload: Any
+    next_url: str | None = None
+
+    @cached_property
+    def payload(self) -> Any:
+        return msgspec.json.decode(self.body)
 
 
 @dataclass
@@ -128,7 +139,7 @@ class VoiClient:
                 raise VoiAuthError(f"token request refused with HTTP {response.status_code}")
             if response.status_code != 200:
                 raise VoiRequestError(f"token request failed with HTTP {response.status_code}")
-            payload = self._decode(response)
+            payload = msgspec.json.decode(response.content)
             self._token = str(payload["access_token"])
             self._token_expires = time.monotonic() + float(payload.get("expires_in", 900))
             self.stats.token_refreshes += 1
@@ -147,11 +158,11 @@ class VoiClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        outcome = attempt.retry_state.outcome
-                        reason = outcome.exception() if outcome is not None else None
-                        self.stats.count_retry(reason.reason if isinstance(reason, _Transient) else "retry")
-                    return await self._attempt(method, url, **kwargs)
+                    try:
+                        return await self._attempt(method, url, **kwargs)
+                    except _Transient as e:
+                        self.stats.count_retry(e.reason)
+                        raise
         except _Transient as e:
             raise VoiRequestError(
                 f"{method} {_redact(url)} failed after {self.max_attempts} attempts: {e.reason}"
@@ -174,18 +185,14 @@ class VoiClient:
             raise _Transient(str(response.status_code))
         if response.status_code == 200:
             try:
-                response.extensions["fleetlake_payload"] = msgspec.json.decode(response.content)
-            except msgspec.DecodeError:
+                envelope = msgspec.json.decode(response.content, type=_Envelope)
+            except (msgspec.DecodeError, msgspec.ValidationError):
                 raise _Transient("cut body") from None
+            next_url = (envelope.links or {}).get("next")
+            response.extensions["fleetlake_next"] = next_url if isinstance(next_url, str) and next_url else None
         return response
 
-    @staticmethod
-    def _decode(response: httpx.Response) -> Any:
-        return response.extensions["fleetlake_payload"]
-
-    async def _get(
-        self, url: str, *, accept: str | None, auth: str, params: dict[str, str] | None = None
-    ) -> Page:
+    async def _get(self, url: str, *, accept: str | None, auth: str, params: dict[str, str] | None = None) -> Page:
         headers = {"Accept": accept or "application/json"}
         if auth == "maas":
             headers["X-Auth-Token"] = self.settings.auth_token.reveal()
@@ -202,26 +209,21 @@ class VoiClient:
                 )
         status = response.status_code
         if status == 200:
-            return Page(str(response.url), status, response.content, self._decode(response))
+            return Page(str(response.url), status, response.content, response.extensions.get("fleetlake_next"))
         if status == 202:
             raise HourNotReady(f"{_redact(str(response.url))}: hour not ready yet")
         if status == 401:
             raise VoiAuthError(f"{_redact(str(response.url))}: unauthorized")
         if status == 404 and _is_future(params):
             raise FutureHour(f"{_redact(str(response.url))}: hour is in the future")
-        raise VoiRequestError(
-            f"GET {_redact(str(response.url))} answered HTTP {status}: {response.text[:200]}"
-        )
+        raise VoiRequestError(f"GET {_redact(str(response.url))} answered HTTP {status}: {response.text[:200]}")
 
-    async def _pages(
-        self, url: str, *, accept: str | None, params: dict[str, str] | None = None
-    ) -> list[Page]:
+    async def _pages(self, url: str, *, accept: str | None, params: dict[str, str] | None = None) -> list[Page]:
         """All pages of a paged MDS response, following `links.next`."""
         pages = [await self._get(url, accept=accept, auth="bearer", params=params)]
         seen = {pages[0].url}
         while True:
-            links = pages[-1].payload.get("links") if isinstance(pages[-1].payload, dict) else None
-            next_url = links.get("next") if isinstance(links, dict) else None
+            next_url = pages[-1].next_url
             if not next_url or next_url in seen:
                 return pages
             seen.add(next_url)
@@ -233,9 +235,7 @@ class VoiClient:
         return f"{self.settings.api_base_url}/v1/partner-apis/mds/{zone}/{path}"
 
     async def mds_trips(self, zone: str, hour: datetime) -> list[Page]:
-        return await self._pages(
-            self._mds(zone, "trips"), accept=MDS_ACCEPT, params={"end_time": hour_param(hour)}
-        )
+        return await self._pages(self._mds(zone, "trips"), accept=MDS_ACCEPT, params={"end_time": hour_param(hour)})
 
     async def mds_events_historical(self, zone: str, hour: datetime) -> list[Page]:
         return await self._pages(

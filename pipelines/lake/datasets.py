@@ -1,0 +1,497 @@
+"""The lake's datasets: where each one's records sit in a response, how they are typed, and their columns.
+
+Parsing is record by record: a record that fails validation is quarantined with its reason and raw text,
+and the good records of the same response are kept. Exact re-deliveries of the same id are dropped and counted.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+import polars as pl
+import shapely
+
+from pipelines.lake import records as r
+
+Row = dict[str, Any]
+UTC_MS = pl.Datetime("ms", "UTC")
+
+
+class PayloadError(ValueError):
+    """A response whose envelope is not what the endpoint documents (no record list where one belongs)."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    index: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class Parsed:
+    frame: pl.DataFrame
+    received: int
+    quarantined: list[Quarantined] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One entity of the lake."""
+
+    name: str
+    kind: Literal["hourly", "snapshot"]
+    path: tuple[str, ...]
+    """Keys leading from the response to its list of records."""
+    record_type: type[msgspec.Struct]
+    row: Callable[[Any], Row]
+    schema: dict[str, Any]
+    key: tuple[str, ...]
+    window_column: str | None = None
+    """Hourly datasets: the column that must fall inside the requested hour."""
+    alternative_paths: tuple[tuple[str, ...], ...] = ()
+
+
+def _ms(value: int | str | None, *, seconds: bool = False) -> int | None:
+    """Epoch milliseconds from MDS ms, GBFS 2.x POSIX seconds or GBFS 3.0 RFC 3339 text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    return value * 1000 if seconds else value
+
+
+def _text(value: r.Text | None) -> str | None:
+    """The English (else first) text of a GBFS 3.0 localized list, or a GBFS 2.x plain string."""
+    if value is None or isinstance(value, str):
+        return value
+    for item in value:
+        if item.language.lower().startswith("en"):
+            return item.text
+    return value[0].text if value else None
+
+
+def _wkb(geometry: dict[str, Any] | None) -> bytes | None:
+    if geometry is None:
+        return None
+    wkb: bytes = shapely.to_wkb(shapely.from_geojson(msgspec.json.encode(geometry)))
+    return wkb
+
+
+def _trip(t: r.Trip) -> Row:
+    return {
+        "trip_id": t.trip_id.lower(),
+        "device_id": t.device_id.lower(),
+        "provider_id": t.provider_id,
+        "start_time": t.start_time,
+        "end_time": t.end_time,
+        "start_lat": t.start_location.lat,
+        "start_lng": t.start_location.lng,
+        "end_lat": t.end_location.lat,
+        "end_lng": t.end_location.lng,
+        "duration_s": float(t.duration),
+        "distance_m": float(t.distance),
+        "trip_type": t.trip_type,
+        "accessibility_attributes": t.accessibility_attributes,
+    }
+
+
+def _event(e: r.Event) -> Row:
+    return {
+        "event_id": e.event_id.lower(),
+        "device_id": e.device_id.lower(),
+        "provider_id": e.provider_id,
+        "timestamp": e.timestamp,
+        "publication_time": e.publication_time,
+        "event_types": e.event_types,
+        "vehicle_state": e.vehicle_state,
+        "lat": e.location.lat if e.location else None,
+        "lng": e.location.lng if e.location else None,
+        "battery_percent": e.battery_percent,
+        "trip_ids": [t.lower() for t in e.trip_ids] if e.trip_ids else [],
+    }
+
+
+def _vehicle(v: r.Vehicle) -> Row:
+    return {
+        "device_id": v.device_id.lower(),
+        "provider_id": v.provider_id,
+        "vehicle_id": v.vehicle_id,
+        "vehicle_type": v.vehicle_type,
+        "propulsion_types": v.propulsion_types,
+        "maximum_speed_kph": v.maximum_speed,
+    }
+
+
+def _vehicle_status(s: r.VehicleStatus) -> Row:
+    e, t = s.last_event, s.last_telemetry
+    return {
+        "device_id": s.device_id.lower(),
+        "provider_id": s.provider_id,
+        "event_id": e.event_id.lower(),
+        "event_types": e.event_types,
+        "vehicle_state": e.vehicle_state,
+        "event_time": e.timestamp,
+        "event_lat": e.location.lat if e.location else None,
+        "event_lng": e.location.lng if e.location else None,
+        "battery_percent": e.battery_percent,
+        "telemetry_time": t.timestamp if t else None,
+        "telemetry_lat": t.location.lat if t else None,
+        "telemetry_lng": t.location.lng if t else None,
+        "trip_ids": [x.lower() for x in t.trip_ids] if t and t.trip_ids else [],
+    }
+
+
+def _gbfs_vehicle(v: r.GbfsVehicle) -> Row:
+    vehicle_id = v.vehicle_id or v.bike_id
+    if vehicle_id is None:
+        raise msgspec.ValidationError("Object missing required field `vehicle_id` (or GBFS 2.x `bike_id`)")
+    if (v.lat is None or v.lon is None) and v.station_id is None:
+        raise msgspec.ValidationError("a vehicle needs lat/lon or a station_id")
+    return {
+        "vehicle_id": vehicle_id,
+        "lat": v.lat,
+        "lon": v.lon,
+        "is_reserved": bool(v.is_reserved),
+        "is_disabled": bool(v.is_disabled),
+        "vehicle_type_id": v.vehicle_type_id,
+        "last_reported": _ms(v.last_reported, seconds=True),
+        "current_range_meters": None if v.current_range_meters is None else float(v.current_range_meters),
+        "current_fuel_percent": v.current_fuel_percent,
+        "station_id": v.station_id,
+        "pricing_plan_id": v.pricing_plan_id,
+    }
+
+
+def _station_status(s: r.GbfsStationStatus) -> Row:
+    available = s.num_vehicles_available if s.num_vehicles_available is not None else s.num_bikes_available
+    if available is None:
+        raise msgspec.ValidationError("Object missing required field `num_vehicles_available`")
+    return {
+        "station_id": s.station_id,
+        "num_vehicles_available": available,
+        "num_vehicles_disabled": s.num_vehicles_disabled,
+        "num_docks_available": s.num_docks_available,
+        "is_installed": bool(s.is_installed),
+        "is_renting": bool(s.is_renting),
+        "is_returning": bool(s.is_returning),
+        "last_reported": _ms(s.last_reported, seconds=True),
+        "vehicle_types_available": [
+            {"vehicle_type_id": x.vehicle_type_id, "count": x.count} for x in s.vehicle_types_available or []
+        ],
+    }
+
+
+def _station_information(s: r.GbfsStationInformation) -> Row:
+    return {
+        "station_id": s.station_id,
+        "name": _text(s.name),
+        "lat": s.lat,
+        "lon": s.lon,
+        "capacity": s.capacity,
+        "is_virtual_station": s.is_virtual_station,
+        "station_area": _wkb(s.station_area),
+    }
+
+
+def _rules(rules: Sequence[r.GbfsRule] | None) -> list[Row]:
+    out = []
+    for rule in rules or []:
+        start = rule.ride_start_allowed if rule.ride_start_allowed is not None else rule.ride_allowed
+        end = rule.ride_end_allowed if rule.ride_end_allowed is not None else rule.ride_allowed
+        out.append(
+            {
+                "vehicle_type_ids": rule.vehicle_type_ids or rule.vehicle_type_id or [],
+                "ride_start_allowed": start,
+                "ride_end_allowed": end,
+                "ride_through_allowed": rule.ride_through_allowed,
+                "maximum_speed_kph": None if rule.maximum_speed_kph is None else float(rule.maximum_speed_kph),
+                "station_parking": rule.station_parking,
+            }
+        )
+    return out
+
+
+def _geofencing_feature(f: r.GbfsGeofencingFeature) -> Row:
+    p = f.properties
+    return {
+        "name": _text(p.name),
+        "geometry": _wkb(f.geometry),
+        "rules": _rules(p.rules),
+        "starts_at": _ms(p.start, seconds=True),
+        "ends_at": _ms(p.end, seconds=True),
+    }
+
+
+def _vehicle_type(t: r.GbfsVehicleType) -> Row:
+    return {
+        "vehicle_type_id": t.vehicle_type_id,
+        "form_factor": t.form_factor,
+        "propulsion_type": t.propulsion_type,
+        "name": _text(t.name),
+        "max_range_meters": None if t.max_range_meters is None else float(t.max_range_meters),
+        "max_permitted_speed_kph": None if t.max_permitted_speed is None else float(t.max_permitted_speed),
+        "rider_capacity": t.rider_capacity,
+        "default_pricing_plan_id": t.default_pricing_plan_id,
+    }
+
+
+def _system_information(s: r.GbfsSystemInformation) -> Row:
+    return {
+        "system_id": s.system_id,
+        "name": _text(s.name),
+        "timezone": s.timezone,
+        "languages": s.languages or ([s.language] if s.language else []),
+        "operator": _text(s.operator),
+        "email": s.email or s.feed_contact_email,
+    }
+
+
+def _pricing_plan(p: r.GbfsPricingPlan) -> Row:
+    def segments(items: list[r.PricingSegment] | None) -> list[Row]:
+        return [
+            {
+                "start": float(s.start),
+                "rate": s.rate,
+                "interval": float(s.interval),
+                "end": None if s.end is None else float(s.end),
+            }
+            for s in items or []
+        ]
+
+    return {
+        "plan_id": p.plan_id,
+        "name": _text(p.name),
+        "currency": p.currency,
+        "price": float(p.price),
+        "is_taxable": bool(p.is_taxable),
+        "description": _text(p.description),
+        "per_min_pricing": segments(p.per_min_pricing),
+        "per_km_pricing": segments(p.per_km_pricing),
+        "surge_pricing": p.surge_pricing,
+    }
+
+
+def _zone_info(z: r.ZoneInfo) -> Row:
+    s = z.speedConfig
+    return {
+        "zone_name": z.zoneName,
+        "parking_mode": z.parkingMode,
+        "licence_verification_required": z.licenceVerificationRequired,
+        "max_speed": None if s is None or s.maxSpeed is None else float(s.maxSpeed),
+        "reduced_speed": None if s is None or s.reducedSpeed is None else float(s.reducedSpeed),
+        "min_required_rides": None if s is None else s.minRequiredRides,
+        "speed_unit": None if s is None else s.speedUnit,
+        "is_sleeping": z.isSleeping,
+        "source_zone_id": str(z.zoneId),
+    }
+
+
+def _zone_area(a: r.ZoneArea) -> Row:
+    if a.area_type not in r.AREA_TYPES:
+        raise msgspec.ValidationError(f"unknown area_type {a.area_type!r}; expected one of {r.AREA_TYPES}")
+    return {"area_id": a.id, "area_type": a.area_type, "name": a.name, "geometry": _wkb(a.geometry)}
+
+
+def _occupancy(o: r.AreaOccupancy) -> Row:
+    return {"area_id": o.id, "occupancy": o.occupancy, "capacity": o.capacity}
+
+
+RULE = pl.Struct(
+    {
+        "vehicle_type_ids": pl.List(pl.String),
+        "ride_start_allowed": pl.Boolean,
+        "ride_end_allowed": pl.Boolean,
+        "ride_through_allowed": pl.Boolean,
+        "maximum_speed_kph": pl.Float64,
+        "station_parking": pl.Boolean,
+    }
+)
+SEGMENT = pl.Struct({"start": pl.Float64, "rate": pl.Float64, "interval": pl.Float64, "end": pl.Float64})
+STRINGS = pl.List(pl.String)
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "mds_trips", "hourly", ("trips",), r.Trip, _trip,
+            {"trip_id": pl.String, "device_id": pl.String, "provider_id": pl.String, "start_time": UTC_MS,
+             "end_time": UTC_MS, "start_lat": pl.Float64, "start_lng": pl.Float64, "end_lat": pl.Float64,
+             "end_lng": pl.Float64, "duration_s": pl.Float64, "distance_m": pl.Float64, "trip_type": STRINGS,
+             "accessibility_attributes": STRINGS},
+            key=("trip_id",), window_column="end_time",
+        ),
+        Dataset(
+            "mds_events", "hourly", ("events",), r.Event, _event,
+            {"event_id": pl.String, "device_id": pl.String, "provider_id": pl.String, "timestamp": UTC_MS,
+             "publication_time": UTC_MS, "event_types": STRINGS, "vehicle_state": pl.String, "lat": pl.Float64,
+             "lng": pl.Float64, "battery_percent": pl.Float64, "trip_ids": STRINGS},
+            key=("event_id",), window_column="timestamp",
+        ),
+        Dataset(
+            "mds_vehicles", "snapshot", ("vehicles",), r.Vehicle, _vehicle,
+            {"device_id": pl.String, "provider_id": pl.String, "vehicle_id": pl.String, "vehicle_type": pl.String,
+             "propulsion_types": STRINGS, "maximum_speed_kph": pl.Float64},
+            key=("device_id",),
+        ),
+        Dataset(
+            "mds_vehicle_status", "snapshot", ("vehicles_status",), r.VehicleStatus, _vehicle_status,
+            {"device_id": pl.String, "provider_id": pl.String, "event_id": pl.String, "event_types": STRINGS,
+             "vehicle_state": pl.String, "event_time": UTC_MS, "event_lat": pl.Float64, "event_lng": pl.Float64,
+             "battery_percent": pl.Float64, "telemetry_time": UTC_MS, "telemetry_lat": pl.Float64,
+             "telemetry_lng": pl.Float64, "trip_ids": STRINGS},
+            key=("device_id",),
+        ),
+        Dataset(
+            "gbfs_vehicle_status", "snapshot", ("data", "vehicles"), r.GbfsVehicle, _gbfs_vehicle,
+            {"vehicle_id": pl.String, "lat": pl.Float64, "lon": pl.Float64, "is_reserved": pl.Boolean,
+             "is_disabled": pl.Boolean, "vehicle_type_id": pl.String, "last_reported": UTC_MS,
+             "current_range_meters": pl.Float64, "current_fuel_percent": pl.Float64, "station_id": pl.String,
+             "pricing_plan_id": pl.String},
+            key=("vehicle_id",), alternative_paths=(("data", "bikes"),),
+        ),
+        Dataset(
+            "gbfs_station_status", "snapshot", ("data", "stations"), r.GbfsStationStatus, _station_status,
+            {"station_id": pl.String, "num_vehicles_available": pl.Int64, "num_vehicles_disabled": pl.Int64,
+             "num_docks_available": pl.Int64, "is_installed": pl.Boolean, "is_renting": pl.Boolean,
+             "is_returning": pl.Boolean, "last_reported": UTC_MS,
+             "vehicle_types_available": pl.List(pl.Struct({"vehicle_type_id": pl.String, "count": pl.Int64}))},
+            key=("station_id",),
+        ),
+        Dataset(
+            "gbfs_station_information", "snapshot", ("data", "stations"), r.GbfsStationInformation,
+            _station_information,
+            {"station_id": pl.String, "name": pl.String, "lat": pl.Float64, "lon": pl.Float64,
+             "capacity": pl.Int64, "is_virtual_station": pl.Boolean, "station_area": pl.Binary},
+            key=("station_id",),
+        ),
+        Dataset(
+            "gbfs_geofencing_zones", "snapshot", ("data", "geofencing_zones", "features"), r.GbfsGeofencingFeature,
+            _geofencing_feature,
+            {"name": pl.String, "geometry": pl.Binary, "rules": pl.List(RULE), "starts_at": UTC_MS,
+             "ends_at": UTC_MS},
+            key=(),
+        ),
+        Dataset(
+            "gbfs_vehicle_types", "snapshot", ("data", "vehicle_types"), r.GbfsVehicleType, _vehicle_type,
+            {"vehicle_type_id": pl.String, "form_factor": pl.String, "propulsion_type": pl.String, "name": pl.String,
+             "max_range_meters": pl.Float64, "max_permitted_speed_kph": pl.Float64, "rider_capacity": pl.Int64,
+             "default_pricing_plan_id": pl.String},
+            key=("vehicle_type_id",),
+        ),
+        Dataset(
+            "gbfs_system_information", "snapshot", ("data",), r.GbfsSystemInformation, _system_information,
+            {"system_id": pl.String, "name": pl.String, "timezone": pl.String, "languages": STRINGS,
+             "operator": pl.String, "email": pl.String},
+            key=("system_id",),
+        ),
+        Dataset(
+            "gbfs_pricing_plans", "snapshot", ("data", "plans"), r.GbfsPricingPlan, _pricing_plan,
+            {"plan_id": pl.String, "name": pl.String, "currency": pl.String, "price": pl.Float64,
+             "is_taxable": pl.Boolean, "description": pl.String, "per_min_pricing": pl.List(SEGMENT),
+             "per_km_pricing": pl.List(SEGMENT), "surge_pricing": pl.Boolean},
+            key=("plan_id",),
+        ),
+        Dataset(
+            "zone_info", "snapshot", ("data", "attributes", "zones"), r.ZoneInfo, _zone_info,
+            {"zone_name": pl.String, "parking_mode": pl.String, "licence_verification_required": pl.Boolean,
+             "max_speed": pl.Float64, "reduced_speed": pl.Float64, "min_required_rides": pl.Int64,
+             "speed_unit": pl.String, "is_sleeping": pl.Boolean, "source_zone_id": pl.String},
+            key=("source_zone_id",),
+        ),
+        Dataset(
+            "zone_areas", "snapshot", ("data", "attributes", "areas"), r.ZoneArea, _zone_area,
+            {"area_id": pl.String, "area_type": pl.String, "name": pl.String, "geometry": pl.Binary},
+            key=("area_id",),
+        ),
+        Dataset(
+            "zone_area_occupancy", "snapshot", ("data",), r.AreaOccupancy, _occupancy,
+            {"area_id": pl.String, "occupancy": pl.Int64, "capacity": pl.Int64},
+            key=("area_id",),
+        ),
+    )
+}  # fmt: skip
+
+
+def _at(body: bytes | msgspec.Raw, path: Sequence[str]) -> msgspec.Raw | None:
+    node: bytes | msgspec.Raw = body
+    for key in path:
+        try:
+            mapping = msgspec.json.decode(node, type=dict[str, msgspec.Raw])
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if key not in mapping:
+            return None
+        node = mapping[key]
+    return node if isinstance(node, msgspec.Raw) else msgspec.Raw(node)
+
+
+def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
+    """The raw records of one response body; single-object datasets give a one-element list."""
+    for path in (dataset.path, *dataset.alternative_paths):
+        node = _at(body, path)
+        if node is None:
+            continue
+        try:
+            return msgspec.json.decode(node, type=list[msgspec.Raw])
+        except msgspec.ValidationError:
+            if dataset.name == "gbfs_system_information":
+                return [node]
+            raise PayloadError(f"{dataset.name}: `{'.'.join(path)}` is not a list") from None
+    raise PayloadError(f"{dataset.name}: the response has no `{'.'.join(dataset.path)}`")
+
+
+def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, datetime] | None = None) -> Parsed:
+    """Validate and type every record of `bodies` (the pages of one response)."""
+    rows: list[Row] = []
+    quarantined: list[Quarantined] = []
+    seen: set[tuple[Any, ...]] = set()
+    duplicates = received = 0
+    lo = hi = 0
+    if window is not None:
+        lo, hi = (int(t.timestamp() * 1000) for t in window)
+    for body in bodies:
+        for raw in raw_records(dataset, body):
+            index = received
+            received += 1
+            try:
+                row = dataset.row(msgspec.json.decode(raw, type=dataset.record_type))
+            except (
+                msgspec.ValidationError,
+                msgspec.DecodeError,
+                ValueError,
+                shapely.errors.ShapelyError,
+            ) as e:
+                quarantined.append(Quarantined(index, str(e), bytes(raw).decode("utf-8", "replace")))
+                continue
+            if window is not None and dataset.window_column is not None:
+                t = row[dataset.window_column]
+                if not lo <= t < hi:
+                    reason = f"{dataset.window_column} {t} is outside the requested window [{lo}, {hi})"
+                    quarantined.append(Quarantined(index, reason, bytes(raw).decode("utf-8", "replace")))
+                    continue
+            if dataset.key:
+                key = tuple(row[k] for k in dataset.key)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+            rows.append(row)
+    frame = pl.DataFrame(rows, schema=_input_schema(dataset)) if rows else _empty(dataset)
+    frame = frame.with_columns(
+        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC")
+        for c, t in dataset.schema.items()
+        if t == UTC_MS
+    )
+    return Parsed(frame.select(list(dataset.schema)), received, quarantined, duplicates)
+
+
+def _input_schema(dataset: Dataset) -> dict[str, Any]:
+    return {c: (pl.Int64 if t == UTC_MS else t) for c, t in dataset.schema.items()}
+
+
+def _empty(dataset: Dataset) -> pl.DataFrame:
+    return pl.DataFrame(schema=_input_schema(dataset))

@@ -1,0 +1,155 @@
+"""The lake on disk: hive-partitioned Parquet, raw responses beside it, a quarantine, all written atomically.
+
+Layout under the lake root (partition values are path segments, so they are validated first):
+
+    {dataset}/zone_id={zone}/date={YYYY-MM-DD}/hour={HH}/part-0.parquet          hourly datasets
+    {dataset}/zone_id={zone}/date={YYYY-MM-DD}/hour={HH}/snapshot-{T}.parquet    snapshots, T = capture time
+    quarantine/dataset={dataset}/zone_id=.../hour={HH}/{same file name}           rejected records
+    _raw/{dataset}/zone_id=.../hour={HH}/{stem}.page-{N}.json.gz                  responses as received
+
+Every file is written to a hidden temporary name in its final folder and renamed into place, so a reader
+(DuckDB globbing `*.parquet`) sees the old file or the new one, never half of either, and a crash leaves the
+previous version intact. Re-writing a partition replaces it exactly.
+"""
+
+import gzip
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.lake.datasets import Quarantined
+
+ZONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+QUARANTINE = "quarantine"
+RAW = "_raw"
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "dataset": pl.String(),
+        "record_index": pl.Int64(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+        "window_start": pl.Datetime("ms", "UTC"),
+        "window_end": pl.Datetime("ms", "UTC"),
+        "ingested_at": pl.Datetime("ms", "UTC"),
+    }
+)
+
+
+def check_zone_id(zone_id: str) -> str:
+    """Zone ids become folder names: allow only plain identifiers (no separators, dots or traversal)."""
+    if not ZONE_ID.fullmatch(zone_id):
+        raise ValueError(f"invalid zone id {zone_id!r}: expected letters, digits, '-' or '_' (at most 64)")
+    return zone_id
+
+
+def snapshot_stem(captured_at: datetime) -> str:
+    return "snapshot-" + captured_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One hive partition: a dataset's zone and UTC hour."""
+
+    dataset: str
+    zone_id: str
+    hour: datetime
+
+    def __post_init__(self) -> None:
+        check_zone_id(self.zone_id)
+        if self.hour.tzinfo is None:
+            raise ValueError("partition hours must be timezone-aware (UTC)")
+
+    @property
+    def folder(self) -> Path:
+        h = self.hour.astimezone(UTC)
+        return Path(f"zone_id={self.zone_id}", f"date={h:%Y-%m-%d}", f"hour={h:%H}")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.stat().st_size
+
+
+def _gzip_writer(body: bytes) -> Callable[[Path], object]:
+    compressed = gzip.compress(body, compresslevel=6, mtime=0)
+    return lambda path: path.write_bytes(compressed)
+
+
+class Lake:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.root / dataset
+
+    def data_path(self, p: Partition, stem: str = "part-0") -> Path:
+        return self.root / p.dataset / p.folder / f"{stem}.parquet"
+
+    def quarantine_path(self, p: Partition, stem: str = "part-0") -> Path:
+        return self.root / QUARANTINE / f"dataset={p.dataset}" / p.folder / f"{stem}.parquet"
+
+    def raw_dir(self, p: Partition) -> Path:
+        return self.root / RAW / p.dataset / p.folder
+
+    def write_data(self, p: Partition, frame: pl.DataFrame, stem: str = "part-0") -> int:
+        return _atomic_write(self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd"))
+
+    def write_quarantine(
+        self,
+        p: Partition,
+        rejected: list[Quarantined],
+        window: tuple[datetime, datetime],
+        ingested_at: datetime,
+        stem: str = "part-0",
+    ) -> int:
+        """Replace the partition's quarantine file; an empty list removes a stale one."""
+        path = self.quarantine_path(p, stem)
+        if not rejected:
+            path.unlink(missing_ok=True)
+            return 0
+        frame = pl.DataFrame(
+            {
+                "dataset": [p.dataset] * len(rejected),
+                "record_index": [q.index for q in rejected],
+                "reason": [q.reason for q in rejected],
+                "raw": [q.raw for q in rejected],
+                "window_start": [window[0]] * len(rejected),
+                "window_end": [window[1]] * len(rejected),
+                "ingested_at": [ingested_at] * len(rejected),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+        return _atomic_write(path, lambda target: frame.write_parquet(target, compression="zstd"))
+
+    def write_raw(self, p: Partition, pages: list[bytes], stem: str = "response") -> int:
+        """Keep the response as received; a later re-parse reads these instead of calling the provider."""
+        folder = self.raw_dir(p)
+        total = 0
+        for n, body in enumerate(pages):
+            total += _atomic_write(folder / f"{stem}.page-{n:04d}.json.gz", _gzip_writer(body))
+        # Fewer pages than last time: drop the leftovers so the raw folder matches the partition exactly.
+        for stale in folder.glob(f"{stem}.page-*.json.gz"):
+            if int(stale.name.split(".page-")[1][:4]) >= len(pages):
+                stale.unlink(missing_ok=True)
+        return total
+
+    def read_raw(self, p: Partition, stem: str = "response") -> list[bytes]:
+        pages = sorted(self.raw_dir(p).glob(f"{stem}.page-*.json.gz"))
+        return [gzip.decompress(page.read_bytes()) for page in pages]
+
+    def partitions(self, dataset: str) -> Iterator[Path]:
+        yield from sorted(self.dataset_dir(dataset).glob("zone_id=*/date=*/hour=*/*.parquet"))
