@@ -482,7 +482,7 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
             rows.append(row)
     frame = pl.DataFrame(rows, schema=_input_schema(dataset)) if rows else _empty(dataset)
     frame = frame.with_columns(
-        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC")
+        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").cast(UTC_MS)
         for c, t in dataset.schema.items()
         if t == UTC_MS
     )

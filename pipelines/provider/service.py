@@ -192,7 +192,8 @@ class SimulatedProvider:
 
     def _check_hour(self, hour_ms: int) -> None:
         now = self.now_ms()
-        if hour_ms > now or hour_ms >= self.config.end_ms:
+        # MDS 2.0: "for hours that are not yet in the past the API shall return a 404", the current one too.
+        if hour_ms + HOUR_MS > now or hour_ms >= self.config.end_ms:
             raise NotFound("the requested hour is in the future")
         if now < hour_ms + HOUR_MS + self.options.ready_delay_s * 1000:
             raise NotReady("the requested hour is not ready yet, try again later")

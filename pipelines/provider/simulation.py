@@ -257,8 +257,9 @@ class _Simulator:
         start = self.change(t, "trip_start", ON_TRIP, trip)
         self.x, self.y = x1, y1
         self.battery -= 100.0 * distance / vtype.max_range_m
-        end = self.change(start + duration, "trip_end", AVAILABLE, trip)
+        # GBFS ids rotate after every trip: the vehicle is back on the street under a new id.
         self.trips_done += 1
+        end = self.change(start + duration, "trip_end", AVAILABLE, trip)
         tr = self.trips.data
         tr["dev"].append(self.dev)
         tr["start"].append(start)

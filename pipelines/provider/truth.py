@@ -9,11 +9,12 @@ from pipelines.provider.service import SimulatedProvider
 TRUTH_TABLES = ("vehicles", "trips", "events", "vehicle_states")
 
 
+_UTC_NAMES = {"start_ms": "start_time", "end_ms": "end_time", "timestamp_ms": "timestamp"}
+
+
 def _utc(*columns: str) -> list[pl.Expr]:
-    return [
-        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms"))
-        for c in columns
-    ]
+    """Epoch-millisecond columns as UTC datetimes, named as MDS names them (`start_ms` → `start_time`)."""
+    return [pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").alias(_UTC_NAMES[c]) for c in columns]
 
 
 def truth_frames(provider: SimulatedProvider) -> dict[str, pl.DataFrame]:

@@ -1,0 +1,41 @@
+"""Dagster resources: the only way assets reach the Voi API and the lake."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.config import Secret, Settings
+from pipelines.lake.store import Lake
+
+
+class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Voi API access. Empty fields fall back to the environment (VOI_*, FLEETLAKE_ZONES) at run time."""
+
+    api_base_url: str = ""
+    maas_base_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    auth_token: str = ""
+    zones: str = ""
+
+    def settings(self) -> Settings:
+        env = Settings.from_env()
+        return Settings(
+            api_base_url=(self.api_base_url or env.api_base_url).rstrip("/"),
+            maas_base_url=(self.maas_base_url or env.maas_base_url).rstrip("/"),
+            client_id=self.client_id or env.client_id,
+            client_secret=Secret(self.client_secret) if self.client_secret else env.client_secret,
+            auth_token=Secret(self.auth_token) if self.auth_token else env.auth_token,
+            zones=tuple(z.strip() for z in self.zones.split(",") if z.strip()) or env.zones,
+            lake_dir=env.lake_dir,
+            warehouse=env.warehouse,
+        )
+
+
+class LakeStore(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The Parquet lake; an empty root falls back to FLEETLAKE_LAKE_DIR at run time."""
+
+    root: str = ""
+
+    def lake(self) -> Lake:
+        return Lake(Path(self.root) if self.root else Settings.from_env().lake_dir)

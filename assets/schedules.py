@@ -1,0 +1,61 @@
+"""When things run: the last hours of MDS data every hour, GBFS every few minutes, zones daily."""
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from assets.partitions import hourly
+
+LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
+DEFAULT_LOOKBACK_HOURS = 6
+
+mds_hourly_job = dg.define_asset_job(
+    "mds_hourly_job", selection=dg.AssetSelection.assets("mds_trips", "mds_events"), partitions_def=hourly
+)
+gbfs_snapshot_job = dg.define_asset_job(
+    "gbfs_snapshot_job",
+    selection=dg.AssetSelection.groups("snapshots") - dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),
+)
+mds_vehicle_snapshot_job = dg.define_asset_job(
+    "mds_vehicle_snapshot_job", selection=dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status")
+)
+zone_geometry_job = dg.define_asset_job("zone_geometry_job", selection=dg.AssetSelection.groups("zones"))
+
+
+def lookback_hours() -> int:
+    value = os.environ.get(LOOKBACK_HOURS_ENV, "").strip()
+    return int(value) if value else DEFAULT_LOOKBACK_HOURS
+
+
+@dg.schedule(job=mds_hourly_job, cron_schedule="5 * * * *", execution_timezone="UTC")
+def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """A few minutes past each hour: the hour that just ended, plus a lookback window for late records."""
+    scheduled = context.scheduled_execution_time
+    last = scheduled.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    first = last - timedelta(hours=max(lookback_hours() - 1, 0))
+    start_key, end_key = (t.strftime("%Y-%m-%d-%H:%M") for t in (first, last))
+    return dg.RunRequest(
+        run_key=f"mds-hourly-{end_key}",
+        tags={
+            "dagster/asset_partition_range_start": start_key,
+            "dagster/asset_partition_range_end": end_key,
+        },
+    )
+
+
+gbfs_snapshot_schedule = dg.ScheduleDefinition(
+    name="gbfs_snapshot_schedule",
+    job=gbfs_snapshot_job,
+    cron_schedule=os.environ.get("FLEETLAKE_GBFS_SNAPSHOT_CRON", "*/5 * * * *"),
+    execution_timezone="UTC",
+)
+mds_vehicle_snapshot_schedule = dg.ScheduleDefinition(
+    name="mds_vehicle_snapshot_schedule",
+    job=mds_vehicle_snapshot_job,
+    cron_schedule="2 * * * *",
+    execution_timezone="UTC",
+)
+zone_geometry_schedule = dg.ScheduleDefinition(
+    name="zone_geometry_schedule", job=zone_geometry_job, cron_schedule="15 3 * * *", execution_timezone="UTC"
+)

@@ -1,0 +1,112 @@
+"""Snapshot assets: the current state of GBFS feeds, MDS vehicles and the zones, stamped with capture time."""
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.resources import LakeStore, VoiApi
+from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, IngestReport, ingest_snapshots
+from pipelines.lake import checks
+from pipelines.lake.store import Partition, snapshot_stem
+from pipelines.voi.client import VoiClient
+
+SNAPSHOT_CHECKS = ("schema_matches", "no_duplicate_ids")
+CAPTURED_AT: dict[str, pl.DataType] = {"captured_at": pl.Datetime("ms", "UTC")}
+
+
+def snapshot_assets(
+    name: str, datasets: Sequence[str], descriptions: dict[str, str], group: str
+) -> dg.AssetsDefinition:
+    """One multi-asset capturing `datasets` for every zone at one instant."""
+
+    @dg.multi_asset(
+        name=name,
+        specs=[dg.AssetSpec(d, description=descriptions[d], kinds={"parquet"}, group_name=group) for d in datasets],
+        check_specs=[dg.AssetCheckSpec(c, asset=d) for d in datasets for c in SNAPSHOT_CHECKS],
+        can_subset=True,
+        op_tags={"fleetlake/ingest": "voi"},
+    )
+    def capture(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) -> Iterator[object]:
+        selected = [k.path[-1] for k in context.selected_asset_keys]
+        captured_at = datetime.now(UTC)
+
+        async def run() -> tuple[IngestReport, list[str]]:
+            async with VoiClient(voi.settings()) as client:
+                zones = await client.zones()
+                return await ingest_snapshots(client, lake.lake(), zones, selected, captured_at), zones
+
+        report, zones = asyncio.run(run())
+        failed = report.with_status("failed")
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} snapshot(s) failed",
+                metadata={"errors": [f"{r.dataset}/{r.zone_id}: {r.error}" for r in failed[:10]]},
+            )
+        stem = snapshot_stem(captured_at)
+        for dataset in selected:
+            summary = report.summary(dataset)
+            key = dg.AssetKey(dataset)
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "rows": summary["rows"],
+                    "quarantined": summary["quarantined"],
+                    "duplicates_dropped": summary["duplicates"],
+                    "bytes": summary["bytes"],
+                    "captured_at": captured_at.isoformat(),
+                    "zones": ", ".join(zones),
+                    "by_zone": dg.MetadataValue.json(report.by_zone(dataset)),
+                    "requests": report.requests,
+                    "retries": report.retries,
+                },
+            )
+            paths = checks.existing(
+                [lake.lake().data_path(Partition(dataset, r.zone_id, r.hour), stem) for r in report.of(dataset)]
+            )
+            for outcome in (checks.check_schema(dataset, paths, CAPTURED_AT), checks.check_unique_ids(dataset, paths)):
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=outcome.name,
+                    passed=outcome.passed,
+                    metadata={"detail": outcome.description, "failures": outcome.failures},
+                )
+
+    return capture
+
+
+gbfs_snapshot = snapshot_assets(
+    "gbfs_snapshot",
+    (*GBFS_DATASETS, "zone_area_occupancy"),
+    {
+        "gbfs_vehicle_status": "GBFS vehicle_status: one row per listed vehicle per capture (ids rotate per trip).",
+        "gbfs_station_status": "GBFS station_status: one row per (virtual) station per capture.",
+        "gbfs_station_information": "GBFS station_information: stations with their areas (WKB) per capture.",
+        "gbfs_geofencing_zones": "GBFS geofencing_zones: one row per feature with its rules per capture.",
+        "gbfs_vehicle_types": "GBFS vehicle_types: one row per vehicle type per capture.",
+        "gbfs_system_information": "GBFS system_information: one row per system per capture (time zone).",
+        "gbfs_pricing_plans": "GBFS system_pricing_plans: one row per plan per capture.",
+        "zone_area_occupancy": "Zone API parking-spot occupancy: one row per parking-spot area per capture.",
+    },
+    group="snapshots",
+)
+mds_vehicle_snapshot = snapshot_assets(
+    "mds_vehicle_snapshot",
+    MDS_SNAPSHOT_DATASETS,
+    {
+        "mds_vehicles": "MDS 2.0 vehicles: one row per device per capture.",
+        "mds_vehicle_status": "MDS 2.0 vehicle status: one row per device per capture, last event and telemetry.",
+    },
+    group="snapshots",
+)
+zone_geometry = snapshot_assets(
+    "zone_geometry",
+    ("zone_info", "zone_areas"),
+    {
+        "zone_info": "Zone API operational zones: name, parking mode, speed config; one row per zone per capture.",
+        "zone_areas": "Zone API areas (v2): one row per area with type and MultiPolygon (WKB) per capture.",
+    },
+    group="zones",
+)

@@ -1,0 +1,94 @@
+"""Data checks on written lake partitions: what the asset checks assert, as plain functions."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import Lake, Partition
+
+MAX_QUARANTINE_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    description: str
+    failures: int = 0
+
+
+def existing(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if p.exists()]
+
+
+def check_schema(dataset: str, paths: list[Path], extra: dict[str, pl.DataType] | None = None) -> CheckOutcome:
+    expected = pl.Schema({**DATASETS[dataset].schema, **(extra or {})})
+    wrong = [str(p) for p in paths if pl.read_parquet_schema(p) != expected]
+    return CheckOutcome(
+        "schema_matches",
+        not wrong,
+        f"{len(wrong)} partition file(s) whose columns differ from the {dataset} schema" if wrong else "all match",
+        len(wrong),
+    )
+
+
+def check_unique_ids(dataset: str, paths: list[Path]) -> CheckOutcome:
+    key = list(DATASETS[dataset].key)
+    if not key or not paths:
+        return CheckOutcome("no_duplicate_ids", True, "nothing to check")
+    dupes = (
+        pl.scan_parquet(paths, include_file_paths="file")
+        .group_by("file", *key)
+        .len()
+        .filter(pl.col("len") > 1)
+        .collect()
+    )
+    return CheckOutcome(
+        "no_duplicate_ids",
+        dupes.height == 0,
+        f"{dupes.height} id(s) appear more than once within a partition" if dupes.height else "ids are unique",
+        dupes.height,
+    )
+
+
+def check_window(lake: Lake, dataset: str, partitions: list[Partition]) -> CheckOutcome:
+    column = DATASETS[dataset].window_column
+    if column is None:
+        return CheckOutcome("timestamps_in_window", True, "not an hourly dataset")
+    outside = 0
+    for partition in partitions:
+        path = lake.data_path(partition)
+        if not path.exists():
+            continue
+        start, end = partition.hour, partition.hour + timedelta(hours=1)
+        outside += (
+            pl.scan_parquet(path)
+            .filter((pl.col(column) < start) | (pl.col(column) >= end))
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+    return CheckOutcome(
+        "timestamps_in_window",
+        outside == 0,
+        f"{outside} record(s) with {column} outside their partition's hour" if outside else "all inside",
+        outside,
+    )
+
+
+def check_row_counts(rows: int, received: int, quarantined: int, duplicates: int) -> CheckOutcome:
+    """Every received record is accounted for, and the quarantine stays a small share."""
+    balanced = rows + quarantined + duplicates == received
+    share = quarantined / received if received else 0.0
+    passed = balanced and share <= MAX_QUARANTINE_SHARE
+    description = (
+        f"received {received} = kept {rows} + quarantined {quarantined} + duplicates {duplicates}"
+        if balanced
+        else f"received {received} != kept {rows} + quarantined {quarantined} + duplicates {duplicates}"
+    )
+    if share > MAX_QUARANTINE_SHARE:
+        description += f"; quarantined share {share:.1%} above {MAX_QUARANTINE_SHARE:.0%}"
+    return CheckOutcome("row_count_sane", passed, description, quarantined)
