@@ -2,6 +2,7 @@
 
 import contextlib
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pipelines.config import Settings
 from pipelines.provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
 from pipelines.provider.city import CATALOG, DEFAULT_ZONES
 from pipelines.provider.clock import AnchoredClock, Clock, WallClock
@@ -125,10 +127,44 @@ def provider_truth(
 
 @app.command("demo")
 def demo() -> None:
-    """Start the embedded provider on a free loopback port and fetch every endpoint once."""
+    """The main job against the embedded provider: backfill about 48 hours of 2 zones, snapshot, summarise."""
     from pipelines.demo import run_demo
 
-    run_demo(console)
+    if not run_demo(console):
+        raise typer.Exit(1)
+
+
+@app.command("backfill")
+def backfill(
+    start: Annotated[str, typer.Option(help="First UTC hour to ingest (ISO 8601).")],
+    end: Annotated[str, typer.Option(help="End of the range, exclusive (ISO 8601).")],
+    zones: Annotated[str | None, typer.Option(help="Comma-separated zone ids; default FLEETLAKE_ZONES or all.")] = None,
+) -> None:
+    """Ingest MDS trips and events for every hour in [start, end) as one Dagster run, with a progress bar."""
+    from pipelines.backfill import run_backfill
+
+    settings = Settings.from_env()
+    if zones:
+        settings = replace(settings, zones=tuple(z.strip() for z in zones.split(",") if z.strip()))
+    if not run_backfill(settings, _utc(start), _utc(end), console):
+        raise typer.Exit(1)
+
+
+@app.command("reparse")
+def reparse_command(
+    dataset: Annotated[str, typer.Option(help="An hourly dataset: mds_trips or mds_events.")],
+    zone: Annotated[str, typer.Option(help="Zone id.")],
+    hour: Annotated[str, typer.Option(help="The UTC hour (ISO 8601).")],
+) -> None:
+    """Rebuild one lake partition from its kept raw response, without calling the provider."""
+    from pipelines.ingest import reparse
+    from pipelines.lake.store import Lake
+
+    result = reparse(Lake(Settings.from_env().lake_dir), dataset, zone, _utc(hour))
+    console.print(
+        f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
+        f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped"
+    )
 
 
 def main() -> None:

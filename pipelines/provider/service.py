@@ -100,12 +100,16 @@ def _geojson(area: Area) -> Json:
 class _RecordFaults:
     """Per-record publication times and data faults, fixed by the seed so every read agrees."""
 
-    def __init__(self, count: int, seed_key: str, faults: Faults, ready_delay_s: float) -> None:
+    def __init__(self, times_ms: np.ndarray, seed_key: str, faults: Faults, ready_delay_s: float) -> None:
+        count = len(times_ms)
         rng = np.random.default_rng(abs(hash_key(seed_key)))
         self.lag_ms = rng.uniform(1_000, min(60_000, max(ready_delay_s, 2) * 500), count).astype(np.int64)
         late = rng.random(count) < faults.late_rate
-        late_lag = rng.uniform(ready_delay_s + 300, max(faults.late_max_s, ready_delay_s + 600), count) * 1000
-        self.lag_ms = np.where(late, late_lag.astype(np.int64), self.lag_ms)
+        # A late record appears 5 minutes to `late_max_s` after its hour was first served (never before).
+        after_served = rng.uniform(300, max(faults.late_max_s, 600), count) * 1000
+        served_ms = (times_ms // HOUR_MS + 1) * HOUR_MS + int(ready_delay_s * 1000)
+        late_lag = served_ms - times_ms + after_served.astype(np.int64)
+        self.lag_ms = np.where(late, late_lag, self.lag_ms)
         self.duplicate = rng.random(count) < faults.duplicate_rate
         self.malformed = np.where(rng.random(count) < faults.malformed_rate, rng.integers(1, 4, count), 0)
 
@@ -164,12 +168,15 @@ class SimulatedProvider:
             events=fleet.events,
             event_ts=fleet.events["timestamp_ms"].to_numpy(),
             event_faults=_RecordFaults(
-                fleet.events.height, f"events:{key}", self.options.faults, self.options.ready_delay_s
+                fleet.events["timestamp_ms"].to_numpy(),
+                f"events:{key}",
+                self.options.faults,
+                self.options.ready_delay_s,
             ),
             trips=fleet.trips,
             trip_end=fleet.trips["end_ms"].to_numpy(),
             trip_faults=_RecordFaults(
-                fleet.trips.height, f"trips:{key}", self.options.faults, self.options.ready_delay_s
+                fleet.trips["end_ms"].to_numpy(), f"trips:{key}", self.options.faults, self.options.ready_delay_s
             ),
             interval_start=with_next["start_ms"].to_numpy(),
             interval_end=with_next["end_ms"].to_numpy(),
