@@ -1,6 +1,7 @@
 """Hourly MDS trips and events: every zone for every hour of the run's window, into the lake."""
 
 import asyncio
+import os
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -91,7 +92,10 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
     if not_ready:
         hours_waiting = sorted({f"{r.hour:%Y-%m-%dT%H}" for r in not_ready})
         context.log.info(f"hours not ready yet at the provider: {hours_waiting}; retrying later")
-        raise dg.RetryRequested(max_retries=NOT_READY_MAX_RETRIES, seconds_to_wait=NOT_READY_RETRY_SECONDS)
+        raise dg.RetryRequested(
+            max_retries=int(os.environ.get("FLEETLAKE_NOT_READY_MAX_RETRIES", NOT_READY_MAX_RETRIES)),
+            seconds_to_wait=float(os.environ.get("FLEETLAKE_NOT_READY_RETRY_SECONDS", NOT_READY_RETRY_SECONDS)),
+        )
     for dataset in datasets:
         summary = report.summary(dataset)
         key = dg.AssetKey(dataset)

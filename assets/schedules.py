@@ -5,14 +5,10 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.partitions import hourly
-
 LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
 DEFAULT_LOOKBACK_HOURS = 6
 
-mds_hourly_job = dg.define_asset_job(
-    "mds_hourly_job", selection=dg.AssetSelection.assets("mds_trips", "mds_events"), partitions_def=hourly
-)
+mds_hourly_job = dg.define_asset_job("mds_hourly_job", selection=dg.AssetSelection.assets("mds_trips", "mds_events"))
 gbfs_snapshot_job = dg.define_asset_job(
     "gbfs_snapshot_job",
     selection=dg.AssetSelection.groups("snapshots") - dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),

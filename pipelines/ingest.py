@@ -13,7 +13,7 @@ from typing import Literal
 import polars as pl
 
 from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, parse
-from pipelines.lake.store import Lake, Partition, snapshot_stem
+from pipelines.lake.store import Lake, Partition, captured_at_of, snapshot_stem
 from pipelines.voi.client import FutureHour, HourNotReady, Page, VoiClient, VoiError
 
 HOURLY_DATASETS = ("mds_trips", "mds_events")
@@ -116,11 +116,15 @@ def write_partition(
 ) -> PartitionResult:
     """Parse `pages` and replace the partition's data, quarantine and raw files; the one write path."""
     ingested_at = datetime.now(UTC)
-    size = lake.write_raw(partition, list(pages), stem="response" if stem == "part-0" else stem) if keep_raw else 0
+    raw_stem = "response" if stem == "part-0" else stem
     try:
         parsed = parse(dataset, pages, window if dataset.kind == "hourly" else None)
     except PayloadError as e:
+        # Keep the bad response for inspection, beside (not over) the last good one.
+        if keep_raw:
+            lake.write_raw(partition, list(pages), stem=f"rejected-{ingested_at:%Y%m%dT%H%M%S%fZ}")
         return PartitionResult(dataset.name, partition.zone_id, partition.hour, "failed", error=str(e))
+    size = lake.write_raw(partition, list(pages), stem=raw_stem) if keep_raw else 0
     frame = parsed.frame
     if rows_filter is not None:
         frame = frame.filter(rows_filter)
@@ -260,10 +264,24 @@ async def ingest_snapshots(
 
 
 def reparse(lake: Lake, dataset: str, zone_id: str, hour: datetime, stem: str = "part-0") -> PartitionResult:
-    """Rebuild one partition from its kept raw response, without calling the provider."""
+    """Rebuild one partition (hourly, or one snapshot) from its kept raw response, without the provider."""
     ds = DATASETS[dataset]
     partition = Partition(dataset, zone_id, hour)
     pages = lake.read_raw(partition, stem="response" if stem == "part-0" else stem)
     if not pages:
-        raise FileNotFoundError(f"no raw response kept for {dataset} zone {zone_id} at {hour:%Y-%m-%dT%H}")
-    return write_partition(lake, ds, partition, pages, (hour, hour + timedelta(hours=1)), stem=stem, keep_raw=False)
+        raise FileNotFoundError(f"no raw response kept for {dataset} zone {zone_id} at {hour:%Y-%m-%dT%H} ({stem})")
+    if ds.kind == "hourly":
+        window = (hour, hour + timedelta(hours=1))
+        return write_partition(lake, ds, partition, pages, window, keep_raw=False)
+    captured_at = captured_at_of(stem)
+    return write_partition(
+        lake,
+        ds,
+        partition,
+        pages,
+        (captured_at, captured_at),
+        stem=stem,
+        captured_at=captured_at,
+        keep_raw=False,
+        rows_filter=pl.col("source_zone_id") == zone_id if dataset == "zone_info" else None,
+    )

@@ -6,7 +6,7 @@ and the good records of the same response are kept. Exact re-deliveries of the s
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -17,6 +17,7 @@ from pipelines.lake import records as r
 
 Row = dict[str, Any]
 UTC_MS = pl.Datetime("ms", "UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class PayloadError(ValueError):
@@ -60,7 +61,11 @@ def _ms(value: int | str | None, *, seconds: bool = False) -> int | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError(f"timestamp {value!r} has no UTC offset (RFC 3339 requires one)")
+        # Exact integer arithmetic: float seconds * 1000 is off by one ms for some instants.
+        return (moment - EPOCH) // timedelta(milliseconds=1)
     return value * 1000 if seconds else value
 
 
@@ -74,10 +79,13 @@ def _text(value: r.Text | None) -> str | None:
     return value[0].text if value else None
 
 
-def _wkb(geometry: dict[str, Any] | None) -> bytes | None:
+def _wkb(geometry: dict[str, Any] | None, column: str = "geometry") -> bytes | None:
     if geometry is None:
         return None
-    wkb: bytes = shapely.to_wkb(shapely.from_geojson(msgspec.json.encode(geometry)))
+    try:
+        wkb: bytes = shapely.to_wkb(shapely.from_geojson(msgspec.json.encode(geometry)))
+    except shapely.errors.ShapelyError as e:
+        raise ValueError(f"invalid GeoJSON in `{column}`: {e}") from None
     return wkb
 
 
@@ -193,7 +201,7 @@ def _station_information(s: r.GbfsStationInformation) -> Row:
         "lon": s.lon,
         "capacity": s.capacity,
         "is_virtual_station": s.is_virtual_station,
-        "station_area": _wkb(s.station_area),
+        "station_area": _wkb(s.station_area, "station_area"),
     }
 
 

@@ -17,6 +17,7 @@ Longitude = Annotated[float, Meta(ge=-180, le=180)]
 EpochMs = Annotated[int, Meta(ge=0, le=32_503_680_000_000)]  # before the year 3000
 Percent = Annotated[float, Meta(ge=0, le=100)]
 NonNegative = Annotated[float, Meta(ge=0)]  # JSON integers are accepted too
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]  # bounded: an Int64 column must hold it
 
 
 class Location(Struct):
@@ -102,15 +103,15 @@ Text = list[LocalizedText] | str
 
 class VehicleTypeAvailability(Struct):
     vehicle_type_id: Id
-    count: Annotated[int, Meta(ge=0)]
+    count: Count
 
 
 class GbfsStationStatus(Struct, kw_only=True):
     station_id: Id
-    num_vehicles_available: Annotated[int, Meta(ge=0)] | None = None
-    num_bikes_available: Annotated[int, Meta(ge=0)] | None = None
-    num_vehicles_disabled: Annotated[int, Meta(ge=0)] | None = None
-    num_docks_available: Annotated[int, Meta(ge=0)] | None = None
+    num_vehicles_available: Count | None = None
+    num_bikes_available: Count | None = None
+    num_vehicles_disabled: Count | None = None
+    num_docks_available: Count | None = None
     is_installed: bool | int
     is_renting: bool | int
     is_returning: bool | int
@@ -123,7 +124,7 @@ class GbfsStationInformation(Struct, kw_only=True):
     name: Text
     lat: Latitude
     lon: Longitude
-    capacity: Annotated[int, Meta(ge=0)] | None = None
+    capacity: Count | None = None
     is_virtual_station: bool | None = None
     station_area: dict[str, Any] | None = None
 
@@ -159,7 +160,7 @@ class GbfsVehicleType(Struct, kw_only=True):
     name: Text | None = None
     max_range_meters: NonNegative | None = None
     max_permitted_speed: NonNegative | None = None
-    rider_capacity: Annotated[int, Meta(ge=0)] | None = None
+    rider_capacity: Count | None = None
     default_pricing_plan_id: str | None = None
 
 
@@ -196,7 +197,7 @@ class GbfsPricingPlan(Struct, kw_only=True):
 class SpeedConfig(Struct, kw_only=True):
     maxSpeed: NonNegative | None = None
     reducedSpeed: NonNegative | None = None
-    minRequiredRides: Annotated[int, Meta(ge=0)] | None = None
+    minRequiredRides: Count | None = None
     speedUnit: str | None = None
 
 
@@ -229,8 +230,8 @@ class ZoneArea(Struct, kw_only=True):
 
 class AreaOccupancy(Struct, kw_only=True):
     id: Id
-    occupancy: Annotated[int, Meta(ge=0)]
-    capacity: Annotated[int, Meta(ge=0)]
+    occupancy: Count
+    capacity: Count
 
 
 def decode_as(raw: msgspec.Raw, record_type: type[Struct]) -> Any:

@@ -48,8 +48,16 @@ def check_zone_id(zone_id: str) -> str:
     return zone_id
 
 
+SNAPSHOT_FORMAT = "snapshot-%Y%m%dT%H%M%S%fZ"
+
+
 def snapshot_stem(captured_at: datetime) -> str:
-    return "snapshot-" + captured_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return captured_at.astimezone(UTC).strftime(SNAPSHOT_FORMAT)
+
+
+def captured_at_of(stem: str) -> datetime:
+    """The capture time a snapshot's file name records."""
+    return datetime.strptime(stem, SNAPSHOT_FORMAT).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,25 @@ class Partition:
         return Path(f"zone_id={self.zone_id}", f"date={h:%Y-%m-%d}", f"hour={h:%H}")
 
 
+def _writer_alive(tmp: Path) -> bool:
+    """Temporary names carry their writer's process id; a writer that is gone left its file behind."""
+    try:
+        pid = int(tmp.name.rsplit(".", 3)[-3])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # Left by a writer that crashed: invisible to readers, and nobody will finish it.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if not _writer_alive(stale):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         write(tmp)
         with tmp.open("rb") as f:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 
 import msgspec
 from starlette.applications import Starlette
@@ -45,26 +46,27 @@ class Credentials:
         )
 
 
-class RateLimiter:
-    """A sliding one-minute window over all requests, like the provider's documented 4,000/min."""
+class SlidingWindowLimit:
+    """At most `limit` requests in any `window_s` seconds over all endpoints: the documented 4,000/min."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
         self.window: deque[float] = deque()
 
     def admit(self) -> float | None:
         """None if admitted, else seconds until a slot frees up."""
         now = time.monotonic()
-        while self.window and self.window[0] <= now - 60.0:
+        while self.window and self.window[0] <= now - self.window_s:
             self.window.popleft()
-        if len(self.window) >= self.per_minute:
-            return self.window[0] + 60.0 - now
+        if len(self.window) >= self.limit:
+            return self.window[0] + self.window_s - now
         self.window.append(now)
         return None
 
     @property
     def remaining(self) -> int:
-        return max(0, self.per_minute - len(self.window))
+        return max(0, self.limit - len(self.window))
 
 
 def _json(body: Json, status: int = 200, headers: dict[str, str] | None = None, media: str | None = None) -> Response:
@@ -83,12 +85,13 @@ class ProviderApp:
         provider: SimulatedProvider,
         credentials: Credentials | None = None,
         rate_limit_per_minute: int = RATE_LIMIT_PER_MINUTE,
+        rate_limit_window_s: float = 60.0,
         fault_seed: int | None = None,
     ) -> None:
         self.provider = provider
         self.credentials = credentials or Credentials.from_env()
         self.faults = provider.options.faults
-        self.limiter = RateLimiter(rate_limit_per_minute)
+        self.limiter = SlidingWindowLimit(rate_limit_per_minute, rate_limit_window_s)
         self.tokens: dict[str, float] = {}
         self.burst_until = 0.0
         self.random = random.Random(fault_seed if fault_seed is not None else provider.options.seed)
@@ -126,6 +129,8 @@ class ProviderApp:
         async def endpoint(request: Request) -> Response:
             response = await self._guarded(request, handler, auth, mds)
             self.stats[response.status_code] = self.stats.get(response.status_code, 0) + 1
+            # The provider's own clock, as HTTP says: clients tell "future hour" from "not found" by it.
+            response.headers["Date"] = formatdate(self.provider.now_ms() / 1000, usegmt=True)
             return response
 
         return endpoint
@@ -159,7 +164,7 @@ class ProviderApp:
             return _json({"error": e.message, "status": e.status}, e.status)
         if media is not None:
             response.headers["content-type"] = media
-        response.headers["X-RateLimit-Limit"] = str(self.limiter.per_minute)
+        response.headers["X-RateLimit-Limit"] = str(self.limiter.limit)
         response.headers["X-RateLimit-Remaining"] = str(self.limiter.remaining)
         if response.status_code == 200 and faults.cut_rate and rnd.random() < faults.cut_rate:
             body = bytes(response.body)

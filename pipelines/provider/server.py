@@ -27,7 +27,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _server(app: ProviderApp) -> uvicorn.Server:
-    config = uvicorn.Config(app.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+    config = uvicorn.Config(
+        app.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, date_header=False
+    )
     return uvicorn.Server(config)
 
 

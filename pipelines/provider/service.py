@@ -109,7 +109,9 @@ class _RecordFaults:
         after_served = rng.uniform(300, max(faults.late_max_s, 600), count) * 1000
         served_ms = (times_ms // HOUR_MS + 1) * HOUR_MS + int(ready_delay_s * 1000)
         late_lag = served_ms - times_ms + after_served.astype(np.int64)
-        self.lag_ms = np.where(late, late_lag, self.lag_ms)
+        # Lateness delays when a record becomes visible, not what it says: a late record, once it arrives,
+        # is identical to the one a fault-free provider would have served.
+        self.visible_lag_ms = np.where(late, late_lag, self.lag_ms)
         self.duplicate = rng.random(count) < faults.duplicate_rate
         self.malformed = np.where(rng.random(count) < faults.malformed_rate, rng.integers(1, 4, count), 0)
 
@@ -273,7 +275,7 @@ class SimulatedProvider:
     def _events_between(self, z: _Zone, start_ms: int, end_ms: int) -> list[Json]:
         lo, hi = np.searchsorted(z.event_ts, [start_ms, end_ms], side="left")
         idx = np.arange(lo, hi)
-        published = z.event_ts[lo:hi] + z.event_faults.lag_ms[lo:hi] <= self.now_ms()
+        published = z.event_ts[lo:hi] + z.event_faults.visible_lag_ms[lo:hi] <= self.now_ms()
         idx = idx[published]
         if len(idx) == 0:
             return []
@@ -290,7 +292,7 @@ class SimulatedProvider:
         self._check_hour(hour)
         lo, hi = np.searchsorted(z.trip_end, [hour, hour + HOUR_MS], side="left")
         idx = np.arange(lo, hi)
-        idx = idx[z.trip_end[lo:hi] + z.trip_faults.lag_ms[lo:hi] <= self.now_ms()]
+        idx = idx[z.trip_end[lo:hi] + z.trip_faults.visible_lag_ms[lo:hi] <= self.now_ms()]
         records = [
             {
                 "accessibility_attributes": [],

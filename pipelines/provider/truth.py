@@ -4,6 +4,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.lake.datasets import UTC_MS
 from pipelines.provider.service import SimulatedProvider
 
 TRUTH_TABLES = ("vehicles", "trips", "events", "vehicle_states")
@@ -14,7 +15,10 @@ _UTC_NAMES = {"start_ms": "start_time", "end_ms": "end_time", "timestamp_ms": "t
 
 def _utc(*columns: str) -> list[pl.Expr]:
     """Epoch-millisecond columns as UTC datetimes, named as MDS names them (`start_ms` → `start_time`)."""
-    return [pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").alias(_UTC_NAMES[c]) for c in columns]
+    return [
+        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").cast(UTC_MS).alias(_UTC_NAMES[c])
+        for c in columns
+    ]
 
 
 def truth_frames(provider: SimulatedProvider) -> dict[str, pl.DataFrame]:

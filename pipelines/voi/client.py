@@ -6,9 +6,11 @@ Transient trouble (429, 5xx, timeouts, cut bodies) never reaches the caller unle
 """
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
 
@@ -134,6 +136,7 @@ class VoiClient:
                 self.settings.api_base_url + TOKEN_PATH,
                 auth=(self.settings.client_id, self.settings.client_secret.reveal()),
                 data={"grant_type": "client_credentials"},
+                gated=False,
             )
             if response.status_code in (400, 401, 403):
                 raise VoiAuthError(f"token request refused with HTTP {response.status_code}")
@@ -147,19 +150,25 @@ class VoiClient:
 
     # -- transport ----------------------------------------------------------------------------------------
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request with rate limiting and retries of everything transient; returns the final response."""
+    async def _send(
+        self, method: str, url: str, *, bearer: bool = False, gated: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One request with rate limiting and retries of everything transient; returns the final response.
+
+        With `bearer`, the access token is attached only once the rate limiter lets the request go, so a
+        request that waited in the queue never leaves with a token that expired while it waited.
+        """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Transient),
             stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=10.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     try:
-                        return await self._attempt(method, url, **kwargs)
+                        return await self._attempt(method, url, bearer, gated, **kwargs)
                     except _Transient as e:
                         self.stats.count_retry(e.reason)
                         raise
@@ -169,9 +178,12 @@ class VoiClient:
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    async def _attempt(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _attempt(self, method: str, url: str, bearer: bool, gated: bool, **kwargs: Any) -> httpx.Response:
         await self.limiter.acquire()
-        async with self._in_flight:
+        # The token request skips the in-flight gate: requests holding the gate may be waiting for it.
+        async with self._in_flight if gated else contextlib.nullcontext():
+            if bearer:
+                kwargs["headers"] = {**kwargs["headers"], "Authorization": f"Bearer {await self._bearer()}"}
             self.stats.requests += 1
             try:
                 response = await self._http.request(method, url, **kwargs)
@@ -198,15 +210,11 @@ class VoiClient:
             headers["X-Auth-Token"] = self.settings.auth_token.reveal()
             response = await self._send("GET", url, headers=headers, params=params)
         else:
-            token = await self._bearer()
-            response = await self._send(
-                "GET", url, headers={**headers, "Authorization": f"Bearer {token}"}, params=params
-            )
+            response = await self._send("GET", url, bearer=True, headers=headers, params=params)
             if response.status_code == 401:  # expired early or revoked: one fresh token, once
-                token = await self._bearer(stale=token)
-                response = await self._send(
-                    "GET", url, headers={**headers, "Authorization": f"Bearer {token}"}, params=params
-                )
+                used = response.request.headers.get("authorization", "").removeprefix("Bearer ")
+                await self._bearer(stale=used)
+                response = await self._send("GET", url, bearer=True, headers=headers, params=params)
         status = response.status_code
         if status == 200:
             return Page(str(response.url), status, response.content, response.extensions.get("fleetlake_next"))
@@ -214,7 +222,7 @@ class VoiClient:
             raise HourNotReady(f"{_redact(str(response.url))}: hour not ready yet")
         if status == 401:
             raise VoiAuthError(f"{_redact(str(response.url))}: unauthorized")
-        if status == 404 and _is_future(params):
+        if status == 404 and _is_future(params, response.headers.get("date")):
             raise FutureHour(f"{_redact(str(response.url))}: hour is in the future")
         raise VoiRequestError(f"GET {_redact(str(response.url))} answered HTTP {status}: {response.text[:200]}")
 
@@ -286,15 +294,16 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
-def _is_future(params: dict[str, str] | None) -> bool:
+def _is_future(params: dict[str, str] | None, date_header: str | None) -> bool:
+    """Whether a 404 answered a request for an hour that has not ended by the provider's own clock."""
     for key in ("end_time", "event_time"):
         if params and key in params:
             try:
                 hour = datetime.strptime(params[key], "%Y-%m-%dT%H").replace(tzinfo=UTC)
-            except ValueError:
+                now = parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
+            except (ValueError, TypeError):
                 return False
-            # Allow an hour of clock skew between us and the provider.
-            return hour.timestamp() >= time.time() - 2 * 3600
+            return hour + timedelta(hours=1) > now
     return False
 
 

@@ -9,14 +9,15 @@ class RateLimiter:
     """The generic cell rate algorithm: each request reserves the next free slot, then sleeps until it.
 
     The provider counts requests in a sliding minute, so slots spaced at 60 / (per_minute - burst) seconds
-    with at most `burst` taken early can never exceed `per_minute` in any 60 s window. Reservations are
+    with at most `burst` taken early can never exceed `per_minute` in any 60 s window (`window_s` scales
+    the window down for tests). Reservations are
     made under a thread lock and the wait happens outside it, so one limiter serves every thread and every
     event loop of the process. A 429 pauses every caller until its Retry-After has passed.
     """
 
-    def __init__(self, per_minute: float = 4000, burst: int = 40) -> None:
+    def __init__(self, per_minute: float = 4000, burst: int = 40, window_s: float = 60.0) -> None:
         self.per_minute = per_minute
-        self.interval = 60.0 / max(per_minute - burst, 1.0)
+        self.interval = window_s / max(per_minute - burst, 1.0)
         self.tolerance = (burst - 1) * self.interval
         self.theoretical_arrival = 0.0
         self._lock = threading.Lock()

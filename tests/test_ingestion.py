@@ -1,0 +1,339 @@
+"""Ingestion end to end: the embedded provider over loopback HTTP, real Dagster runs, the lake on disk."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.launch import run_job
+from assets.schedules import mds_hourly_schedule
+from pipelines.config import Secret, Settings
+from pipelines.ingest import hours_between, ingest_hours, reparse
+from pipelines.lake.store import Lake
+from pipelines.provider.app import ProviderApp
+from pipelines.provider.clock import FixedClock
+from pipelines.provider.faults import Faults
+from pipelines.provider.server import running
+from pipelines.provider.service import SimulatedProvider
+from pipelines.provider.truth import truth_frames
+from pipelines.voi.client import VoiAuthError, VoiClient
+from pipelines.voi.ratelimit import RateLimiter
+from tests.conftest import CREDENTIALS, END, NOW, START, make_provider
+
+pytestmark = pytest.mark.integration
+HOURS = hours_between(START, END)
+KEYS = {"mds_trips": "trip_id", "mds_events": "event_id"}
+
+
+def settings_for(url: str, lake_dir: Path, **overrides: object) -> Settings:
+    base = Settings(
+        api_base_url=url,
+        maas_base_url=url,
+        client_id=CREDENTIALS.client_id,
+        client_secret=Secret(CREDENTIALS.client_secret),
+        auth_token=Secret(CREDENTIALS.auth_token),
+        zones=("1", "145"),
+        lake_dir=lake_dir,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def lake_table(root: Path, dataset: str) -> pl.DataFrame:
+    files = sorted(root.glob(f"{dataset}/zone_id=*/date=*/hour=*/*.parquet"))
+    frame = pl.read_parquet(files, hive_partitioning=True).with_columns(pl.col("zone_id").cast(pl.String))
+    return frame.sort("zone_id", KEYS[dataset])
+
+
+@pytest.fixture(scope="module")
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def backfill(settings: Settings, dagster_instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    result = run_job(
+        "mds_hourly_job",
+        settings,
+        first_hour=HOURS[0],
+        last_hour=HOURS[-1],
+        dagster_instance=dagster_instance,
+    )
+    assert result.success
+    return result
+
+
+def assert_matches_truth(provider: SimulatedProvider, root: Path) -> None:
+    truth = truth_frames(provider)
+    for dataset, table in (("mds_trips", "trips"), ("mds_events", "events")):
+        key = KEYS[dataset]
+        lake = lake_table(root, dataset)
+        expected = truth[table].select("zone_id", key).sort("zone_id", key)
+        assert lake.height == expected.height, f"{dataset}: {lake.height} rows, truth has {expected.height}"
+        assert lake.select("zone_id", key).equals(expected), f"{dataset}: ids differ from the truth"
+        assert lake[key].n_unique() == lake.height
+
+
+def test_backfill_lands_exactly_the_providers_records(
+    provider: SimulatedProvider, served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
+) -> None:
+    result = backfill(settings_for(served, tmp_path), dagster_instance)
+    assert_matches_truth(provider, tmp_path)
+    trips = lake_table(tmp_path, "mds_trips")
+    truth = truth_frames(provider)["trips"].sort("zone_id", "trip_id")
+    # Typed columns carry the provider's values: UTC timestamps, not raw integers.
+    assert trips.schema["start_time"] == pl.Datetime("ms", "UTC")
+    assert trips["end_time"].equals(truth["end_time"].cast(pl.Datetime("ms", "UTC")))
+    assert trips["distance_m"].equals(truth["distance_m"].cast(pl.Float64))
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"mds_trips", "mds_events"}
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 8
+    assert all(c.passed for c in checks), [(c.asset_key, c.check_name) for c in checks if not c.passed]
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert {"rows", "quarantined", "bytes", "window_start", "window_end", "zones", "requests", "retries"} <= set(
+        metadata
+    )
+
+
+def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance) -> None:
+    """5xx, 429 storms, slow and cut bodies, early token expiry, duplicates, late and malformed records."""
+    clean_dir, faulty_dir = tmp_path / "clean", tmp_path / "faulty"
+    backfill(settings_for(served, clean_dir), dagster_instance)
+
+    clock = FixedClock(NOW)
+    faults = replace(Faults.all_on(), token_lifetime_s=5.0, late_max_s=2 * 3600.0)
+    faulty = make_provider(clock=clock, faults=faults)
+    with running(ProviderApp(faulty, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
+        first = backfill(settings_for(url, faulty_dir), dagster_instance)
+        # Late records are not there yet; the lookback re-ingest after they are published brings them in.
+        assert lake_table(faulty_dir, "mds_events").height < lake_table(clean_dir, "mds_events").height
+        clock.advance(faults.late_max_s + 3600)
+        second = backfill(settings_for(url, faulty_dir), dagster_instance)
+    for dataset in KEYS:
+        assert lake_table(faulty_dir, dataset).equals(lake_table(clean_dir, dataset)), dataset
+    quarantined = pl.read_parquet(faulty_dir / "quarantine", hive_partitioning=True)
+    assert quarantined.height > 0
+    assert set(quarantined["dataset"]) == {"mds_trips", "mds_events"}
+    # Each reason names the offending field: a path into the record, or the missing field.
+    assert quarantined["reason"].str.contains(r"at `\$\.|missing required field `").all()
+    retries = sum(
+        e.materialization.metadata["retries"].value  # type: ignore[attr-defined]
+        for run in (first, second)
+        for e in run.get_asset_materialization_events()[:1]
+    )
+    assert retries > 0
+    assert sum(faulty.zones["1"].event_faults.duplicate) > 0
+
+
+def test_killed_backfill_rerun_gives_an_identical_lake(
+    served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
+) -> None:
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    backfill(settings_for(served, reference), dagster_instance)
+    env = {
+        **os.environ,
+        "VOI_API_BASE_URL": served,
+        "VOI_MAAS_BASE_URL": served,
+        "FLEETLAKE_LAKE_DIR": str(killed),
+        "FLEETLAKE_ZONES": "1,145",
+    }
+    env.pop("DAGSTER_HOME", None)
+    command = [
+        str(Path(sys.executable).parent / "fleetlake"),
+        "backfill",
+        "--start",
+        START.isoformat(),
+        "--end",
+        END.isoformat(),
+    ]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(killed.glob("mds_*/**/*.parquet"))) < 40:
+            assert process.poll() is None, "the backfill finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    partial = list(killed.glob("mds_*/**/*.parquet"))
+    assert 40 <= len(partial) < 2 * len(HOURS) * 2
+    for path in partial:  # whatever is visible is whole
+        pl.read_parquet(path)
+    rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    for dataset in KEYS:
+        assert lake_table(killed, dataset).equals(lake_table(reference, dataset)), dataset
+    assert not list(killed.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:
+    """Scaled to a 2-second window: 100 requests per window, and 300 requests in a burst."""
+    provider = make_provider()
+    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=100, rate_limit_window_s=2.0)
+    admitted: list[float] = []
+    original = app.limiter.admit
+
+    def recording_admit() -> float | None:
+        wait = original()
+        if wait is None:
+            admitted.append(time.monotonic())
+        return wait
+
+    app.limiter.admit = recording_admit  # type: ignore[method-assign]
+    with running(app) as url:
+        settings = settings_for(url, tmp_path)
+        limiter = RateLimiter(per_minute=100, burst=10, window_s=2.0)
+
+        async def burst() -> VoiClient:
+            async with VoiClient(settings, limiter=limiter) as client:
+                await ingest_hours(client, Lake(tmp_path), ["1", "145"], HOURS)
+                return client
+
+        client = asyncio.run(burst())
+    assert client.stats.requests >= 192
+    assert app.stats.get(429, 0) == 0
+    busiest = max(sum(1 for t in admitted if s <= t < s + 2.0) for s in admitted)
+    assert busiest <= 100
+    # And it is not idling either: close to the bound over the run.
+    span = admitted[-1] - admitted[0]
+    assert len(admitted) / span > 0.6 * (100 - 10) / 2.0
+
+
+def test_a_faster_client_honours_retry_after_and_loses_nothing(tmp_path: Path) -> None:
+    provider = make_provider()
+    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=30, rate_limit_window_s=1.0)
+    with running(app) as url:
+
+        async def hurry() -> VoiClient:
+            async with VoiClient(settings_for(url, tmp_path), limiter=RateLimiter(10_000, burst=200)) as client:
+                report = await ingest_hours(client, Lake(tmp_path), ["1", "145"], HOURS, ["mds_trips"])
+                assert all(r.status == "written" for r in report.results)
+                return client
+
+        client = asyncio.run(hurry())
+    assert app.stats.get(429, 0) > 0
+    assert client.stats.by_reason.get("429", 0) == app.stats[429]
+    truth = truth_frames(provider)["trips"]
+    assert sorted(lake_table(tmp_path, "mds_trips")["trip_id"]) == sorted(truth["trip_id"])
+
+
+def test_hour_not_ready_writes_nothing_and_is_retried(
+    tmp_path: Path, dagster_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hour = HOURS[10]
+    clock = FixedClock(hour + timedelta(hours=1, minutes=2))
+    provider = make_provider(clock=clock)
+    monkeypatch.setenv("FLEETLAKE_NOT_READY_RETRY_SECONDS", "0")
+    monkeypatch.setenv("FLEETLAKE_NOT_READY_MAX_RETRIES", "2")
+    with running(ProviderApp(provider, CREDENTIALS)) as url:
+        settings = settings_for(url, tmp_path, zones=("1",))
+
+        async def attempt() -> list[str]:
+            async with VoiClient(settings) as client:
+                report = await ingest_hours(client, Lake(tmp_path), ["1"], [hour - timedelta(hours=1), hour])
+                return sorted(r.status for r in report.results)
+
+        assert asyncio.run(attempt()) == ["not_ready", "not_ready", "written", "written"]
+        assert not list(tmp_path.glob(f"mds_*/zone_id=1/date=*/hour={hour:%H}/*.parquet"))
+
+        def run() -> dg.ExecuteInProcessResult:
+            return run_job(
+                "mds_hourly_job", settings, first_hour=hour, last_hour=hour, dagster_instance=dagster_instance
+            )
+
+        waiting = run()
+        assert not waiting.success
+        retries = [e for e in waiting.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+        assert len(retries) == 2
+        assert not list(tmp_path.glob(f"mds_*/zone_id=1/date=*/hour={hour:%H}/*.parquet"))
+        clock.advance(15 * 60)
+        assert run().success
+    assert len(list(tmp_path.glob(f"mds_*/zone_id=1/date=*/hour={hour:%H}/*.parquet"))) == 2
+
+
+def test_future_hours_are_skipped_not_failed(provider: SimulatedProvider, served: str, tmp_path: Path) -> None:
+    async def ahead() -> list[str]:
+        async with VoiClient(settings_for(served, tmp_path)) as client:
+            report = await ingest_hours(client, Lake(tmp_path), ["1"], [END + timedelta(hours=5)])
+            return [r.status for r in report.results]
+
+    # Judged by the provider's clock (its Date header), not ours.
+    assert asyncio.run(ahead()) == ["future", "future"]
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_hourly_schedule_asks_for_the_last_hour_and_a_lookback(monkeypatch: pytest.MonkeyPatch) -> None:
+    context = dg.build_schedule_context(scheduled_execution_time=START + timedelta(hours=30, minutes=5))
+    request = mds_hourly_schedule(context)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-00:00"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-03-29-05:00"
+    monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")
+    request = mds_hourly_schedule(context)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-05:00"
+
+
+def test_snapshots_land_every_dataset_with_capture_time(
+    served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
+) -> None:
+    settings = settings_for(served, tmp_path)
+    for job in ("gbfs_snapshot_job", "mds_vehicle_snapshot_job", "zone_geometry_job"):
+        result = run_job(job, settings, dagster_instance=dagster_instance)
+        assert result.success, job
+        assert all(c.passed for c in result.get_asset_check_evaluations()), job
+    status = pl.read_parquet(tmp_path / "gbfs_vehicle_status", hive_partitioning=True)
+    assert set(status["zone_id"].cast(pl.String)) == {"1", "145"}
+    assert status["captured_at"].n_unique() == 1
+    areas = pl.read_parquet(tmp_path / "zone_areas", hive_partitioning=True)
+    assert {"operations", "parking-spot", "no-parking"} <= set(areas["area_type"])
+    info = pl.read_parquet(tmp_path / "zone_info", hive_partitioning=True)
+    assert sorted(info["source_zone_id"]) == ["1", "145"]
+    assert (info["source_zone_id"] == info["zone_id"].cast(pl.String)).all()
+    # A snapshot partition rebuilds from its raw response alone, capture time and zone filter included.
+    for dataset in ("zone_info", "gbfs_vehicle_status"):
+        path = next((tmp_path / dataset / "zone_id=145").rglob("snapshot-*.parquet"))
+        before = pl.read_parquet(path)
+        path.unlink()
+        hour = datetime.strptime(f"{path.parent.parent.name[5:]} {path.parent.name[5:]}", "%Y-%m-%d %H")
+        reparse(Lake(tmp_path), dataset, "145", hour.replace(tzinfo=UTC), stem=path.stem)
+        assert pl.read_parquet(path).equals(before), dataset
+
+
+def test_secrets_never_leave_the_process_in_clear(
+    served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
+) -> None:
+    secret = "do-not-print-this-secret"
+    settings = settings_for(served, tmp_path, client_secret=Secret(secret))
+    assert secret not in repr(settings)
+    result = run_job(
+        "mds_hourly_job",
+        settings,
+        first_hour=HOURS[0],
+        last_hour=HOURS[0],
+        dagster_instance=dagster_instance,
+    )
+    assert not result.success
+    text = "\n".join(str(event) for event in result.all_events)
+    assert "token request refused" in text
+    assert secret not in text
+
+    async def direct() -> None:
+        async with VoiClient(settings) as client:
+            await client.mds_trips("1", HOURS[0])
+
+    with pytest.raises(VoiAuthError) as error:
+        asyncio.run(direct())
+    assert secret not in str(error.value)
