@@ -38,7 +38,7 @@ GBFS_FEED = {
     "gbfs_pricing_plans": "system_pricing_plans",
 }
 Status = Literal["written", "not_ready", "future", "failed"]
-MAX_CONCURRENT_PARTITIONS = 64
+MAX_CONCURRENT_PARTITIONS = 32
 
 
 @dataclass

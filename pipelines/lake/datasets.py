@@ -4,6 +4,7 @@ Parsing is record by record: a record that fails validation is quarantined with 
 and the good records of the same response are kept. Exact re-deliveries of the same id are dropped and counted.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 import shapely
 
 from pipelines.lake import records as r
@@ -454,7 +456,7 @@ def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
 
 def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, datetime] | None = None) -> Parsed:
     """Validate and type every record of `bodies` (the pages of one response)."""
-    rows: list[Row] = []
+    columns: dict[str, list[Any]] = {name: [] for name in dataset.schema}
     quarantined: list[Quarantined] = []
     seen: set[tuple[Any, ...]] = set()
     duplicates = received = 0
@@ -487,9 +489,11 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
                     duplicates += 1
                     continue
                 seen.add(key)
-            rows.append(row)
-    frame = pl.DataFrame(rows, schema=_input_schema(dataset)) if rows else _empty(dataset)
-    frame = frame.with_columns(
+            for name, values in columns.items():  # columnar: one Series per column, not one per row
+                values.append(row[name])
+    # pyarrow builds nested list columns from Python lists in C++; polars would build one Series per row.
+    table = pa.Table.from_pydict(columns, schema=_arrow_input_schema(dataset.name))
+    frame = pl.DataFrame(pl.from_arrow(table)).with_columns(
         pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").cast(UTC_MS)
         for c, t in dataset.schema.items()
         if t == UTC_MS
@@ -501,5 +505,6 @@ def _input_schema(dataset: Dataset) -> dict[str, Any]:
     return {c: (pl.Int64 if t == UTC_MS else t) for c, t in dataset.schema.items()}
 
 
-def _empty(dataset: Dataset) -> pl.DataFrame:
-    return pl.DataFrame(schema=_input_schema(dataset))
+@functools.cache
+def _arrow_input_schema(name: str) -> pa.Schema:
+    return pl.DataFrame(schema=_input_schema(DATASETS[name])).to_arrow().schema

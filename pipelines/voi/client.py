@@ -99,7 +99,7 @@ class VoiClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         limiter: RateLimiter | None = None,
-        max_in_flight: int = 32,
+        max_in_flight: int = 16,
         max_attempts: int = 10,
         timeout_s: float = 30.0,
     ) -> None:
