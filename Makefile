@@ -32,10 +32,10 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 dev: $(STAMP)
-	$(VENV)/bin/dagster dev
+	DAGSTER_HOME=$(CURDIR) $(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/provider_generation.py
+	$(VENV)/bin/python benchmarks/ingest_benchmark.py
 
 clean:
-	rm -rf $(VENV) .dagster .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .dagster data .pytest_cache .ruff_cache .mypy_cache

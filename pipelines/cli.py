@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from dotenv import load_dotenv
 from rich.console import Console
 
 from pipelines.config import Settings
@@ -168,6 +169,8 @@ def reparse_command(
 
 
 def main() -> None:
+    # A .env in the working directory configures the command line as it configures `dagster dev`.
+    load_dotenv(Path.cwd() / ".env", override=False)
     try:
         app()
     except KeyboardInterrupt:

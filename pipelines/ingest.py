@@ -5,10 +5,13 @@ every (dataset, zone, hour) is an independent task, run concurrently under the c
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 import polars as pl
 
@@ -145,6 +148,18 @@ def write_partition(
     )
 
 
+@contextmanager
+def _lake_writer() -> Iterator[Callable[..., Awaitable[PartitionResult]]]:
+    """One thread writes the lake while the event loop keeps fetching; more threads only contend for the GIL
+    (measured: a thread per write cost a third more CPU for the same ingest)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as pool:
+
+        async def write(*args: Any, **kwargs: Any) -> PartitionResult:
+            return await asyncio.get_running_loop().run_in_executor(pool, partial(write_partition, *args, **kwargs))
+
+        yield write
+
+
 async def _bounded(tasks: Iterable[Callable[[], Awaitable[PartitionResult]]]) -> list[PartitionResult]:
     gate = asyncio.Semaphore(MAX_CONCURRENT_PARTITIONS)
 
@@ -188,16 +203,15 @@ async def ingest_hours(
                 result = PartitionResult(name, zone, hour, "failed", error=str(e))
             else:
                 window = (hour, hour + timedelta(hours=1))
-                result = await asyncio.to_thread(
-                    write_partition, lake, DATASETS[name], partition, [p.body for p in pages], window
-                )
+                result = await write(lake, DATASETS[name], partition, [p.body for p in pages], window)
             if on_result is not None:
                 on_result(result)
             return result
 
         return run
 
-    results = await _bounded(task(name, zone, hour) for hour in hours for zone in zones for name in datasets)
+    with _lake_writer() as write:
+        results = await _bounded(task(name, zone, hour) for hour in hours for zone in zones for name in datasets)
     return _report(client, results)
 
 
@@ -245,8 +259,7 @@ async def ingest_snapshots(
                 return PartitionResult(name, zone, hour, "failed", error=str(e))
             # The zone list answers for every zone at once; each zone's partition keeps its own row.
             only_zone = pl.col("source_zone_id") == zone if name == "zone_info" else None
-            return await asyncio.to_thread(
-                write_partition,
+            return await write(
                 lake,
                 DATASETS[name],
                 partition,
@@ -259,7 +272,8 @@ async def ingest_snapshots(
 
         return run
 
-    results = await _bounded(task(name, zone) for zone in zones for name in datasets)
+    with _lake_writer() as write:
+        results = await _bounded(task(name, zone) for zone in zones for name in datasets)
     return _report(client, results)
 
 

@@ -55,18 +55,23 @@ def check_unique_ids(dataset: str, paths: list[Path]) -> CheckOutcome:
 
 
 def check_window(lake: Lake, dataset: str, partitions: list[Partition]) -> CheckOutcome:
+    """Each record's time falls inside the hour its partition folder names; one scan over every file."""
     column = DATASETS[dataset].window_column
     if column is None:
         return CheckOutcome("timestamps_in_window", True, "not an hourly dataset")
+    paths = existing([lake.data_path(p) for p in partitions])
     outside = 0
-    for partition in partitions:
-        path = lake.data_path(partition)
-        if not path.exists():
-            continue
-        start, end = partition.hour, partition.hour + timedelta(hours=1)
-        outside += (
-            pl.scan_parquet(path)
-            .filter((pl.col(column) < start) | (pl.col(column) >= end))
+    if paths:
+        folder_hour = (
+            pl.col("file")
+            .str.extract(r"date=(\d{4}-\d{2}-\d{2})[/\\]hour=(\d{2})", 0)
+            .str.replace(r"date=(\d{4}-\d{2}-\d{2})[/\\]hour=(\d{2})", "${1} ${2}:00")
+            .str.to_datetime("%Y-%m-%d %H:%M", time_zone="UTC", time_unit="ms")
+        )
+        outside = (
+            pl.scan_parquet(paths, include_file_paths="file")
+            .with_columns(start=folder_hour)
+            .filter((pl.col(column) < pl.col("start")) | (pl.col(column) >= pl.col("start") + timedelta(hours=1)))
             .select(pl.len())
             .collect()
             .item()

@@ -491,20 +491,12 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
                 seen.add(key)
             for name, values in columns.items():  # columnar: one Series per column, not one per row
                 values.append(row[name])
-    # pyarrow builds nested list columns from Python lists in C++; polars would build one Series per row.
-    table = pa.Table.from_pydict(columns, schema=_arrow_input_schema(dataset.name))
-    frame = pl.DataFrame(pl.from_arrow(table)).with_columns(
-        pl.from_epoch(pl.col(c), time_unit="ms").dt.replace_time_zone("UTC").cast(UTC_MS)
-        for c, t in dataset.schema.items()
-        if t == UTC_MS
-    )
-    return Parsed(frame.select(list(dataset.schema)), received, quarantined, duplicates)
-
-
-def _input_schema(dataset: Dataset) -> dict[str, Any]:
-    return {c: (pl.Int64 if t == UTC_MS else t) for c, t in dataset.schema.items()}
+    # pyarrow builds typed columns (nested lists, epoch-ms timestamps) from Python lists in C++;
+    # polars would build one Series per nested row.
+    table = pa.Table.from_pydict(columns, schema=_arrow_schema(dataset.name))
+    return Parsed(pl.DataFrame(pl.from_arrow(table)), received, quarantined, duplicates)
 
 
 @functools.cache
-def _arrow_input_schema(name: str) -> pa.Schema:
-    return pl.DataFrame(schema=_input_schema(DATASETS[name])).to_arrow().schema
+def _arrow_schema(name: str) -> pa.Schema:
+    return pl.DataFrame(schema=DATASETS[name].schema).to_arrow().schema

@@ -109,7 +109,7 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> int:
 
 
 def _gzip_writer(body: bytes) -> Callable[[Path], object]:
-    compressed = gzip.compress(body, compresslevel=6, mtime=0)
+    compressed = gzip.compress(body, compresslevel=3, mtime=0)  # twice as fast as 6, 10% larger
     return lambda path: path.write_bytes(compressed)
 
 
