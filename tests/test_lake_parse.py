@@ -78,6 +78,16 @@ def source_records(dataset: str, document: dict[str, Any]) -> list[Any]:
             node = node.get(key) if isinstance(node, dict) else None
         if node is not None:
             assert isinstance(node, list)
+            if dataset == "gbfs_geofencing_zones" and "global_rules" in document["data"]:
+                # GBFS 3.0 global rules land as one more row, without geometry (scope "global").
+                node = [
+                    *node,
+                    {
+                        "type": "GlobalRules",
+                        "geometry": None,
+                        "properties": {"rules": document["data"]["global_rules"]},
+                    },
+                ]
             return node
     raise AssertionError(f"no record list for {dataset}")
 
@@ -213,7 +223,7 @@ def test_geofencing_geometry_round_trips_through_wkb(relative: str) -> None:
 
 def test_almere_null_geometry_features_are_kept_with_null_wkb() -> None:
     parsed, features = parse_sample("otp-ridecheck-almere-gbfs3.0/geofencing_zones.json")
-    frame = parsed.frame
+    frame = parsed.frame.filter(pl.col("scope") == "zone")
     assert frame.height == 16
     nulls = frame.with_row_index().filter(pl.col("geometry").is_null())
     assert nulls["index"].to_list() == [6, 7]
@@ -236,6 +246,17 @@ def test_almere_null_geometry_features_are_kept_with_null_wkb() -> None:
     assert first["rules"][0]["ride_start_allowed"] is True
     assert shapely.from_wkb(first["geometry"]).geom_type == "MultiPolygon"
     assert same_shape(first["geometry"], features[0]["geometry"])
+
+
+def test_global_rules_land_as_one_row_without_geometry() -> None:
+    path = SAMPLES / "otp-ridecheck-almere-gbfs3.0/geofencing_zones.json"
+    parsed = parse(DATASETS["gbfs_geofencing_zones"], [path.read_bytes()])
+    (row,) = parsed.frame.filter(pl.col("scope") == "global").to_dicts()
+    source = json.loads(path.read_bytes())["data"]["global_rules"]
+    assert row["geometry"] is None and row["name"] is None
+    assert len(row["rules"]) == len(source)
+    assert [r["ride_end_allowed"] for r in row["rules"]] == [r["ride_end_allowed"] for r in source]
+    assert parsed.frame.height == len(json.loads(path.read_bytes())["data"]["geofencing_zones"]["features"]) + 1
 
 
 def test_oslo_gbfs_2_2_rule_spellings() -> None:
@@ -263,7 +284,8 @@ def test_oslo_gbfs_2_2_rule_spellings() -> None:
 
 def test_paris_geofencing_fixture_singular_vehicle_type_id_in_gbfs_3_0() -> None:
     parsed, features = parse_sample("gbfs-json-schema-testFixtures/v3.0/geofencing_zones.json")
-    frame = parsed.frame
+    frame = parsed.frame.filter(pl.col("scope") == "zone")
+    features = features[:-1]  # the last is the global rules
     assert frame.height == len(features) == 272
     assert frame["name"].to_list() == [f["properties"]["name"][0]["text"] for f in features]
     first_rule = frame["rules"][0].to_list()[0]

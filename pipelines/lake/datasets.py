@@ -56,6 +56,8 @@ class Dataset:
     window_column: str | None = None
     """Hourly datasets: the column that must fall inside the requested hour."""
     alternative_paths: tuple[tuple[str, ...], ...] = ()
+    companion: tuple[tuple[str, ...], Callable[[msgspec.Raw], msgspec.Raw]] | None = None
+    """A second place in the response that contributes one more record (GBFS global geofencing rules)."""
 
 
 def _ms(value: int | str | None, *, seconds: bool = False) -> int | None:
@@ -225,9 +227,18 @@ def _rules(rules: Sequence[r.GbfsRule] | None) -> list[Row]:
     return out
 
 
+GLOBAL_RULES = "GlobalRules"
+
+
+def _global_rules_record(rules: msgspec.Raw) -> msgspec.Raw:
+    """GBFS 3.0 `global_rules` (what applies outside every zone) as one more, geometry-less feature row."""
+    return msgspec.Raw(b'{"type":"%s","geometry":null,"properties":{"rules":%s}}' % (GLOBAL_RULES.encode(), rules))
+
+
 def _geofencing_feature(f: r.GbfsGeofencingFeature) -> Row:
     p = f.properties
     return {
+        "scope": "global" if f.type == GLOBAL_RULES else "zone",
         "name": _text(p.name),
         "geometry": _wkb(f.geometry),
         "rules": _rules(p.rules),
@@ -381,9 +392,9 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             "gbfs_geofencing_zones", "snapshot", ("data", "geofencing_zones", "features"), r.GbfsGeofencingFeature,
             _geofencing_feature,
-            {"name": pl.String, "geometry": pl.Binary, "rules": pl.List(RULE), "starts_at": UTC_MS,
+            {"scope": pl.String, "name": pl.String, "geometry": pl.Binary, "rules": pl.List(RULE), "starts_at": UTC_MS,
              "ends_at": UTC_MS},
-            key=(),
+            key=(), companion=(("data", "global_rules"), _global_rules_record),
         ),
         Dataset(
             "gbfs_vehicle_types", "snapshot", ("data", "vehicle_types"), r.GbfsVehicleType, _vehicle_type,
@@ -446,11 +457,17 @@ def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
         if node is None:
             continue
         try:
-            return msgspec.json.decode(node, type=list[msgspec.Raw])
+            records = msgspec.json.decode(node, type=list[msgspec.Raw])
         except msgspec.ValidationError:
             if dataset.name == "gbfs_system_information":
                 return [node]
             raise PayloadError(f"{dataset.name}: `{'.'.join(path)}` is not a list") from None
+        if dataset.companion is not None:
+            companion_path, wrap = dataset.companion
+            extra = _at(body, companion_path)
+            if extra is not None:
+                records.append(wrap(extra))
+        return records
     raise PayloadError(f"{dataset.name}: the response has no `{'.'.join(dataset.path)}`")
 
 

@@ -16,8 +16,12 @@ def uuid_from(*parts: object) -> str:
     return _format(digest)
 
 
+def seed_from(*parts: object) -> int:
+    """A 63-bit random seed derived from `parts`, stable across processes (unlike `hash`)."""
+    return int.from_bytes(hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()) >> 1
+
+
 def uuid_batch(count: int, *parts: object) -> list[str]:
     """`count` distinct UUIDs derived from `parts`, generated in one pass."""
-    seed = int.from_bytes(hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest())
-    raw = np.random.default_rng(seed).bytes(16 * count).hex()
+    raw = np.random.default_rng(seed_from(*parts)).bytes(16 * count).hex()
     return [_format(raw[i : i + 32]) for i in range(0, 32 * count, 32)]

@@ -15,7 +15,7 @@ import polars as pl
 from pipelines.provider.city import CATALOG, DEFAULT_ZONES, VEHICLE_TYPES, Area, City, build_city
 from pipelines.provider.clock import Clock, WallClock
 from pipelines.provider.faults import Faults
-from pipelines.provider.ids import uuid_from
+from pipelines.provider.ids import seed_from, uuid_from
 from pipelines.provider.simulation import Fleet, SimulationConfig, default_start, simulate
 
 MDS_VERSION = "2.0.0"
@@ -102,7 +102,7 @@ class _RecordFaults:
 
     def __init__(self, times_ms: np.ndarray, seed_key: str, faults: Faults, ready_delay_s: float) -> None:
         count = len(times_ms)
-        rng = np.random.default_rng(abs(hash_key(seed_key)))
+        rng = np.random.default_rng(seed_from(seed_key))
         self.lag_ms = rng.uniform(1_000, min(60_000, max(ready_delay_s, 2) * 500), count).astype(np.int64)
         late = rng.random(count) < faults.late_rate
         # A late record appears 5 minutes to `late_max_s` after its hour was first served (never before).
@@ -114,12 +114,6 @@ class _RecordFaults:
         self.visible_lag_ms = np.where(late, late_lag, self.lag_ms)
         self.duplicate = rng.random(count) < faults.duplicate_rate
         self.malformed = np.where(rng.random(count) < faults.malformed_rate, rng.integers(1, 4, count), 0)
-
-
-def hash_key(text: str) -> int:
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest()) >> 1
 
 
 @dataclass

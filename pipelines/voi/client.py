@@ -234,6 +234,8 @@ class VoiClient:
             next_url = pages[-1].next_url
             if not next_url or next_url in seen:
                 return pages
+            if httpx.URL(next_url).netloc != httpx.URL(url).netloc:  # never send our token elsewhere
+                raise VoiRequestError(f"{_redact(url)}: links.next points at another host: {_redact(next_url)}")
             seen.add(next_url)
             pages.append(await self._get(next_url, accept=accept, auth="bearer"))
 
