@@ -133,11 +133,11 @@ def main() -> None:
     a = throttled_backfill(start, args.days, args.vehicles)
     print(
         f"throttled backfill: {a['partitions']:.0f} partitions, {a['requests']:.0f} requests, {a['rows']:.0f} rows\n"
-        f"  bound (requests / {RATE_LIMIT}/min):        {a['bound_s']:6.1f} s\n"
-        f"  ingest, first to last partition:      {a['ingest_s']:6.1f} s  -> {a['ingest_s'] / a['bound_s']:.2f} x bound\n"
-        f"  Dagster start-up before the first:    {a['startup_s']:6.1f} s\n"
-        f"  Dagster bookkeeping after the last:   {a['bookkeeping_s']:6.1f} s\n"
-        f"  whole run:                            {a['wall_s']:6.1f} s  -> {a['wall_s'] / a['bound_s']:.2f} x bound"
+        f"  bound (requests / {RATE_LIMIT}/min):     {a['bound_s']:6.1f} s\n"
+        f"  ingest, first to last partition:   {a['ingest_s']:6.1f} s  -> {a['ingest_s'] / a['bound_s']:.2f} x bound\n"
+        f"  Dagster start-up before the first: {a['startup_s']:6.1f} s\n"
+        f"  Dagster bookkeeping after the last:{a['bookkeeping_s']:6.1f} s\n"
+        f"  whole run:                         {a['wall_s']:6.1f} s  -> {a['wall_s'] / a['bound_s']:.2f} x bound"
     )
     b = unthrottled(start, args.days, args.vehicles)
     print(
