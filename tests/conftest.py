@@ -1,5 +1,6 @@
 """Shared fixtures: one simulated provider, in-process and over real loopback HTTP."""
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,20 @@ DAYS = 2
 END = START + timedelta(days=DAYS)
 # Late enough that every simulated hour is ready to be served.
 NOW = END + timedelta(minutes=15)
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+
+
+def _shared_dir() -> Path:
+    """The project's `shared/` folder (specs, samples, seeds): FLEETLAKE_SHARED_DIR, or beside a parent folder."""
+    if os.environ.get("FLEETLAKE_SHARED_DIR"):
+        return Path(os.environ["FLEETLAKE_SHARED_DIR"])
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "specs").is_dir():
+            return parent / "shared"
+    raise RuntimeError("shared/specs not found beside the repository; set FLEETLAKE_SHARED_DIR")
+
+
+SHARED = _shared_dir()
+SPECS = SHARED / "specs"
 MDS_ACCEPT = "application/vnd.mds+json;version=2.0"
 CREDENTIALS = Credentials()
 
