@@ -1,0 +1,233 @@
+"""Builds the DuckDB warehouse from the lake: raw-lake views, then every model in dependency order.
+
+A full build recreates every table. A window build (`window=(start, end)`) rebuilds incremental models only for
+rows whose incremental column falls in the window: it deletes them and inserts them again, so rebuilding an hour
+touches that hour, not the whole history. Views are always recreated (they cost nothing).
+
+SQL takes values as bound parameters (`$window_start`, `$window_end`, ...); only identifiers from the closed list
+of model and dataset names, and the lake's folder as a quoted literal in view definitions, enter SQL text.
+"""
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
+from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign
+from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
+
+FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+LAKE_VIEW = (
+    "create or replace view lake.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
+    "union_by_name = true, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
+)
+Window = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    name: str
+    relation: str
+    mode: str
+    rows: int
+    seconds: float
+
+
+def _identifier(name: str) -> str:
+    if not IDENTIFIER.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain identifier")
+    return name
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (view definitions cannot take parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql(template: str, body: str = "", literal: str = "", **names: str) -> str:
+    """SQL text with identifiers from the closed list of models and datasets filled in, never values.
+
+    `body` is a model's own SQL from `sql/`; `literal` a string literal (the lake folder in a view definition).
+    """
+    identifiers = {key: _identifier(value) for key, value in names.items()}
+    return template.format(body=body, literal=_literal(literal), **identifiers)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    return pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
+
+
+def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a statement actually uses (DuckDB refuses unused ones)."""
+    return {name: values[name] for name in dict.fromkeys(PARAMETER.findall(sql)) if name in values}
+
+
+class Warehouse:
+    def __init__(self, path: Path, lake_dir: Path, sql_dir: Path = SQL_DIR) -> None:
+        self.path = Path(path)
+        self.lake_dir = Path(lake_dir)
+        self.sql_dir = sql_dir
+        self.python_models: dict[
+            str, tuple[tuple[str, ...], Callable[[duckdb.DuckDBPyConnection, Window | None], int]]
+        ] = {
+            "int_point_areas": (("stg_mds__trips", "stg_mds__events", "stg_zone__areas"), self._point_areas),
+        }
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(self.path), read_only=read_only)
+
+    # -- the raw lake ---------------------------------------------------------------------------------
+
+    def _empty_file(self, name: str, schema: dict[str, Any]) -> Path:
+        """An empty Parquet file with the dataset's columns, so views exist before any data does."""
+        folder = self.path.parent / ".empty" / name / "zone_id=none" / "date=1970-01-01" / "hour=00"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "part-0.parquet"
+        pl.DataFrame(schema=schema).write_parquet(path)
+        return path.parents[3]
+
+    def _lake_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("create schema if not exists lake")
+        for schema_name in ("staging", "core"):
+            con.execute("create schema if not exists " + _identifier(schema_name))
+        sources: dict[str, tuple[Path, dict[str, Any]]] = {
+            name: (
+                self.lake_dir / name,
+                dataset.schema | ({"captured_at": pl.Datetime("ms", "UTC")} if dataset.kind == "snapshot" else {}),
+            )
+            for name, dataset in DATASETS.items()
+        }
+        sources[QUARANTINE] = (self.lake_dir / QUARANTINE, dict(QUARANTINE_SCHEMA))
+        for name, (folder, schema) in sources.items():
+            pattern = (
+                "dataset=*/zone_id=*/date=*/hour=*/*.parquet"
+                if name == QUARANTINE
+                else "zone_id=*/date=*/hour=*/*.parquet"
+            )
+            if not any(folder.glob(pattern)):
+                folder = self._empty_file(name, schema)
+                pattern = "zone_id=*/date=*/hour=*/*.parquet"
+            con.execute(
+                _sql(
+                    LAKE_VIEW,
+                    literal=str(folder.resolve() / pattern),
+                    name=name,
+                )
+            )
+
+    # -- models ---------------------------------------------------------------------------------------
+
+    def models(self) -> dict[str, Model]:
+        return discover(self.sql_dir)
+
+    def build(self, window: Window | None = None, select: Iterable[str] | None = None) -> list[ModelRun]:
+        """Build every model (or those in `select`) in dependency order; returns what each step did."""
+        models = self.models()
+        order = build_order(models, {n: inputs for n, (inputs, _) in self.python_models.items()})
+        chosen = set(select) if select is not None else None
+        runs = []
+        with self.connect() as con:
+            self._lake_views(con)
+            for name in order:
+                if chosen is not None and name not in chosen:
+                    continue
+                began = time.perf_counter()
+                if name in self.python_models:
+                    rows = self.python_models[name][1](con, window)
+                    runs.append(ModelRun(name, "core." + name, "python", rows, time.perf_counter() - began))
+                    continue
+                model = models[name]
+                mode = self._run(con, model, window)
+                count = _sql("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
+                rows = con.execute(count).fetchall()[0][0]
+                runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
+        return runs
+
+    def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
+        names = {"schema": model.schema, "name": model.name}
+        values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
+        if model.materialized == "view":
+            con.execute(_sql("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
+            return "view"
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
+            {"schema": model.schema, "name": model.name},
+        ).fetchall()[0][0]
+        if model.materialized == "table" or window is None or not exists:
+            statement = _sql("create or replace table {schema}.{name} as\n{body}", body=model.sql, **names)
+            con.execute(
+                statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True)))
+            )
+            return "full"
+        in_window = _sql(
+            " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column or ""
+        )
+        delete = _sql("delete from {schema}.{name}", **names) + in_window
+        insert = _sql("insert into {schema}.{name} by name select * from (\n{body}\n)", body=model.sql, **names)
+        con.execute("begin transaction")
+        try:
+            con.execute(delete, _bound(delete, values))
+            con.execute(insert + in_window, _bound(insert + in_window, values))
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        return "incremental"
+
+    # -- python models --------------------------------------------------------------------------------
+
+    def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_point_areas: the zone areas containing every trip start and end and every event."""
+        start, end = window or FULL_WINDOW
+        params = {"window_start": start, "window_end": end}
+        points = _frame(
+            con,
+            """
+            select 'trip_start' as kind, trip_id as record_id, zone_id, end_time as at,
+                start_lng as lng, start_lat as lat
+            from staging.stg_mds__trips where end_time >= $window_start and end_time < $window_end
+            union all
+            select 'trip_end', trip_id, zone_id, end_time, end_lng, end_lat
+            from staging.stg_mds__trips where end_time >= $window_start and end_time < $window_end
+            union all
+            select 'event', event_id, zone_id, event_time, lng, lat
+            from staging.stg_mds__events where event_time >= $window_start and event_time < $window_end
+            """,
+            params,
+        )
+        areas = _frame(con, "select zone_id, area_id, area_type, geometry, valid_from from staging.stg_zone__areas")
+        matched = assign(points, areas)
+        con.execute(
+            "create table if not exists core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, "
+            "area_id varchar, area_type varchar, priority integer)"
+        )
+        con.register("matched_points", matched)
+        con.register("window_points", points.select("kind", "record_id"))
+        try:
+            if window is None:
+                con.execute("delete from core.int_point_areas")
+            else:
+                con.execute(
+                    "delete from core.int_point_areas using window_points "
+                    "where int_point_areas.kind = window_points.kind "
+                    "and int_point_areas.record_id = window_points.record_id"
+                )
+            con.execute("insert into core.int_point_areas by name select * from matched_points")
+        finally:
+            con.unregister("matched_points")
+            con.unregister("window_points")
+        return matched.height
+
+
+__all__ = ["POINT_AREAS_SCHEMA", "ModelRun", "Warehouse"]

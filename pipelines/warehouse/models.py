@@ -1,0 +1,82 @@
+"""The SQL models in `sql/`: one file a model, the file name its table, a header that says the rest.
+
+    -- <what the model is>
+    -- grain: one row per <what>
+    -- inputs: <model or lake.<dataset> names, comma-separated>
+    -- materialized: view | table | incremental(<timestamp column>)
+
+`staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
+"""
+
+import re
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
+HEADER = re.compile(r"^--\s*(grain|inputs|materialized):\s*(.+?)\s*$", re.MULTILINE)
+INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    schema: str
+    sql: str
+    grain: str
+    inputs: tuple[str, ...]
+    materialized: str
+    incremental_column: str | None
+    path: Path | None = None
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def parse_model(path: Path) -> Model:
+    text = path.read_text()
+    header = dict(HEADER.findall(text))
+    missing = {"grain", "inputs", "materialized"} - set(header)
+    if missing:
+        raise ValueError(f"{path}: header lacks {sorted(missing)} (see pipelines/warehouse/models.py)")
+    materialized = header["materialized"]
+    incremental = INCREMENTAL.match(materialized)
+    if materialized not in ("view", "table") and incremental is None:
+        raise ValueError(f"{path}: materialized must be view, table or incremental(<column>), not {materialized!r}")
+    return Model(
+        name=path.stem,
+        schema=LAYERS[path.parent.name],
+        sql=text,
+        grain=header["grain"],
+        inputs=tuple(i.strip() for i in header["inputs"].split(",") if i.strip()),
+        materialized="incremental" if incremental else materialized,
+        incremental_column=incremental.group(1) if incremental else None,
+        path=path,
+    )
+
+
+def discover(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
+    models = {}
+    for layer in LAYERS:
+        for path in sorted((sql_dir / layer).glob("*.sql")):
+            model = parse_model(path)
+            if model.name in models:
+                raise ValueError(f"two models are called {model.name}")
+            models[model.name] = model
+    return models
+
+
+def build_order(models: dict[str, "Model"], python_models: dict[str, tuple[str, ...]]) -> list[str]:
+    """Models (SQL and Python) in dependency order; inputs outside both (lake.* sources) are leaves."""
+    graph: dict[str, set[str]] = {}
+    known = set(models) | set(python_models)
+    for name, model in models.items():
+        graph[name] = {i for i in model.inputs if i in known}
+        unknown = [i for i in model.inputs if i not in known and not i.startswith("lake.")]
+        if unknown:
+            raise ValueError(f"{name}: unknown inputs {unknown}")
+    for name, inputs in python_models.items():
+        graph[name] = {i for i in inputs if i in known}
+    return list(TopologicalSorter(graph).static_order())

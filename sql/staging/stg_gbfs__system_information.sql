@@ -1,0 +1,25 @@
+-- Each zone's system as GBFS last described it; the time zone gives every local-time column.
+-- grain: one row per zone_id
+-- inputs: lake.gbfs_system_information
+-- materialized: view
+with source as (
+    select * from lake.gbfs_system_information
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by zone_id order by captured_at desc) = 1
+),
+
+final as (
+    select
+        zone_id,
+        system_id,
+        name as system_name,
+        timezone,
+        captured_at,
+    from latest
+)
+
+select * from final
