@@ -1,17 +1,31 @@
 """Shared fixtures: one simulated provider, in-process and over real loopback HTTP."""
 
+import asyncio
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from pipelines.config import Settings
+from pipelines.ingest import (
+    GBFS_DATASETS,
+    MDS_SNAPSHOT_DATASETS,
+    ZONE_DATASETS,
+    hours_between,
+    ingest_hours,
+    ingest_snapshots,
+)
+from pipelines.lake.store import Lake
 from pipelines.provider.app import Credentials, ProviderApp
 from pipelines.provider.clock import FixedClock
 from pipelines.provider.server import running
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
+from pipelines.voi.client import VoiClient
+from pipelines.warehouse.build import Warehouse
 
 # Two days across the EU switch to summer time (2026-03-29 01:00 UTC): local-time code meets a DST change.
 START = datetime(2026, 3, 28, tzinfo=UTC)
@@ -70,3 +84,33 @@ def bearer(client: httpx.Client) -> dict[str, str]:
 def http(served: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=served, timeout=30) as client:
         yield client
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    """The shared provider's city, ingested into a lake and built into a DuckDB warehouse."""
+
+    provider: SimulatedProvider
+    lake: Path
+    warehouse: Warehouse
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(
+    provider: SimulatedProvider, served: str, tmp_path_factory: pytest.TempPathFactory
+) -> BuiltWarehouse:
+    """Every hour of the window and every snapshot dataset, ingested over HTTP, then a full build."""
+    root = tmp_path_factory.mktemp("built")
+    lake = root / "lake"
+    settings = Settings(api_base_url=served, maas_base_url=served, zones=("1", "145"), lake_dir=lake)
+
+    async def ingest() -> None:
+        async with VoiClient(settings) as client:
+            await ingest_hours(client, Lake(lake), settings.zones, hours_between(START, END))
+            snapshots = (*GBFS_DATASETS, *MDS_SNAPSHOT_DATASETS, *ZONE_DATASETS)
+            await ingest_snapshots(client, Lake(lake), settings.zones, snapshots, captured_at=NOW)
+
+    asyncio.run(ingest())
+    warehouse = Warehouse(root / "warehouse.duckdb", lake)
+    warehouse.build()
+    return BuiltWarehouse(provider, lake, warehouse)
