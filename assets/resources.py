@@ -39,3 +39,12 @@ class LakeStore(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def lake(self) -> Lake:
         return Lake(Path(self.root) if self.root else Settings.from_env().lake_dir)
+
+
+class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The DuckDB warehouse file; an empty path falls back to FLEETLAKE_WAREHOUSE at run time."""
+
+    file: str = ""
+
+    def path(self) -> Path:
+        return Path(self.file) if self.file else Settings.from_env().warehouse

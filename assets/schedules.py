@@ -5,10 +5,17 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.warehouse import warehouse_models
+
 LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
 DEFAULT_LOOKBACK_HOURS = 6
 
-mds_hourly_job = dg.define_asset_job("mds_hourly_job", selection=dg.AssetSelection.assets("mds_trips", "mds_events"))
+# Ingest the window, then rebuild the warehouse models downstream of it, in one run.
+mds_hourly_job = dg.define_asset_job(
+    "mds_hourly_job",
+    selection=dg.AssetSelection.assets("mds_trips", "mds_events") | dg.AssetSelection.assets(warehouse_models),
+)
+warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.assets(warehouse_models))
 gbfs_snapshot_job = dg.define_asset_job(
     "gbfs_snapshot_job",
     selection=dg.AssetSelection.groups("snapshots") - dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),

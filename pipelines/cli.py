@@ -151,6 +151,23 @@ def backfill(
         raise typer.Exit(1)
 
 
+@app.command("build")
+def build_command(
+    start: Annotated[
+        str | None, typer.Option(help="First UTC hour to rebuild (ISO 8601); omit for a full build.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="End of the range, exclusive (ISO 8601).")] = None,
+) -> None:
+    """Rebuild the warehouse models only: all of them, or the incremental ones for a window of hours."""
+    from pipelines.warehouse.report import print_build
+
+    settings = Settings.from_env()
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --start and --end, or neither for a full build")
+    if not print_build(settings, console, (_utc(start), _utc(end)) if start and end else None):
+        raise typer.Exit(1)
+
+
 @app.command("reparse")
 def reparse_command(
     dataset: Annotated[str, typer.Option(help="An hourly dataset: mds_trips or mds_events.")],

@@ -1,11 +1,13 @@
 """`make demo`: the main job against the embedded provider, with nothing to configure.
 
-Starts the simulated city on a free loopback port, points the configuration at it, backfills about 48 hours
-of two zones through Dagster, takes the GBFS, vehicle and zone snapshots, and prints what landed where.
+Starts the simulated city on a free loopback port, points the configuration at it, takes the zone, GBFS and
+vehicle snapshots, backfills about 48 hours of two zones through Dagster (ingestion, then the warehouse models
+downstream of it), and prints what landed where.
 """
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
@@ -48,17 +50,29 @@ def run_demo(console: Console) -> bool:
             f"embedded Voi provider at [bold]{url}[/]: zones {', '.join(options.zones)}, "
             f"{options.vehicles} vehicles each, simulated from {start:%Y-%m-%d %H:%M}Z"
         )
-        # The newest hour the provider has published (it holds each hour back for ready_delay_s).
-        last_ready = (now - timedelta(seconds=options.ready_delay_s)).replace(minute=0, second=0, microsecond=0)
-        ok = run_backfill(settings, first_hour, last_ready, console)
+        # Zones, vehicles and systems first: the warehouse models built with the backfill read them.
+        ok = True
         for job in SNAPSHOT_JOBS:
             result = run_job(job, settings)
             ok = ok and result.success
             console.print(f"{job}: {'[green]ok[/]' if result.success else '[red]failed[/]'}")
+        # The newest hour the provider has published (it holds each hour back for ready_delay_s).
+        last_ready = (now - timedelta(seconds=options.ready_delay_s)).replace(minute=0, second=0, microsecond=0)
+        ok = run_backfill(settings, first_hour, last_ready, console) and ok
     table = Table(title=f"The lake at {settings.lake_dir.resolve()}")
     for column in ("dataset", "zones", "files", "rows", "quarantined", "bytes"):
         table.add_column(column, justify="left" if column == "dataset" else "right")
     for s in summarize(Lake(settings.lake_dir)):
         table.add_row(s.dataset, str(s.zones), f"{s.files:,}", f"{s.rows:,}", f"{s.quarantined:,}", f"{s.bytes:,}")
     Console().print(table)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        marts = con.execute(
+            "select table_name, estimated_size from duckdb_tables() where schema_name = 'main' order by table_name"
+        ).fetchall()
+    warehouse = Table(title=f"The warehouse at {settings.warehouse.resolve()} (duckdb -readonly)")
+    warehouse.add_column("mart")
+    warehouse.add_column("rows", justify="right")
+    for name, rows in marts:
+        warehouse.add_row(name, f"{rows:,}")
+    Console().print(warehouse)
     return ok

@@ -1,0 +1,37 @@
+"""Building the warehouse from the command line and saying what was built."""
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.config import Settings
+from pipelines.ingest import hours_between
+from pipelines.warehouse.build import ModelRun, Warehouse
+
+
+def runs_table(runs: list[ModelRun], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("model", "relation", "mode", "rows", "seconds"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for run in runs:
+        table.add_row(run.name, run.relation, run.mode, f"{run.rows:,}", f"{run.seconds:.2f}")
+    return table
+
+
+def print_build(settings: Settings, console: Console, window: tuple[datetime, datetime] | None) -> bool:
+    """A full build directly, or a window through Dagster (so it is recorded like a scheduled run)."""
+    if window is None:
+        runs = Warehouse(settings.warehouse, settings.lake_dir).build()
+        console.print(runs_table(runs, f"Full build of {settings.warehouse}"))
+        return True
+    from assets.launch import run_job
+
+    hours = hours_between(*window)
+    if not hours:
+        console.print("[red]no whole hour starts in the window[/]")
+        return False
+    result = run_job("warehouse_job", settings, first_hour=hours[0], last_hour=hours[-1])
+    status = "[green]done[/]" if result.success else "[red]failed[/]"
+    console.print(f"{status}: run {result.run_id[:8]}, {len(hours)} hours rebuilt in {settings.warehouse}")
+    return result.success
