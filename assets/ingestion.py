@@ -8,6 +8,7 @@ from datetime import UTC
 import dagster as dg
 
 from assets.partitions import hourly
+from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from pipelines import progress
 from pipelines.ingest import HOURLY_DATASETS, IngestReport, PartitionResult, hours_between, ingest_hours
@@ -80,14 +81,7 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
             return await ingest_hours(client, lake.lake(), zones, hours, datasets, on_result), zones
 
     report, zones = asyncio.run(run())
-    failed = report.with_status("failed")
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} partition(s) could not be ingested",
-            metadata={
-                "first_errors": [f"{r.dataset}/{r.zone_id}/{r.hour:%Y-%m-%dT%H}: {r.error}" for r in failed[:10]]
-            },
-        )
+    raise_if_failed(report)
     not_ready = report.with_status("not_ready")
     if not_ready:
         hours_waiting = sorted({f"{r.hour:%Y-%m-%dT%H}" for r in not_ready})
@@ -101,20 +95,14 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
         key = dg.AssetKey(dataset)
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata={
-                "rows": summary["rows"],
-                "quarantined": summary["quarantined"],
-                "duplicates_dropped": summary["duplicates"],
-                "bytes": summary["bytes"],
-                "partitions_written": summary["partitions_written"],
-                "future_hours_skipped": summary["partitions_future"],
-                "window_start": window.start.isoformat(),
-                "window_end": window.end.isoformat(),
-                "zones": ", ".join(zones),
-                "by_zone": dg.MetadataValue.json(report.by_zone(dataset)),
-                "requests": report.requests,
-                "retries": report.retries,
-                "retry_reasons": dg.MetadataValue.json(report.retry_reasons),
-            },
+            metadata=ingest_metadata(
+                report,
+                dataset,
+                zones,
+                partitions_written=summary["partitions_written"],
+                future_hours_skipped=summary["partitions_future"],
+                window_start=window.start.isoformat(),
+                window_end=window.end.isoformat(),
+            ),
         )
         yield from _check_results(lake, report, dataset, key)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, IngestReport, ingest_snapshots
 from pipelines.lake import checks
@@ -39,29 +40,13 @@ def snapshot_assets(
                 return await ingest_snapshots(client, lake.lake(), zones, selected, captured_at), zones
 
         report, zones = asyncio.run(run())
-        failed = report.with_status("failed")
-        if failed:
-            raise dg.Failure(
-                description=f"{len(failed)} snapshot(s) failed",
-                metadata={"errors": [f"{r.dataset}/{r.zone_id}: {r.error}" for r in failed[:10]]},
-            )
+        raise_if_failed(report)
         stem = snapshot_stem(captured_at)
         for dataset in selected:
-            summary = report.summary(dataset)
             key = dg.AssetKey(dataset)
             yield dg.MaterializeResult(
                 asset_key=key,
-                metadata={
-                    "rows": summary["rows"],
-                    "quarantined": summary["quarantined"],
-                    "duplicates_dropped": summary["duplicates"],
-                    "bytes": summary["bytes"],
-                    "captured_at": captured_at.isoformat(),
-                    "zones": ", ".join(zones),
-                    "by_zone": dg.MetadataValue.json(report.by_zone(dataset)),
-                    "requests": report.requests,
-                    "retries": report.retries,
-                },
+                metadata=ingest_metadata(report, dataset, zones, captured_at=captured_at.isoformat()),
             )
             paths = checks.existing(
                 [lake.lake().data_path(Partition(dataset, r.zone_id, r.hour), stem) for r in report.of(dataset)]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import polars as pl
@@ -22,7 +22,9 @@ import polars as pl
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
 from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign
+from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
+from pipelines.warehouse.policy import build_policy_rules
 
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -32,6 +34,37 @@ LAKE_VIEW = (
     "union_by_name = true, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
 )
 Window = tuple[datetime, datetime]
+# Every file of the hourly datasets with its partition and row count: an hour delivered with zero records has a
+# file but no rows, so only the files tell "empty" from "missing".
+PARTITIONS_VIEW = """
+create or replace view lake.hourly_partitions as
+with files as (
+    {body}
+),
+
+parsed as (
+    select
+        dataset,
+        regexp_extract(file_name, 'zone_id=([^/\\\\]+)', 1) as zone_id,
+        cast(regexp_extract(file_name, 'date=([0-9-]+)', 1) as date) as partition_date,
+        cast(regexp_extract(file_name, 'hour=([0-9]+)', 1) as integer) as partition_hour_of_day,
+        file_name,
+        num_rows as records,
+    from files
+)
+
+select
+    dataset,
+    zone_id,
+    make_timestamptz(
+        year(partition_date), month(partition_date), day(partition_date), partition_hour_of_day, 0, 0, 'UTC'
+    ) as partition_hour,
+    file_name,
+    records,
+from parsed
+"""
+PARTITION_FILES = "select '{name}' as dataset, file_name, num_rows from parquet_file_metadata({literal})"
+NO_FILES = "select null::varchar as dataset, null::varchar as file_name, null::bigint as num_rows where false"
 
 
 @dataclass(frozen=True)
@@ -72,15 +105,25 @@ def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in dict.fromkeys(PARAMETER.findall(sql)) if name in values}
 
 
+PythonModel = Callable[[duckdb.DuckDBPyConnection, Window | None], int]
+
+
 class Warehouse:
+    # Models computed in Python (shapely), by name: their inputs and the method that builds them.
+    PYTHON_MODELS: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
+        "int_point_areas": (("stg_mds__trips", "stg_mds__events", "stg_zone__areas"), "_point_areas"),
+        "policy_rules": ((), "_policy_rules"),
+        "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
+        "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
+    }
+    PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
+
     def __init__(self, path: Path, lake_dir: Path, sql_dir: Path = SQL_DIR) -> None:
         self.path = Path(path)
         self.lake_dir = Path(lake_dir)
         self.sql_dir = sql_dir
-        self.python_models: dict[
-            str, tuple[tuple[str, ...], Callable[[duckdb.DuckDBPyConnection, Window | None], int]]
-        ] = {
-            "int_point_areas": (("stg_mds__trips", "stg_mds__events", "stg_zone__areas"), self._point_areas),
+        self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
+            name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -125,6 +168,16 @@ class Warehouse:
                     name=name,
                 )
             )
+        hourly = [
+            _sql(
+                PARTITION_FILES,
+                literal=str(self.lake_dir.resolve() / name / "zone_id=*/date=*/hour=*/*.parquet"),
+                name=name,
+            )
+            for name, dataset in DATASETS.items()
+            if dataset.kind == "hourly" and any((self.lake_dir / name).glob("zone_id=*/date=*/hour=*/*.parquet"))
+        ]
+        con.execute(PARTITIONS_VIEW.format(body="\n    union all\n    ".join(hourly) or NO_FILES))
 
     # -- models ---------------------------------------------------------------------------------------
 
@@ -173,12 +226,19 @@ class Warehouse:
         in_window = _sql(
             " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column or ""
         )
+        stage = (
+            _sql("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql) + in_window
+        )
         delete = _sql("delete from {schema}.{name}", **names) + in_window
-        insert = _sql("insert into {schema}.{name} by name select * from (\n{body}\n)", body=model.sql, **names)
+        if model.unique_key:  # a row that moved to this window from another one leaves its old place
+            delete += _sql(" or {key} in (select {key} from window_rows)", key=model.unique_key)
+        insert = _sql("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute("begin transaction")
         try:
+            con.execute(stage, _bound(stage, values))
             con.execute(delete, _bound(delete, values))
-            con.execute(insert + in_window, _bound(insert + in_window, values))
+            con.execute(insert)
+            con.execute("drop table window_rows")
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -186,6 +246,18 @@ class Warehouse:
         return "incremental"
 
     # -- python models --------------------------------------------------------------------------------
+
+    def _policy_rules(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.policy_rules: MDS Policy rules from FLEETLAKE_POLICY_DIR and the defaults (see policy.py)."""
+        return build_policy_rules(con, window)
+
+    def _trip_start_geofences(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_trip_start_geofences: the GBFS geofencing rule at each trip start (see geofences.py)."""
+        return build_trip_start_geofences(con, window)
+
+    def _gbfs_vehicle_positions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_gbfs_vehicle_positions: GBFS snapshot vehicles with area and geofencing rule."""
+        return build_gbfs_vehicle_positions(con, window)
 
     def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_point_areas: the zone areas containing every trip start and end and every event."""

@@ -4,6 +4,7 @@
     -- grain: one row per <what>
     -- inputs: <model or lake.<dataset> names, comma-separated>
     -- materialized: view | table | incremental(<timestamp column>)
+    -- unique_key: <column>   (optional, incremental models: re-deliveries into another window replace the row)
 
 `staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
-HEADER = re.compile(r"^--\s*(grain|inputs|materialized):\s*(.+?)\s*$", re.MULTILINE)
+HEADER = re.compile(r"^--\s*(grain|inputs|materialized|unique_key):\s*(.+?)\s*$", re.MULTILINE)
 INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
 
 
@@ -28,6 +29,8 @@ class Model:
     inputs: tuple[str, ...]
     materialized: str
     incremental_column: str | None
+    unique_key: str | None = None
+    """Incremental models: a row re-delivered into another window replaces its old self (by this column)."""
     path: Path | None = None
 
     @property
@@ -53,6 +56,7 @@ def parse_model(path: Path) -> Model:
         inputs=tuple(i.strip() for i in header["inputs"].split(",") if i.strip()),
         materialized="incremental" if incremental else materialized,
         incremental_column=incremental.group(1) if incremental else None,
+        unique_key=header.get("unique_key"),
         path=path,
     )
 

@@ -2,6 +2,7 @@
 -- grain: one row per trip_id (deduplicated across re-deliveries)
 -- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_point_areas
 -- materialized: incremental(end_time)
+-- unique_key: trip_id
 with trips as (
     select * from staging.stg_mds__trips
     where end_time >= $window_start and end_time < $window_end
@@ -39,29 +40,29 @@ final as (
         measured.trip_id,
         measured.device_id,
         measured.vehicle_type,
-        measured.start_time,
-        measured.end_time,
-        timezone(measured.timezone, measured.start_time) as start_time_local,
-        timezone(measured.timezone, measured.end_time) as end_time_local,
+        measured.start_time,  -- When the trip started (UTC).
+        measured.end_time,  -- When the trip ended (UTC); the trip's partition hour.
+        timezone(measured.timezone, measured.start_time) as start_time_local,  -- start_time in the zone's local time zone (naive local timestamp).
+        timezone(measured.timezone, measured.end_time) as end_time_local,  -- end_time in the zone's local time zone (naive local timestamp).
         measured.timezone,
-        measured.duration_s,
-        measured.reported_duration_s,
-        measured.distance_m,
-        measured.distance_m / nullif(measured.duration_s, 0) * 3.6 as avg_speed_kph,
-        measured.start_lat,
-        measured.start_lng,
-        measured.end_lat,
-        measured.end_lng,
-        start_area.area_id as start_area_id,
-        coalesce(start_area.area_type, 'outside') as start_area_type,
-        end_area.area_id as end_area_id,
-        coalesce(end_area.area_type, 'outside') as end_area_type,
-        measured.duration_s < 10 as is_under_10s,
-        measured.duration_s > 5 * 3600 as is_over_5h,
+        measured.duration_s,  -- Seconds from start_time to end_time.
+        measured.reported_duration_s,  -- The duration the provider reported, in seconds.
+        measured.distance_m,  -- The distance the provider reported, in metres.
+        measured.distance_m / nullif(measured.duration_s, 0) * 3.6 as avg_speed_kph,  -- distance_m over duration_s, in km/h (null for a zero duration).
+        measured.start_lat,  -- Latitude of the start location.
+        measured.start_lng,  -- Longitude of the start location.
+        measured.end_lat,  -- Latitude of the end location.
+        measured.end_lng,  -- Longitude of the end location.
+        start_area.area_id as start_area_id,  -- The most specific zone area containing the start (null outside every area).
+        coalesce(start_area.area_type, 'outside') as start_area_type,  -- That area's type, or 'outside'.
+        end_area.area_id as end_area_id,  -- The most specific zone area containing the end (null outside every area).
+        coalesce(end_area.area_type, 'outside') as end_area_type,  -- That area's type, or 'outside'.
+        measured.duration_s < 10 as is_under_10s,  -- The trip lasted under 10 seconds.
+        measured.duration_s > 5 * 3600 as is_over_5h,  -- The trip lasted over 5 hours.
         -- No e-scooter or e-bike averages 45 km/h over a trip: the distance or the times are wrong.
-        coalesce(measured.distance_m / nullif(measured.duration_s, 0) * 3.6 > 45, false) as is_impossible_speed,
-        measured.trip_type,
-        measured.delivery_hour,
+        coalesce(measured.distance_m / nullif(measured.duration_s, 0) * 3.6 > 45, false) as is_impossible_speed,  -- The average speed exceeds 45 km/h.
+        measured.trip_type,  -- MDS trip types (e.g. rider).
+        measured.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
     from measured
     left join point_areas as start_area
         on start_area.kind = 'trip_start' and start_area.record_id = measured.trip_id

@@ -34,17 +34,17 @@ final as (
     select
         intervals.zone_id,
         intervals.device_id,
-        intervals.vehicle_state,
-        intervals.started_at,
-        intervals.ended_at,
-        epoch(intervals.ended_at) - epoch(intervals.started_at) as duration_s,
-        intervals.started_by,
+        intervals.vehicle_state,  -- The MDS vehicle state during the interval (available, on_trip, ...).
+        intervals.started_at,  -- When the state began: the time of the event that set it (UTC).
+        intervals.ended_at,  -- When the vehicle's next event happened (UTC); null while the state lasts.
+        epoch(intervals.ended_at) - epoch(intervals.started_at) as duration_s,  -- Seconds from started_at to ended_at (null while the state lasts).
+        intervals.started_by,  -- The event type that began the interval.
         intervals.event_id,
-        intervals.start_lat,
-        intervals.start_lng,
-        intervals.battery_percent,
-        event_areas.area_id,
-        coalesce(event_areas.area_type, 'outside') as area_type,
+        intervals.start_lat,  -- Latitude of the event that began the interval.
+        intervals.start_lng,  -- Longitude of the event that began the interval.
+        intervals.battery_percent,  -- Battery charge reported by that event, in percent.
+        event_areas.area_id,  -- The most specific zone area containing that event (null outside every area).
+        coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
     from intervals
     left join event_areas on intervals.event_id = event_areas.record_id
 )

@@ -1,0 +1,167 @@
+"""Warehouse benchmark: prints figures measured side by side in one run (not a test; machines are noisy).
+
+1. A lake of DAYS days of one 10,000-vehicle city (written from the provider's payloads through the same
+   parse-and-write path ingestion uses, without HTTP), then a full warehouse build in a child process:
+   wall time and peak memory (goals: 60 s and 4 GiB on 2 cores).
+2. Rebuilding one hour (window build) after the full build (goal: 2 s).
+3. Zone assignment: points per second, vectorised (one STRtree query for all points) against a plain loop
+   of one STRtree query per point, on the same points and areas.
+
+Usage: .venv/bin/python benchmarks/warehouse_benchmark.py [--days 30] [--vehicles 10000]
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import polars as pl
+import shapely
+
+from pipelines.ingest import write_partition
+from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import Lake, Partition, snapshot_stem
+from pipelines.provider.clock import FixedClock
+from pipelines.provider.service import ProviderOptions, SimulatedProvider
+from pipelines.warehouse.areas import assign
+
+ZONE = "1"
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def write_lake(lake: Lake, days: int, vehicles: int) -> tuple[SimulatedProvider, int]:
+    end = START + timedelta(days=days)
+    provider = SimulatedProvider(
+        ProviderOptions(zones=(ZONE,), vehicles=vehicles, start=START, days=days, ready_delay_s=0, page_size=10**9),
+        FixedClock(end + timedelta(hours=1)),
+    )
+    records = 0
+    for h in range(days * 24):
+        hour = START + timedelta(hours=h)
+        key = f"{hour:%Y-%m-%dT%H}"
+        window = (hour, hour + timedelta(hours=1))
+        for name, payload in (
+            ("mds_trips", provider.trips(ZONE, key)),
+            ("mds_events", provider.events_historical(ZONE, key, 0, None)),
+        ):
+            result = write_partition(
+                lake, DATASETS[name], Partition(name, ZONE, hour), [msgspec.json.encode(payload)], window
+            )
+            records += result.rows
+    write_snapshots(lake, provider, end)
+    return provider, records
+
+
+def write_snapshots(lake: Lake, provider: SimulatedProvider, captured_at: datetime) -> None:
+    """The snapshots the models read (zones, vehicles, time zone, geofencing), as ingestion writes them."""
+    hour = captured_at.replace(minute=0, second=0, microsecond=0)
+    payloads = {
+        "zone_info": provider.zone_info(),
+        "zone_areas": provider.zone_areas(ZONE, version=2),
+        "mds_vehicles": provider.vehicles(ZONE, None, 0, None),
+        "gbfs_system_information": provider.gbfs(ZONE, "system_information", ""),
+        "gbfs_geofencing_zones": provider.gbfs(ZONE, "geofencing_zones", ""),
+    }
+    for name, payload in payloads.items():
+        write_partition(
+            lake,
+            DATASETS[name],
+            Partition(name, ZONE, hour),
+            [msgspec.json.encode(payload)],
+            (captured_at, captured_at),
+            stem=snapshot_stem(captured_at),
+            captured_at=captured_at,
+            rows_filter=pl.col("source_zone_id") == ZONE if name == "zone_info" else None,
+        )
+
+
+BUILD = """
+import sys, time, resource
+from pathlib import Path
+from datetime import datetime, timedelta
+from pipelines.warehouse.build import Warehouse
+w = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+t = time.perf_counter()
+w.build()
+full = time.perf_counter() - t
+hour = datetime.fromisoformat(sys.argv[3])
+t = time.perf_counter()
+w.build((hour, hour + timedelta(hours=1)))
+incremental = time.perf_counter() - t
+print(full, incremental, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def zone_assignment(provider: SimulatedProvider, lake_root: Path) -> tuple[int, float, float]:
+    trips = pl.read_parquet(lake_root / "mds_trips" / "**" / "*.parquet")
+    points = pl.DataFrame(
+        {
+            "kind": "trip_end",
+            "record_id": trips["trip_id"],
+            "zone_id": ZONE,
+            "at": trips["end_time"],
+            "lng": trips["end_lng"],
+            "lat": trips["end_lat"],
+        }
+    )
+    city = provider.zones[ZONE].city
+    areas = pl.DataFrame(
+        {
+            "zone_id": ZONE,
+            "area_id": [a.area_id for a in city.areas],
+            "area_type": [a.area_type for a in city.areas],
+            "geometry": [shapely.to_wkb(a.geometry) for a in city.areas],
+            "valid_from": START,
+        }
+    )
+    began = time.perf_counter()
+    vectorised = assign(points, areas)
+    fast = time.perf_counter() - began
+    tree = shapely.STRtree([a.geometry for a in city.areas])
+    began = time.perf_counter()
+    looped = 0
+    for lng, lat in zip(points["lng"], points["lat"], strict=True):
+        looped += len(tree.query(shapely.Point(lng, lat), predicate="within"))
+    slow = time.perf_counter() - began
+    assert looped == vectorised.height
+    return points.height, points.height / fast, points.height / slow
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--vehicles", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        lake = Lake(Path(tmp) / "lake")
+        began = time.perf_counter()
+        provider, records = write_lake(lake, args.days, args.vehicles)
+        print(
+            f"lake: {args.days} days x {args.vehicles:,} vehicles, {records:,} records "
+            f"in {time.perf_counter() - began:.0f} s"
+        )
+        hour = START + timedelta(days=args.days // 2, hours=17)
+        out = subprocess.run(
+            [sys.executable, "-c", BUILD, str(Path(tmp) / "w.duckdb"), str(lake.root), hour.isoformat()],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            raise SystemExit(out.stderr)
+        full, incremental, max_rss_kib = (float(x) for x in out.stdout.split())
+        print(f"full build:        {full:6.1f} s   (goal 60 s)")
+        print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")
+        print(f"one-hour rebuild:  {incremental:6.2f} s   (goal 2 s)")
+        points, fast, slow = zone_assignment(provider, lake.root)
+        print(
+            f"zone assignment:   {points:,} points; vectorised {fast:,.0f}/s, "
+            f"per-point loop {slow:,.0f}/s, x{fast / slow:.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The data dictionary (`docs/data_dictionary.md`), generated from the built warehouse and the model files.
+
+Each mart's section comes from three places, so the dictionary cannot drift from what analysts query:
+
+- the model header in `sql/marts/<mart>.sql`: its first comment line (what the mart is), grain, inputs and
+  materialization (see `pipelines/warehouse/models.py`);
+- the built warehouse, opened read-only: every table and view of the `main` schema, with its columns and DuckDB
+  types from `information_schema.columns`;
+- column descriptions written beside the column, as a trailing comment on the line of the model's `final` select
+  that names it (`epoch(ended_at) - epoch(started_at) as duration_s,  -- seconds in the state`). Columns that mean
+  the same in every mart (`zone_id`, `device_id`, ...) are described once, in `COMMON_COLUMNS`; a trailing comment
+  in a model overrides it.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.warehouse.models import SQL_DIR, Model, discover
+
+MART_SCHEMA = "main"
+COMMON_COLUMNS = {
+    "zone_id": "The Voi zone (one city or operating area) the row belongs to.",
+    "device_id": "The vehicle: its MDS `device_id`, a lower-case UUID.",
+    "trip_id": "The trip: its MDS `trip_id`, a lower-case UUID.",
+    "event_id": "The MDS event: its `event_id`, a lower-case UUID.",
+    "vehicle_type": "The vehicle's MDS type (`scooter`, `bicycle`, ...), from the latest vehicles snapshot.",
+    "timezone": "The zone's IANA time zone (GBFS `system_information`), which every `*_local` column uses.",
+}
+FINAL_CTE = re.compile(r"^final\s+as\s*\((?P<body>.*?)^\)", re.MULTILINE | re.DOTALL | re.IGNORECASE)
+TRAILING = re.compile(r"^\s*(?!--)(?P<expr>\S.*?)\s*--\s*(?P<text>\S.*?)\s*$")
+ALIAS = re.compile(r"\bas\s+(\w+)\s*,?$", re.IGNORECASE)
+LAST_NAME = re.compile(r"(\w+)\s*,?$")
+HEADER_LINE = re.compile(r"^--\s*(grain|inputs|materialized):", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str
+    kind: str
+    summary: str
+    grain: str
+    inputs: tuple[str, ...]
+    materialized: str
+    columns: tuple[Column, ...]
+
+
+def column_comments(sql: str) -> dict[str, str]:
+    """Column descriptions from the trailing comments of a model's `final` select (the whole file if none)."""
+    final = FINAL_CTE.search(sql)
+    out: dict[str, str] = {}
+    for line in (final.group("body") if final else sql).splitlines():
+        match = TRAILING.match(line)
+        if match is None:
+            continue
+        expr = match.group("expr")
+        name = ALIAS.search(expr) or LAST_NAME.search(expr)
+        if name is not None:
+            out[name.group(1)] = match.group("text")
+    return out
+
+
+def summary(sql: str) -> str:
+    """The model's first comment line: what it is."""
+    for line in sql.splitlines():
+        if line.startswith("--") and not HEADER_LINE.match(line):
+            return line.removeprefix("--").strip()
+        if not line.startswith("--"):
+            break
+    return ""
+
+
+def _materialized(model: Model) -> str:
+    if model.incremental_column:
+        return f"incremental on `{model.incremental_column}`"
+    return model.materialized
+
+
+def describe(warehouse_path: Path, sql_dir: Path = SQL_DIR) -> list[Mart]:
+    """Every mart of the built warehouse with its header and typed, described columns."""
+    models = {name: m for name, m in discover(sql_dir).items() if m.schema == MART_SCHEMA}
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            """
+            select tables.table_name, tables.table_type, columns.column_name, columns.data_type
+            from information_schema.tables as tables
+            inner join information_schema.columns as columns
+                on tables.table_catalog = columns.table_catalog
+                and tables.table_schema = columns.table_schema
+                and tables.table_name = columns.table_name
+            where tables.table_schema = $schema
+            order by tables.table_name, columns.ordinal_position
+            """,
+            {"schema": MART_SCHEMA},
+        ).fetchall()
+    columns: dict[str, list[tuple[str, str]]] = {}
+    kinds: dict[str, str] = {}
+    for table, kind, column, data_type in rows:
+        columns.setdefault(table, []).append((column, data_type))
+        kinds[table] = "view" if kind == "VIEW" else "table"
+    marts = []
+    for name, typed in columns.items():
+        model = models.get(name)
+        comments = column_comments(model.sql) if model else {}
+        marts.append(
+            Mart(
+                name=name,
+                kind=kinds[name],
+                summary=summary(model.sql) if model else "",
+                grain=model.grain if model else "",
+                inputs=model.inputs if model else (),
+                materialized=_materialized(model) if model else kinds[name],
+                columns=tuple(
+                    Column(column, data_type, comments.get(column, COMMON_COLUMNS.get(column, "")))
+                    for column, data_type in typed
+                ),
+            )
+        )
+    return marts
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render(marts: list[Mart]) -> str:
+    lines = [
+        "# Data dictionary",
+        "",
+        "The marts of the DuckDB warehouse (schema `main`), what analysts query. Generated by",
+        "`pipelines.warehouse.dictionary.write_dictionary` from the model headers in `sql/marts/`, the column types",
+        "of a built warehouse and the trailing `-- ` comments of each model's `final` select: edit those, not this.",
+        "",
+        *(f"- [`{mart.name}`](#{mart.name})" for mart in marts),
+    ]
+    for mart in marts:
+        lines += ["", f"## {mart.name}", ""]
+        if mart.summary:
+            lines += [mart.summary, ""]
+        lines += [
+            f"- **Grain:** {mart.grain or 'not stated'}",
+            f"- **Inputs:** {', '.join(f'`{i}`' for i in mart.inputs) or 'not stated'}",
+            f"- **Materialized:** {mart.materialized}",
+            "",
+            "| Column | Type | Description |",
+            "| --- | --- | --- |",
+            *(f"| `{c.name}` | {_cell(c.type)} | {_cell(c.description)} |" for c in mart.columns),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def undocumented(marts: list[Mart]) -> list[str]:
+    """`mart.column` for every column without a description."""
+    return [f"{mart.name}.{c.name}" for mart in marts for c in mart.columns if not c.description]
+
+
+def write_dictionary(warehouse_path: Path, out_path: Path) -> Path:
+    """Write the data dictionary of the warehouse at `warehouse_path` (built) to `out_path`."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render(describe(Path(warehouse_path))))
+    return out_path

@@ -1,0 +1,162 @@
+"""City rules as MDS Policy: core.policy_rules, one row per rule of every policy file, plus the built-in defaults.
+
+Policies are read from the JSON files of a folder (`FLEETLAKE_POLICY_DIR`; none by default): MDS 2.0 flat files
+(`{"policies": [...]}`), MDS REST responses (`{"data": {"policies": [...]}}`) or a single policy object. A file in a
+sub-folder named after a zone (`<dir>/<zone_id>/*.json`) applies to that zone only; a file at the top applies to
+every zone (`zone_id` null). Rule geographies are kept as their UUIDs: rules apply zone-wide.
+
+`value` is the rule's `maximum` in one unit per rule type (count: devices, speed: kph, time: seconds), so the
+compliance marts never convert units. Rows with `source = 'default'` are the fallbacks used when no policy says
+otherwise (the idle limit, `FLEETLAKE_IDLE_LIMIT_HOURS`, 72 hours by default as in the MDS idle-time example);
+speed limits and forbidden areas default to the zone API and GBFS geofencing, in SQL.
+"""
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import polars as pl
+
+POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
+IDLE_LIMIT_ENV = "FLEETLAKE_IDLE_LIMIT_HOURS"
+DEFAULT_IDLE_LIMIT_HOURS = 72.0
+UNIT_FACTORS = {
+    "devices": ("devices", 1.0),
+    "kph": ("kph", 1.0),
+    "mph": ("kph", 1.609344),
+    "seconds": ("seconds", 1.0),
+    "minutes": ("seconds", 60.0),
+    "hours": ("seconds", 3600.0),
+    "days": ("seconds", 86400.0),
+}
+POLICY_RULES_SCHEMA: dict[str, Any] = {
+    "zone_id": pl.String,
+    "policy_id": pl.String,
+    "policy_name": pl.String,
+    "rule_id": pl.String,
+    "rule_name": pl.String,
+    "rule_type": pl.String,
+    "rule_units": pl.String,
+    "minimum": pl.Float64,
+    "maximum": pl.Float64,
+    "value": pl.Float64,
+    "value_units": pl.String,
+    "geographies": pl.List(pl.String),
+    "states": pl.List(pl.String),
+    "vehicle_types": pl.List(pl.String),
+    "start_date": pl.Datetime("ms", "UTC"),
+    "end_date": pl.Datetime("ms", "UTC"),
+    "source": pl.String,
+    "source_file": pl.String,
+}
+
+
+class PolicyError(ValueError):
+    """A policy file that is not MDS Policy JSON."""
+
+
+def _moment(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _policies(document: Any, path: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """The policies of one file and the file-level `end_date`, whatever the wrapper."""
+    if isinstance(document, dict) and isinstance(document.get("data"), dict):
+        document = {**document["data"], "end_date": document.get("end_date")}
+    if isinstance(document, dict) and isinstance(document.get("policies"), list):
+        return document["policies"], document.get("end_date")
+    if isinstance(document, dict) and isinstance(document.get("rules"), list):
+        return [document], None
+    raise PolicyError(f"{path}: no `policies` list and no policy `rules`")
+
+
+def _rows(path: Path, zone_id: str | None) -> list[dict[str, Any]]:
+    policies, file_end = _policies(msgspec.json.decode(path.read_bytes()), path)
+    rows = []
+    for policy in policies:
+        end = policy.get("end_date") if policy.get("end_date") is not None else file_end
+        for rule in policy.get("rules") or []:
+            units = rule.get("rule_units")
+            value_units, factor = UNIT_FACTORS.get(units or "", (units, 1.0))
+            maximum = rule.get("maximum")
+            rows.append(
+                {
+                    "zone_id": zone_id,
+                    "policy_id": policy.get("policy_id"),
+                    "policy_name": policy.get("name"),
+                    "rule_id": rule.get("rule_id"),
+                    "rule_name": rule.get("name"),
+                    "rule_type": rule.get("rule_type"),
+                    "rule_units": units,
+                    "minimum": rule.get("minimum"),
+                    "maximum": maximum,
+                    "value": None if maximum is None else float(maximum) * factor,
+                    "value_units": value_units,
+                    "geographies": [str(g) for g in rule.get("geographies") or []],
+                    # `states` is `{state: [events]}`; absent or empty means every state.
+                    "states": sorted(rule.get("states") or {}),
+                    "vehicle_types": [str(t) for t in rule.get("vehicle_types") or []],
+                    "start_date": _moment(policy.get("start_date")),
+                    "end_date": _moment(end),
+                    "source": "policy",
+                    "source_file": str(path),
+                }
+            )
+    return rows
+
+
+def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
+    """The rules in force when no policy gives one (every zone)."""
+    return [
+        {
+            "zone_id": None,
+            "policy_id": None,
+            "policy_name": "fleetlake defaults",
+            "rule_id": None,
+            "rule_name": "idle limit",
+            "rule_type": "time",
+            "rule_units": "hours",
+            "minimum": None,
+            "maximum": idle_limit_hours,
+            "value": idle_limit_hours * 3600.0,
+            "value_units": "seconds",
+            "geographies": [],
+            "states": ["available"],
+            "vehicle_types": [],
+            "start_date": None,
+            "end_date": None,
+            "source": "default",
+            "source_file": None,
+        }
+    ]
+
+
+def load_policy_rules(folder: Path | None, idle_limit_hours: float = DEFAULT_IDLE_LIMIT_HOURS) -> pl.DataFrame:
+    """Every rule of every policy file under `folder` (if any), then the defaults."""
+    rows: list[dict[str, Any]] = []
+    if folder is not None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise PolicyError(f"{folder}: the policy folder does not exist")
+        for path in sorted(folder.glob("*.json")):
+            rows.extend(_rows(path, None))
+        for path in sorted(folder.glob("*/*.json")):
+            rows.extend(_rows(path, path.parent.name))
+    rows.extend(default_rules(idle_limit_hours))
+    return pl.DataFrame(rows, schema=POLICY_RULES_SCHEMA, orient="row")
+
+
+def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
+    """The `policy_rules` python model: replaces core.policy_rules from the policy folder and the defaults."""
+    folder = os.environ.get(POLICY_DIR_ENV) or None
+    idle = float(os.environ.get(IDLE_LIMIT_ENV) or DEFAULT_IDLE_LIMIT_HOURS)
+    rules = load_policy_rules(Path(folder) if folder else None, idle)
+    con.register("loaded_policy_rules", rules)
+    try:
+        con.execute("create or replace table core.policy_rules as select * from loaded_policy_rules")
+    finally:
+        con.unregister("loaded_policy_rules")
+    return rules.height

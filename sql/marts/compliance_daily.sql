@@ -1,0 +1,72 @@
+-- Violations per zone, local day and rule, with the day's trips for a rate per 100 trips.
+-- grain: one row per zone_id, local_date and rule (every rule, zero when none broke it that day)
+-- inputs: compliance_violations, trips, stg_gbfs__system_information
+-- materialized: table
+-- A violation's day is the local day of its observed_at; the day's trips are those ending on that local day.
+with violations as (
+    select * from main.compliance_violations
+),
+
+trips as (
+    select * from main.trips
+),
+
+systems as (
+    select zone_id, timezone from staging.stg_gbfs__system_information
+),
+
+rules as (
+    select unnest([
+        'parking_in_forbidden_area',
+        'parking_outside_operations',
+        'parking_outside_spot',
+        'start_not_allowed',
+        'speeding',
+        'idle_too_long',
+        'parked_in_forbidden_area',
+        'fleet_cap_exceeded',
+    ]) as rule
+),
+
+daily_violations as (
+    select
+        violations.zone_id,
+        cast(timezone(coalesce(systems.timezone, 'UTC'), violations.observed_at) as date) as local_date,
+        violations.rule,
+        count(*) as violation_count,
+    from violations
+    left join systems on violations.zone_id = systems.zone_id
+    group by all
+),
+
+daily_trips as (
+    select zone_id, cast(end_time_local as date) as local_date, count(*) as trip_count,
+    from trips
+    group by all
+),
+
+days as (
+    select zone_id, local_date from daily_trips
+    union
+    select zone_id, local_date from daily_violations
+),
+
+final as (
+    select
+        days.zone_id,
+        days.local_date,
+        rules.rule,
+        coalesce(daily_violations.violation_count, 0) as violation_count,
+        coalesce(daily_trips.trip_count, 0) as trip_count,
+        100.0 * coalesce(daily_violations.violation_count, 0) / nullif(daily_trips.trip_count, 0)
+            as violations_per_100_trips,
+    from days
+    cross join rules
+    left join daily_violations
+        on days.zone_id = daily_violations.zone_id
+        and days.local_date = daily_violations.local_date
+        and rules.rule = daily_violations.rule
+    left join daily_trips on days.zone_id = daily_trips.zone_id and days.local_date = daily_trips.local_date
+)
+
+select * from final

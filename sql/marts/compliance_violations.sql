@@ -1,0 +1,370 @@
+-- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet caps.
+-- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
+-- inputs: trips, vehicle_state_intervals, int_point_areas, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
+-- materialized: table
+-- Limits: an MDS policy rule in force (the strictest) wins, else the zone API, else the GBFS global rules; the idle
+-- limit falls back to the default rule of core.policy_rules. Rules are evaluated independently: one trip may break
+-- several.
+with trips as (
+    select * from main.trips
+),
+
+intervals as (
+    select * from main.vehicle_state_intervals
+),
+
+trip_end_areas as (
+    select record_id as trip_id, area_id, area_type, priority
+    from core.int_point_areas
+    where kind = 'trip_end'
+),
+
+trip_start_rules as (
+    select * from core.int_trip_start_geofences
+),
+
+gbfs_positions as (
+    select * from core.int_gbfs_vehicle_positions
+),
+
+policy_rules as (
+    select * from core.policy_rules
+),
+
+vehicles as (
+    select zone_id, device_id, vehicle_type from staging.stg_mds__vehicles
+),
+
+zone_info as (
+    select
+        zone_id,
+        parking_mode,
+        case when lower(speed_unit) = 'mph' then max_speed * 1.609344 else max_speed end as max_speed_kph,
+    from lake.zone_info
+    qualify row_number() over (partition by zone_id order by captured_at desc) = 1
+),
+
+global_geofencing as (
+    select zone_id, rules[1].maximum_speed_kph as max_speed_kph,
+    from lake.gbfs_geofencing_zones
+    where scope = 'global'
+    qualify row_number() over (partition by zone_id order by captured_at desc) = 1
+),
+
+-- trip ends ----------------------------------------------------------------------------------------------------
+
+forbidden_ends as (
+    select
+        trips.zone_id,
+        'parking_in_forbidden_area' as rule,
+        trips.device_id,
+        trips.trip_id,
+        trips.end_time as observed_at,
+        trips.end_lat as lat,
+        trips.end_lng as lng,
+        trip_end_areas.area_id,
+        'trip ended in a ' || trip_end_areas.area_type || ' area' as detail,
+        null::double as observed_value,
+        null::double as limit_value,
+    from trips
+    inner join trip_end_areas on trips.trip_id = trip_end_areas.trip_id
+    where trip_end_areas.area_type in ('no-parking', 'no-riding')
+    qualify row_number() over (partition by trips.trip_id order by trip_end_areas.priority, trip_end_areas.area_id) = 1
+),
+
+outside_operations as (
+    select
+        trips.zone_id,
+        'parking_outside_operations' as rule,
+        trips.device_id,
+        trips.trip_id,
+        trips.end_time as observed_at,
+        trips.end_lat as lat,
+        trips.end_lng as lng,
+        trips.end_area_id as area_id,
+        'trip ended outside the operations area' as detail,
+        null::double as observed_value,
+        null::double as limit_value,
+    from trips
+    where not exists (
+        select 1 from trip_end_areas
+        where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.area_type = 'operations'
+    )
+),
+
+outside_spots as (
+    select
+        trips.zone_id,
+        'parking_outside_spot' as rule,
+        trips.device_id,
+        trips.trip_id,
+        trips.end_time as observed_at,
+        trips.end_lat as lat,
+        trips.end_lng as lng,
+        trips.end_area_id as area_id,
+        'trip ended outside every parking spot of a parking-spot zone' as detail,
+        null::double as observed_value,
+        null::double as limit_value,
+    from trips
+    inner join zone_info on trips.zone_id = zone_info.zone_id
+    where zone_info.parking_mode = 'parking-spot'
+        and not exists (
+            select 1 from trip_end_areas
+            where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.area_type = 'parking-spot'
+        )
+),
+
+-- trip starts and speeds ---------------------------------------------------------------------------------------
+
+forbidden_starts as (
+    select
+        trips.zone_id,
+        'start_not_allowed' as rule,
+        trips.device_id,
+        trips.trip_id,
+        trips.start_time as observed_at,
+        trips.start_lat as lat,
+        trips.start_lng as lng,
+        trips.start_area_id as area_id,
+        case
+            when trip_start_rules.geofence_scope = 'global' then 'trip started outside every geofencing zone'
+            else 'trip started in geofencing zone ' || coalesce(trip_start_rules.geofence_name, '(unnamed)')
+        end as detail,
+        null::double as observed_value,
+        null::double as limit_value,
+    from trips
+    inner join trip_start_rules on trips.trip_id = trip_start_rules.trip_id
+    where trip_start_rules.ride_start_allowed = false
+),
+
+policy_speed_limits as (
+    select
+        trips.trip_id,
+        min(policy_rules.value) as limit_kph,
+    from trips
+    inner join policy_rules
+        on policy_rules.rule_type = 'speed'
+        and policy_rules.source = 'policy'
+        and (policy_rules.zone_id is null or policy_rules.zone_id = trips.zone_id)
+        and (policy_rules.start_date is null or policy_rules.start_date <= trips.start_time)
+        and (policy_rules.end_date is null or trips.start_time < policy_rules.end_date)
+        and (len(policy_rules.vehicle_types) = 0 or list_contains(policy_rules.vehicle_types, trips.vehicle_type))
+    where policy_rules.value is not null
+    group by trips.trip_id
+),
+
+speed_limits as (
+    select
+        trips.trip_id,
+        coalesce(policy_speed_limits.limit_kph, zone_info.max_speed_kph, global_geofencing.max_speed_kph) as limit_kph,
+        case
+            when policy_speed_limits.limit_kph is not null then 'policy'
+            when zone_info.max_speed_kph is not null then 'zone API'
+            else 'GBFS global rules'
+        end as limit_source,
+    from trips
+    left join policy_speed_limits on trips.trip_id = policy_speed_limits.trip_id
+    left join zone_info on trips.zone_id = zone_info.zone_id
+    left join global_geofencing on trips.zone_id = global_geofencing.zone_id
+),
+
+speeding as (
+    select
+        trips.zone_id,
+        'speeding' as rule,
+        trips.device_id,
+        trips.trip_id,
+        trips.end_time as observed_at,
+        trips.end_lat as lat,
+        trips.end_lng as lng,
+        trips.end_area_id as area_id,
+        'average speed ' || round(trips.avg_speed_kph, 1) || ' km/h over the ' || speed_limits.limit_source
+        || ' limit of ' || round(speed_limits.limit_kph, 1) || ' km/h' as detail,
+        trips.avg_speed_kph as observed_value,
+        speed_limits.limit_kph as limit_value,
+    from trips
+    inner join speed_limits on trips.trip_id = speed_limits.trip_id
+    -- An impossible average (a data anomaly, flagged on the trip) is not evidence of speeding.
+    where trips.avg_speed_kph > speed_limits.limit_kph and not trips.is_impossible_speed
+),
+
+-- idle vehicles ------------------------------------------------------------------------------------------------
+
+zone_clock as (
+    select zone_id, max(coalesce(ended_at, started_at)) as last_seen_at, from intervals group by zone_id
+),
+
+available as (
+    select
+        intervals.*,
+        vehicles.vehicle_type,
+        coalesce(intervals.duration_s, epoch(zone_clock.last_seen_at) - epoch(intervals.started_at)) as idle_s,
+    from intervals
+    inner join zone_clock on intervals.zone_id = zone_clock.zone_id
+    left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
+    where intervals.vehicle_state = 'available'
+),
+
+idle_limits as (
+    select
+        available.zone_id,
+        available.device_id,
+        available.started_at,
+        policy_rules.value as limit_s,
+        policy_rules.source,
+    from available
+    inner join policy_rules
+        on policy_rules.rule_type = 'time'
+        and (len(policy_rules.states) = 0 or list_contains(policy_rules.states, 'available'))
+        and (policy_rules.zone_id is null or policy_rules.zone_id = available.zone_id)
+        and (policy_rules.start_date is null or policy_rules.start_date <= available.started_at)
+        and (policy_rules.end_date is null or available.started_at < policy_rules.end_date)
+        and (
+            len(policy_rules.vehicle_types) = 0
+            or list_contains(policy_rules.vehicle_types, available.vehicle_type)
+        )
+    where policy_rules.value is not null
+    qualify row_number() over (
+        partition by available.zone_id, available.device_id, available.started_at
+        order by policy_rules.source = 'default', policy_rules.value
+    ) = 1
+),
+
+idle as (
+    select
+        available.zone_id,
+        'idle_too_long' as rule,
+        available.device_id,
+        null::varchar as trip_id,
+        available.started_at + to_seconds(idle_limits.limit_s) as observed_at,
+        available.start_lat as lat,
+        available.start_lng as lng,
+        available.area_id,
+        'available and unmoved for ' || round(available.idle_s / 3600, 1) || ' h (' || idle_limits.source
+        || ' limit ' || round(idle_limits.limit_s / 3600, 1) || ' h)' as detail,
+        available.idle_s as observed_value,
+        idle_limits.limit_s as limit_value,
+    from available
+    inner join idle_limits
+        on available.zone_id = idle_limits.zone_id
+        and available.device_id = idle_limits.device_id
+        and available.started_at = idle_limits.started_at
+    where available.idle_s > idle_limits.limit_s
+),
+
+-- GBFS sightings -----------------------------------------------------------------------------------------------
+
+parked_forbidden as (
+    select
+        zone_id,
+        'parked_in_forbidden_area' as rule,
+        null::varchar as device_id,
+        null::varchar as trip_id,
+        captured_at as observed_at,
+        lat,
+        lng,
+        area_id,
+        'GBFS vehicle ' || vehicle_id || ' seen in '
+        || case
+            when area_type in ('no-parking', 'no-riding') then 'a ' || area_type || ' area'
+            else 'geofencing zone ' || coalesce(geofence_name, '(unnamed)') || ' where rides may not end'
+        end as detail,
+        null::double as observed_value,
+        null::double as limit_value,
+    from gbfs_positions
+    where lat is not null
+        and (
+            area_type in ('no-parking', 'no-riding')
+            or (geofence_scope = 'zone' and ride_end_allowed = false)
+        )
+),
+
+-- fleet caps ---------------------------------------------------------------------------------------------------
+
+typed_intervals as (
+    select intervals.*, vehicles.vehicle_type,
+    from intervals
+    left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
+),
+
+cap_rules as (
+    select * from policy_rules where rule_type = 'count' and value is not null
+),
+
+zone_hours as (
+    select
+        zone_id,
+        unnest(generate_series(
+            time_bucket(interval 1 hour, min(started_at)),
+            max(coalesce(ended_at, started_at)),
+            interval 1 hour
+        )) as hour_utc,
+    from intervals
+    group by zone_id
+),
+
+deployed as (
+    select
+        zone_hours.zone_id,
+        zone_hours.hour_utc,
+        cap_rules.rule_id,
+        cap_rules.rule_name,
+        cap_rules.value as cap,
+        count(distinct intervals.device_id) as devices,
+    from zone_hours
+    inner join cap_rules
+        on (cap_rules.zone_id is null or cap_rules.zone_id = zone_hours.zone_id)
+        and (cap_rules.start_date is null or cap_rules.start_date <= zone_hours.hour_utc)
+        and (cap_rules.end_date is null or zone_hours.hour_utc < cap_rules.end_date)
+    left join typed_intervals as intervals
+        on intervals.zone_id = zone_hours.zone_id
+        and intervals.started_at <= zone_hours.hour_utc
+        and (intervals.ended_at is null or zone_hours.hour_utc < intervals.ended_at)
+        and (
+            case
+                when len(cap_rules.states) = 0
+                    then intervals.vehicle_state in ('available', 'reserved', 'on_trip', 'non_operational')
+                else list_contains(cap_rules.states, intervals.vehicle_state)
+            end
+        )
+        and (len(cap_rules.vehicle_types) = 0 or list_contains(cap_rules.vehicle_types, intervals.vehicle_type))
+    group by all
+),
+
+over_cap as (
+    select
+        zone_id,
+        'fleet_cap_exceeded' as rule,
+        null::varchar as device_id,
+        null::varchar as trip_id,
+        hour_utc as observed_at,
+        null::double as lat,
+        null::double as lng,
+        null::varchar as area_id,
+        devices || ' devices deployed at the start of the hour, cap ' || cast(cap as bigint)
+        || coalesce(' (' || rule_name || ')', '') as detail,
+        devices::double as observed_value,
+        cap as limit_value,
+    from deployed
+    where devices > cap
+),
+
+final as (
+    select * from forbidden_ends
+    union all by name
+    select * from outside_operations
+    union all by name
+    select * from outside_spots
+    union all by name
+    select * from forbidden_starts
+    union all by name
+    select * from speeding
+    union all by name
+    select * from idle
+    union all by name
+    select * from parked_forbidden
+    union all by name
+    select * from over_cap
+)
+
+select * from final

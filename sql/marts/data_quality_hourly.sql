@@ -1,0 +1,211 @@
+-- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
+-- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
+-- inputs: lake.hourly_partitions, lake.mds_trips, lake.mds_events, lake.quarantine, stg_mds__trips, stg_mds__events
+-- materialized: table
+-- Delivery counts (records, quarantined, duplicates, partitions) belong to the hour of the partition; the others
+-- belong to the hour of the record (a trip's end, an event's time), which is also the partition it arrives in.
+-- Late: published more than 10 minutes (the provider's ready delay) after its hour ended, so an ingest of the hour
+-- as soon as the provider served it missed the event; only re-ingesting the hour brings it in.
+with partitions as (
+    select dataset, zone_id, partition_hour, records
+    from lake.hourly_partitions
+    where dataset in ('mds_trips', 'mds_events')
+),
+
+trip_deliveries as (
+    select
+        zone_id,
+        trip_id,
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
+    from lake.mds_trips
+),
+
+event_deliveries as (
+    select
+        zone_id,
+        event_id,
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
+    from lake.mds_events
+),
+
+quarantine as (
+    select
+        dataset,
+        zone_id,
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
+    from lake.quarantine
+    where dataset in ('mds_trips', 'mds_events')
+),
+
+trips as (
+    select zone_id, trip_id, time_bucket(interval 1 hour, end_time) as record_hour
+    from staging.stg_mds__trips
+),
+
+events as (
+    select
+        zone_id,
+        event_id,
+        event_types,
+        trip_ids,
+        publication_time,
+        time_bucket(interval 1 hour, event_time) as record_hour,
+    from staging.stg_mds__events
+),
+
+trip_events as (
+    select
+        zone_id,
+        event_id,
+        record_hour,
+        list_contains(event_types, 'trip_start') as is_start,
+        list_contains(event_types, 'trip_end') as is_end,
+        unnest(if(len(trip_ids) = 0, [null::varchar], trip_ids)) as trip_id,
+    from events
+    where list_has_any(event_types, ['trip_start', 'trip_end'])
+),
+
+zone_spans as (
+    select zone_id, min(partition_hour) as first_hour, max(partition_hour) as last_hour,
+    from partitions
+    group by zone_id
+),
+
+grid as (
+    select
+        zone_id,
+        unnest(generate_series(first_hour, last_hour, interval 1 hour)) as hour_start,
+    from zone_spans
+),
+
+-- Every delivery after an id's first one is a duplicate, in the partition that repeated it.
+trip_repeats as (
+    select
+        zone_id,
+        partition_hour,
+        row_number() over (partition by zone_id, trip_id order by partition_hour) > 1 as is_duplicate,
+    from trip_deliveries
+),
+
+event_repeats as (
+    select
+        zone_id,
+        partition_hour,
+        row_number() over (partition by zone_id, event_id order by partition_hour) > 1 as is_duplicate,
+    from event_deliveries
+),
+
+delivered as (
+    select
+        zone_id,
+        partition_hour,
+        bool_or(dataset = 'mds_trips') as has_mds_trips_partition,
+        bool_or(dataset = 'mds_events') as has_mds_events_partition,
+        coalesce(sum(records) filter (where dataset = 'mds_trips'), 0)::bigint as mds_trips_records,
+        coalesce(sum(records) filter (where dataset = 'mds_events'), 0)::bigint as mds_events_records,
+    from partitions
+    group by zone_id, partition_hour
+),
+
+quarantined as (
+    select
+        zone_id,
+        partition_hour,
+        count(*) filter (where dataset = 'mds_trips') as mds_trips_quarantined,
+        count(*) filter (where dataset = 'mds_events') as mds_events_quarantined,
+    from quarantine
+    group by zone_id, partition_hour
+),
+
+trip_duplicates as (
+    select zone_id, partition_hour, count(*) filter (where is_duplicate) as mds_trips_duplicates,
+    from trip_repeats
+    group by zone_id, partition_hour
+),
+
+event_duplicates as (
+    select zone_id, partition_hour, count(*) filter (where is_duplicate) as mds_events_duplicates,
+    from event_repeats
+    group by zone_id, partition_hour
+),
+
+late as (
+    select
+        zone_id,
+        record_hour,
+        count(*) as late_events,
+    from events
+    where publication_time > record_hour + interval 70 minute
+    group by zone_id, record_hour
+),
+
+trip_matches as (
+    select
+        trips.zone_id,
+        trips.record_hour,
+        trips.trip_id,
+        coalesce(bool_or(trip_events.is_start), false) as has_start_event,
+        coalesce(bool_or(trip_events.is_end), false) as has_end_event,
+    from trips
+    left join trip_events on trips.zone_id = trip_events.zone_id and trips.trip_id = trip_events.trip_id
+    group by trips.zone_id, trips.record_hour, trips.trip_id
+),
+
+unmatched_trips as (
+    select
+        zone_id,
+        record_hour,
+        count(*) filter (where not has_start_event) as trips_without_start_event,
+        count(*) filter (where not has_end_event) as trips_without_end_event,
+    from trip_matches
+    group by zone_id, record_hour
+),
+
+-- An event naming no trip, or only trips the lake does not hold (yet: a trip is delivered in its end hour).
+orphan_events as (
+    select
+        trip_events.zone_id,
+        trip_events.record_hour,
+        count(distinct trip_events.event_id) as trip_events_without_trip,
+    from trip_events
+    anti join trips on trip_events.zone_id = trips.zone_id and trip_events.trip_id = trips.trip_id
+    group by trip_events.zone_id, trip_events.record_hour
+),
+
+final as (
+    select
+        grid.zone_id,
+        grid.hour_start,  -- Start of the UTC hour.
+        coalesce(delivered.mds_trips_records, 0) as mds_trips_records,  -- Trips in the hour's mds_trips partition (0 when it is empty or missing).
+        coalesce(delivered.mds_events_records, 0) as mds_events_records,  -- Events in the hour's mds_events partition (0 when it is empty or missing).
+        coalesce(quarantined.mds_trips_quarantined, 0) as mds_trips_quarantined,  -- Trip records of the hour's delivery rejected into the quarantine (invalid, or ending outside the hour).
+        coalesce(quarantined.mds_events_quarantined, 0) as mds_events_quarantined,  -- Event records of the hour's delivery rejected into the quarantine (invalid, or outside the hour).
+        coalesce(trip_duplicates.mds_trips_duplicates, 0) as mds_trips_duplicates,  -- Trips of the hour's partition whose trip_id an earlier partition already delivered.
+        coalesce(event_duplicates.mds_events_duplicates, 0) as mds_events_duplicates,  -- Events of the hour's partition whose event_id an earlier partition already delivered.
+        coalesce(late.late_events, 0) as late_events,  -- Events of the hour published more than 10 minutes (the ready delay) after the hour ended.
+        coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
+        coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
+        coalesce(orphan_events.trip_events_without_trip, 0) as trip_events_without_trip,  -- trip_start/trip_end events of the hour naming no trip the lake holds (yet).
+        coalesce(delivered.has_mds_trips_partition, false) as has_mds_trips_partition,  -- Whether the lake has an mds_trips partition for the hour (empty ones count).
+        coalesce(delivered.has_mds_events_partition, false) as has_mds_events_partition,  -- Whether the lake has an mds_events partition for the hour (empty ones count).
+        2
+        - coalesce(delivered.has_mds_trips_partition, false)::integer
+        - coalesce(delivered.has_mds_events_partition, false)::integer as missing_partitions,  -- Hourly datasets (of 2) without a partition for the hour.
+        (
+            coalesce(delivered.has_mds_trips_partition, false)::integer
+            + coalesce(delivered.has_mds_events_partition, false)::integer
+        ) / 2 as coverage,  -- Share of the expected partitions (mds_trips, mds_events) present, 0 to 1.
+    from grid
+    left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
+    left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
+    left join trip_duplicates
+        on grid.zone_id = trip_duplicates.zone_id and grid.hour_start = trip_duplicates.partition_hour
+    left join event_duplicates
+        on grid.zone_id = event_duplicates.zone_id and grid.hour_start = event_duplicates.partition_hour
+    left join late on grid.zone_id = late.zone_id and grid.hour_start = late.record_hour
+    left join unmatched_trips
+        on grid.zone_id = unmatched_trips.zone_id and grid.hour_start = unmatched_trips.record_hour
+    left join orphan_events on grid.zone_id = orphan_events.zone_id and grid.hour_start = orphan_events.record_hour
+)
+
+select * from final

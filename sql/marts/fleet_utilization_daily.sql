@@ -1,0 +1,114 @@
+-- Daily fleet utilization per zone and local day (MDS Metrics dockless.*): deployed vehicles, active and inactive
+-- vehicles, idle share of time and trips per vehicle.
+-- grain: one row per zone_id and local_date (the zone's own calendar day; 23 or 25 hours across a DST change)
+-- inputs: occupancy_hourly, vehicle_state_intervals, trips
+-- materialized: table
+-- A table, rebuilt whole: a local day straddles the UTC-hour windows of incremental builds, and this is a small
+-- aggregate of occupancy_hourly's zone rows (24 a day) and one range join of the intervals with the days.
+-- deployed_avg is dockless.deployed.avg with deployed = parked in the public right of way (available, reserved,
+-- non_operational); prow_avg adds on_trip, the MDS methodology's right of way. Vehicles deployed that day are those
+-- with any interval in those four states; active ones also started a trip that day (dockless.active.count).
+-- idle_percent (dockless.utilization.idle.percent, 0-100) = time not on trip / time in the right of way;
+-- trips_per_vehicle_avg (dockless.utilization.trips_per_vehicle.avg) = trips started / prow_avg.
+with occupancy as (
+    select zone_id, hour, hour_local, timezone, vehicle_state, state_seconds,
+    from main.occupancy_hourly
+    where area_type = 'zone'
+),
+
+intervals as (
+    select zone_id, device_id, started_at, ended_at,
+    from main.vehicle_state_intervals
+    where vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
+),
+
+trips as (
+    select zone_id, device_id, trip_id, start_time_local, from main.trips
+),
+
+days as (
+    select
+        zone_id,
+        cast(hour_local as date) as local_date,
+        any_value(timezone) as timezone,
+        min(hour) as day_start,
+        max(hour) + interval 1 hour as day_end,
+        count(distinct hour) as hours,
+        sum(state_seconds) filter (where vehicle_state = 'deployed') as deployed_seconds,
+        coalesce(sum(state_seconds) filter (where vehicle_state = 'on_trip'), 0) as on_trip_seconds,
+    from occupancy
+    group by zone_id, cast(hour_local as date)
+),
+
+deployed_vehicles as (
+    select distinct days.zone_id, days.local_date, intervals.device_id,
+    from days
+    inner join intervals
+        on days.zone_id = intervals.zone_id
+        and intervals.started_at < days.day_end
+        and coalesce(intervals.ended_at, days.day_end) > days.day_start
+),
+
+device_trips as (
+    select zone_id, cast(start_time_local as date) as local_date, device_id, count(*) as trips,
+    from trips
+    group by zone_id, cast(start_time_local as date), device_id
+),
+
+vehicles as (
+    select
+        deployed_vehicles.zone_id,
+        deployed_vehicles.local_date,
+        count(*) as deployed_vehicles,
+        count(device_trips.device_id) as active_vehicles,
+    from deployed_vehicles
+    left join device_trips
+        on deployed_vehicles.zone_id = device_trips.zone_id
+        and deployed_vehicles.local_date = device_trips.local_date
+        and deployed_vehicles.device_id = device_trips.device_id
+    group by deployed_vehicles.zone_id, deployed_vehicles.local_date
+),
+
+day_trips as (
+    select zone_id, local_date, sum(trips) as trips,
+    from device_trips
+    group by zone_id, local_date
+),
+
+measured as (
+    select
+        days.zone_id,
+        days.local_date,
+        days.timezone,
+        days.hours,
+        days.deployed_seconds / (days.hours * 3600.0) as deployed_avg,
+        (days.deployed_seconds + days.on_trip_seconds) / (days.hours * 3600.0) as prow_avg,
+        coalesce(vehicles.deployed_vehicles, 0) as deployed_vehicles,
+        coalesce(vehicles.active_vehicles, 0) as active_vehicles,
+        days.deployed_seconds,
+        days.on_trip_seconds,
+        coalesce(day_trips.trips, 0) as trips,
+    from days
+    left join vehicles on days.zone_id = vehicles.zone_id and days.local_date = vehicles.local_date
+    left join day_trips on days.zone_id = day_trips.zone_id and days.local_date = day_trips.local_date
+),
+
+final as (
+    select
+        zone_id,
+        local_date,
+        timezone,
+        hours,
+        deployed_avg,
+        prow_avg,
+        deployed_vehicles,
+        active_vehicles,
+        deployed_vehicles - active_vehicles as inactive_vehicles,
+        100.0 * active_vehicles / nullif(deployed_vehicles, 0) as active_percent,
+        100.0 * deployed_seconds / nullif(deployed_seconds + on_trip_seconds, 0) as idle_percent,
+        trips,
+        trips / nullif(prow_avg, 0) as trips_per_vehicle_avg,
+    from measured
+)
+
+select * from final

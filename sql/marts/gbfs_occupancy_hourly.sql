@@ -1,0 +1,129 @@
+-- Vehicle counts per state from the GBFS vehicle_status snapshots, per zone, zone area and UTC hour, beside the
+-- MDS-derived time-weighted average of occupancy_hourly for the same zone, area, hour and state.
+-- grain: one row per zone_id, area (area_type and area_id; area_type 'zone' with a null area_id is the whole zone), hour and vehicle_state
+-- inputs: int_gbfs_vehicle_positions, occupancy_hourly, stg_gbfs__system_information
+-- materialized: incremental(hour)
+-- GBFS lists parked vehicles only: disabled ones are non_operational (even when also reserved), reserved ones
+-- reserved, the rest available; deployed is every listed vehicle. Averages are over the snapshots captured in the
+-- hour (a snapshot is one sample), min and max over the same snapshots. Each hour has rows for the zone and every
+-- area a vehicle was listed in during that hour, for all four states, zeros included.
+with positions as (
+    select zone_id, captured_at, vehicle_id, area_id, area_type, is_reserved, is_disabled,
+    from core.int_gbfs_vehicle_positions
+    where captured_at >= $window_start and captured_at < $window_end
+),
+
+occupancy as (
+    select zone_id, area_id, area_type, hour, vehicle_state, avg_vehicles,
+    from main.occupancy_hourly
+    where hour >= $window_start and hour < $window_end
+),
+
+systems as (
+    select zone_id, timezone from staging.stg_gbfs__system_information
+),
+
+stated as (
+    select
+        zone_id,
+        captured_at,
+        to_timestamp(floor(epoch(captured_at) / 3600) * 3600) as hour,
+        area_id,
+        coalesce(area_type, 'outside') as area_type,
+        case
+            when is_disabled then 'non_operational'
+            when is_reserved then 'reserved'
+            else 'available'
+        end as vehicle_state,
+    from positions
+),
+
+labelled as (
+    select zone_id, captured_at, hour, area_id, area_type, vehicle_state, from stated
+    union all
+    select zone_id, captured_at, hour, area_id, area_type, 'deployed' as vehicle_state, from stated
+),
+
+keyed as (
+    select zone_id, captured_at, hour, area_id, area_type, vehicle_state, from labelled
+    union all
+    select zone_id, captured_at, hour, cast(null as varchar) as area_id, 'zone' as area_type, vehicle_state,
+    from labelled
+),
+
+snapshots as (
+    select distinct zone_id, captured_at, hour from stated
+),
+
+series as (
+    select distinct keyed.zone_id, keyed.hour, keyed.area_id, keyed.area_type, states.vehicle_state,
+    from keyed
+    cross join (values ('available'), ('reserved'), ('non_operational'), ('deployed')) as states (vehicle_state)
+),
+
+counted as (
+    select zone_id, captured_at, area_id, area_type, vehicle_state, count(*) as vehicles,
+    from keyed
+    group by zone_id, captured_at, area_id, area_type, vehicle_state
+),
+
+per_snapshot as (
+    select
+        series.zone_id,
+        series.area_id,
+        series.area_type,
+        series.hour,
+        series.vehicle_state,
+        snapshots.captured_at,
+        coalesce(counted.vehicles, 0) as vehicles,
+    from series
+    inner join snapshots on series.zone_id = snapshots.zone_id and series.hour = snapshots.hour
+    left join counted
+        on series.zone_id = counted.zone_id
+        and snapshots.captured_at = counted.captured_at
+        and series.area_id is not distinct from counted.area_id
+        and series.area_type = counted.area_type
+        and series.vehicle_state = counted.vehicle_state
+),
+
+hourly as (
+    select
+        zone_id,
+        area_id,
+        area_type,
+        hour,
+        vehicle_state,
+        count(*) as snapshots,
+        avg(vehicles) as avg_vehicles,
+        cast(min(vehicles) as integer) as min_vehicles,
+        cast(max(vehicles) as integer) as max_vehicles,
+    from per_snapshot
+    group by zone_id, area_id, area_type, hour, vehicle_state
+),
+
+final as (
+    select
+        hourly.zone_id,
+        hourly.area_id,
+        hourly.area_type,
+        hourly.hour,
+        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour) as hour_local,
+        coalesce(systems.timezone, 'UTC') as timezone,
+        hourly.vehicle_state,
+        hourly.snapshots,
+        hourly.avg_vehicles,
+        hourly.min_vehicles,
+        hourly.max_vehicles,
+        occupancy.avg_vehicles as mds_avg_vehicles,
+        hourly.avg_vehicles - occupancy.avg_vehicles as avg_vehicles_difference,
+    from hourly
+    left join occupancy
+        on hourly.zone_id = occupancy.zone_id
+        and hourly.area_id is not distinct from occupancy.area_id
+        and hourly.area_type = occupancy.area_type
+        and hourly.hour = occupancy.hour
+        and hourly.vehicle_state = occupancy.vehicle_state
+    left join systems on hourly.zone_id = systems.zone_id
+)
+
+select * from final

@@ -1,0 +1,314 @@
+"""The warehouse on hand-built lakes: DST changes, hour and midnight boundaries, late and repeated deliveries,
+silent vehicles, empty and missing hours, zones without parking spots. Window builds must equal full builds."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipelines.warehouse.build import Warehouse
+from tests.scenario import (
+    area,
+    event,
+    ride,
+    table,
+    trip,
+    uid,
+    write_events,
+    write_hours,
+    write_system_information,
+    write_trips,
+    write_vehicles,
+    write_zone_areas,
+)
+from tests.scenario import query as run
+
+pytestmark = pytest.mark.integration
+
+ZONE = "1"
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+# Every model whose rows a window build may touch, with a total order for comparing builds.
+COMPARED = {
+    "trips": "trip_id",
+    "vehicle_state_intervals": "zone_id, device_id, started_at",
+    "data_quality_hourly": "zone_id, hour_start",
+}
+
+
+def stockholm(lake: Path, at: datetime) -> None:
+    write_system_information(lake, ZONE, at)
+    write_vehicles(lake, ZONE, at, ["scooter-a", "scooter-b", "scooter-c"])
+
+
+def built(
+    tmp_path: Path, lake: Path, name: str = "warehouse", window: tuple[datetime, datetime] | None = None
+) -> Warehouse:
+    warehouse = Warehouse(tmp_path / f"{name}.duckdb", lake)
+    warehouse.build(window=window)
+    return warehouse
+
+
+def assert_same_as_full_build(tmp_path: Path, lake: Path, incremental: Warehouse) -> None:
+    full = built(tmp_path, lake, "full")
+    for relation, order in COMPARED.items():
+        assert_frame_equal(table(incremental, relation, order), table(full, relation, order), check_row_order=True)
+
+
+def quality(warehouse: Warehouse) -> dict[datetime, dict[str, object]]:
+    frame = run(
+        warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour_start", {"zone": ZONE}
+    )
+    return {row["hour_start"]: row for row in frame.iter_rows(named=True)}
+
+
+def test_local_times_follow_the_dst_changes(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 3, 1, tzinfo=UTC))
+    rides = [
+        # Spring forward at 01:00 UTC: 02:00 CET becomes 03:00 CEST.
+        ride(
+            "spring-before",
+            "scooter-a",
+            datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
+            datetime(2026, 3, 29, 0, 50, tzinfo=UTC),
+        ),
+        ride(
+            "spring-after",
+            "scooter-a",
+            datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+            datetime(2026, 3, 29, 1, 50, tzinfo=UTC),
+        ),
+        # Fall back at 01:00 UTC: 03:00 CEST becomes 02:00 CET, so 02:30 local happens twice.
+        ride(
+            "autumn-before",
+            "scooter-b",
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            datetime(2026, 10, 25, 0, 40, tzinfo=UTC),
+        ),
+        ride(
+            "autumn-after",
+            "scooter-b",
+            datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+            datetime(2026, 10, 25, 1, 40, tzinfo=UTC),
+        ),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es])
+    warehouse = built(tmp_path, lake)
+
+    trips = run(warehouse, "select trip_id, start_time_local, end_time_local, timezone from trips")
+    local = {row["trip_id"]: (row["start_time_local"], row["end_time_local"]) for row in trips.iter_rows(named=True)}
+    assert set(trips["timezone"]) == {"Europe/Stockholm"}
+    assert local[uid("spring-before")] == (datetime(2026, 3, 29, 1, 30), datetime(2026, 3, 29, 1, 50))
+    assert local[uid("spring-after")] == (datetime(2026, 3, 29, 3, 30), datetime(2026, 3, 29, 3, 50))
+    assert local[uid("autumn-before")] == (datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 25, 2, 40))
+    assert local[uid("autumn-after")] == (datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 25, 2, 40))
+
+
+def test_trips_across_hours_and_midnight_count_once_in_their_end_hour(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    midnight = datetime(2026, 4, 2, tzinfo=UTC)
+    rides = [
+        ride("over-midnight", "scooter-a", midnight - 10 * M, midnight + 10 * M),
+        ride("over-an-hour", "scooter-b", midnight + 50 * M, midnight + H + 5 * M),
+        ride("within-an-hour", "scooter-c", midnight + 5 * M, midnight + 20 * M),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es])
+    warehouse = built(tmp_path, lake)
+
+    trips = run(warehouse, "select trip_id, delivery_hour from trips order by end_time")
+    assert trips["trip_id"].to_list() == [uid("over-midnight"), uid("within-an-hour"), uid("over-an-hour")]
+    assert trips["delivery_hour"].to_list() == [midnight, midnight, midnight + H]
+
+    dq = quality(warehouse)
+    assert list(dq) == [midnight - H, midnight, midnight + H]
+    assert [dq[h]["mds_trips_records"] for h in dq] == [0, 2, 1]
+    # Each trip has both events, though its start event sits in an earlier hour than the trip.
+    assert all(row["trips_without_start_event"] == row["trips_without_end_event"] == 0 for row in dq.values())
+    assert all(row["trip_events_without_trip"] == 0 for row in dq.values())
+
+    # Building the hours one window at a time gives the full build.
+    stepwise = Warehouse(tmp_path / "stepwise.duckdb", lake)
+    stepwise.build(window=(midnight - H, midnight))
+    for hour in (midnight - H, midnight, midnight + H):
+        stepwise.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, stepwise)
+
+
+def test_a_late_event_reingested_updates_trips_and_intervals(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    first, first_events = ride("first", "scooter-a", hour + 5 * M, hour + 15 * M)
+    write_trips(lake, ZONE, hour, [first])
+    write_events(lake, ZONE, hour, first_events)
+    warehouse = built(tmp_path, lake)
+    assert run(warehouse, "select count(*) as n from trips")["n"][0] == 1
+
+    # The provider publishes a second ride of the hour 40 minutes after the hour was served; the hour is re-ingested.
+    late_published = hour + H + 50 * M
+    second = trip("second", "scooter-a", hour + 30 * M, hour + 45 * M)
+    late_events = [
+        event(
+            "second/start",
+            "scooter-a",
+            hour + 30 * M,
+            "trip_start",
+            "on_trip",
+            trips=["second"],
+            published=late_published,
+        ),
+        event(
+            "second/end",
+            "scooter-a",
+            hour + 45 * M,
+            "trip_end",
+            "available",
+            trips=["second"],
+            published=late_published,
+        ),
+    ]
+    write_trips(lake, ZONE, hour, [first, second])
+    write_events(lake, ZONE, hour, [*first_events, *late_events])
+    warehouse.build(window=(hour, hour + H))
+
+    assert run(warehouse, "select trip_id from trips order by end_time")["trip_id"].to_list() == [
+        uid("first"),
+        uid("second"),
+    ]
+    states = run(warehouse, "select vehicle_state, ended_at from vehicle_state_intervals order by started_at")
+    assert states["vehicle_state"].to_list() == ["on_trip", "available", "on_trip", "available"]
+    assert states["ended_at"].to_list()[:3] == [hour + 15 * M, hour + 30 * M, hour + 45 * M]
+    assert quality(warehouse)[hour]["late_events"] == 2
+    assert_same_as_full_build(tmp_path, lake, warehouse)
+
+
+def test_a_trip_delivered_in_two_hours_is_one_trip(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # First delivered ending at 10:55, then again (corrected) ending at 11:02: the later delivery wins.
+    write_trips(lake, ZONE, hour, [trip("twice", "scooter-a", hour + 40 * M, hour + 55 * M)])
+    write_trips(lake, ZONE, hour + H, [trip("twice", "scooter-a", hour + 40 * M, hour + H + 2 * M)])
+    write_events(lake, ZONE, hour, [])
+    write_events(lake, ZONE, hour + H, [])
+    warehouse = built(tmp_path, lake, window=None)
+
+    trips = run(warehouse, "select trip_id, end_time from trips")
+    assert trips.rows() == [(uid("twice"), hour + H + 2 * M)]
+    dq = quality(warehouse)
+    assert [dq[h]["mds_trips_records"] for h in dq] == [1, 1]
+    assert [dq[h]["mds_trips_duplicates"] for h in dq] == [0, 1]
+
+    # A window build covering both deliveries gives the full build.
+    both = Warehouse(tmp_path / "both.duckdb", lake)
+    both.build(window=(hour, hour + H))
+    both.build(window=(hour, hour + 2 * H))
+    assert_same_as_full_build(tmp_path, lake, both)
+
+
+def test_a_redelivery_into_a_later_hour_replaces_the_trip_in_a_window_build(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    write_trips(lake, ZONE, hour, [trip("twice", "scooter-a", hour + 40 * M, hour + 55 * M)])
+    warehouse = built(tmp_path, lake)
+    write_trips(lake, ZONE, hour + H, [trip("twice", "scooter-a", hour + 40 * M, hour + H + 2 * M)])
+    warehouse.build(window=(hour + H, hour + 2 * H))
+    assert run(warehouse, "select count(*) as n from trips")["n"][0] == 1
+
+
+def test_silent_vehicles_empty_and_missing_hours(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # Scooter A: available at 10:10, nothing at 11 (an empty partition), on a trip from 12:20.
+    write_events(lake, ZONE, hour, [event("a-1", "scooter-a", hour + 10 * M, "battery_charged", "available")])
+    write_trips(lake, ZONE, hour, [])
+    write_events(lake, ZONE, hour + H, [])
+    write_trips(lake, ZONE, hour + H, [])
+    # 12:00 has events only (the trips hour was never ingested); 13:00 nothing at all; 14:00 trips only.
+    write_events(
+        lake,
+        ZONE,
+        hour + 2 * H,
+        [event("a-2", "scooter-a", hour + 2 * H + 20 * M, "trip_start", "on_trip", trips=["t"])],
+    )
+    write_trips(lake, ZONE, hour + 4 * H, [trip("t", "scooter-a", hour + 2 * H + 20 * M, hour + 4 * H + 1 * M)])
+    warehouse = built(tmp_path, lake)
+
+    intervals = run(warehouse, "select vehicle_state, started_at, ended_at from vehicle_state_intervals")
+    assert intervals.rows() == [
+        ("available", hour + 10 * M, hour + 2 * H + 20 * M),
+        ("on_trip", hour + 2 * H + 20 * M, None),
+    ]
+
+    dq = quality(warehouse)
+    assert list(dq) == [hour + n * H for n in range(5)]
+    rows = [
+        (
+            r["mds_trips_records"],
+            r["mds_events_records"],
+            r["has_mds_trips_partition"],
+            r["has_mds_events_partition"],
+            r["missing_partitions"],
+            r["coverage"],
+        )
+        for r in dq.values()
+    ]
+    assert rows == [
+        (0, 1, True, True, 0, 1.0),
+        (0, 0, True, True, 0, 1.0),  # empty, not missing
+        (0, 1, False, True, 1, 0.5),
+        (0, 0, False, False, 2, 0.0),  # in the grid although nothing was delivered
+        (1, 0, True, False, 1, 0.5),
+    ]
+    # The trip has a start event but no end event; the start event's trip is there.
+    assert dq[hour + 4 * H]["trips_without_start_event"] == 0
+    assert dq[hour + 4 * H]["trips_without_end_event"] == 1
+    assert sum(r["trip_events_without_trip"] for r in dq.values()) == 0
+
+
+def test_quarantined_records_and_orphan_events_are_counted(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    outside = trip("outside", "scooter-a", hour + 2 * H, hour + 2 * H + 5 * M)  # not in the requested hour
+    broken = trip("broken", "scooter-a", hour, hour + 5 * M) | {"device_id": "not-a-uuid"}
+    result = write_trips(lake, ZONE, hour, [outside, broken, trip("ok", "scooter-b", hour, hour + 9 * M)])
+    assert (result.rows, result.quarantined) == (1, 2)
+    write_events(lake, ZONE, hour, [event("lost", "scooter-c", hour + 30 * M, "trip_end", "available", trips=["gone"])])
+    warehouse = built(tmp_path, lake)
+
+    row = quality(warehouse)[hour]
+    assert (row["mds_trips_records"], row["mds_trips_quarantined"], row["mds_events_quarantined"]) == (1, 2, 0)
+    assert (row["trips_without_start_event"], row["trips_without_end_event"]) == (1, 1)
+    assert row["trip_events_without_trip"] == 1
+
+
+def test_zones_without_parking_spots_build_sensible_empty_results(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    captured = datetime(2026, 4, 1, tzinfo=UTC)
+    stockholm(lake, captured)
+    # Zone 1 has an operations area and no parking spot; zone 2 has an areas snapshot with no areas at all.
+    write_zone_areas(lake, ZONE, captured, [area("ops", "operations", (59.0, 17.5), (59.6, 18.5))])
+    write_zone_areas(lake, "2", captured, [])
+    write_system_information(lake, "2", captured)
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    for zone in (ZONE, "2"):
+        t, events = ride(f"ride-{zone}", "scooter-a", hour + 5 * M, hour + 20 * M)
+        write_hours(lake, zone, [t], [{**e, "event_id": uid(f"{zone}/{e['event_id']}")} for e in events])
+    warehouse = built(tmp_path, lake)
+
+    trips = run(warehouse, "select zone_id, start_area_type, end_area_type from trips order by zone_id")
+    assert trips.rows() == [(ZONE, "operations", "operations"), ("2", "outside", "outside")]
+    marts = run(warehouse, "select table_name from information_schema.tables where table_schema = 'main'")
+    for name in marts["table_name"]:
+        frame = table(warehouse, name, "all")
+        if "area_type" in frame.columns:
+            assert "parking-spot" not in frame["area_type"].to_list()
+    spots = run(warehouse, "select count(*) as n from staging.stg_zone__areas where area_type = 'parking-spot'")
+    assert spots["n"][0] == 0
+    assert len(quality(warehouse)) == 1
