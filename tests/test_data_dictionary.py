@@ -10,17 +10,6 @@ from tests.conftest import BuiltWarehouse
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
 MARTS = sorted(name for name, model in discover().items() if model.schema == "main")
-# Marts whose column descriptions have not landed yet; remove a name once its `final` select is commented.
-PENDING_DESCRIPTIONS = {
-    "compliance_daily",
-    "compliance_violations",
-    "fleet_utilization_daily",
-    "gbfs_occupancy_hourly",
-    "occupancy_hourly",
-    "od_flows",
-    "parking_occupancy_hourly",
-    "trips_hourly",
-}
 
 
 def test_column_comments_come_from_the_final_select() -> None:
@@ -63,15 +52,7 @@ def test_the_dictionary_covers_every_mart(built_warehouse: BuiltWarehouse) -> No
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(
-    "mart",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason="descriptions pending", strict=False))
-        if name in PENDING_DESCRIPTIONS
-        else name
-        for name in MARTS
-    ],
-)
+@pytest.mark.parametrize("mart", MARTS)
 def test_every_mart_column_is_described(built_warehouse: BuiltWarehouse, mart: str) -> None:
     (described,) = [m for m in describe(built_warehouse.warehouse.path) if m.name == mart]
     assert described.grain and described.summary

@@ -54,12 +54,13 @@ days as (
 final as (
     select
         days.zone_id,
-        days.local_date,
-        rules.rule,
-        coalesce(daily_violations.violation_count, 0) as violation_count,
-        coalesce(daily_trips.trip_count, 0) as trip_count,
+        days.local_date,  -- The zone's local calendar day (UTC when its time zone is unknown).
+        rules.rule,  -- The rule (see compliance_violations): every rule on every day, zeros included.
+        coalesce(daily_violations.violation_count, 0)
+            as violation_count,  -- Violations of the rule observed (observed_at) on that local day.
+        coalesce(daily_trips.trip_count, 0) as trip_count,  -- Trips of the zone that ended on that local day.
         100.0 * coalesce(daily_violations.violation_count, 0) / nullif(daily_trips.trip_count, 0)
-            as violations_per_100_trips,
+            as violations_per_100_trips,  -- violation_count per 100 trips of trip_count (null without trips).
     from days
     cross join rules
     left join daily_violations

@@ -349,7 +349,7 @@ over_cap as (
     where devices > cap
 ),
 
-final as (
+violations as (
     select * from forbidden_ends
     union all by name
     select * from outside_operations
@@ -365,6 +365,22 @@ final as (
     select * from parked_forbidden
     union all by name
     select * from over_cap
+),
+
+final as (
+    select
+        zone_id,
+        rule,  -- The rule broken: parking_outside_spot, speeding, idle_too_long, ... (compliance_daily lists all 8).
+        device_id,  -- The vehicle (MDS device_id); null for parked_in_forbidden_area and fleet_cap_exceeded.
+        trip_id,  -- The trip (MDS trip_id) for the trip rules; null for the idle, GBFS and fleet-cap rules.
+        observed_at,  -- When (UTC): trip end (start for start_not_allowed), idle limit hit, GBFS capture or cap hour.
+        lat,  -- Latitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet caps.
+        lng,  -- Longitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet caps.
+        area_id,  -- Zone area at lat/lng (parking_in_forbidden_area: the forbidden one); null outside or for caps.
+        detail,  -- A readable account of the breach, e.g. 'trip ended in a no-riding area'.
+        observed_value,  -- What was measured: average speed in km/h, idle seconds or deployed devices; else null.
+        limit_value,  -- The limit broken, in observed_value's unit: km/h, seconds or devices; else null.
+    from violations
 )
 
 select * from final

@@ -96,18 +96,21 @@ measured as (
 final as (
     select
         zone_id,
-        local_date,
-        timezone,
-        hours,
-        deployed_avg,
-        prow_avg,
-        deployed_vehicles,
-        active_vehicles,
-        deployed_vehicles - active_vehicles as inactive_vehicles,
-        100.0 * active_vehicles / nullif(deployed_vehicles, 0) as active_percent,
-        100.0 * deployed_seconds / nullif(deployed_seconds + on_trip_seconds, 0) as idle_percent,
-        trips,
-        trips / nullif(prow_avg, 0) as trips_per_vehicle_avg,
+        local_date,  -- The zone's local calendar day.
+        timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), which defines local_date.
+        hours,  -- Hours of the day with occupancy: 24 (23 or 25 across a DST change), fewer at the data's edges.
+        deployed_avg,  -- Time-weighted average of deployed vehicles over the day's hours (dockless.deployed.avg).
+        prow_avg,  -- Time-weighted average of vehicles in the public right of way (deployed or on_trip).
+        deployed_vehicles,  -- Distinct vehicles available, reserved, non_operational or on_trip at any time that day.
+        active_vehicles,  -- Deployed vehicles that started at least one trip that day (dockless.active.count).
+        deployed_vehicles - active_vehicles as inactive_vehicles,  -- Deployed vehicles that started no trip that day.
+        100.0 * active_vehicles / nullif(deployed_vehicles, 0)
+            as active_percent,  -- active_vehicles as a percentage (0-100) of deployed_vehicles (null without any).
+        100.0 * deployed_seconds / nullif(deployed_seconds + on_trip_seconds, 0)
+            as idle_percent,  -- Share (0-100) of right-of-way time not on trip (dockless.utilization.idle.percent).
+        trips,  -- Trips of the zone that started on that local day.
+        trips / nullif(prow_avg, 0)
+            as trips_per_vehicle_avg,  -- trips over prow_avg (dockless.utilization.trips_per_vehicle.avg).
     from measured
 )
 

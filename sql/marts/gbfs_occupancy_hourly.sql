@@ -104,18 +104,22 @@ hourly as (
 final as (
     select
         hourly.zone_id,
-        hourly.area_id,
-        hourly.area_type,
-        hourly.hour,
-        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour) as hour_local,
-        coalesce(systems.timezone, 'UTC') as timezone,
-        hourly.vehicle_state,
-        hourly.snapshots,
-        hourly.avg_vehicles,
-        hourly.min_vehicles,
-        hourly.max_vehicles,
-        occupancy.avg_vehicles as mds_avg_vehicles,
-        hourly.avg_vehicles - occupancy.avg_vehicles as avg_vehicles_difference,
+        hourly.area_id,  -- The zone area the vehicle was listed in (null for area_type 'zone' and 'outside').
+        hourly.area_type,  -- That area's type, 'outside' when in no area, or 'zone' for the whole zone.
+        hourly.hour,  -- Start of the UTC hour in which the snapshots were captured.
+        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour)
+            as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
+        coalesce(systems.timezone, 'UTC')
+            as timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
+        hourly.vehicle_state,  -- available, reserved, non_operational (disabled) or deployed (every listed vehicle).
+        hourly.snapshots,  -- GBFS vehicle_status snapshots of the zone captured in the hour: the samples averaged.
+        hourly.avg_vehicles,  -- Average vehicles listed in the state and area per snapshot of the hour.
+        hourly.min_vehicles,  -- Fewest vehicles listed in the state and area in any snapshot of the hour.
+        hourly.max_vehicles,  -- Most vehicles listed in the state and area in any snapshot of the hour.
+        occupancy.avg_vehicles
+            as mds_avg_vehicles,  -- occupancy_hourly's time-weighted MDS average for the row (null without one).
+        hourly.avg_vehicles - occupancy.avg_vehicles
+            as avg_vehicles_difference,  -- avg_vehicles minus mds_avg_vehicles: GBFS minus MDS, in vehicles.
     from hourly
     left join occupancy
         on hourly.zone_id = occupancy.zone_id

@@ -140,16 +140,19 @@ hourly as (
 final as (
     select
         hourly.zone_id,
-        hourly.area_id,
-        hourly.area_type,
-        hourly.hour,
-        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour) as hour_local,
-        coalesce(systems.timezone, 'UTC') as timezone,
-        hourly.vehicle_state,
-        hourly.state_seconds / 3600.0 as avg_vehicles,
-        hourly.min_vehicles,
-        hourly.max_vehicles,
-        hourly.state_seconds,
+        hourly.area_id,  -- The zone area where each interval's state began (null for area_type 'zone' and 'outside').
+        hourly.area_type,  -- That area's type, 'outside' when in no area, or 'zone' for the whole zone.
+        hourly.hour,  -- Start of the UTC hour.
+        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour)
+            as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
+        coalesce(systems.timezone, 'UTC')
+            as timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
+        hourly.vehicle_state,  -- The MDS vehicle state, or 'deployed' (available, reserved or non_operational).
+        hourly.state_seconds / 3600.0
+            as avg_vehicles,  -- Time-weighted mean vehicles in the state (vehicles.[state].avg; dockless.deployed.avg).
+        hourly.min_vehicles,  -- Fewest vehicles in the state at any moment of the hour (vehicles.[state].min).
+        hourly.max_vehicles,  -- Most vehicles in the state at any moment of the hour (vehicles.[state].max).
+        hourly.state_seconds,  -- Vehicle-seconds spent in the state in the hour (vehicles.[state].duration.sum).
     from hourly
     left join systems on hourly.zone_id = systems.zone_id
 )

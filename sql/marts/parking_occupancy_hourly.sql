@@ -57,18 +57,23 @@ reported as (
 final as (
     select
         spots.zone_id,
-        spots.area_id,
-        spots.area_name,
-        zone_hours.hour,
-        zone_hours.hour_local,
-        zone_hours.timezone,
-        coalesce(parked.avg_vehicles, 0) as avg_vehicles,
-        coalesce(parked.max_vehicles, 0) as max_vehicles,
-        capacities.capacity,
-        coalesce(parked.avg_vehicles, 0) / nullif(capacities.capacity, 0) as avg_occupancy_rate,
-        reported.reported_occupancy,
-        reported.reported_occupancy / nullif(capacities.capacity, 0) as reported_occupancy_rate,
-        coalesce(reported.reported_snapshots, 0) as reported_snapshots,
+        spots.area_id,  -- The parking spot: a zone area of type 'parking-spot'.
+        spots.area_name,  -- The spot's name, from its latest version in the zone API.
+        zone_hours.hour,  -- Start of the UTC hour.
+        zone_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
+        zone_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown).
+        coalesce(parked.avg_vehicles, 0)
+            as avg_vehicles,  -- Time-weighted average of deployed vehicles parked in the spot (dockless.deployed.avg).
+        coalesce(parked.max_vehicles, 0)
+            as max_vehicles,  -- Most deployed vehicles parked in the spot at any moment of the hour.
+        capacities.capacity,  -- The spot's capacity in vehicles, the latest the zone API reported (null if never).
+        coalesce(parked.avg_vehicles, 0) / nullif(capacities.capacity, 0)
+            as avg_occupancy_rate,  -- avg_vehicles over capacity (1 = full; null without a capacity).
+        reported.reported_occupancy,  -- Vehicles in the spot per the zone API, averaged over the hour's snapshots.
+        reported.reported_occupancy / nullif(capacities.capacity, 0)
+            as reported_occupancy_rate,  -- reported_occupancy over capacity (1 = full; null without either).
+        coalesce(reported.reported_snapshots, 0)
+            as reported_snapshots,  -- Zone API occupancy snapshots of the spot captured in the hour.
     from spots
     inner join zone_hours on spots.zone_id = zone_hours.zone_id
     left join parked

@@ -19,18 +19,27 @@ final as (
     select
         zone_id,
         vehicle_type,
-        start_hour_utc,
-        timezone(any_value(timezone), start_hour_utc) as start_hour_local,
-        cast(timezone(any_value(timezone), start_hour_utc) as date) as start_date_local,
-        count(*) as trip_count,
-        count(*) filter (where is_anomaly) as anomaly_count,
-        count(*) filter (where not is_anomaly) as valid_trip_count,
-        avg(duration_s) filter (where not is_anomaly) as duration_avg_s,
-        median(duration_s) filter (where not is_anomaly) as duration_median_s,
-        quantile_cont(duration_s, 0.9) filter (where not is_anomaly) as duration_p90_s,
-        avg(distance_m) filter (where not is_anomaly) as distance_avg_m,
-        median(distance_m) filter (where not is_anomaly) as distance_median_m,
-        quantile_cont(distance_m, 0.9) filter (where not is_anomaly) as distance_p90_m,
+        start_hour_utc,  -- Start of the UTC hour in which the trips started.
+        timezone(any_value(timezone), start_hour_utc)
+            as start_hour_local,  -- start_hour_utc in the zone's local time zone (naive local timestamp).
+        cast(timezone(any_value(timezone), start_hour_utc) as date)
+            as start_date_local,  -- The local calendar day of start_hour_local.
+        count(*) as trip_count,  -- Trips started in the hour, anomalies included.
+        count(*) filter (where is_anomaly)
+            as anomaly_count,  -- Trips flagged under 10 s, over 5 h or at an impossible speed.
+        count(*) filter (where not is_anomaly) as valid_trip_count,  -- trip_count minus anomaly_count.
+        avg(duration_s) filter (where not is_anomaly)
+            as duration_avg_s,  -- Mean duration of the valid trips, in seconds.
+        median(duration_s) filter (where not is_anomaly)
+            as duration_median_s,  -- Median duration of the valid trips, in seconds.
+        quantile_cont(duration_s, 0.9) filter (where not is_anomaly)
+            as duration_p90_s,  -- 90th percentile (interpolated) of the valid trips' durations, in seconds.
+        avg(distance_m) filter (where not is_anomaly)
+            as distance_avg_m,  -- Mean reported distance of the valid trips, in metres.
+        median(distance_m) filter (where not is_anomaly)
+            as distance_median_m,  -- Median reported distance of the valid trips, in metres.
+        quantile_cont(distance_m, 0.9) filter (where not is_anomaly)
+            as distance_p90_m,  -- 90th percentile (interpolated) of the valid trips' reported distances, in metres.
     from flagged
     group by zone_id, vehicle_type, start_hour_utc
 )
