@@ -86,8 +86,10 @@ from datetime import datetime, timedelta
 from pipelines.warehouse.build import Warehouse
 w = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
 t = time.perf_counter()
-w.build()
+runs = w.build()
 full = time.perf_counter() - t
+for run in sorted(runs, key=lambda r: -r.seconds)[:6]:
+    print(f"  {run.name:<28} {run.seconds:7.1f} s  {run.rows:>12,} rows", file=sys.stderr)
 hour = datetime.fromisoformat(sys.argv[3])
 t = time.perf_counter()
 w.build((hour, hour + timedelta(hours=1)))
@@ -153,7 +155,8 @@ def main() -> None:
         if out.returncode:
             raise SystemExit(out.stderr)
         full, incremental, max_rss_kib = (float(x) for x in out.stdout.split())
-        print(f"full build:        {full:6.1f} s   (goal 60 s)")
+        print(f"full build:        {full:6.1f} s   (goal 60 s); slowest models:")
+        print(out.stderr.rstrip())
         print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")
         print(f"one-hour rebuild:  {incremental:6.2f} s   (goal 2 s)")
         points, fast, slow = zone_assignment(provider, lake.root)

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 
+import duckdb
 import numpy as np
 import polars as pl
 import shapely
+
+from pipelines.warehouse.frames import query_frame
 
 # The most specific rule first: a point in a no-riding park inside the operations area is "in the park".
 AREA_PRIORITY = {
@@ -42,9 +45,9 @@ class Snapshot:
 
 
 def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
-    for (zone_id,), zone_areas in areas.sort("valid_from").group_by("zone_id", maintain_order=True):
+    for (zone_id,), by_zone in areas.sort("valid_from").group_by("zone_id", maintain_order=True):
         snapshots = []
-        for (valid_from,), snap in zone_areas.group_by("valid_from", maintain_order=True):
+        for (valid_from,), snap in by_zone.group_by("valid_from", maintain_order=True):
             geometries = shapely.from_wkb(snap["geometry"].to_numpy())
             snapshots.append(
                 Snapshot(
@@ -55,6 +58,11 @@ def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
                 )
             )
         yield str(zone_id), snapshots
+
+
+def zone_areas(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every zone area snapshot in the warehouse, in the shape `assign` takes."""
+    return query_frame(con, "select zone_id, area_id, area_type, geometry, valid_from from staging.stg_zone__areas")
 
 
 def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:

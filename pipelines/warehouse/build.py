@@ -21,7 +21,8 @@ import polars as pl
 
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
-from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign
+from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign, zone_areas
+from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.policy import build_policy_rules
@@ -94,10 +95,6 @@ def _sql(template: str, body: str = "", literal: str = "", **names: str) -> str:
     """
     identifiers = {key: _identifier(value) for key, value in names.items()}
     return template.format(body=body, literal=_literal(literal), **identifiers)
-
-
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-    return pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -263,30 +260,45 @@ class Warehouse:
         """core.int_point_areas: the zone areas containing every trip start and end and every event."""
         start, end = window or FULL_WINDOW
         params = {"window_start": start, "window_end": end}
-        points = _frame(
+        # Each view is read once: DuckDB 1.5 hung on a parameterised union that read the trips view twice.
+        trips = query_frame(
             con,
-            """
-            select 'trip_start' as kind, trip_id as record_id, zone_id, end_time as at,
-                start_lng as lng, start_lat as lat
-            from staging.stg_mds__trips where end_time >= $window_start and end_time < $window_end
-            union all
-            select 'trip_end', trip_id, zone_id, end_time, end_lng, end_lat
-            from staging.stg_mds__trips where end_time >= $window_start and end_time < $window_end
-            union all
-            select 'event', event_id, zone_id, event_time, lng, lat
-            from staging.stg_mds__events where event_time >= $window_start and event_time < $window_end
-            """,
+            "select trip_id, zone_id, end_time, start_lng, start_lat, end_lng, end_lat from staging.stg_mds__trips "
+            "where end_time >= $window_start and end_time < $window_end",
             params,
         )
-        areas = _frame(con, "select zone_id, area_id, area_type, geometry, valid_from from staging.stg_zone__areas")
-        matched = assign(points, areas)
+        events = query_frame(
+            con,
+            "select event_id as record_id, zone_id, event_time as at, lng, lat from staging.stg_mds__events "
+            "where event_time >= $window_start and event_time < $window_end",
+            params,
+        )
+        ends = {"trip_start": ("start_lng", "start_lat"), "trip_end": ("end_lng", "end_lat")}
+        points = pl.concat(
+            [
+                *(
+                    trips.select(
+                        pl.lit(kind).alias("kind"),
+                        pl.col("trip_id").alias("record_id"),
+                        "zone_id",
+                        pl.col("end_time").alias("at"),
+                        pl.col(lng).alias("lng"),
+                        pl.col(lat).alias("lat"),
+                    )
+                    for kind, (lng, lat) in ends.items()
+                ),
+                events.select(pl.lit("event").alias("kind"), "record_id", "zone_id", "at", "lng", "lat"),
+            ]
+        )
+        matched = assign(points, zone_areas(con))
         con.execute(
             "create table if not exists core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, "
             "area_id varchar, area_type varchar, priority integer)"
         )
-        con.register("matched_points", matched)
-        con.register("window_points", points.select("kind", "record_id"))
-        try:
+        with (
+            registered(con, "matched_points", matched),
+            registered(con, "window_points", points.select("kind", "record_id")),
+        ):
             if window is None:
                 con.execute("delete from core.int_point_areas")
             else:
@@ -296,9 +308,6 @@ class Warehouse:
                     "and int_point_areas.record_id = window_points.record_id"
                 )
             con.execute("insert into core.int_point_areas by name select * from matched_points")
-        finally:
-            con.unregister("matched_points")
-            con.unregister("window_points")
         return matched.height
 
 

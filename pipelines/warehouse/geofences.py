@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 import shapely
 
-from pipelines.warehouse.areas import assign
+from pipelines.warehouse.areas import assign, zone_areas
+from pipelines.warehouse.frames import query_frame, registered
 
 GLOBAL_ORDER = 1 << 30
 RULE_COLUMNS = {
@@ -104,19 +105,15 @@ def governing_rules(points: pl.DataFrame, features: pl.DataFrame) -> pl.DataFram
     )
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> pl.DataFrame:
-    return pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
-
-
 def _features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     # No ordering in the query: DuckDB keeps each file's row order, which is the feed's precedence order.
-    return _frame(con, "select zone_id, captured_at, scope, name, geometry, rules from lake.gbfs_geofencing_zones")
+    return query_frame(con, "select zone_id, captured_at, scope, name, geometry, rules from lake.gbfs_geofencing_zones")
 
 
 def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
     """core.int_trip_start_geofences: the geofencing rule at each trip's start (trips ending in the window)."""
     start, end = window or FULL
-    trips = _frame(
+    trips = query_frame(
         con,
         "select zone_id, trip_id, end_time, start_time as at, start_lng as lng, start_lat as lat, "
         "null::varchar as vehicle_type_id from staging.stg_mds__trips "
@@ -131,21 +128,18 @@ def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[dat
         "end_time timestamptz, geofence_scope varchar, geofence_name varchar, ride_start_allowed boolean, "
         "ride_end_allowed boolean, ride_through_allowed boolean, maximum_speed_kph double, station_parking boolean)"
     )
-    con.register("governed_trip_starts", governed)
-    try:
+    with registered(con, "governed_trip_starts", governed):
         con.execute(
             "delete from core.int_trip_start_geofences where end_time >= $window_start and end_time < $window_end",
             {"window_start": start, "window_end": end},
         )
         con.execute("insert into core.int_trip_start_geofences by name select * from governed_trip_starts")
-    finally:
-        con.unregister("governed_trip_starts")
     return governed.height
 
 
 def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
     """core.int_gbfs_vehicle_positions: every GBFS snapshot vehicle with its zone area and geofencing rule."""
-    vehicles = _frame(
+    vehicles = query_frame(
         con,
         "select zone_id, captured_at, vehicle_id, vehicle_type_id, lat, lon as lng, is_reserved, is_disabled, "
         "station_id, last_reported from lake.gbfs_vehicle_status",
@@ -158,7 +152,7 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         "lng",
         "lat",
     )
-    areas = _frame(con, "select zone_id, area_id, area_type, geometry, valid_from from staging.stg_zone__areas")
+    areas = zone_areas(con)
     top_area = (
         assign(points, areas)
         .sort("record_id", "priority", "area_id")
@@ -172,9 +166,6 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         .with_columns(pl.col("area_type").fill_null("outside"))
         .drop("row")
     )
-    con.register("gbfs_positions", positions)
-    try:
+    with registered(con, "gbfs_positions", positions):
         con.execute("create or replace table core.int_gbfs_vehicle_positions as select * from gbfs_positions")
-    finally:
-        con.unregister("gbfs_positions")
     return positions.height

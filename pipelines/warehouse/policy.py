@@ -20,6 +20,8 @@ import duckdb
 import msgspec
 import polars as pl
 
+from pipelines.warehouse.frames import registered
+
 POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
 IDLE_LIMIT_ENV = "FLEETLAKE_IDLE_LIMIT_HOURS"
 DEFAULT_IDLE_LIMIT_HOURS = 72.0
@@ -154,9 +156,6 @@ def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) ->
     folder = os.environ.get(POLICY_DIR_ENV) or None
     idle = float(os.environ.get(IDLE_LIMIT_ENV) or DEFAULT_IDLE_LIMIT_HOURS)
     rules = load_policy_rules(Path(folder) if folder else None, idle)
-    con.register("loaded_policy_rules", rules)
-    try:
+    with registered(con, "loaded_policy_rules", rules):
         con.execute("create or replace table core.policy_rules as select * from loaded_policy_rules")
-    finally:
-        con.unregister("loaded_policy_rules")
     return rules.height
