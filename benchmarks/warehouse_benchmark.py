@@ -154,7 +154,7 @@ def main() -> None:
         )
         if out.returncode:
             raise SystemExit(out.stderr)
-        full, incremental, max_rss_kib = (float(x) for x in out.stdout.split())
+        full, incremental, max_rss_kib = (float(x) for x in out.stdout.splitlines()[-1].split())
         print(f"full build:        {full:6.1f} s   (goal 60 s); slowest models:")
         print(out.stderr.rstrip())
         print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")

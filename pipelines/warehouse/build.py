@@ -125,7 +125,8 @@ class Warehouse:
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(self.path), read_only=read_only)
+        # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
+        return duckdb.connect(str(self.path), read_only=read_only, config={"enable_progress_bar": False})
 
     # -- the raw lake ---------------------------------------------------------------------------------
 
