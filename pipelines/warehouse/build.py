@@ -125,8 +125,10 @@ class Warehouse:
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
-        return duckdb.connect(str(self.path), read_only=read_only, config={"enable_progress_bar": False})
+        con.execute("set enable_progress_bar = false")
+        return con
 
     # -- the raw lake ---------------------------------------------------------------------------------
 
