@@ -5,7 +5,7 @@ GBFS 3.0. The seed's own deviations from the MDS 2.0 schema (nested `last_update
 served by default, because real feeds follow the seed; `quirks=False` serves the schema's shapes instead.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,18 +118,29 @@ class _RecordFaults:
 
 @dataclass
 class _Zone:
-    city: City
+    """A zone's fleet, with the arrays and lookups the endpoints slice by time."""
+
     fleet: Fleet
     device_ids: list[str]
     vehicle_rows: list[Json]
-    events: pl.DataFrame
     event_ts: np.ndarray
     event_faults: _RecordFaults
-    trips: pl.DataFrame
     trip_end: np.ndarray
     trip_faults: _RecordFaults
     interval_start: np.ndarray
     interval_end: np.ndarray
+
+    @property
+    def city(self) -> City:
+        return self.fleet.city
+
+    @property
+    def events(self) -> pl.DataFrame:
+        return self.fleet.events
+
+    @property
+    def trips(self) -> pl.DataFrame:
+        return self.fleet.trips
 
 
 class SimulatedProvider:
@@ -157,11 +168,9 @@ class SimulatedProvider:
             next_lng=pl.col("lng").shift(-1).over("device_idx"),
         )
         return _Zone(
-            city=fleet.city,
-            fleet=Fleet(fleet.city, fleet.config, vehicles, fleet.trips, fleet.events, with_next),
+            fleet=replace(fleet, intervals=with_next),
             device_ids=vehicles["device_id"].to_list(),
             vehicle_rows=vehicles.to_dicts(),
-            events=fleet.events,
             event_ts=fleet.events["timestamp_ms"].to_numpy(),
             event_faults=_RecordFaults(
                 fleet.events["timestamp_ms"].to_numpy(),
@@ -169,7 +178,6 @@ class SimulatedProvider:
                 self.options.faults,
                 self.options.ready_delay_s,
             ),
-            trips=fleet.trips,
             trip_end=fleet.trips["end_ms"].to_numpy(),
             trip_faults=_RecordFaults(
                 fleet.trips["end_ms"].to_numpy(), f"trips:{key}", self.options.faults, self.options.ready_delay_s
