@@ -33,7 +33,11 @@ M = timedelta(minutes=1)
 COMPARED = {
     "trips": "trip_id",
     "vehicle_state_intervals": "zone_id, device_id, started_at",
+    "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
     "data_quality_hourly": "zone_id, hour_start",
+    "compliance_violations": "rule, observed_at, device_id, trip_id",
+    "staging.stg_mds__events": "event_id",
+    "staging.stg_mds__trips": "trip_id",
 }
 
 
@@ -218,6 +222,44 @@ def test_a_redelivery_into_a_later_hour_replaces_the_trip_in_a_window_build(tmp_
     write_trips(lake, ZONE, hour + H, [trip("twice", "scooter-a", hour + 40 * M, hour + H + 2 * M)])
     warehouse.build(window=(hour + H, hour + 2 * H))
     assert run(warehouse, "select count(*) as n from trips")["n"][0] == 1
+
+
+def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    start = datetime(2026, 4, 2, 6, tzinfo=UTC)
+    hours = [start + n * H for n in range(8)]
+    stockholm(lake, start - 2 * H)
+    write_zone_areas(
+        lake,
+        ZONE,
+        start - 2 * H,
+        [area("ops", "operations", (59.0, 17.5), (59.6, 18.5)), area("park", "no-parking", (59.3, 18.0), (59.4, 18.1))],
+    )
+    # Three scooters riding in turns: trips cross hour boundaries, the last hours are silent (empty partitions).
+    rides = [ride(f"ride-{n}", "abc"[n % 3], start + n * 37 * M, start + (n * 37 + 10 + 7 * n) * M) for n in range(9)]
+    trips_by_hour = {hour: [t for t, _ in rides if hour_of_ms(t["end_time"]) == hour] for hour in hours}
+    events_by_hour = {hour: [e for _, es in rides for e in es if hour_of_ms(e["timestamp"]) == hour] for hour in hours}
+    # ride-1 ended at 06:54 and is delivered again, corrected to end at 09:05, in the 09:00 partition.
+    corrected, _ = ride("ride-1", "b", start + 37 * M, start + 3 * H + 5 * M)
+    hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
+    for hour in hours:  # as the hourly schedule ingests and builds
+        write_trips(lake, ZONE, hour, trips_by_hour[hour] + ([corrected] if hour == start + 3 * H else []))
+        write_events(lake, ZONE, hour, events_by_hour[hour])
+        hourly.build(window=(hour, hour + H))
+    assert run(hourly, "select count(*) as n from trips")["n"][0] == 9
+    assert_same_as_full_build(tmp_path, lake, hourly)
+
+    # Rebuilding the hour of the first delivery keeps the newer one.
+    hourly.build(window=(start, start + H))
+    assert run(hourly, "select end_time from trips where trip_id = $id", {"id": uid("ride-1")}).rows() == [
+        (start + 3 * H + 5 * M,)
+    ]
+    assert_same_as_full_build(tmp_path, lake, hourly)
+
+
+def hour_of_ms(epoch_ms: object) -> datetime:
+    assert isinstance(epoch_ms, int)
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def test_silent_vehicles_empty_and_missing_hours(tmp_path: Path) -> None:

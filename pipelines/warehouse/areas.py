@@ -33,6 +33,8 @@ POINT_AREAS_SCHEMA = {
     "area_id": pl.String,
     "area_type": pl.String,
     "priority": pl.Int32,
+    "in_operations": pl.Boolean,
+    "in_parking_spot": pl.Boolean,
 }
 
 
@@ -42,6 +44,28 @@ class Snapshot:
     tree: shapely.STRtree
     area_ids: np.ndarray
     area_types: np.ndarray
+    rank: np.ndarray
+    """Each area's place in the order (priority, area_id): the lowest rank containing a point is its area."""
+
+    def locate(self, lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each point: the index of its most specific area (-1 in none), in operations, in a parking spot.
+
+        Points repeat (a vehicle's events share the spot where it stands, a trip starts where the last ended), so
+        each distinct coordinate is tested once.
+        """
+        coordinates = np.ascontiguousarray(np.column_stack([lng, lat]), dtype=np.float64)
+        distinct, inverse = np.unique(coordinates.view(np.dtype((np.void, 16))).ravel(), return_inverse=True)
+        xy = distinct.view(np.float64).reshape(-1, 2)
+        point_idx, area_idx = self.tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
+        best = np.full(len(xy), len(self.rank), dtype=np.int64)
+        np.minimum.at(best, point_idx, self.rank[area_idx])
+        by_rank = np.append(np.argsort(self.rank), -1)  # rank -> area index; "no area" -> -1
+        in_operations = np.zeros(len(xy), dtype=bool)
+        in_operations[point_idx[self.area_types[area_idx] == "operations"]] = True
+        in_spot = np.zeros(len(xy), dtype=bool)
+        in_spot[point_idx[self.area_types[area_idx] == "parking-spot"]] = True
+        inverse = inverse.ravel()
+        return by_rank[best][inverse], in_operations[inverse], in_spot[inverse]
 
 
 def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
@@ -49,12 +73,18 @@ def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
         snapshots = []
         for (valid_from,), snap in by_zone.group_by("valid_from", maintain_order=True):
             geometries = shapely.from_wkb(snap["geometry"].to_numpy())
+            area_ids = snap["area_id"].to_numpy()
+            area_types = snap["area_type"].to_numpy()
+            priorities = np.array([AREA_PRIORITY.get(t, 99) for t in area_types])
+            rank = np.empty(len(area_ids), dtype=np.int64)
+            rank[np.lexsort((area_ids.astype(str), priorities))] = np.arange(len(area_ids))
             snapshots.append(
                 Snapshot(
                     np.datetime64(valid_from.astimezone(UTC).replace(tzinfo=None), "ms"),
                     shapely.STRtree(geometries),
-                    snap["area_id"].to_numpy(),
-                    snap["area_type"].to_numpy(),
+                    area_ids,
+                    area_types,
+                    rank,
                 )
             )
         yield str(zone_id), snapshots
@@ -66,10 +96,11 @@ def zone_areas(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
-    """Areas containing each point.
+    """The most specific area containing each point (AREA_PRIORITY, then area_id), at the point's time.
 
     `points`: kind, record_id, zone_id, at (UTC timestamp), lng, lat. `areas`: zone_id, area_id, area_type,
-    geometry (WKB), valid_from. Returns one row per (point, containing area); points in no area have no row.
+    geometry (WKB), valid_from. Returns one row per point inside some area, with `in_operations` and
+    `in_parking_spot`: compliance asks both of a point whose most specific area is another one.
     """
     out = []
     by_zone = dict(_snapshots(areas))
@@ -85,16 +116,18 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
             if not mask.any():
                 continue
             subset = zone_points.filter(pl.Series(mask))
-            geometries = shapely.points(subset["lng"].to_numpy(), subset["lat"].to_numpy())
-            point_idx, area_idx = snapshot.tree.query(geometries, predicate="within")
+            area, in_operations, in_spot = snapshot.locate(subset["lng"].to_numpy(), subset["lat"].to_numpy())
+            inside = area >= 0
             out.append(
                 pl.DataFrame(
                     {
-                        "kind": subset["kind"].to_numpy()[point_idx],
-                        "record_id": subset["record_id"].to_numpy()[point_idx],
-                        "zone_id": np.full(len(point_idx), str(zone_id)),
-                        "area_id": snapshot.area_ids[area_idx],
-                        "area_type": snapshot.area_types[area_idx],
+                        "kind": subset["kind"].filter(pl.Series(inside)),
+                        "record_id": subset["record_id"].filter(pl.Series(inside)),
+                        "zone_id": pl.repeat(str(zone_id), int(inside.sum()), eager=True),
+                        "area_id": snapshot.area_ids[area[inside]],
+                        "area_type": snapshot.area_types[area[inside]],
+                        "in_operations": in_operations[inside],
+                        "in_parking_spot": in_spot[inside],
                     }
                 )
             )
@@ -103,4 +136,4 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
     result = pl.concat(out).with_columns(
         pl.col("area_type").replace_strict(AREA_PRIORITY, default=99, return_dtype=pl.Int32).alias("priority")
     )
-    return result.cast(POINT_AREAS_SCHEMA)  # type: ignore[arg-type]
+    return result.select(list(POINT_AREAS_SCHEMA)).cast(POINT_AREAS_SCHEMA)  # type: ignore[arg-type]

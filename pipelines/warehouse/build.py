@@ -102,6 +102,12 @@ def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in dict.fromkeys(PARAMETER.findall(sql)) if name in values}
 
 
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str]]:
+    """Column names and types of a relation (identifiers from the closed list only)."""
+    description = con.execute(_sql("select * from {schema}.{name} limit 0", schema=schema, name=name)).description
+    return [(column[0], str(column[1])) for column in description or []]
+
+
 PythonModel = Callable[[duckdb.DuckDBPyConnection, Window | None], int]
 
 
@@ -218,32 +224,49 @@ class Warehouse:
             {"schema": model.schema, "name": model.name},
         ).fetchall()[0][0]
         if model.materialized == "table" or window is None or not exists:
-            statement = _sql("create or replace table {schema}.{name} as\n{body}", body=model.sql, **names)
-            con.execute(
-                statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True)))
-            )
+            self._create(con, model)
             return "full"
         in_window = _sql(
             " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column or ""
         )
-        stage = (
-            _sql("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql) + in_window
-        )
-        delete = _sql("delete from {schema}.{name}", **names) + in_window
+        stage = _sql("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql)
+        if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
+            stage += in_window
+        con.execute(stage, _bound(stage, values))
+        if _columns(con, "temp", "window_rows") != _columns(con, model.schema, model.name):
+            con.execute("drop table window_rows")  # the model's columns changed since the table was built
+            self._create(con, model)
+            return "full"
+        same_key = " and ".join(_sql("{name}.{key} = window_rows.{key}", key=key, **names) for key in model.unique_key)
+        if model.keep_latest:  # a newer delivery stored outside the window stays
+            newer = _sql(
+                "delete from window_rows using {schema}.{name} where {name}.{column} >= $window_end and ",
+                column=model.incremental_column or "",
+                **names,
+            )
+            con.execute(newer + same_key, _bound(newer, values))
+        deletes = [_sql("delete from {schema}.{name}", **names) + in_window]
         if model.unique_key:  # a row that moved to this window from another one leaves its old place
-            delete += _sql(" or {key} in (select {key} from window_rows)", key=model.unique_key)
+            deletes.append(_sql("delete from {schema}.{name} using window_rows where ", **names) + same_key)
         insert = _sql("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute("begin transaction")
         try:
-            con.execute(stage, _bound(stage, values))
-            con.execute(delete, _bound(delete, values))
+            for delete in deletes:
+                con.execute(delete, _bound(delete, values))
             con.execute(insert)
-            con.execute("drop table window_rows")
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
+        finally:
+            con.execute("drop table window_rows")
         return "incremental"
+
+    def _create(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
+        statement = _sql(
+            "create or replace table {schema}.{name} as\n{body}", body=model.sql, schema=model.schema, name=model.name
+        )
+        con.execute(statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True))))
 
     # -- python models --------------------------------------------------------------------------------
 
@@ -260,7 +283,7 @@ class Warehouse:
         return build_gbfs_vehicle_positions(con, window)
 
     def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
-        """core.int_point_areas: the zone areas containing every trip start and end and every event."""
+        """core.int_point_areas: the most specific zone area of every trip start and end and every event."""
         start, end = window or FULL_WINDOW
         params = {"window_start": start, "window_end": end}
         # Each view is read once: DuckDB 1.5 hung on a parameterised union that read the trips view twice.
@@ -296,7 +319,7 @@ class Warehouse:
         matched = assign(points, zone_areas(con))
         con.execute(
             "create table if not exists core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, "
-            "area_id varchar, area_type varchar, priority integer)"
+            "area_id varchar, area_type varchar, priority integer, in_operations boolean, in_parking_spot boolean)"
         )
         with (
             registered(con, "matched_points", matched),

@@ -153,12 +153,7 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         "lat",
     )
     areas = zone_areas(con)
-    top_area = (
-        assign(points, areas)
-        .sort("record_id", "priority", "area_id")
-        .unique("record_id", keep="first")
-        .select(pl.col("record_id").cast(pl.UInt32).alias("row"), "area_id", "area_type")
-    )
+    top_area = assign(points, areas).select(pl.col("record_id").cast(pl.UInt32).alias("row"), "area_id", "area_type")
     governed = governing_rules(vehicles.rename({"captured_at": "at"}), _features(con))
     positions = (
         vehicles.join(top_area, on="row", how="left")

@@ -4,7 +4,15 @@
     -- grain: one row per <what>
     -- inputs: <model or lake.<dataset> names, comma-separated>
     -- materialized: view | table | incremental(<timestamp column>)
-    -- unique_key: <column>   (optional, incremental models: re-deliveries into another window replace the row)
+    -- unique_key: <columns>  (optional, incremental models: re-deliveries into another window replace the row)
+    -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
+                              kept, so rebuilding an old window never undoes a newer delivery)
+
+An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in
+a full build). A window build deletes the stored rows whose incremental column falls in the window, and with a
+unique_key also the rows whose key the SQL returned (they may lie outside the window: a trip re-delivered into
+another hour, an interval the window's first event ends), then inserts what the SQL returned. Without a
+unique_key only the returned rows inside the window are inserted.
 
 `staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
 """
@@ -16,7 +24,7 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
-HEADER = re.compile(r"^--\s*(grain|inputs|materialized|unique_key):\s*(.+?)\s*$", re.MULTILINE)
+HEADER = re.compile(r"^--\s*(grain|inputs|materialized|unique_key|keep):\s*(.+?)\s*$", re.MULTILINE)
 INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
 
 
@@ -29,8 +37,10 @@ class Model:
     inputs: tuple[str, ...]
     materialized: str
     incremental_column: str | None
-    unique_key: str | None = None
+    unique_key: tuple[str, ...] = ()
     """Incremental models: a row re-delivered into another window replaces its old self (by this column)."""
+    keep_latest: bool = False
+    """With unique_key: a stored row with a later incremental value wins over the window's."""
     path: Path | None = None
 
     @property
@@ -48,6 +58,8 @@ def parse_model(path: Path) -> Model:
     incremental = INCREMENTAL.match(materialized)
     if materialized not in ("view", "table") and incremental is None:
         raise ValueError(f"{path}: materialized must be view, table or incremental(<column>), not {materialized!r}")
+    if header.get("keep", "latest") != "latest" or ("keep" in header and "unique_key" not in header):
+        raise ValueError(f"{path}: `keep: latest` is the only keep rule, and it needs a unique_key")
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],
@@ -56,7 +68,8 @@ def parse_model(path: Path) -> Model:
         inputs=tuple(i.strip() for i in header["inputs"].split(",") if i.strip()),
         materialized="incremental" if incremental else materialized,
         incremental_column=incremental.group(1) if incremental else None,
-        unique_key=header.get("unique_key"),
+        unique_key=tuple(c.strip() for c in header.get("unique_key", "").split(",") if c.strip()),
+        keep_latest="keep" in header,
         path=path,
     )
 

@@ -14,7 +14,7 @@ intervals as (
 ),
 
 trip_end_areas as (
-    select record_id as trip_id, area_id, area_type, priority
+    select record_id as trip_id, area_id, area_type, in_operations, in_parking_spot
     from core.int_point_areas
     where kind = 'trip_end'
 ),
@@ -69,7 +69,6 @@ forbidden_ends as (
     from trips
     inner join trip_end_areas on trips.trip_id = trip_end_areas.trip_id
     where trip_end_areas.area_type in ('no-parking', 'no-riding')
-    qualify row_number() over (partition by trips.trip_id order by trip_end_areas.priority, trip_end_areas.area_id) = 1
 ),
 
 outside_operations as (
@@ -88,7 +87,7 @@ outside_operations as (
     from trips
     where not exists (
         select 1 from trip_end_areas
-        where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.area_type = 'operations'
+        where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.in_operations
     )
 ),
 
@@ -110,7 +109,7 @@ outside_spots as (
     where zone_info.parking_mode = 'parking-spot'
         and not exists (
             select 1 from trip_end_areas
-            where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.area_type = 'parking-spot'
+            where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.in_parking_spot
         )
 ),
 

@@ -1,31 +1,48 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: lake.hourly_partitions, lake.mds_trips, lake.mds_events, lake.quarantine, stg_mds__trips, stg_mds__events
--- materialized: table
+-- inputs: lake.hourly_partitions, lake.quarantine, int_mds_deliveries, stg_mds__trips, stg_mds__events
+-- materialized: incremental(hour_start)
+-- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, partitions) belong to the hour of the partition; the others
 -- belong to the hour of the record (a trip's end, an event's time), which is also the partition it arrives in.
 -- Late: published more than 10 minutes (the provider's ready delay) after its hour ended, so an ingest of the hour
 -- as soon as the provider served it missed the event; only re-ingesting the hour brings it in.
-with partitions as (
+-- A window build also rebuilds the hours its trips' events fall in, and those of the trips its events name: a trip
+-- arriving now changes what an earlier hour counts as an event without a trip, and the other way round.
+with window_trips as (
+    select start_time, end_time
+    from staging.stg_mds__trips
+    where end_time >= $window_start and end_time < $window_end
+),
+
+named_trips as (
+    select trips.end_time
+    from staging.stg_mds__trips as trips
+    semi join (
+        select unnest(trip_ids) as trip_id
+        from staging.stg_mds__events
+        where event_time >= $window_start and event_time < $window_end
+    ) as named on trips.trip_id = named.trip_id
+),
+
+bounds as (
+    select
+        time_bucket(interval 1 hour, least($window_start, (select min(start_time) from window_trips))) as first_hour,
+        greatest(
+            $window_end, time_bucket(interval 1 hour, (select max(end_time) from named_trips)) + interval 1 hour
+        ) as end_hour,
+),
+
+partitions as (
     select dataset, zone_id, partition_hour, records
     from lake.hourly_partitions
     where dataset in ('mds_trips', 'mds_events')
 ),
 
-trip_deliveries as (
-    select
-        zone_id,
-        trip_id,
-        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
-    from lake.mds_trips
-),
-
-event_deliveries as (
-    select
-        zone_id,
-        event_id,
-        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
-    from lake.mds_events
+window_deliveries as (
+    select dataset, zone_id, record_id, partition_hour
+    from core.int_mds_deliveries
+    where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
 ),
 
 quarantine as (
@@ -34,18 +51,23 @@ quarantine as (
         zone_id,
         make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
     from lake.quarantine
-    where dataset in ('mds_trips', 'mds_events')
+    where
+        dataset in ('mds_trips', 'mds_events')
+        and partition_hour >= (select first_hour from bounds)
+        and partition_hour < (select end_hour from bounds)
 ),
 
 trips as (
-    select zone_id, trip_id, time_bucket(interval 1 hour, end_time) as record_hour
+    select zone_id, trip_id, start_time, time_bucket(interval 1 hour, end_time) as record_hour
     from staging.stg_mds__trips
+    where end_time >= (select first_hour from bounds) and end_time < (select end_hour from bounds)
 ),
 
 events as (
     select
         zone_id,
         event_id,
+        event_time,
         event_types,
         trip_ids,
         publication_time,
@@ -53,16 +75,22 @@ events as (
     from staging.stg_mds__events
 ),
 
+-- The events of trips ending in the window (they begin no earlier than the window's earliest trip start), and
+-- the trip events of the window.
 trip_events as (
     select
         zone_id,
         event_id,
+        event_time,
         record_hour,
         list_contains(event_types, 'trip_start') as is_start,
         list_contains(event_types, 'trip_end') as is_end,
         unnest(if(len(trip_ids) = 0, [null::varchar], trip_ids)) as trip_id,
     from events
-    where list_has_any(event_types, ['trip_start', 'trip_end'])
+    where
+        list_has_any(event_types, ['trip_start', 'trip_end'])
+        and event_time >= least((select first_hour from bounds), (select min(start_time) from trips))
+        and event_time < (select end_hour from bounds)
 ),
 
 zone_spans as (
@@ -72,27 +100,24 @@ zone_spans as (
 ),
 
 grid as (
-    select
-        zone_id,
-        unnest(generate_series(first_hour, last_hour, interval 1 hour)) as hour_start,
-    from zone_spans
+    select zone_id, hour_start
+    from (
+        select zone_id, unnest(generate_series(first_hour, last_hour, interval 1 hour)) as hour_start,
+        from zone_spans
+    )
+    where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
 ),
 
--- Every delivery after an id's first one is a duplicate, in the partition that repeated it.
-trip_repeats as (
-    select
-        zone_id,
-        partition_hour,
-        row_number() over (partition by zone_id, trip_id order by partition_hour) > 1 as is_duplicate,
-    from trip_deliveries
-),
-
-event_repeats as (
-    select
-        zone_id,
-        partition_hour,
-        row_number() over (partition by zone_id, event_id order by partition_hour) > 1 as is_duplicate,
-    from event_deliveries
+-- A delivery of an id that an earlier partition already carried is a duplicate, in the partition that repeated it.
+repeats as (
+    select window_deliveries.dataset, window_deliveries.zone_id, window_deliveries.partition_hour,
+    from window_deliveries
+    semi join core.int_mds_deliveries as earlier
+        on
+            window_deliveries.dataset = earlier.dataset
+            and window_deliveries.zone_id = earlier.zone_id
+            and window_deliveries.record_id = earlier.record_id
+            and earlier.partition_hour < window_deliveries.partition_hour
 ),
 
 delivered as (
@@ -117,15 +142,13 @@ quarantined as (
     group by zone_id, partition_hour
 ),
 
-trip_duplicates as (
-    select zone_id, partition_hour, count(*) filter (where is_duplicate) as mds_trips_duplicates,
-    from trip_repeats
-    group by zone_id, partition_hour
-),
-
-event_duplicates as (
-    select zone_id, partition_hour, count(*) filter (where is_duplicate) as mds_events_duplicates,
-    from event_repeats
+duplicates as (
+    select
+        zone_id,
+        partition_hour,
+        count(*) filter (where dataset = 'mds_trips') as mds_trips_duplicates,
+        count(*) filter (where dataset = 'mds_events') as mds_events_duplicates,
+    from repeats
     group by zone_id, partition_hour
 ),
 
@@ -135,7 +158,10 @@ late as (
         record_hour,
         count(*) as late_events,
     from events
-    where publication_time > record_hour + interval 70 minute
+    where
+        publication_time > record_hour + interval 70 minute
+        and event_time >= (select first_hour from bounds)
+        and event_time < (select end_hour from bounds)
     group by zone_id, record_hour
 ),
 
@@ -168,7 +194,9 @@ orphan_events as (
         trip_events.record_hour,
         count(distinct trip_events.event_id) as trip_events_without_trip,
     from trip_events
-    anti join trips on trip_events.zone_id = trips.zone_id and trip_events.trip_id = trips.trip_id
+    anti join staging.stg_mds__trips as every_trip
+        on trip_events.zone_id = every_trip.zone_id and trip_events.trip_id = every_trip.trip_id
+    where trip_events.event_time >= (select first_hour from bounds)
     group by trip_events.zone_id, trip_events.record_hour
 ),
 
@@ -180,8 +208,8 @@ final as (
         coalesce(delivered.mds_events_records, 0) as mds_events_records,  -- Events in the hour's mds_events partition (0 when it is empty or missing).
         coalesce(quarantined.mds_trips_quarantined, 0) as mds_trips_quarantined,  -- Trip records of the hour's delivery rejected into the quarantine (invalid, or ending outside the hour).
         coalesce(quarantined.mds_events_quarantined, 0) as mds_events_quarantined,  -- Event records of the hour's delivery rejected into the quarantine (invalid, or outside the hour).
-        coalesce(trip_duplicates.mds_trips_duplicates, 0) as mds_trips_duplicates,  -- Trips of the hour's partition whose trip_id an earlier partition already delivered.
-        coalesce(event_duplicates.mds_events_duplicates, 0) as mds_events_duplicates,  -- Events of the hour's partition whose event_id an earlier partition already delivered.
+        coalesce(duplicates.mds_trips_duplicates, 0) as mds_trips_duplicates,  -- Trips of the hour's partition whose trip_id an earlier partition already delivered.
+        coalesce(duplicates.mds_events_duplicates, 0) as mds_events_duplicates,  -- Events of the hour's partition whose event_id an earlier partition already delivered.
         coalesce(late.late_events, 0) as late_events,  -- Events of the hour published more than 10 minutes (the ready delay) after the hour ended.
         coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
         coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
@@ -198,10 +226,7 @@ final as (
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
-    left join trip_duplicates
-        on grid.zone_id = trip_duplicates.zone_id and grid.hour_start = trip_duplicates.partition_hour
-    left join event_duplicates
-        on grid.zone_id = event_duplicates.zone_id and grid.hour_start = event_duplicates.partition_hour
+    left join duplicates on grid.zone_id = duplicates.zone_id and grid.hour_start = duplicates.partition_hour
     left join late on grid.zone_id = late.zone_id and grid.hour_start = late.record_hour
     left join unmatched_trips
         on grid.zone_id = unmatched_trips.zone_id and grid.hour_start = unmatched_trips.record_hour

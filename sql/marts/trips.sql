@@ -20,7 +20,6 @@ point_areas as (
     select kind, record_id, area_id, area_type
     from core.int_point_areas
     where kind in ('trip_start', 'trip_end')
-    qualify row_number() over (partition by kind, record_id order by priority, area_id) = 1
 ),
 
 measured as (

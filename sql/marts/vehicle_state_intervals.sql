@@ -1,18 +1,51 @@
 -- Each vehicle's state from one MDS event to the next: the vehicle state timeline.
 -- grain: one row per zone_id, device_id and started_at (a contiguous state interval)
 -- inputs: stg_mds__events, int_point_areas
--- materialized: table
--- An interval's end is the next event of its vehicle, which may arrive in any later hour, so this model is
--- rebuilt whole (one sort and one window function over the events). `ended_at` is null while it lasts.
-with events as (
+-- materialized: incremental(started_at)
+-- unique_key: event_id
+-- A window build rebuilds the intervals its events start, and the interval each of their vehicles was in when the
+-- window began (its end is the window's first event); the first event after the window closes the last one.
+with window_events as (
     select * from staging.stg_mds__events
+    where event_time >= $window_start and event_time < $window_end
+),
+
+devices as (
+    select distinct zone_id, device_id from window_events
+),
+
+earlier as (
+    select events.*
+    from staging.stg_mds__events as events
+    semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
+    where events.event_time < $window_start
+    qualify row_number() over (
+        partition by events.zone_id, events.device_id order by events.event_time desc, events.event_id desc
+    ) = 1
+),
+
+later as (
+    select events.*
+    from staging.stg_mds__events as events
+    semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
+    where events.event_time >= $window_end
+    qualify row_number() over (
+        partition by events.zone_id, events.device_id order by events.event_time, events.event_id
+    ) = 1
+),
+
+events as (
+    select * from earlier
+    union all
+    select * from window_events
+    union all
+    select * from later
 ),
 
 event_areas as (
     select record_id, area_id, area_type
     from core.int_point_areas
     where kind = 'event'
-    qualify row_number() over (partition by record_id order by priority, area_id) = 1
 ),
 
 intervals as (
@@ -47,6 +80,7 @@ final as (
         coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
     from intervals
     left join event_areas on intervals.event_id = event_areas.record_id
+    where intervals.started_at < $window_end
 )
 
 select * from final

@@ -1,14 +1,25 @@
 -- MDS vehicle events as delivered, kept once even when an event was delivered more than once.
 -- grain: one row per event_id
 -- inputs: lake.mds_events
--- materialized: view
+-- materialized: incremental(delivery_hour)
+-- unique_key: event_id
+-- keep: latest
+-- A table, not a view: each build reads only the window's partitions of the lake (the hive date folders), and
+-- readers need not deduplicate the whole lake again.
 with source as (
     select * from lake.mds_events
+    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+),
+
+in_window as (
+    select *, make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
+    from source
+    where delivery_hour >= $window_start and delivery_hour < $window_end
 ),
 
 deduplicated as (
     select *
-    from source
+    from in_window
     qualify row_number() over (partition by zone_id, event_id order by date desc, hour desc) = 1
 ),
 
@@ -26,7 +37,7 @@ final as (
         lng,
         battery_percent,
         trip_ids,
-        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
+        delivery_hour,
     from deduplicated
 )
 

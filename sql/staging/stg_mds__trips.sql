@@ -1,14 +1,25 @@
 -- MDS trips as delivered, kept once even when a trip was delivered in more than one hour.
 -- grain: one row per trip_id
 -- inputs: lake.mds_trips
--- materialized: view
+-- materialized: incremental(delivery_hour)
+-- unique_key: trip_id
+-- keep: latest
+-- A table, not a view: each build reads only the window's partitions of the lake (the hive date folders), and
+-- readers need not deduplicate the whole lake again.
 with source as (
     select * from lake.mds_trips
+    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+),
+
+in_window as (
+    select *, make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
+    from source
+    where delivery_hour >= $window_start and delivery_hour < $window_end
 ),
 
 deduplicated as (
     select *
-    from source
+    from in_window
     qualify row_number() over (partition by zone_id, trip_id order by date desc, hour desc) = 1
 ),
 
@@ -27,7 +38,7 @@ final as (
         duration_s as reported_duration_s,
         distance_m,
         trip_type,
-        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
+        delivery_hour,
     from deduplicated
 )
 

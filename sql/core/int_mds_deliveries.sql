@@ -1,0 +1,34 @@
+-- Every delivery of an MDS trip or event: which hourly partition carried which record, repeats included.
+-- grain: one row per dataset, zone_id, record id and partition hour
+-- inputs: lake.mds_trips, lake.mds_events
+-- materialized: incremental(partition_hour)
+-- The lake's id columns as a table: data quality asks of each record whether an earlier partition carried it,
+-- which a window build answers from here instead of scanning every Parquet file of the lake.
+with trips as (
+    select
+        'mds_trips' as dataset,
+        zone_id,
+        trip_id as record_id,
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
+    from lake.mds_trips
+    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+),
+
+events as (
+    select
+        'mds_events' as dataset,
+        zone_id,
+        event_id as record_id,
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
+    from lake.mds_events
+    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+),
+
+final as (
+    select * from trips
+    union all
+    select * from events
+)
+
+select * from final
+where partition_hour >= $window_start and partition_hour < $window_end
