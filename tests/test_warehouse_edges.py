@@ -36,6 +36,9 @@ COMPARED = {
     "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
     "data_quality_hourly": "zone_id, hour_start",
     "compliance_violations": "rule, observed_at, device_id, trip_id",
+    "compliance_daily": "zone_id, local_date, rule",
+    "trips_hourly": "zone_id, vehicle_type, start_hour_utc",
+    "fleet_utilization_daily": "zone_id, local_date",
     "staging.stg_mds__events": "event_id",
     "staging.stg_mds__trips": "trip_id",
 }

@@ -26,15 +26,16 @@ AREA_PRIORITY = {
     "operations": 6,
     "free-floating": 7,
 }
-POINT_AREAS_SCHEMA = {
-    "kind": pl.String,
-    "record_id": pl.String,
-    "zone_id": pl.String,
-    "area_id": pl.String,
-    "area_type": pl.String,
-    "priority": pl.Int32,
-    "in_operations": pl.Boolean,
-    "in_parking_spot": pl.Boolean,
+POINT_AREAS_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "record_id": pl.String(),
+    "zone_id": pl.String(),
+    "point_time": pl.Datetime("ms", "UTC"),
+    "area_id": pl.String(),
+    "area_type": pl.String(),
+    "priority": pl.Int32(),
+    "in_operations": pl.Boolean(),
+    "in_parking_spot": pl.Boolean(),
 }
 
 
@@ -99,8 +100,8 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
     """The most specific area containing each point (AREA_PRIORITY, then area_id), at the point's time.
 
     `points`: kind, record_id, zone_id, at (UTC timestamp), lng, lat. `areas`: zone_id, area_id, area_type,
-    geometry (WKB), valid_from. Returns one row per point inside some area, with `in_operations` and
-    `in_parking_spot`: compliance asks both of a point whose most specific area is another one.
+    geometry (WKB), valid_from. Returns one row per point inside some area (`at` as `point_time`), with
+    `in_operations` and `in_parking_spot`: compliance asks both of a point whose most specific area is another one.
     """
     out = []
     by_zone = dict(_snapshots(areas))
@@ -124,6 +125,7 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
                         "kind": subset["kind"].filter(pl.Series(inside)),
                         "record_id": subset["record_id"].filter(pl.Series(inside)),
                         "zone_id": pl.repeat(str(zone_id), int(inside.sum()), eager=True),
+                        "point_time": subset["at"].filter(pl.Series(inside)),
                         "area_id": snapshot.area_ids[area[inside]],
                         "area_type": snapshot.area_types[area[inside]],
                         "in_operations": in_operations[inside],
@@ -136,4 +138,5 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
     result = pl.concat(out).with_columns(
         pl.col("area_type").replace_strict(AREA_PRIORITY, default=99, return_dtype=pl.Int32).alias("priority")
     )
-    return result.select(list(POINT_AREAS_SCHEMA)).cast(POINT_AREAS_SCHEMA)  # type: ignore[arg-type]
+    # In time order: readers join on `point_time` too, and DuckDB then skips the row groups outside their times.
+    return result.select(list(POINT_AREAS_SCHEMA)).cast(POINT_AREAS_SCHEMA).sort("point_time")  # type: ignore[arg-type]

@@ -88,13 +88,15 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _sql(template: str, body: str = "", literal: str = "", **names: str) -> str:
+def _sql(template: str, body: str = "", literal: str = "", key: Iterable[str] = (), **names: str) -> str:
     """SQL text with identifiers from the closed list of models and datasets filled in, never values.
 
-    `body` is a model's own SQL from `sql/`; `literal` a string literal (the lake folder in a view definition).
+    `body` is a model's own SQL from `sql/`; `literal` a string literal (the lake folder in a view definition);
+    `key` a model's unique key columns, filled in as a row `(a, b)`.
     """
-    identifiers = {key: _identifier(value) for key, value in names.items()}
-    return template.format(body=body, literal=_literal(literal), **identifiers)
+    identifiers = {name: _identifier(value) for name, value in names.items()}
+    row = "(" + ", ".join(_identifier(column) for column in key) + ")"
+    return template.format(body=body, literal=_literal(literal), key=row, **identifiers)
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -214,16 +216,12 @@ class Warehouse:
         return runs
 
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
-        names = {"schema": model.schema, "name": model.name}
+        names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
         if model.materialized == "view":
             con.execute(_sql("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
             return "view"
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
-            {"schema": model.schema, "name": model.name},
-        ).fetchall()[0][0]
-        if model.materialized == "table" or window is None or not exists:
+        if model.materialized == "table" or window is None or not self._exists(con, model.schema, model.name):
             self._create(con, model)
             return "full"
         in_window = _sql(
@@ -237,22 +235,22 @@ class Warehouse:
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
             self._create(con, model)
             return "full"
-        same_key = " and ".join(_sql("{name}.{key} = window_rows.{key}", key=key, **names) for key in model.unique_key)
         if model.keep_latest:  # a newer delivery stored outside the window stays
             newer = _sql(
-                "delete from window_rows using {schema}.{name} where {name}.{column} >= $window_end and ",
+                "delete from window_rows where {key} in (select {key} from {schema}.{name} where {column} >= "
+                "$window_end)",
+                key=model.unique_key,
                 column=model.incremental_column or "",
                 **names,
             )
-            con.execute(newer + same_key, _bound(newer, values))
-        deletes = [_sql("delete from {schema}.{name}", **names) + in_window]
+            con.execute(newer, _bound(newer, values))
+        delete = _sql("delete from {schema}.{name}", **names) + in_window
         if model.unique_key:  # a row that moved to this window from another one leaves its old place
-            deletes.append(_sql("delete from {schema}.{name} using window_rows where ", **names) + same_key)
+            delete += _sql(" or {key} in (select {key} from window_rows)", key=model.unique_key)
         insert = _sql("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute("begin transaction")
         try:
-            for delete in deletes:
-                con.execute(delete, _bound(delete, values))
+            con.execute(delete, _bound(delete, values))
             con.execute(insert)
             con.execute("commit")
         except Exception:
@@ -261,6 +259,14 @@ class Warehouse:
         finally:
             con.execute("drop table window_rows")
         return "incremental"
+
+    @staticmethod
+    def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+        found = con.execute(
+            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
+            {"schema": schema, "name": name},
+        ).fetchall()
+        return bool(found[0][0])
 
     def _create(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
         statement = _sql(
@@ -284,6 +290,13 @@ class Warehouse:
 
     def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_point_areas: the most specific zone area of every trip start and end and every event."""
+        existing = (
+            [column for column, _ in _columns(con, "core", "int_point_areas")]
+            if self._exists(con, "core", "int_point_areas")
+            else None
+        )
+        if existing is not None and existing != list(POINT_AREAS_SCHEMA):
+            window = None  # built by an older version: every point again
         start, end = window or FULL_WINDOW
         params = {"window_start": start, "window_end": end}
         # Each view is read once: DuckDB 1.5 hung on a parameterised union that read the trips view twice.
@@ -318,16 +331,15 @@ class Warehouse:
         )
         matched = assign(points, zone_areas(con))
         con.execute(
-            "create table if not exists core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, "
+            ("create or replace table" if window is None else "create table if not exists")
+            + " core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, point_time timestamptz, "
             "area_id varchar, area_type varchar, priority integer, in_operations boolean, in_parking_spot boolean)"
         )
         with (
             registered(con, "matched_points", matched),
             registered(con, "window_points", points.select("kind", "record_id")),
         ):
-            if window is None:
-                con.execute("delete from core.int_point_areas")
-            else:
+            if window is not None:
                 con.execute(
                     "delete from core.int_point_areas using window_points "
                     "where int_point_areas.kind = window_points.kind "

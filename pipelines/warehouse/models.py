@@ -4,7 +4,8 @@
     -- grain: one row per <what>
     -- inputs: <model or lake.<dataset> names, comma-separated>
     -- materialized: view | table | incremental(<timestamp column>)
-    -- unique_key: <columns>  (optional, incremental models: re-deliveries into another window replace the row)
+    -- unique_key: <columns>  (optional, incremental models: stored rows sharing these values with a returned row
+                              are replaced, wherever they lie: a re-delivery into another window replaces the row)
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
                               kept, so rebuilding an old window never undoes a newer delivery)
 

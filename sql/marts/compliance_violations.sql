@@ -1,22 +1,21 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet caps.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_point_areas, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
--- materialized: table
+-- inputs: trips, vehicle_state_intervals, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
+-- materialized: incremental(evidence_at)
+-- unique_key: violation_key
+-- A window build re-judges the trips ending in the window, the available intervals it starts or ends and every
+-- open one (they idle on as the data's clock advances), the GBFS sightings captured and the hours begun in it.
 -- Limits: an MDS policy rule in force (the strictest) wins, else the zone API, else the GBFS global rules; the idle
 -- limit falls back to the default rule of core.policy_rules. Rules are evaluated independently: one trip may break
 -- several.
 with trips as (
     select * from main.trips
+    where end_time >= $window_start and end_time < $window_end
 ),
 
-intervals as (
+-- Not materialized: each reader below filters the intervals, and a copy of all of them would cost more.
+intervals as not materialized (
     select * from main.vehicle_state_intervals
-),
-
-trip_end_areas as (
-    select record_id as trip_id, area_id, area_type, in_operations, in_parking_spot
-    from core.int_point_areas
-    where kind = 'trip_end'
 ),
 
 trip_start_rules as (
@@ -25,6 +24,7 @@ trip_start_rules as (
 
 gbfs_positions as (
     select * from core.int_gbfs_vehicle_positions
+    where captured_at >= $window_start and captured_at < $window_end
 ),
 
 policy_rules as (
@@ -62,13 +62,14 @@ forbidden_ends as (
         trips.end_time as observed_at,
         trips.end_lat as lat,
         trips.end_lng as lng,
-        trip_end_areas.area_id,
-        'trip ended in a ' || trip_end_areas.area_type || ' area' as detail,
+        trips.end_area_id as area_id,
+        'trip ended in a ' || trips.end_area_type || ' area' as detail,
         null::double as observed_value,
         null::double as limit_value,
+        trips.end_time as evidence_at,
+        'parking_in_forbidden_area:' || trips.trip_id as violation_key,
     from trips
-    inner join trip_end_areas on trips.trip_id = trip_end_areas.trip_id
-    where trip_end_areas.area_type in ('no-parking', 'no-riding')
+    where trips.end_area_type in ('no-parking', 'no-riding')
 ),
 
 outside_operations as (
@@ -84,11 +85,10 @@ outside_operations as (
         'trip ended outside the operations area' as detail,
         null::double as observed_value,
         null::double as limit_value,
+        trips.end_time as evidence_at,
+        'parking_outside_operations:' || trips.trip_id as violation_key,
     from trips
-    where not exists (
-        select 1 from trip_end_areas
-        where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.in_operations
-    )
+    where not trips.end_in_operations
 ),
 
 outside_spots as (
@@ -104,13 +104,12 @@ outside_spots as (
         'trip ended outside every parking spot of a parking-spot zone' as detail,
         null::double as observed_value,
         null::double as limit_value,
+        trips.end_time as evidence_at,
+        'parking_outside_spot:' || trips.trip_id as violation_key,
     from trips
     inner join zone_info on trips.zone_id = zone_info.zone_id
     where zone_info.parking_mode = 'parking-spot'
-        and not exists (
-            select 1 from trip_end_areas
-            where trip_end_areas.trip_id = trips.trip_id and trip_end_areas.in_parking_spot
-        )
+        and not trips.end_in_parking_spot
 ),
 
 -- trip starts and speeds ---------------------------------------------------------------------------------------
@@ -131,6 +130,8 @@ forbidden_starts as (
         end as detail,
         null::double as observed_value,
         null::double as limit_value,
+        trips.end_time as evidence_at,
+        'start_not_allowed:' || trips.trip_id as violation_key,
     from trips
     inner join trip_start_rules on trips.trip_id = trip_start_rules.trip_id
     where trip_start_rules.ride_start_allowed = false
@@ -181,6 +182,8 @@ speeding as (
         || ' limit of ' || round(speed_limits.limit_kph, 1) || ' km/h' as detail,
         trips.avg_speed_kph as observed_value,
         speed_limits.limit_kph as limit_value,
+        trips.end_time as evidence_at,
+        'speeding:' || trips.trip_id as violation_key,
     from trips
     inner join speed_limits on trips.trip_id = speed_limits.trip_id
     -- An impossible average (a data anomaly, flagged on the trip) is not evidence of speeding.
@@ -201,7 +204,13 @@ available as (
     from intervals
     inner join zone_clock on intervals.zone_id = zone_clock.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
-    where intervals.vehicle_state = 'available'
+    where
+        intervals.vehicle_state = 'available'
+        and (
+            intervals.started_at >= $window_start and intervals.started_at < $window_end
+            or intervals.ended_at >= $window_start and intervals.ended_at < $window_end
+            or intervals.ended_at is null
+        )
 ),
 
 idle_limits as (
@@ -243,6 +252,8 @@ idle as (
         || ' limit ' || round(idle_limits.limit_s / 3600, 1) || ' h)' as detail,
         available.idle_s as observed_value,
         idle_limits.limit_s as limit_value,
+        available.started_at as evidence_at,
+        'idle_too_long:' || available.event_id as violation_key,
     from available
     inner join idle_limits
         on available.zone_id = idle_limits.zone_id
@@ -270,6 +281,8 @@ parked_forbidden as (
         end as detail,
         null::double as observed_value,
         null::double as limit_value,
+        captured_at as evidence_at,
+        'parked_in_forbidden_area:' || zone_id || ':' || vehicle_id || ':' || captured_at as violation_key,
     from gbfs_positions
     where lat is not null
         and (
@@ -284,6 +297,7 @@ typed_intervals as (
     select intervals.*, vehicles.vehicle_type,
     from intervals
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
+    where intervals.started_at < $window_end and (intervals.ended_at is null or intervals.ended_at > $window_start)
 ),
 
 cap_rules as (
@@ -291,15 +305,19 @@ cap_rules as (
 ),
 
 zone_hours as (
-    select
-        zone_id,
-        unnest(generate_series(
-            time_bucket(interval 1 hour, min(started_at)),
-            max(coalesce(ended_at, started_at)),
-            interval 1 hour
-        )) as hour_utc,
-    from intervals
-    group by zone_id
+    select zone_id, hour_utc
+    from (
+        select
+            zone_id,
+            unnest(generate_series(
+                time_bucket(interval 1 hour, min(started_at)),
+                max(coalesce(ended_at, started_at)),
+                interval 1 hour
+            )) as hour_utc,
+        from intervals
+        group by zone_id
+    )
+    where hour_utc >= $window_start and hour_utc < $window_end
 ),
 
 deployed as (
@@ -344,6 +362,8 @@ over_cap as (
         || coalesce(' (' || rule_name || ')', '') as detail,
         devices::double as observed_value,
         cap as limit_value,
+        hour_utc as evidence_at,
+        'fleet_cap_exceeded:' || zone_id || ':' || rule_id || ':' || hour_utc as violation_key,
     from deployed
     where devices > cap
 ),
@@ -379,6 +399,8 @@ final as (
         detail,  -- A readable account of the breach, e.g. 'trip ended in a no-riding area'.
         observed_value,  -- What was measured: average speed in km/h, idle seconds or deployed devices; else null.
         limit_value,  -- The limit broken, in observed_value's unit: km/h, seconds or devices; else null.
+        evidence_at,  -- Time of the record judged (trip end, interval start, GBFS capture, cap hour): what window builds rebuild by.
+        violation_key,  -- Identifies the violation across builds: rule and trip, interval, sighting or cap hour.
     from violations
 )
 

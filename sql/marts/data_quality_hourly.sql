@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: lake.hourly_partitions, lake.quarantine, int_mds_deliveries, stg_mds__trips, stg_mds__events
+-- inputs: lake.hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, partitions) belong to the hour of the partition; the others
@@ -68,8 +68,6 @@ events as (
         zone_id,
         event_id,
         event_time,
-        event_types,
-        trip_ids,
         publication_time,
         time_bucket(interval 1 hour, event_time) as record_hour,
     from staging.stg_mds__events
@@ -78,18 +76,10 @@ events as (
 -- The events of trips ending in the window (they begin no earlier than the window's earliest trip start), and
 -- the trip events of the window.
 trip_events as (
-    select
-        zone_id,
-        event_id,
-        event_time,
-        record_hour,
-        list_contains(event_types, 'trip_start') as is_start,
-        list_contains(event_types, 'trip_end') as is_end,
-        unnest(if(len(trip_ids) = 0, [null::varchar], trip_ids)) as trip_id,
-    from events
+    select zone_id, event_id, event_time, time_bucket(interval 1 hour, event_time) as record_hour, is_start, is_end, trip_id,
+    from core.int_trip_event_links
     where
-        list_has_any(event_types, ['trip_start', 'trip_end'])
-        and event_time >= least((select first_hour from bounds), (select min(start_time) from trips))
+        event_time >= least((select first_hour from bounds), (select min(start_time) from trips))
         and event_time < (select end_hour from bounds)
 ),
 

@@ -2,17 +2,41 @@
 -- vehicles, idle share of time and trips per vehicle.
 -- grain: one row per zone_id and local_date (the zone's own calendar day; 23 or 25 hours across a DST change)
 -- inputs: occupancy_hourly, vehicle_state_intervals, trips
--- materialized: table
--- A table, rebuilt whole: a local day straddles the UTC-hour windows of incremental builds, and this is a small
--- aggregate of occupancy_hourly's zone rows (24 a day) and one range join of the intervals with the days.
+-- materialized: incremental(day_start)
+-- unique_key: zone_id, local_date
+-- A window build rebuilds the local days the window overlaps, and the days its trips started on (a trip ending
+-- after midnight counts on the day it began).
 -- deployed_avg is dockless.deployed.avg with deployed = parked in the public right of way (available, reserved,
 -- non_operational); prow_avg adds on_trip, the MDS methodology's right of way. Vehicles deployed that day are those
 -- with any interval in those four states; active ones also started a trip that day (dockless.active.count).
 -- idle_percent (dockless.utilization.idle.percent, 0-100) = time not on trip / time in the right of way;
 -- trips_per_vehicle_avg (dockless.utilization.trips_per_vehicle.avg) = trips started / prow_avg.
-with occupancy as (
+with window_trips as (
+    select start_time from main.trips
+    where end_time >= $window_start and end_time < $window_end
+),
+
+bounds as (
+    select
+        least($window_start, (select min(start_time) from window_trips)) as first_at,
+        $window_end as end_at,
+),
+
+touched_days as (
+    select distinct zone_id, cast(hour_local as date) as local_date,
+    from main.occupancy_hourly
+    where
+        area_type = 'zone'
+        and hour >= (select time_bucket(interval 1 hour, first_at) from bounds)
+        and hour < (select end_at from bounds)
+),
+
+occupancy as (
     select zone_id, hour, hour_local, timezone, vehicle_state, state_seconds,
     from main.occupancy_hourly
+    semi join touched_days
+        on occupancy_hourly.zone_id = touched_days.zone_id
+        and cast(occupancy_hourly.hour_local as date) = touched_days.local_date
     where area_type = 'zone'
 ),
 
@@ -23,7 +47,7 @@ intervals as (
 ),
 
 trips as (
-    select zone_id, device_id, trip_id, start_time_local, from main.trips
+    select zone_id, device_id, trip_id, start_time, start_time_local, from main.trips
 ),
 
 days as (
@@ -52,6 +76,9 @@ deployed_vehicles as (
 device_trips as (
     select zone_id, cast(start_time_local as date) as local_date, device_id, count(*) as trips,
     from trips
+    where
+        start_time >= (select min(day_start) from days) - interval 1 day
+        and start_time < (select max(day_end) from days) + interval 1 day
     group by zone_id, cast(start_time_local as date), device_id
 ),
 
@@ -79,6 +106,7 @@ measured as (
     select
         days.zone_id,
         days.local_date,
+        days.day_start,
         days.timezone,
         days.hours,
         days.deployed_seconds / (days.hours * 3600.0) as deployed_avg,
@@ -97,6 +125,7 @@ final as (
     select
         zone_id,
         local_date,  -- The zone's local calendar day.
+        day_start,  -- Start (UTC) of the day's first hour with occupancy: local midnight, later at the data's start.
         timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), which defines local_date.
         hours,  -- Hours of the day with occupancy: 24 (23 or 25 across a DST change), fewer at the data's edges.
         deployed_avg,  -- Time-weighted average of deployed vehicles over the day's hours (dockless.deployed.avg).

@@ -4,13 +4,16 @@
 -- grain: one row per zone_id, area (area_type and area_id; area_type 'zone' with a null area_id is the whole zone), hour and vehicle_state
 -- inputs: vehicle_state_intervals, stg_mds__events, stg_gbfs__system_information
 -- materialized: incremental(hour)
--- Exact, not sampled: each interval adds +1 at its start and -1 at its end; a running sum of the changes is the
--- count as a step function, and a zero change at every hour start gives each hour its opening count and keeps
--- every step inside one hour. One sort and one window pass, whatever the length of the intervals.
+-- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area
+-- and state, the zone's, and deployed when parked). An hour's opening count is the sum of all earlier changes
+-- (summed per hour, then accumulated); within the hour a running sum of its own changes, from a zero change at the
+-- hour's start, gives the count as a step function. The sort is per series and hour: small partitions, in
+-- parallel, whatever the length of the intervals.
 -- Open intervals (no next event yet) last until the zone's data horizon, the end of its latest delivered hour.
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
 -- that ever occurs and for available and deployed in every area: the same rows whether built whole or by hour.
-with intervals as (
+-- Not materialized: read twice, a copy of every interval would cost more than two scans.
+with intervals as not materialized (
     select zone_id, area_id, area_type, vehicle_state, started_at, ended_at,
     from main.vehicle_state_intervals
 ),
@@ -56,85 +59,130 @@ clipped as (
         and coalesce(intervals.ended_at, delivered.horizon) > $window_start
 ),
 
-labelled as (
-    select zone_id, area_id, area_type, vehicle_state, started_at, ended_at, from clipped
-    union all
-    select zone_id, area_id, area_type, 'deployed' as vehicle_state, started_at, ended_at,
-    from clipped
-    where vehicle_state in ('available', 'reserved', 'non_operational')
+-- Every (area, state) that ever occurs, from one pass over the intervals; the series below derive from these few.
+seen as (
+    select zone_id, area_id, vehicle_state, any_value(area_type) as area_type,
+    from intervals
+    group by zone_id, area_id, vehicle_state
 ),
 
-keyed as (
-    select zone_id, area_id, area_type, vehicle_state, started_at, ended_at, from labelled
-    union all
-    select zone_id, cast(null as varchar) as area_id, 'zone' as area_type, vehicle_state, started_at, ended_at,
-    from labelled
-),
-
-all_states as (
-    select zone_id, area_id, area_type, vehicle_state from intervals
-    union all
-    select zone_id, area_id, area_type, 'deployed' as vehicle_state from intervals
-),
-
+-- The counted series, numbered: each (area, state) seen, its zone-wide total, and deployed and available in every
+-- area and zone-wide (zeros where none ever were).
 series as (
-    select distinct zone_id, area_id, area_type, vehicle_state from all_states
-    union
-    select distinct zone_id, cast(null as varchar) as area_id, 'zone' as area_type, vehicle_state from all_states
-    union
-    select distinct all_states.zone_id, all_states.area_id, all_states.area_type, kept.vehicle_state,
-    from all_states
-    cross join (values ('available'), ('deployed')) as kept (vehicle_state)
-    union
-    select distinct zone_id, cast(null as varchar) as area_id, 'zone' as area_type, kept.vehicle_state,
-    from all_states
-    cross join (values ('available'), ('deployed')) as kept (vehicle_state)
-),
-
-changes as (
-    select zone_id, area_id, area_type, vehicle_state, started_at as changed_at, 1 as delta, from keyed
-    union all
-    select zone_id, area_id, area_type, vehicle_state, ended_at as changed_at, -1 as delta, from keyed
-    union all
-    select series.zone_id, series.area_id, series.area_type, series.vehicle_state, hours.hour as changed_at, 0 as delta,
-    from series
-    inner join hours on series.zone_id = hours.zone_id
-),
-
-counts as (
     select
+        row_number() over (order by zone_id, area_type, area_id, vehicle_state) as series_id,
         zone_id,
         area_id,
         area_type,
         vehicle_state,
-        changed_at,
-        to_timestamp(floor(epoch(changed_at) / 3600) * 3600) as hour,
-        cast(sum(delta) over series_in_time as integer) as vehicles,
-        lead(changed_at) over series_in_time as next_at,
+    from (
+        select zone_id, area_id, area_type, vehicle_state from seen
+        union
+        select zone_id, area_id, area_type, kept.vehicle_state,
+        from seen
+        cross join (values ('available'), ('deployed')) as kept (vehicle_state)
+        union
+        select zone_id, null::varchar as area_id, 'zone' as area_type, vehicle_state from seen
+        union
+        select zone_id, null::varchar as area_id, 'zone' as area_type, kept.vehicle_state,
+        from seen
+        cross join (values ('available'), ('deployed')) as kept (vehicle_state)
+    )
+),
+
+-- The series an interval in (zone, area, state) counts in: its own and the zone's, and deployed ones when parked.
+feeds as (
+    select seen.zone_id, seen.area_id, seen.vehicle_state, series.series_id,
+    from seen
+    inner join series
+        on seen.zone_id = series.zone_id
+        and (
+            (series.area_id is not distinct from seen.area_id and series.area_type = seen.area_type)
+            or series.area_type = 'zone'
+        )
+        and (
+            series.vehicle_state = seen.vehicle_state
+            or (
+                series.vehicle_state = 'deployed'
+                and seen.vehicle_state in ('available', 'reserved', 'non_operational')
+            )
+        )
+),
+
+changes as (
+    select
+        feeds.series_id,
+        unnest([clipped.started_at, clipped.ended_at]) as changed_at,
+        unnest([1, -1]) as delta,
+    from clipped
+    inner join feeds
+        on clipped.zone_id = feeds.zone_id
+        and clipped.area_id is not distinct from feeds.area_id
+        and clipped.vehicle_state = feeds.vehicle_state
+    union all
+    select series.series_id, hours.hour as changed_at, 0 as delta,
+    from series
+    inner join hours on series.zone_id = hours.zone_id
+),
+
+-- The count at each hour's start: the changes of all earlier hours, summed per hour, then accumulated.
+hour_nets as (
+    select series_id, time_bucket(interval 1 hour, changed_at) as hour, sum(delta) as delta,
     from changes
-    -- The default frame (range) takes simultaneous changes together: ties share the count after all of them.
-    window series_in_time as (partition by zone_id, area_id, area_type, vehicle_state order by changed_at)
+    group by all
+),
+
+openings as (
+    select
+        series_id,
+        hour,
+        coalesce(
+            sum(delta) over (partition by series_id order by hour rows between unbounded preceding and 1 preceding), 0
+        ) as opening,
+    from hour_nets
+),
+
+-- Within each hour (a small partition each): the change in count since the hour began, after each change; the
+-- default (range) frame takes simultaneous changes together. Only three columns pass through the sort.
+steps as (
+    select
+        series_id,
+        time_bucket(interval 1 hour, changed_at) as hour,
+        changed_at,
+        sum(delta) over in_hour as since_opening,
+        lead(changed_at) over in_hour as next_at,
+    from changes
+    window in_hour as (partition by series_id, time_bucket(interval 1 hour, changed_at) order by changed_at)
+),
+
+-- Each step lasts to the next change or the hour's end; the hour-start row (delta 0) makes the steps cover it.
+stepped as (
+    select
+        series_id,
+        hour,
+        -- In whole milliseconds: exact, so a window build and a full build give the same numbers to the last bit.
+        sum(since_opening * (epoch_ms(coalesce(next_at, hour + interval 1 hour)) - epoch_ms(changed_at)))
+            as step_ms,
+        min(since_opening) as min_step,
+        max(since_opening) as max_step,
+    from steps
+    group by series_id, hour
 ),
 
 hourly as (
     select
-        counts.zone_id,
-        counts.area_id,
-        counts.area_type,
-        counts.vehicle_state,
-        counts.hour,
-        sum(
-            counts.vehicles
-            * (
-                epoch_ms(least(coalesce(counts.next_at, counts.hour + interval 1 hour), counts.hour + interval 1 hour))
-                - epoch_ms(counts.changed_at)
-            )
-        ) / 1000.0 as state_seconds,
-        min(counts.vehicles) as min_vehicles,
-        max(counts.vehicles) as max_vehicles,
-    from counts
-    semi join hours on counts.zone_id = hours.zone_id and counts.hour = hours.hour
-    group by counts.zone_id, counts.area_id, counts.area_type, counts.vehicle_state, counts.hour
+        series.zone_id,
+        series.area_id,
+        series.area_type,
+        series.vehicle_state,
+        stepped.hour,
+        (openings.opening * 3600000 + stepped.step_ms) / 1000.0 as state_seconds,
+        cast(openings.opening + stepped.min_step as integer) as min_vehicles,
+        cast(openings.opening + stepped.max_step as integer) as max_vehicles,
+    from stepped
+    inner join openings on stepped.series_id = openings.series_id and stepped.hour = openings.hour
+    inner join series on stepped.series_id = series.series_id
+    semi join hours on series.zone_id = hours.zone_id and stepped.hour = hours.hour
 ),
 
 final as (

@@ -17,7 +17,7 @@ systems as (
 ),
 
 point_areas as (
-    select kind, record_id, area_id, area_type
+    select kind, record_id, point_time, area_id, area_type, in_operations, in_parking_spot
     from core.int_point_areas
     where kind in ('trip_start', 'trip_end')
 ),
@@ -56,6 +56,8 @@ final as (
         coalesce(start_area.area_type, 'outside') as start_area_type,  -- That area's type, or 'outside'.
         end_area.area_id as end_area_id,  -- The most specific zone area containing the end (null outside every area).
         coalesce(end_area.area_type, 'outside') as end_area_type,  -- That area's type, or 'outside'.
+        coalesce(end_area.in_operations, false) as end_in_operations,  -- The end lies inside an operations area.
+        coalesce(end_area.in_parking_spot, false) as end_in_parking_spot,  -- The end lies inside a parking spot.
         measured.duration_s < 10 as is_under_10s,  -- The trip lasted under 10 seconds.
         measured.duration_s > 5 * 3600 as is_over_5h,  -- The trip lasted over 5 hours.
         -- No e-scooter or e-bike averages 45 km/h over a trip: the distance or the times are wrong.
@@ -63,10 +65,13 @@ final as (
         measured.trip_type,  -- MDS trip types (e.g. rider).
         measured.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
     from measured
+    -- Joined on the time too: the point areas are in time order, and DuckDB reads only the window's row groups.
     left join point_areas as start_area
-        on start_area.kind = 'trip_start' and start_area.record_id = measured.trip_id
+        on start_area.kind = 'trip_start'
+        and start_area.record_id = measured.trip_id
+        and start_area.point_time = measured.end_time
     left join point_areas as end_area
-        on end_area.kind = 'trip_end' and end_area.record_id = measured.trip_id
+        on end_area.kind = 'trip_end' and end_area.record_id = measured.trip_id and end_area.point_time = measured.end_time
 )
 
 select * from final

@@ -1,10 +1,28 @@
 -- Trip demand and trip measures by the UTC hour in which trips start (MDS metrics count trips at their start).
 -- grain: one row per zone_id, vehicle_type and start_hour_utc
 -- inputs: trips
--- materialized: table
+-- materialized: incremental(start_hour_utc)
+-- unique_key: zone_id, start_hour_utc
 -- Anomalous trips (under 10 s, over 5 h, impossible speed) are counted but kept out of the distributions.
-with trips as (
-    select * from main.trips
+-- A window build recounts the hours in which the window's trips started (a trip counts at its start, and arrives
+-- with its end) and the hours of the window itself.
+with touched_hours as (
+    select distinct zone_id, time_bucket(interval 1 hour, start_time) as start_hour_utc,
+    from main.trips
+    where end_time >= $window_start and end_time < $window_end
+    union
+    select distinct zone_id, time_bucket(interval 1 hour, start_time) as start_hour_utc,
+    from main.trips
+    where start_time >= $window_start and start_time < $window_end
+),
+
+trips as (
+    select *
+    from main.trips
+    semi join touched_hours
+        on trips.zone_id = touched_hours.zone_id
+        and time_bucket(interval 1 hour, trips.start_time) = touched_hours.start_hour_utc
+    where trips.start_time >= (select min(start_hour_utc) from touched_hours)
 ),
 
 flagged as (

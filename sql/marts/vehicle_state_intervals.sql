@@ -14,36 +14,73 @@ devices as (
     select distinct zone_id, device_id from window_events
 ),
 
-earlier as (
-    select events.*
+-- Each vehicle's last event before the window and first after it, found by aggregation (no sort of history),
+-- first in the day on either side (the table is in time order, so that reads only the day's blocks), then in the
+-- rest of history for the vehicles silent all that day.
+near_ids as (
+    select
+        events.zone_id,
+        events.device_id,
+        max_by(events.event_id, (events.event_time, events.event_id))
+            filter (where events.event_time < $window_start) as before_id,
+        min_by(events.event_id, (events.event_time, events.event_id))
+            filter (where events.event_time >= $window_end) as after_id,
     from staging.stg_mds__events as events
     semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
-    where events.event_time < $window_start
-    qualify row_number() over (
-        partition by events.zone_id, events.device_id order by events.event_time desc, events.event_id desc
-    ) = 1
+    where
+        events.event_time >= $window_start - interval 1 day
+        and events.event_time < $window_end + interval 1 day
+        and (events.event_time < $window_start or events.event_time >= $window_end)
+    group by events.zone_id, events.device_id
 ),
 
-later as (
+silent_before as (
+    select zone_id, device_id from devices
+    except
+    select zone_id, device_id from near_ids where before_id is not null
+),
+
+silent_after as (
+    select zone_id, device_id from devices
+    except
+    select zone_id, device_id from near_ids where after_id is not null
+),
+
+neighbour_ids as (
+    select before_id as event_id from near_ids where before_id is not null
+    union all
+    select after_id as event_id from near_ids where after_id is not null
+    union all
+    select max_by(events.event_id, (events.event_time, events.event_id)) as event_id
+    from staging.stg_mds__events as events
+    semi join silent_before
+        on events.zone_id = silent_before.zone_id and events.device_id = silent_before.device_id
+    where events.event_time < $window_start - interval 1 day
+    group by events.zone_id, events.device_id
+    union all
+    select min_by(events.event_id, (events.event_time, events.event_id)) as event_id
+    from staging.stg_mds__events as events
+    semi join silent_after
+        on events.zone_id = silent_after.zone_id and events.device_id = silent_after.device_id
+    where events.event_time >= $window_end + interval 1 day
+    group by events.zone_id, events.device_id
+),
+
+neighbours as (
     select events.*
     from staging.stg_mds__events as events
-    semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
-    where events.event_time >= $window_end
-    qualify row_number() over (
-        partition by events.zone_id, events.device_id order by events.event_time, events.event_id
-    ) = 1
+    semi join neighbour_ids on events.event_id = neighbour_ids.event_id
+    where events.event_time < $window_start or events.event_time >= $window_end
 ),
 
 events as (
-    select * from earlier
+    select * from neighbours
     union all
     select * from window_events
-    union all
-    select * from later
 ),
 
 event_areas as (
-    select record_id, area_id, area_type
+    select record_id, point_time, area_id, area_type
     from core.int_point_areas
     where kind = 'event'
 ),
@@ -79,7 +116,8 @@ final as (
         event_areas.area_id,  -- The most specific zone area containing that event (null outside every area).
         coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
     from intervals
-    left join event_areas on intervals.event_id = event_areas.record_id
+    -- Joined on the time too: the point areas are in time order, and DuckDB reads only the events' row groups.
+    left join event_areas on intervals.event_id = event_areas.record_id and intervals.started_at = event_areas.point_time
     where intervals.started_at < $window_end
 )
 
