@@ -28,7 +28,7 @@ from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, snapshot_stem
 from pipelines.provider.clock import FixedClock
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.warehouse.areas import assign
+from pipelines.warehouse.areas import AREA_PRIORITY, assign
 
 ZONE = "1"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -132,12 +132,16 @@ def zone_assignment(provider: SimulatedProvider, lake_root: Path) -> tuple[int, 
     vectorised = assign(points, areas)
     fast = time.perf_counter() - began
     tree = shapely.STRtree([a.geometry for a in city.areas])
+    # The same answer point by point: the most specific containing area (AREA_PRIORITY, then area_id).
+    rank = {i: (AREA_PRIORITY.get(a.area_type, 99), a.area_id) for i, a in enumerate(city.areas)}
     began = time.perf_counter()
-    looped = 0
+    looped = []
     for lng, lat in zip(points["lng"], points["lat"], strict=True):
-        looped += len(tree.query(shapely.Point(lng, lat), predicate="within"))
+        inside = tree.query(shapely.Point(lng, lat), predicate="within")
+        looped.append(city.areas[min(inside, key=rank.__getitem__)].area_id if len(inside) else None)
     slow = time.perf_counter() - began
-    assert looped == vectorised.height
+    expected = sorted(a for a in looped if a is not None)
+    assert expected == sorted(vectorised["area_id"].to_list()), "vectorised and looped assignment differ"
     return points.height, points.height / fast, points.height / slow
 
 

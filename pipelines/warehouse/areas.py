@@ -54,18 +54,23 @@ class Snapshot:
         Points repeat (a vehicle's events share the spot where it stands, a trip starts where the last ended), so
         each distinct coordinate is tested once.
         """
-        coordinates = np.ascontiguousarray(np.column_stack([lng, lat]), dtype=np.float64)
-        distinct, inverse = np.unique(coordinates.view(np.dtype((np.void, 16))).ravel(), return_inverse=True)
-        xy = distinct.view(np.float64).reshape(-1, 2)
-        point_idx, area_idx = self.tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
-        best = np.full(len(xy), len(self.rank), dtype=np.int64)
+        coordinates = pl.DataFrame({"lng": lng, "lat": lat})
+        distinct = coordinates.unique()
+        inverse = (
+            coordinates.join(distinct.with_row_index("i"), on=["lng", "lat"], how="left", maintain_order="left")["i"]
+            .to_numpy()
+            .astype(np.int64)
+        )
+        point_idx, area_idx = self.tree.query(
+            shapely.points(distinct["lng"].to_numpy(), distinct["lat"].to_numpy()), predicate="within"
+        )
+        best = np.full(distinct.height, len(self.rank), dtype=np.int64)
         np.minimum.at(best, point_idx, self.rank[area_idx])
         by_rank = np.append(np.argsort(self.rank), -1)  # rank -> area index; "no area" -> -1
-        in_operations = np.zeros(len(xy), dtype=bool)
+        in_operations = np.zeros(distinct.height, dtype=bool)
         in_operations[point_idx[self.area_types[area_idx] == "operations"]] = True
-        in_spot = np.zeros(len(xy), dtype=bool)
+        in_spot = np.zeros(distinct.height, dtype=bool)
         in_spot[point_idx[self.area_types[area_idx] == "parking-spot"]] = True
-        inverse = inverse.ravel()
         return by_rank[best][inverse], in_operations[inverse], in_spot[inverse]
 
 

@@ -8,6 +8,7 @@ SQL takes values as bound parameters (`$window_start`, `$window_end`, ...); only
 of model and dataset names, and the lake's folder as a quoted literal in view definitions, enter SQL text.
 """
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_tr
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.policy import build_policy_rules
 
+DEFAULT_MEMORY_LIMIT = "3GB"
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -123,10 +125,11 @@ class Warehouse:
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
-    def __init__(self, path: Path, lake_dir: Path, sql_dir: Path = SQL_DIR) -> None:
+    def __init__(self, path: Path, lake_dir: Path, sql_dir: Path = SQL_DIR, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         self.lake_dir = Path(lake_dir)
         self.sql_dir = sql_dir
+        self.memory_limit = memory_limit or os.environ.get("FLEETLAKE_WAREHOUSE_MEMORY", DEFAULT_MEMORY_LIMIT)
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
@@ -136,6 +139,8 @@ class Warehouse:
         con = duckdb.connect(str(self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
         con.execute("set enable_progress_bar = false")
+        # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
+        con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
         return con
 
     # -- the raw lake ---------------------------------------------------------------------------------
@@ -209,7 +214,13 @@ class Warehouse:
                     runs.append(ModelRun(name, "core." + name, "python", rows, time.perf_counter() - began))
                     continue
                 model = models[name]
-                mode = self._run(con, model, window)
+                # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
+                # read feeds whose row order is their precedence order, so the default stays for them.
+                con.execute("set preserve_insertion_order = false")
+                try:
+                    mode = self._run(con, model, window)
+                finally:
+                    con.execute("reset preserve_insertion_order")
                 count = _sql("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
                 rows = con.execute(count).fetchall()[0][0]
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))

@@ -35,15 +35,38 @@ def _naive_ms(column: pl.Series) -> np.ndarray:
     return column.dt.replace_time_zone(None).cast(pl.Datetime("ms")).to_numpy()
 
 
+def _applicable_rules(features: pl.DataFrame, vehicle_types: pl.Series) -> pl.DataFrame:
+    """Per feature and vehicle type among the points (null: any type), the feature's first rule for that type."""
+    rules = (
+        features.select("feed_order", "scope", "name", "rules")
+        .with_columns(pl.col("rules").list.eval(pl.int_range(pl.len())).alias("rule_index"))
+        .explode("rules", "rule_index")
+        .filter(pl.col("rules").is_not_null())
+        .unnest("rules")
+    )
+    return (
+        rules.join(pl.DataFrame({"vehicle_type_id": vehicle_types.unique()}), how="cross")
+        .filter(
+            pl.col("vehicle_type_id").is_null()
+            | pl.col("vehicle_type_ids").is_null()
+            | (pl.col("vehicle_type_ids").list.len() == 0)
+            | pl.col("vehicle_type_ids").list.contains(pl.col("vehicle_type_id"))
+        )
+        .sort("feed_order", "rule_index")
+        .unique(["feed_order", "vehicle_type_id"], keep="first", maintain_order=True)
+    )
+
+
 def governing_rules(points: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
     """The rule governing each point.
 
     `points`: row (unique id), zone_id, at, lng, lat, vehicle_type_id (may be null: any rule applies).
     `features`: zone_id, captured_at, scope ('zone' | 'global'), name, geometry (WKB), rules, in feed order.
     Returns one row per point that has a governing rule (row, geofence_scope, geofence_name, rule columns).
+    Rules are resolved per feature and vehicle type first, so each point only picks among its features.
     """
-    features = features.with_row_index("feed_order")
-    candidates = []
+    features = features.with_row_index("feed_order").with_columns(pl.col("feed_order").cast(pl.Int64))
+    pairs = []
     for (zone_id,), zone_features in features.group_by("zone_id", maintain_order=True):
         zone_points = points.filter((pl.col("zone_id") == zone_id) & pl.col("lng").is_not_null())
         if zone_points.is_empty():
@@ -61,40 +84,26 @@ def governing_rules(points: pl.DataFrame, features: pl.DataFrame) -> pl.DataFram
             point_idx, feature_idx = tree.query(
                 shapely.points(subset["lng"].to_numpy(), subset["lat"].to_numpy()), predicate="within"
             )
-            rows = subset["row"]
-            candidates.append(
-                pl.DataFrame({"row": rows.to_numpy()[point_idx], "order": zones["feed_order"].to_numpy()[feature_idx]})
-                .with_columns(pl.col("order").cast(pl.Int64))
-                .join(
-                    zones.select(pl.col("feed_order").cast(pl.Int64).alias("order"), "scope", "name", "rules"),
-                    on="order",
-                )
-            )
+            rows = subset["row"].to_numpy()
+            order = zones["feed_order"].to_numpy()[feature_idx]
+            pairs.append(pl.DataFrame({"row": rows[point_idx], "feed_order": order, "precedence": order}))
             # Every point also meets the global rules, last in precedence.
             glob = snap.filter(pl.col("scope") == "global").head(1)
             if glob.height:
-                candidates.append(
-                    pl.DataFrame({"row": rows})
-                    .with_columns(pl.lit(GLOBAL_ORDER, pl.Int64).alias("order"))
-                    .join(glob.select("scope", "name", "rules"), how="cross")
+                pairs.append(
+                    pl.DataFrame({"row": rows}).with_columns(
+                        pl.lit(glob["feed_order"][0], pl.Int64).alias("feed_order"),
+                        pl.lit(GLOBAL_ORDER, pl.Int64).alias("precedence"),
+                    )
                 )
-    if not candidates:
+    if not pairs:
         return pl.DataFrame(schema=GOVERNING_SCHEMA)
-    types = points.select("row", "vehicle_type_id")
+    applicable = _applicable_rules(features, points["vehicle_type_id"])
     ranked = (
-        pl.concat(candidates)
-        .join(types, on="row", how="left")
-        .with_columns(pl.col("rules").list.eval(pl.int_range(pl.len())).alias("rule_index"))
-        .explode("rules", "rule_index")
-        .filter(pl.col("rules").is_not_null())
-        .unnest("rules")
-        .filter(
-            pl.col("vehicle_type_id").is_null()
-            | pl.col("vehicle_type_ids").is_null()
-            | (pl.col("vehicle_type_ids").list.len() == 0)
-            | pl.col("vehicle_type_ids").list.contains(pl.col("vehicle_type_id"))
-        )
-        .sort("row", "order", "rule_index")
+        pl.concat(pairs)
+        .join(points.select("row", "vehicle_type_id"), on="row", how="left")
+        .join(applicable, on=["feed_order", "vehicle_type_id"], nulls_equal=True)
+        .sort("row", "precedence")
         .unique("row", keep="first", maintain_order=True)
     )
     return ranked.select(

@@ -185,16 +185,25 @@ hourly as (
     semi join hours on series.zone_id = hours.zone_id and stepped.hour = hours.hour
 ),
 
+-- Local time once per zone and hour, not per row.
+local_hours as (
+    select
+        hours.zone_id,
+        hours.hour,
+        timezone(coalesce(systems.timezone, 'UTC'), hours.hour) as hour_local,
+        coalesce(systems.timezone, 'UTC') as timezone,
+    from hours
+    left join systems on hours.zone_id = systems.zone_id
+),
+
 final as (
     select
         hourly.zone_id,
         hourly.area_id,  -- The zone area where each interval's state began (null for area_type 'zone' and 'outside').
         hourly.area_type,  -- That area's type, 'outside' when in no area, or 'zone' for the whole zone.
         hourly.hour,  -- Start of the UTC hour.
-        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour)
-            as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
-        coalesce(systems.timezone, 'UTC')
-            as timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
+        local_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
+        local_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
         hourly.vehicle_state,  -- The MDS vehicle state, or 'deployed' (available, reserved or non_operational).
         hourly.state_seconds / 3600.0
             as avg_vehicles,  -- Time-weighted mean vehicles in the state (vehicles.[state].avg; dockless.deployed.avg).
@@ -202,7 +211,7 @@ final as (
         hourly.max_vehicles,  -- Most vehicles in the state at any moment of the hour (vehicles.[state].max).
         hourly.state_seconds,  -- Vehicle-seconds spent in the state in the hour (vehicles.[state].duration.sum).
     from hourly
-    left join systems on hourly.zone_id = systems.zone_id
+    inner join local_hours on hourly.zone_id = local_hours.zone_id and hourly.hour = local_hours.hour
 )
 
 select * from final

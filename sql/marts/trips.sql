@@ -41,8 +41,8 @@ final as (
         measured.vehicle_type,
         measured.start_time,  -- When the trip started (UTC).
         measured.end_time,  -- When the trip ended (UTC); the trip's partition hour.
-        timezone(measured.timezone, measured.start_time) as start_time_local,  -- start_time in the zone's local time zone (naive local timestamp).
-        timezone(measured.timezone, measured.end_time) as end_time_local,  -- end_time in the zone's local time zone (naive local timestamp).
+        make_timestamp(epoch_us(measured.start_time) + start_offset.offset_us) as start_time_local,  -- start_time in the zone's local time zone (naive local timestamp).
+        make_timestamp(epoch_us(measured.end_time) + end_offset.offset_us) as end_time_local,  -- end_time in the zone's local time zone (naive local timestamp).
         measured.timezone,
         measured.duration_s,  -- Seconds from start_time to end_time.
         measured.reported_duration_s,  -- The duration the provider reported, in seconds.
@@ -65,6 +65,12 @@ final as (
         measured.trip_type,  -- MDS trip types (e.g. rider).
         measured.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
     from measured
+    left join core.int_zone_offsets as start_offset
+        on measured.zone_id = start_offset.zone_id
+        and time_bucket(interval 15 minute, measured.start_time) = start_offset.bucket
+    left join core.int_zone_offsets as end_offset
+        on measured.zone_id = end_offset.zone_id
+        and time_bucket(interval 15 minute, measured.end_time) = end_offset.bucket
     -- Joined on the time too: the point areas are in time order, and DuckDB reads only the window's row groups.
     left join point_areas as start_area
         on start_area.kind = 'trip_start'
