@@ -3,8 +3,11 @@
 import dagster as dg
 
 from assets.ingestion import mds_hourly
-from assets.resources import LakeStore, VoiApi, WarehouseStore
+from assets.reports import city_report
+from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
 from assets.schedules import (
+    city_report_job,
+    city_report_schedule,
     gbfs_snapshot_job,
     gbfs_snapshot_schedule,
     mds_hourly_job,
@@ -19,8 +22,21 @@ from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
 from assets.warehouse import warehouse_models
 
 defs = dg.Definitions(
-    assets=[mds_hourly, gbfs_snapshot, mds_vehicle_snapshot, zone_geometry, warehouse_models],
-    jobs=[mds_hourly_job, warehouse_job, gbfs_snapshot_job, mds_vehicle_snapshot_job, zone_geometry_job],
-    schedules=[mds_hourly_schedule, gbfs_snapshot_schedule, mds_vehicle_snapshot_schedule, zone_geometry_schedule],
-    resources={"voi": VoiApi(), "lake": LakeStore(), "warehouse": WarehouseStore()},
+    assets=[mds_hourly, gbfs_snapshot, mds_vehicle_snapshot, zone_geometry, warehouse_models, city_report],
+    jobs=[
+        mds_hourly_job,
+        warehouse_job,
+        gbfs_snapshot_job,
+        mds_vehicle_snapshot_job,
+        zone_geometry_job,
+        city_report_job,
+    ],
+    schedules=[
+        mds_hourly_schedule,
+        gbfs_snapshot_schedule,
+        mds_vehicle_snapshot_schedule,
+        zone_geometry_schedule,
+        city_report_schedule,
+    ],
+    resources={"voi": VoiApi(), "lake": LakeStore(), "warehouse": WarehouseStore(), "reports": ReportsFolder()},
 )

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from assets.definitions import defs
-from assets.resources import LakeStore, VoiApi, WarehouseStore
+from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
 from pipelines import progress
 from pipelines.config import Settings
 
@@ -41,6 +41,7 @@ def resources(settings: Settings, lake_dir: Path | None = None) -> dict[str, Any
         ),
         "lake": LakeStore(root=str(lake_dir or settings.lake_dir)),
         "warehouse": WarehouseStore(file=str(settings.warehouse)),
+        "reports": ReportsFolder(root=str(settings.reports_dir)),
     }
 
 

@@ -1,4 +1,4 @@
-"""Dagster resources: the only way assets reach the Voi API and the lake."""
+"""Dagster resources: the only way assets reach the Voi API, the lake, the warehouse and the reports."""
 
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
             zones=tuple(z.strip() for z in self.zones.split(",") if z.strip()) or env.zones,
             lake_dir=env.lake_dir,
             warehouse=env.warehouse,
+            reports_dir=env.reports_dir,
         )
 
 
@@ -48,3 +49,12 @@ class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def path(self) -> Path:
         return Path(self.file) if self.file else Settings.from_env().warehouse
+
+
+class ReportsFolder(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where city reports are written; an empty root falls back to FLEETLAKE_REPORTS_DIR at run time."""
+
+    root: str = ""
+
+    def path(self) -> Path:
+        return Path(self.root) if self.root else Settings.from_env().reports_dir

@@ -1,10 +1,11 @@
-"""When things run: the last hours of MDS data every hour, GBFS every few minutes, zones daily."""
+"""When things run: the last hours of MDS data every hour, GBFS every few minutes, zones daily, reports monthly."""
 
 import os
 from datetime import timedelta
 
 import dagster as dg
 
+from assets.reports import city_report
 from assets.warehouse import warehouse_models
 
 LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
@@ -24,6 +25,7 @@ mds_vehicle_snapshot_job = dg.define_asset_job(
     "mds_vehicle_snapshot_job", selection=dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status")
 )
 zone_geometry_job = dg.define_asset_job("zone_geometry_job", selection=dg.AssetSelection.groups("zones"))
+city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelection.assets(city_report))
 
 
 def lookback_hours() -> int:
@@ -62,3 +64,12 @@ mds_vehicle_snapshot_schedule = dg.ScheduleDefinition(
 zone_geometry_schedule = dg.ScheduleDefinition(
     name="zone_geometry_schedule", job=zone_geometry_job, cron_schedule="15 3 * * *", execution_timezone="UTC"
 )
+
+
+@dg.schedule(job=city_report_job, cron_schedule="0 6 2 * *", execution_timezone="UTC")
+def city_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """The month that just ended, on the 2nd at 06:00 UTC: by then every city's last local day is over (west of
+    UTC too) and its hours have been ingested, lookback included."""
+    month = (context.scheduled_execution_time.replace(day=1) - timedelta(days=1)).replace(day=1)
+    key = month.strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=f"city-report-{key}", partition_key=key)

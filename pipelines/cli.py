@@ -3,7 +3,7 @@
 import contextlib
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from pipelines.provider.faults import Faults
 from pipelines.provider.server import bind, serve_forever, url_of
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.provider.truth import write_truth
+from pipelines.reports.privacy import DEFAULT_K
 
 DEFAULT_ZONES_TEXT = ",".join(DEFAULT_ZONES)
 app = typer.Typer(help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True)
@@ -183,6 +184,56 @@ def reparse_command(
         f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
         f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped"
     )
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{option} takes a date, YYYY-MM-DD, not {value!r}") from e
+
+
+@app.command("export")
+def export_command(
+    zone: Annotated[str, typer.Option(help="The zone (city) to report on, e.g. 1.")],
+    start: Annotated[
+        str | None, typer.Option(help="First local day, YYYY-MM-DD; default: the first day of last month.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last local day, included, YYYY-MM-DD; default: the last day of last month.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write into; default FLEETLAKE_REPORTS_DIR.")] = None,
+    k: Annotated[int, typer.Option(help="Counts from 1 to k-1 are suppressed (MDS uses 10).", min=1)] = DEFAULT_K,
+) -> None:
+    """Write a city report from the warehouse: an HTML page, an XLSX workbook, CSV, Parquet and GeoJSON.
+
+    Days are the city's local days, --start and --end both included: --start 2026-03-01 --end 2026-03-31 is March.
+    """
+    from pipelines.reports.city import UnknownZone
+    from pipelines.reports.export import export_report
+    from pipelines.reports.period import previous_month
+
+    settings = Settings.from_env()
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --start and --end, or neither for last month")
+    first, last = (
+        (_day(start, "--start"), _day(end, "--end")) if start and end else previous_month(datetime.now(UTC).date())
+    )
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    try:
+        files = export_report(settings.warehouse, zone, first, last, out or settings.reports_dir, k=k)
+    except (UnknownZone, FileNotFoundError, ValueError) as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from e
+    stdout = Console(soft_wrap=True, highlight=False)
+    stdout.print(f"[bold]{files.city}[/] (zone {zone}), {first} to {last}, local time {files.timezone}")
+    stdout.print(f"  suppressed values: {files.suppressed_cells}, map cells left out: {files.cells_left_out} (k={k})")
+    stdout.print(f"  workbook: {files.xlsx}")
+    stdout.print(f"  tables:   {files.folder / 'csv'}, {files.folder / 'parquet'}")
+    for name, path in files.geojson.items():
+        stdout.print(f"  {name + ':':<10}{path}")
+    stdout.print(f"  html:     {files.html}")
 
 
 def main() -> None:

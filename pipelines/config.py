@@ -46,6 +46,7 @@ class Settings:
     """Empty means: discover them from the zone API."""
     lake_dir: Path = Path("data/lake")
     warehouse: Path = Path("data/warehouse.duckdb")
+    reports_dir: Path = Path("data/reports")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,4 +60,5 @@ class Settings:
             zones=tuple(z.strip() for z in _env("FLEETLAKE_ZONES").split(",") if z.strip()),
             lake_dir=Path(_env("FLEETLAKE_LAKE_DIR", str(d.lake_dir))),
             warehouse=Path(_env("FLEETLAKE_WAREHOUSE", str(d.warehouse))),
+            reports_dir=Path(_env("FLEETLAKE_REPORTS_DIR", str(d.reports_dir))),
         )

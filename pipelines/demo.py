@@ -2,10 +2,11 @@
 
 Starts the simulated city on a free loopback port, points the configuration at it, takes the zone, GBFS and
 vehicle snapshots, backfills about 48 hours of two zones through Dagster (ingestion, then the warehouse models
-downstream of it), and prints what landed where.
+downstream of it), prints what landed where, and ends with each city's report over the local days the demo spans.
 """
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 from rich.console import Console
@@ -18,6 +19,8 @@ from pipelines.lake.summary import summarize
 from pipelines.provider.app import Credentials, ProviderApp
 from pipelines.provider.server import running
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
+from pipelines.reports.city import timezone_of
+from pipelines.reports.export import export_report
 
 DEMO_HOURS = 48
 SNAPSHOT_JOBS = ("zone_geometry_job", "gbfs_snapshot_job", "mds_vehicle_snapshot_job")
@@ -45,6 +48,7 @@ def run_demo(console: Console) -> bool:
             zones=options.zones,
             lake_dir=base.lake_dir,
             warehouse=base.warehouse,
+            reports_dir=base.reports_dir,
         )
         console.print(
             f"embedded Voi provider at [bold]{url}[/]: zones {', '.join(options.zones)}, "
@@ -69,10 +73,19 @@ def run_demo(console: Console) -> bool:
         marts = con.execute(
             "select table_name, estimated_size from duckdb_tables() where schema_name = 'main' order by table_name"
         ).fetchall()
+        timezones = {zone: ZoneInfo(timezone_of(con, zone)) for zone in options.zones}
     warehouse = Table(title=f"The warehouse at {settings.warehouse.resolve()} (duckdb -readonly)")
     warehouse.add_column("mart")
     warehouse.add_column("rows", justify="right")
     for name, rows in marts:
         warehouse.add_row(name, f"{rows:,}")
     Console().print(warehouse)
+    for zone, tz in timezones.items():
+        # The local days the backfilled window touches, in the city's own calendar.
+        first_day = first_hour.astimezone(tz).date()
+        last_day = (last_ready - timedelta(microseconds=1)).astimezone(tz).date()
+        files = export_report(settings.warehouse, zone, first_day, last_day, settings.reports_dir)
+        Console(soft_wrap=True, highlight=False).print(
+            f"city report, [bold]{files.city}[/] (zone {zone}), {first_day} to {last_day}: {files.html.resolve()}"
+        )
     return ok

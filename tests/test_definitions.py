@@ -68,13 +68,35 @@ def test_every_model_is_an_asset_downstream_of_what_it_reads() -> None:
     }
 
 
+def test_city_report_is_monthly_and_downstream_of_the_marts_it_reads() -> None:
+    graph = defs.resolve_asset_graph()
+    report = graph.get(dg.AssetKey("city_report"))
+    assert isinstance(report.partitions_def, dg.MonthlyPartitionsDefinition)
+    assert report.partitions_def.get_first_partition_key() == "2024-01-01"
+    upstream = {k.path[-1] for k in report.parent_keys}
+    assert {"trips", "occupancy_hourly", "compliance_daily", "stg_zone__areas", "zone_info"} <= upstream
+    job = defs.resolve_job_def("city_report_job")
+    assert {k.path[-1] for k in job.asset_layer.selected_asset_keys} == {"city_report"}
+    # On 2 April the schedule asks for March.
+    schedule = defs.resolve_schedule_def("city_report_schedule")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 4, 2, 6, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        )
+        requests = schedule.evaluate_tick(context).run_requests or []
+    assert [r.partition_key for r in requests] == ["2026-03-01"]
+
+
 def test_schedules_and_instance_config() -> None:
-    schedules = {s.name: s.cron_schedule for s in defs.schedules or []}  # type: ignore[union-attr]
+    schedules = {s.name: defs.resolve_schedule_def(s.name).cron_schedule for s in defs.schedules or []}
     assert schedules == {
         "mds_hourly_schedule": "5 * * * *",
         "gbfs_snapshot_schedule": "*/5 * * * *",
         "mds_vehicle_snapshot_schedule": "2 * * * *",
         "zone_geometry_schedule": "15 3 * * *",
+        "city_report_schedule": "0 6 2 * *",
     }
     instance = yaml.safe_load((REPO / "dagster.yaml").read_text())
     limits = instance["run_coordinator"]["config"]["tag_concurrency_limits"]

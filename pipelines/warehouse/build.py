@@ -229,6 +229,7 @@ class Warehouse:
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
+        self._replace_kind(con, model)
         if model.materialized == "view":
             con.execute(_sql("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
             return "view"
@@ -272,12 +273,24 @@ class Warehouse:
         return "incremental"
 
     @staticmethod
-    def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    def _kind(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> str | None:
+        """'BASE TABLE', 'VIEW' or None: what the warehouse holds under that name now."""
         found = con.execute(
-            "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
+            "select table_type from information_schema.tables where table_schema = $schema and table_name = $name",
             {"schema": schema, "name": name},
         ).fetchall()
-        return bool(found[0][0])
+        return str(found[0][0]) if found else None
+
+    def _exists(self, con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+        return self._kind(con, schema, name) == "BASE TABLE"
+
+    def _replace_kind(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
+        """Drop the relation when a model changed between view and table (CREATE OR REPLACE cannot)."""
+        kind = self._kind(con, model.schema, model.name)
+        wanted = "VIEW" if model.materialized == "view" else "BASE TABLE"
+        if kind is not None and kind != wanted:
+            statement = "drop view {schema}.{name}" if kind == "VIEW" else "drop table {schema}.{name}"
+            con.execute(_sql(statement, schema=model.schema, name=model.name))
 
     def _create(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
         statement = _sql(

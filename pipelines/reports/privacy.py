@@ -1,0 +1,117 @@
+"""What may leave the warehouse in a city report: no identifiers, no small counts, no exact places.
+
+- Counts of trips, violations and of vehicles that made trips below k (10 by default, as MDS Metrics redact) are
+  suppressed: the value becomes null and a `<column>_suppressed` flag says so; every measure computed from such
+  a count (a median, a rate) is nulled with it. Zero is shown as zero: it singles nobody out.
+- Counts of parked vehicles (deployed fleet, available vehicles, parking-spot occupancy) are not suppressed:
+  GBFS publishes every parked vehicle's position openly, so they tell nothing about riders.
+- Places are cells of a grid of about 100 m, never points, and a cell with fewer than k is left out entirely
+  (a place of a single trip end is exactly what must not be shown).
+- No column named after an identifier (device, vehicle, trip, event, rider, plate) may be written at all.
+"""
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+DEFAULT_K = 10
+SUPPRESSED_SUFFIX = "_suppressed"
+FORBIDDEN_COLUMNS = frozenset(
+    {
+        "device_id",
+        "vehicle_id",
+        "trip_id",
+        "event_id",
+        "provider_vehicle_id",
+        "rider_id",
+        "user_id",
+        "account_id",
+        "plate",
+        "licence_plate",
+        "license_plate",
+        "vehicle_plate",
+        "trip_ids",
+    }
+)
+CELL_SIZE_M = 111.0
+"""A cell's side: 0.001° of latitude, and as many metres east-west (longitude step scaled by cos(latitude))."""
+LAT_STEP = 0.001
+
+
+class PrivacyError(ValueError):
+    """A report table would carry something that must not leave the warehouse."""
+
+
+def check_columns(table: str, columns: Iterable[str]) -> None:
+    leaked = sorted(c for c in columns if c.lower() in FORBIDDEN_COLUMNS)
+    if leaked:
+        raise PrivacyError(f"report table {table!r} would export identifier column(s) {leaked}")
+
+
+def below_k(column: str, k: int) -> pl.Expr:
+    value = pl.col(column)
+    return ((value > 0) & (value < k)).fill_null(False)
+
+
+def suppress(frame: pl.DataFrame, counts: Mapping[str, Sequence[str]], k: int) -> tuple[pl.DataFrame, int]:
+    """Counts below k (and the measures derived from them) nulled, each count followed by its flag.
+
+    `counts` maps a count column to the columns computed from it. Returns the frame and the number of cells
+    suppressed (flags set).
+    """
+    if not counts:
+        return frame, 0
+    hidden = {count: below_k(count, k) for count in counts}
+    flags = frame.select(hidden[count].alias(count + SUPPRESSED_SUFFIX) for count in counts)
+    nulled: dict[str, pl.Expr] = {}
+    for count, derived in counts.items():
+        for column in (count, *derived):
+            nulled[column] = nulled[column] | hidden[count] if column in nulled else hidden[count]
+    suppressed = frame.with_columns(
+        pl.when(condition).then(None).otherwise(pl.col(column)).alias(column) for column, condition in nulled.items()
+    ).with_columns(flags)
+    order: list[str] = []
+    for column in frame.columns:
+        order.append(column)
+        if column in counts:
+            order.append(column + SUPPRESSED_SUFFIX)
+    return suppressed.select(order), int(sum(flags.sum().row(0)))
+
+
+def drop_below_k(frame: pl.DataFrame, count: str, k: int) -> tuple[pl.DataFrame, int]:
+    """Rows (map cells) whose count is below k left out; returns the frame and how many were."""
+    kept = frame.filter(pl.col(count) >= k)
+    return kept, frame.height - kept.height
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Square-ish cells of about CELL_SIZE_M: a point becomes the centre of its cell."""
+
+    lat_step: float
+    lng_step: float
+
+    @classmethod
+    def around(cls, latitude: float) -> "Grid":
+        # The longitude step is fixed per whole degree of latitude, so a city keeps the same grid over time.
+        reference = math.radians(min(abs(round(latitude)), 85))
+        return cls(LAT_STEP, round(LAT_STEP / math.cos(reference), 6))
+
+    def bound(self) -> dict[str, float]:
+        return {"lat_step": self.lat_step, "lng_step": self.lng_step}
+
+    def on_grid(self, lat: float, lng: float, tolerance: float = 1e-6) -> bool:
+        """Whether (lat, lng) is a cell centre of this grid."""
+        return all(
+            abs(value / step - 0.5 - round(value / step - 0.5)) < tolerance
+            for value, step in ((lat, self.lat_step), (lng, self.lng_step))
+        )
+
+    def cell(self, lat: float, lng: float) -> list[tuple[float, float]]:
+        """The cell around a centre as a closed (lng, lat) ring, counter-clockwise (RFC 7946)."""
+        half_lat, half_lng = self.lat_step / 2, self.lng_step / 2
+        south, north, west, east = lat - half_lat, lat + half_lat, lng - half_lng, lng + half_lng
+        ring = [(west, south), (east, south), (east, north), (west, north), (west, south)]
+        return [(round(x, 6), round(y, 6)) for x, y in ring]

@@ -1,0 +1,52 @@
+-- How complete and clean the provider's deliveries were, per local day.
+-- grain: one row per local day of the period
+-- inputs: data_quality_hourly
+-- coverage_percent is data_quality_hourly's coverage (partitions present of those expected) over the day's hours
+-- the warehouse tracks; hours_with_data against hours_in_day shows hours it never received.
+with days as (
+    select local_date, hours_in_day, from report_days
+),
+
+hours as (
+    select
+        cast(timezone($timezone, hour_start) as date) as local_date,
+        coverage,
+        cast(has_mds_trips_partition as integer) + cast(has_mds_events_partition as integer) as partitions_present,
+        missing_partitions,
+        mds_trips_quarantined + mds_events_quarantined as quarantined_records,
+        mds_trips_duplicates + mds_events_duplicates as duplicate_records,
+        late_events,
+        trips_without_start_event + trips_without_end_event + trip_events_without_trip as unmatched_records,
+    from main.data_quality_hourly
+    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+),
+
+by_day as (
+    select
+        local_date,
+        count(*) as hours_with_data,
+        sum(partitions_present) as partitions_present,
+        sum(missing_partitions) as partitions_missing,
+        100.0 * avg(coverage) as coverage_percent,
+        sum(quarantined_records) as quarantined_records,
+        sum(duplicate_records) as duplicate_records,
+        sum(late_events) as late_events,
+        sum(unmatched_records) as unmatched_records,
+    from hours
+    group by local_date
+)
+
+select
+    days.local_date,
+    days.hours_in_day,
+    coalesce(by_day.hours_with_data, 0) as hours_with_data,
+    coalesce(by_day.partitions_present, 0) as partitions_present,
+    coalesce(by_day.partitions_missing, 0) as partitions_missing,
+    by_day.coverage_percent,
+    by_day.quarantined_records,
+    by_day.duplicate_records,
+    by_day.late_events,
+    by_day.unmatched_records,
+from days
+left join by_day on days.local_date = by_day.local_date
+order by days.local_date

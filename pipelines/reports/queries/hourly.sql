@@ -1,0 +1,44 @@
+-- The city hour by hour: trips started, deployed fleet (average, fewest, most) and available vehicles.
+-- grain: one row per hour of the period the warehouse has (occupancy or trips)
+-- inputs: occupancy_hourly, trips_hourly
+with fleet as (
+    select
+        hour,
+        any_value(avg_vehicles) filter (where vehicle_state = 'deployed') as deployed_fleet_avg,
+        any_value(min_vehicles) filter (where vehicle_state = 'deployed') as deployed_fleet_min,
+        any_value(max_vehicles) filter (where vehicle_state = 'deployed') as deployed_fleet_max,
+        any_value(avg_vehicles) filter (where vehicle_state = 'available') as available_avg,
+    from main.occupancy_hourly
+    where
+        zone_id = $zone_id
+        and area_type = 'zone'
+        and vehicle_state in ('deployed', 'available')
+        and hour >= $start_utc
+        and hour < $end_utc
+    group by hour
+),
+
+trips as (
+    select start_hour_utc as hour, sum(trip_count) as trips,
+    from main.trips_hourly
+    where zone_id = $zone_id and start_hour_utc >= $start_utc and start_hour_utc < $end_utc
+    group by start_hour_utc
+),
+
+hours as (
+    select hour from fleet
+    union
+    select hour from trips
+)
+
+select
+    hours.hour,
+    coalesce(trips.trips, 0) as trips,
+    fleet.deployed_fleet_avg,
+    fleet.deployed_fleet_min,
+    fleet.deployed_fleet_max,
+    fleet.available_avg,
+from hours
+left join fleet on hours.hour = fleet.hour
+left join trips on hours.hour = trips.hour
+order by hours.hour

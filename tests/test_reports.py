@@ -1,0 +1,655 @@
+"""City reports: the period's local calendar, privacy rules, and every export read back against the marts.
+
+The exports are written once per session from the shared warehouse (2 days of Stockholm, free-floating, and
+Berlin, parking-spot, across the 2026 switch to summer time) and checked with independent readers: openpyxl for
+the workbook, polars for CSV and Parquet, json for GeoJSON, DuckDB queries of the marts for the values, and
+headless Chromium for the page.
+"""
+
+import base64
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import openpyxl
+import polars as pl
+import pytest
+import shapely
+
+from assets.reports import city_report
+from assets.resources import ReportsFolder, VoiApi, WarehouseStore
+from pipelines.reports.city import UnknownZone, load_city
+from pipelines.reports.export import ReportFiles, export_report
+from pipelines.reports.figures import key_figures
+from pipelines.reports.period import ReportPeriod, previous_month
+from pipelines.reports.privacy import (
+    FORBIDDEN_COLUMNS,
+    SUPPRESSED_SUFFIX,
+    Grid,
+    PrivacyError,
+    check_columns,
+    drop_below_k,
+    suppress,
+)
+from pipelines.reports.tables import TABLE_NAMES, query_tables
+from tests.conftest import BuiltWarehouse
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+FLEETLAKE = Path(sys.executable).parent / "fleetlake"
+FIRST_DAY, LAST_DAY = date(2026, 3, 28), date(2026, 3, 30)
+K = 10
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+# -- the period: local days, DST-correct UTC bounds ------------------------------------------------------------
+
+
+def test_period_days_last_23_and_25_hours_across_the_2026_switches() -> None:
+    spring = ReportPeriod("1", date(2026, 3, 28), date(2026, 3, 30), "Europe/Stockholm")
+    assert [spring.hours_in_day(day) for day in spring.days] == [24, 23, 24]
+    assert spring.hours == 71
+    assert spring.start_utc == datetime(2026, 3, 27, 23, tzinfo=UTC)
+    assert spring.end_utc == datetime(2026, 3, 30, 22, tzinfo=UTC)  # exclusive: midnight of the 31st, CEST
+    assert spring.utc_offsets() == ["+01:00", "+02:00"]
+    autumn = ReportPeriod("1", date(2026, 10, 25), date(2026, 10, 25), "Europe/Stockholm")
+    assert autumn.hours_in_day(date(2026, 10, 25)) == 25
+    assert (autumn.start_utc, autumn.end_utc) == (
+        datetime(2026, 10, 24, 22, tzinfo=UTC),
+        datetime(2026, 10, 25, 23, tzinfo=UTC),
+    )
+    march = ReportPeriod.month("1", 2026, 3, "Europe/Stockholm")
+    assert (march.start, march.end, march.hours) == (date(2026, 3, 1), date(2026, 3, 31), 31 * 24 - 1)
+    assert march.slug == "zone-1_2026-03-01_2026-03-31"
+    assert previous_month(date(2026, 1, 15)) == (date(2025, 12, 1), date(2025, 12, 31))
+    with pytest.raises(ValueError, match="ends"):
+        ReportPeriod("1", date(2026, 3, 2), date(2026, 3, 1), "UTC")
+    with pytest.raises(Exception, match="Mars/Olympus"):
+        ReportPeriod("1", date(2026, 3, 1), date(2026, 3, 1), "Mars/Olympus")
+
+
+def test_every_table_is_documented() -> None:
+    documented = (REPO / "docs" / "city_reports.md").read_text()
+    for table in TABLE_NAMES:
+        assert f"| `{table}` |" in documented, table
+
+
+# -- privacy rules -------------------------------------------------------------------------------------------
+
+
+def test_counts_below_k_and_what_derives_from_them_are_suppressed_zero_is_not() -> None:
+    frame = pl.DataFrame(
+        {
+            "day": [1, 2, 3, 4],
+            "trips": [0, 3, 10, 250],
+            "median_s": [None, 600.0, 610.0, 620.0],
+            "violations": [9, 0, 12, 1],
+            "rate": [None, 0.0, 120.0, 0.4],
+        }
+    )
+    suppressed, hidden = suppress(frame, {"trips": ("median_s", "rate"), "violations": ("rate",)}, k=10)
+    assert suppressed.columns == [
+        "day", "trips", "trips_suppressed", "median_s", "violations", "violations_suppressed", "rate",
+    ]  # fmt: skip
+    assert suppressed["trips"].to_list() == [0, None, 10, 250]
+    assert suppressed["trips_suppressed"].to_list() == [False, True, False, False]
+    assert suppressed["median_s"].to_list() == [None, None, 610.0, 620.0]
+    assert suppressed["violations"].to_list() == [None, 0, 12, None]
+    assert suppressed["rate"].to_list() == [None, None, 120.0, None]
+    assert hidden == 3
+    cells = pl.DataFrame({"cell_lat": [1.0, 2.0, 3.0], "trips_ended": [1, 10, 40]})
+    kept, left_out = drop_below_k(cells, "trips_ended", 10)
+    assert kept["trips_ended"].to_list() == [10, 40] and left_out == 1
+
+
+def test_identifier_columns_are_refused() -> None:
+    check_columns("fine", ["zone_id", "area_id", "trips"])
+    for column in ("device_id", "trip_id", "vehicle_id", "event_id", "licence_plate", "Device_ID"):
+        with pytest.raises(PrivacyError, match="identifier"):
+            check_columns("leaky", ["trips", column])
+
+
+def test_grid_cells_are_about_100_m_and_wound_for_geojson() -> None:
+    grid = Grid.around(59.33)
+    assert grid.lat_step == 0.001
+    assert grid.lng_step == pytest.approx(0.001 / math.cos(math.radians(59)), abs=1e-6)
+    height_m = grid.lat_step * 111_320
+    width_m = grid.lng_step * 111_320 * math.cos(math.radians(59.33))
+    assert 100 < height_m < 120 and 100 < width_m < 120
+    ring = grid.cell(59.3325, 18.0243)
+    assert ring[0] == ring[-1] and len(ring) == 5
+    assert _signed_area(ring) > 0  # counter-clockwise, RFC 7946 exterior ring
+    assert grid.on_grid(59.3325, (math.floor(18.0243 / grid.lng_step) + 0.5) * grid.lng_step)
+    assert not grid.on_grid(59.3321, 18.0243)
+
+
+def test_key_figures_hide_what_a_small_count_would_reveal() -> None:
+    period = ReportPeriod("1", date(2026, 3, 29), date(2026, 3, 29), "Europe/Stockholm")
+    wide = {"trips": 4, "trip_duration_median_min": 9.5, "violations": 30, "trips_ended": 4}
+    wide |= {"violations_per_100_trips": 750.0, "deployed_fleet_avg": 3.2, "unique_vehicles": 5}
+    by_rule = pl.DataFrame(
+        {"rule": ["speeding"], "violation_count_suppressed": [False], "trips_ended_suppressed": [True]},
+    ).with_columns(pl.lit(None, pl.Float64).alias("violations_per_100_trips"))
+    figures = {row["figure"]: row for row in key_figures(wide, by_rule, period, k=10).iter_rows(named=True)}
+    for name in ("trips", "trip_duration_median_min", "violations_per_100_trips", "violations_per_100_trips.speeding"):
+        assert figures[name]["value"] is None and figures[name]["value_suppressed"], name
+    assert figures["violations"]["value"] == 30
+    # Parked vehicles are public (GBFS): fleet figures stay.
+    assert figures["deployed_fleet_avg"]["value"] == 3.2 and figures["unique_vehicles"]["value"] == 5
+    assert figures["hours_in_period"]["value"] == 23
+
+
+# -- exports of the shared warehouse -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exported:
+    warehouse: Path
+    files: dict[str, ReportFiles]
+
+
+@pytest.fixture(scope="module")
+def exported(built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    out = tmp_path_factory.mktemp("reports")
+    path = built_warehouse.warehouse.path
+    return Exported(path, {zone: export_report(path, zone, FIRST_DAY, LAST_DAY, out, k=K) for zone in ("1", "145")})
+
+
+@pytest.fixture
+def marts(exported: Exported) -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect(str(exported.warehouse), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+
+
+def mart(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> pl.DataFrame:
+    return pl.DataFrame(pl.from_arrow(con.execute(sql, params).to_arrow_table()))
+
+
+def parquet(files: ReportFiles, table: str) -> pl.DataFrame:
+    return pl.read_parquet(files.parquet[table])
+
+
+def bounds(zone: str) -> dict[str, Any]:
+    tz = {"1": "Europe/Stockholm", "145": "Europe/Berlin"}[zone]
+    period = ReportPeriod(zone, FIRST_DAY, LAST_DAY, tz)
+    return {"zone": zone, "start": period.start_utc, "end": period.end_utc, "first": FIRST_DAY, "last": LAST_DAY}
+
+
+@pytest.mark.integration
+def test_every_format_is_written_in_one_folder_per_zone_and_period(exported: Exported) -> None:
+    files = exported.files["1"]
+    assert files.folder.name == "zone-1_2026-03-28_2026-03-30"
+    assert {p.name for p in files.folder.iterdir()} == {
+        "report.html", "report.xlsx", "csv", "parquet", "violations.geojson", "parking_hotspots.geojson",
+    }  # fmt: skip
+    assert sorted(p.stem for p in (files.folder / "csv").iterdir()) == sorted(TABLE_NAMES)
+    assert sorted(p.stem for p in (files.folder / "parquet").iterdir()) == sorted(TABLE_NAMES)
+    assert not [p for p in files.folder.parent.iterdir() if p.name.startswith(".")], "temporary folders left"
+    assert (files.city, files.timezone) == ("Stockholm", "Europe/Stockholm")
+    assert exported.files["145"].timezone == "Europe/Berlin"
+
+
+@pytest.mark.integration
+def test_csv_and_parquet_hold_the_same_tables(exported: Exported) -> None:
+    for files in exported.files.values():
+        for table in TABLE_NAMES:
+            frame = parquet(files, table)
+            assert frame.height == files.rows[table], table
+            from_csv = pl.read_csv(files.csv[table], schema=frame.schema)
+            assert from_csv.equals(frame), table
+
+
+@pytest.mark.integration
+def test_workbook_has_one_typed_sheet_per_table_with_frozen_headers(exported: Exported) -> None:
+    for files in exported.files.values():
+        workbook = openpyxl.load_workbook(files.xlsx)
+        assert workbook.sheetnames == ["about", *TABLE_NAMES]
+        about = {row[0]: row[1] for row in workbook["about"].iter_rows(min_row=2, values_only=True)}
+        assert about["timezone"].startswith(files.timezone) and about["k"].startswith(f"{K}:")
+        for table in TABLE_NAMES:
+            sheet = workbook[table]
+            frame = parquet(files, table)
+            assert len(table) <= 31
+            assert sheet.freeze_panes == "A2", table
+            rows = list(sheet.iter_rows(values_only=True))
+            assert list(rows[0]) == frame.columns, table
+            widths = _column_widths(sheet)
+            for index, column in enumerate(frame.columns, start=1):
+                assert min(len(column), 60) <= widths[index] <= 70, (table, column, widths[index])
+            assert len(rows) - 1 == frame.height, table
+            for written, expected in zip(rows[1:], frame.iter_rows(), strict=True):
+                for got, value in zip(written, expected, strict=True):
+                    if isinstance(value, float):
+                        assert got == pytest.approx(value, rel=1e-12), table
+                    else:
+                        assert got == _excel(value) and type(got) is type(_excel(value)), (table, got, value)
+
+
+def _column_widths(sheet: Any) -> dict[int, float]:
+    """Width of each column by index (openpyxl keeps adjacent columns of one width as one range)."""
+    widths = {}
+    for dimension in sheet.column_dimensions.values():
+        if dimension.min is not None:
+            for index in range(dimension.min, dimension.max + 1):
+                widths[index] = dimension.width
+    return widths
+
+
+def _excel(value: Any) -> Any:
+    """What a value reads back as from a workbook (Excel has dates only as midnight datetimes)."""
+    return datetime.combine(value, datetime.min.time()) if type(value) is date else value
+
+
+@pytest.mark.integration
+def test_workbook_cells_are_typed(exported: Exported) -> None:
+    sheet = openpyxl.load_workbook(exported.files["1"].xlsx)["daily"]
+    header = [cell.value for cell in sheet[1]]
+    first = dict(zip(header, sheet[2], strict=True))
+    assert first["local_date"].is_date and first["local_date"].number_format == "yyyy-mm-dd"
+    assert first["trips"].data_type == "n" and isinstance(first["trips"].value, int)
+    assert first["trips_suppressed"].data_type == "b"
+    hourly = openpyxl.load_workbook(exported.files["1"].xlsx)["hourly"]
+    assert hourly["A2"].is_date and hourly["A2"].number_format == "yyyy-mm-dd hh:mm"
+
+
+@pytest.mark.integration
+def test_tables_equal_the_marts(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+    for zone, files in exported.files.items():
+        b = bounds(zone)
+        figures = {r["figure"]: r["value"] for r in parquet(files, "key_figures").iter_rows(named=True)}
+        trips = mart(
+            marts,
+            """
+            select count(*) as trips, count(distinct device_id) as vehicles,
+                median(duration_s) filter (where not (is_under_10s or is_over_5h or is_impossible_speed)) as median_s
+            from trips
+            where zone_id = $zone and cast(start_time_local as date) between $first and $last
+            """,
+            zone=zone, first=b["first"], last=b["last"],
+        ).row(0, named=True)  # fmt: skip
+        assert figures["trips"] == trips["trips"] > 1000
+        assert figures["vehicles_with_trips"] == trips["vehicles"]
+        assert figures["trip_duration_median_min"] == pytest.approx(trips["median_s"] / 60)
+
+        deployed = mart(
+            marts,
+            """
+            select hour_local, avg_vehicles, min_vehicles, max_vehicles from occupancy_hourly
+            where zone_id = $zone and area_type = 'zone' and vehicle_state = 'deployed'
+                and hour >= $start and hour < $end
+            order by hour
+            """,
+            zone=zone, start=b["start"], end=b["end"],
+        )  # fmt: skip
+        hourly = parquet(files, "hourly").filter(pl.col("deployed_fleet_avg").is_not_null())
+        assert hourly["hour_local"].to_list() == deployed["hour_local"].to_list()
+        assert hourly["deployed_fleet_avg"].to_list() == pytest.approx(deployed["avg_vehicles"].to_list())
+        assert figures["deployed_fleet_avg"] == pytest.approx(deployed["avg_vehicles"].mean())
+        assert figures["deployed_fleet_max"] == deployed["max_vehicles"].max()
+
+        started = mart(
+            marts,
+            """
+            select start_hour_local as hour_local, sum(trip_count) as trips from trips_hourly
+            where zone_id = $zone and start_hour_utc >= $start and start_hour_utc < $end
+            group by all order by 1
+            """,
+            zone=zone, start=b["start"], end=b["end"],
+        )  # fmt: skip
+        shown = parquet(files, "hourly").join(started, on="hour_local", suffix="_mart")
+        assert shown.height == started.height
+        unsuppressed = shown.filter(~pl.col("trips_suppressed"))
+        assert unsuppressed["trips"].to_list() == unsuppressed["trips_mart"].to_list()
+
+        # The fleet split by vehicle type adds up to the mart's zone-wide figure, hour by hour.
+        by_type = (
+            parquet(files, "hourly_by_vehicle_type").group_by("hour_local").agg(pl.col("deployed_fleet_avg").sum())
+        )
+        summed = hourly.join(by_type, on="hour_local", suffix="_by_type")
+        assert summed.height == hourly.height
+        assert summed["deployed_fleet_avg_by_type"].to_list() == pytest.approx(summed["deployed_fleet_avg"].to_list())
+
+        violations = mart(
+            marts,
+            """
+            select local_date, rule, violation_count, trip_count as trips_ended, violations_per_100_trips
+            from compliance_daily where zone_id = $zone and local_date between $first and $last order by 1, 2
+            """,
+            zone=zone, first=b["first"], last=b["last"],
+        )  # fmt: skip
+        daily = parquet(files, "violations_daily")
+        visible = daily.filter(~pl.col("violation_count_suppressed") & ~pl.col("trips_ended_suppressed"))
+        assert visible.drop(cs for cs in visible.columns if cs.endswith(SUPPRESSED_SUFFIX)).equals(
+            violations.join(visible.select("local_date", "rule"), on=["local_date", "rule"], how="semi")
+        )
+        assert daily.height == violations.height
+        by_rule = parquet(files, "compliance_by_rule")
+        totals = violations.group_by("rule").agg(pl.col("violation_count").sum())
+        assert dict(by_rule.select("rule", "violation_count").iter_rows()) == {
+            rule: (count if count == 0 or count >= K else None) for rule, count in totals.iter_rows()
+        }
+
+
+@pytest.mark.integration
+def test_parking_spots_equal_the_parking_mart(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+    b = bounds("145")
+    expected = mart(
+        marts,
+        """
+        select area_id, 100 * sum(avg_vehicles) / sum(capacity) as occupancy_percent, max(max_vehicles) as peak
+        from parking_occupancy_hourly where zone_id = '145' and hour >= $start and hour < $end
+        group by area_id order by area_id
+        """,
+        start=b["start"], end=b["end"],
+    )  # fmt: skip
+    spots = parquet(exported.files["145"], "parking_spots").sort("area_id")
+    assert spots.height == expected.height > 10
+    assert spots["occupancy_percent"].to_list() == pytest.approx(expected["occupancy_percent"].to_list())
+    assert spots["peak_vehicles"].to_list() == expected["peak"].to_list()
+    figures = {r["figure"]: r["value"] for r in parquet(exported.files["145"], "key_figures").iter_rows(named=True)}
+    assert 0 < figures["parking_occupancy_percent"] < 100
+    stockholm = {r["figure"]: r["value"] for r in parquet(exported.files["1"], "key_figures").iter_rows(named=True)}
+    assert stockholm["parking_occupancy_percent"] is None  # free-floating: no spots
+    assert parquet(exported.files["1"], "parking_spots").is_empty()
+
+
+@pytest.mark.integration
+def test_small_counts_are_suppressed_and_flagged(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+    b = bounds("1")
+    started = mart(
+        marts,
+        """
+        select start_hour_local as hour_local, vehicle_type, sum(trip_count) as trips_mart from trips_hourly
+        where zone_id = '1' and start_hour_utc >= $start and start_hour_utc < $end group by all
+        """,
+        start=b["start"], end=b["end"],
+    )  # fmt: skip
+    table = parquet(exported.files["1"], "hourly_by_vehicle_type").join(
+        started, on=["hour_local", "vehicle_type"], how="left"
+    )
+    small = table.filter(pl.col("trips_mart").is_between(1, K - 1))
+    assert small.height > 0, "the shared city has hours with a few bicycle trips"
+    assert small["trips"].null_count() == small.height
+    assert small["trips_suppressed"].all()
+    shown = table.filter(pl.col("trips_mart").fill_null(0).is_in([0]) | (pl.col("trips_mart") >= K))
+    assert not shown["trips_suppressed"].any()
+    assert shown["trips"].to_list() == shown["trips_mart"].fill_null(0).to_list()
+    for zone in ("1", "145"):
+        areas = parquet(exported.files[zone], "top_areas")
+        hidden = areas.filter(pl.col("violation_count_suppressed"))
+        assert hidden["main_rule"].null_count() == hidden["share_percent"].null_count() == hidden.height
+        assert (areas.filter(~pl.col("violation_count_suppressed"))["violation_count"] >= K).all()
+        for cells, count in (("violation_cells", "violation_count"), ("parking_hotspots", "trips_ended")):
+            assert (parquet(exported.files[zone], cells)[count] >= K).all()
+    assert exported.files["1"].suppressed_cells > 0 and exported.files["1"].cells_left_out > 0
+
+
+@pytest.mark.integration
+def test_every_table_is_suppressed_with_a_larger_k(built_warehouse: BuiltWarehouse) -> None:
+    with duckdb.connect(str(built_warehouse.warehouse.path), read_only=True) as con:
+        city = load_city(con, "145", datetime(2026, 4, 1, tzinfo=UTC))
+        period = ReportPeriod("145", FIRST_DAY, LAST_DAY, city.timezone)
+        tables = query_tables(con, city, period, k=1_000_000)
+    figures = {r["figure"]: r for r in tables.frames["key_figures"].iter_rows(named=True)}
+    for name in ("trips", "vehicles_with_trips", "trip_duration_median_min", "trip_distance_median_km"):
+        assert figures[name]["value"] is None and figures[name]["value_suppressed"], name
+    assert tables.frames["violation_cells"].is_empty() and tables.frames["parking_hotspots"].is_empty()
+    daily = tables.frames["daily"].filter(pl.col("hours_with_data") > 0)
+    assert daily["trips_suppressed"].all() and daily["trips_per_vehicle"].null_count() == daily.height
+
+
+@pytest.mark.integration
+def test_geojson_cells_are_valid_rounded_and_carry_no_ids(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+    for zone, files in exported.files.items():
+        city_bounds = _area_bounds(marts, zone)
+        grid = Grid.around((city_bounds[1] + city_bounds[3]) / 2)
+        for stem, count in (("violations", "violations"), ("parking_hotspots", "trips_ended")):
+            document = json.loads(files.geojson[stem].read_text())
+            assert document["type"] == "FeatureCollection"
+            assert len(document["features"]) == files.rows[{"violations": "violation_cells"}.get(stem, stem)]
+            for feature in document["features"]:
+                assert feature["type"] == "Feature" and "id" not in feature
+                assert set(feature["properties"]) <= {"cell_lat", "cell_lng", "violations", "main_rule", "trips_ended"}
+                assert feature["properties"][count] >= K
+                assert feature["geometry"]["type"] == "Polygon"
+                (ring,) = feature["geometry"]["coordinates"]
+                assert len(ring) == 5 and ring[0] == ring[-1] and _signed_area(ring) > 0
+                lat, lng = feature["properties"]["cell_lat"], feature["properties"]["cell_lng"]
+                assert grid.on_grid(lat, lng), (lat, lng)
+                for x, y in ring:  # lng, lat order, near the zone
+                    assert city_bounds[0] - 0.05 <= x <= city_bounds[2] + 0.05
+                    assert city_bounds[1] - 0.05 <= y <= city_bounds[3] + 0.05
+
+
+def _area_bounds(con: duckdb.DuckDBPyConnection, zone: str) -> tuple[float, float, float, float]:
+    """(min lng, min lat, max lng, max lat) of the zone's areas, read with shapely from the staging model."""
+    blobs = [blob for (blob,) in con.execute(
+        "select geometry from staging.stg_zone__areas where zone_id = $zone", {"zone": zone}
+    ).fetchall()]  # fmt: skip
+    min_lng, min_lat, max_lng, max_lat = shapely.total_bounds(shapely.from_wkb(blobs))
+    return float(min_lng), float(min_lat), float(max_lng), float(max_lat)
+
+
+def _signed_area(ring: Any) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) / 2
+
+
+@pytest.mark.integration
+def test_no_identifier_leaves_the_warehouse(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+    identifiers = {
+        value
+        for (value,) in marts.execute(
+            """
+            select device_id from trips union select trip_id from trips
+            union select event_id from vehicle_state_intervals
+            union select vehicle_id from staging.stg_mds__vehicles union select device_id from staging.stg_mds__vehicles
+            """
+        ).fetchall()
+        if value
+    }
+    assert len(identifiers) > 1000
+    # Short vehicle codes (4 characters here) cannot be told from numbers in text; their columns are checked.
+    codes = {i for i in identifiers if not UUID.fullmatch(i) and len(i) >= 8}
+    for files in exported.files.values():
+        for path in files.folder.rglob("*"):
+            if path.is_dir():
+                continue
+            if path.suffix == ".parquet":
+                frame = pl.read_parquet(path)
+                check_columns(path.name, frame.columns)
+                text = frame.write_csv()
+            elif path.suffix == ".xlsx":
+                with zipfile.ZipFile(path) as archive:
+                    text = "".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".xml"))
+            else:
+                text = path.read_text(encoding="utf-8")
+            assert not set(UUID.findall(text)) & identifiers, path
+            assert not [c for c in codes if c in text], path
+            header = text.splitlines()[0].lower() if path.suffix == ".csv" else ""
+            assert not set(header.split(",")) & FORBIDDEN_COLUMNS, path
+
+
+@pytest.mark.integration
+def test_local_time_throughout_across_the_switch_to_summer_time(exported: Exported) -> None:
+    files = exported.files["1"]
+    daily = parquet(files, "daily")
+    assert dict(daily.select("local_date", "hours_in_day").iter_rows()) == {
+        date(2026, 3, 28): 24, date(2026, 3, 29): 23, date(2026, 3, 30): 24,
+    }  # fmt: skip
+    hourly = parquet(files, "hourly")
+    on_the_29th = hourly.filter(pl.col("hour_local").dt.date() == date(2026, 3, 29))
+    assert on_the_29th.height == 23
+    assert 2 not in on_the_29th["hour_local"].dt.hour().to_list()  # 02:00 does not exist that night
+    offsets = dict(zip(on_the_29th["hour_local"].dt.hour(), on_the_29th["utc_offset"], strict=True))
+    assert offsets[1] == "+01:00" and offsets[3] == "+02:00"
+    assert (
+        parquet(files, "data_quality_daily").filter(pl.col("local_date") == date(2026, 3, 29))["hours_in_day"][0] == 23
+    )
+    page = files.html.read_text()
+    assert "local time in Europe/Stockholm" in page and "UTC +01:00, +02:00" in page
+    assert "2026-03-27 23:00 to 2026-03-30 22:00 UTC" in page
+
+
+@pytest.mark.integration
+def test_page_is_self_contained(exported: Exported) -> None:
+    page = exported.files["145"].html.read_text()
+    assert page.count("<svg") == 5
+    assert '<meta name="viewport"' in page and "@media print" in page
+    assert not re.search(r"<script|<link[^>]+stylesheet|<img|@import|url\(\s*['\"]?https?:", page)
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "&lt;10" in page  # suppressed values are shown as such
+    assert "Berlin parking" in page
+
+
+@pytest.mark.integration
+def test_cli_writes_a_report_and_refuses_unknown_zones(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
+    env = {**os.environ, "FLEETLAKE_WAREHOUSE": str(built_warehouse.warehouse.path)}
+    command = [str(FLEETLAKE), "export", "--zone", "145", "--start", "2026-03-29", "--end", "2026-03-29"]
+    result = subprocess.run(
+        [*command, "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = Path(re.search(r"html:\s+(\S+)", result.stdout).group(1))  # type: ignore[union-attr]
+    assert html == tmp_path / "zone-145_2026-03-29_2026-03-29" / "report.html"
+    assert html.is_file() and (html.parent / "report.xlsx").is_file()
+    assert "Europe/Berlin" in result.stdout
+    with pytest.raises(UnknownZone, match="no data for zone '999'"):
+        export_report(built_warehouse.warehouse.path, "999", FIRST_DAY, LAST_DAY, tmp_path)
+    with pytest.raises(ValueError, match="invalid zone id"):
+        export_report(built_warehouse.warehouse.path, "../1", FIRST_DAY, LAST_DAY, tmp_path)
+
+
+@pytest.mark.integration
+def test_monthly_asset_writes_every_zone(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [city_report],
+            partition_key="2026-03-01",
+            resources={
+                "voi": VoiApi(zones="1,145,999"),
+                "warehouse": WarehouseStore(file=str(built_warehouse.warehouse.path)),
+                "reports": ReportsFolder(root=str(tmp_path)),
+            },
+            instance=instance,
+        )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("city_report")
+    metadata = materialization.metadata
+    assert metadata["zones"].value == "1, 145" and metadata["skipped_zones"].value == "999"
+    assert metadata["period"].value.startswith("2026-03-01 to 2026-03-31")
+    assert metadata["suppressed_cells"].value > 0  # type: ignore[operator]
+    for zone in ("1", "145"):
+        html = Path(str(metadata[f"html_zone_{zone}"].value))
+        assert html == tmp_path / f"zone-{zone}_2026-03-01_2026-03-31" / "report.html" and html.is_file()
+    daily = pl.read_parquet(tmp_path / "zone-1_2026-03-01_2026-03-31" / "parquet" / "daily.parquet")
+    assert daily.height == 31 and daily["hours_in_day"].sum() == 31 * 24 - 1
+
+
+# -- the page in a browser -----------------------------------------------------------------------------------
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMEDRIVER = ("/usr/bin/chromedriver",)
+
+
+def _found(candidates: tuple[str, ...], name: str) -> str | None:
+    return next((c for c in candidates if Path(c).is_file()), None) or shutil.which(name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium, chromedriver = _found(CHROMIUM, "chromium"), _found(CHROMEDRIVER, "chromedriver")
+    if not chromium or not chromedriver:
+        message = "Chromium not found: apt-get install chromium chromium-driver"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must run the browser test)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver: selenium-manager never looks for (or downloads) one.
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.mark.integration
+def test_page_renders_its_charts_and_maps_in_chromium(
+    exported: Exported, marts: duckdb.DuckDBPyConnection, browser: Any
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    files = exported.files["145"]
+    browser.set_window_size(1280, 1000)
+    browser.get(files.html.as_uri())
+    charts = browser.execute_script(
+        """
+        return [...document.querySelectorAll('figure')].map(f => {
+            const svg = f.querySelector('svg');
+            const box = svg.getBoundingClientRect();
+            return {id: f.id, width: box.width, height: box.height,
+                    shapes: svg.querySelectorAll('path, use, rect, polygon').length,
+                    text: svg.querySelectorAll('text').length};
+        });
+        """
+    )
+    assert [c["id"] for c in charts] == [
+        "chart-daily", "chart-hourly", "chart-violations", "chart-violations_map", "chart-hotspots_map",
+    ]  # fmt: skip
+    for chart in charts:
+        assert chart["width"] > 600 and chart["height"] > 200, chart
+        assert chart["shapes"] > 20 and chart["text"] > 3, chart
+    # The maps draw every area of the zone (Berlin: its parking spots among them).
+    (areas,) = marts.execute(
+        "select count(distinct area_id) from staging.stg_zone__areas where zone_id = '145'"
+    ).fetchone()
+    assert areas > 30 and charts[3]["shapes"] > areas and charts[4]["shapes"] > areas
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    _full_page_screenshot(browser, ARTIFACTS / "report.png")
+
+    browser.set_window_size(390, 844)
+    browser.get(files.html.as_uri())
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, "the page scrolls sideways on a phone"
+    _full_page_screenshot(browser, ARTIFACTS / "report-phone.png")
+    pdf = browser.print_page()
+    (ARTIFACTS / "report.pdf").write_bytes(base64.b64decode(pdf))
+    assert (ARTIFACTS / "report.pdf").read_bytes()[:4] == b"%PDF"
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _full_page_screenshot(browser: Any, path: Path) -> None:
+    size = browser.execute_script(
+        "return {width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight}"
+    )
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    assert path.stat().st_size > 10_000
