@@ -26,6 +26,7 @@ from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign, zone_areas
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
+from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import build_policy_rules
 
 DEFAULT_MEMORY_LIMIT = "3GB"
@@ -122,6 +123,7 @@ class Warehouse:
         "policy_rules": ((), "_policy_rules"),
         "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
         "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
+        "int_hourly_partitions": ((), "_hourly_partitions"),
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
@@ -311,6 +313,10 @@ class Warehouse:
     def _gbfs_vehicle_positions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_gbfs_vehicle_positions: GBFS snapshot vehicles with area and geofencing rule."""
         return build_gbfs_vehicle_positions(con, window)
+
+    def _hourly_partitions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""
+        return build_hourly_partitions(con, self.lake_dir, window)
 
     def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_point_areas: the most specific zone area of every trip start and end and every event."""

@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: lake.hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, partitions) belong to the hour of the partition; the others
@@ -33,9 +33,20 @@ bounds as (
         ) as end_hour,
 ),
 
+-- One bound per subquery: DuckDB turns a comparison with a scalar subquery into a range read of the table.
+event_bounds as (
+    select least(
+        (select first_hour from bounds),
+        (
+            select min(start_time) from staging.stg_mds__trips
+            where end_time >= (select first_hour from bounds) and end_time < (select end_hour from bounds)
+        )
+    ) as events_from,
+),
+
 partitions as (
     select dataset, zone_id, partition_hour, records
-    from lake.hourly_partitions
+    from core.int_hourly_partitions
     where dataset in ('mds_trips', 'mds_events')
 ),
 
@@ -76,11 +87,10 @@ events as (
 -- The events of trips ending in the window (they begin no earlier than the window's earliest trip start), and
 -- the trip events of the window.
 trip_events as (
-    select zone_id, event_id, event_time, time_bucket(interval 1 hour, event_time) as record_hour, is_start, is_end, trip_id,
+    select
+        zone_id, event_id, event_time, time_bucket(interval 1 hour, event_time) as record_hour, is_start, is_end, trip_id,
     from core.int_trip_event_links
-    where
-        event_time >= least((select first_hour from bounds), (select min(start_time) from trips))
-        and event_time < (select end_hour from bounds)
+    where event_time >= (select events_from from event_bounds) and event_time < (select end_hour from bounds)
 ),
 
 zone_spans as (

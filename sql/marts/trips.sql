@@ -16,10 +16,14 @@ systems as (
     select zone_id, timezone from staging.stg_gbfs__system_information
 ),
 
+-- A trip's points are matched at its end time: the window's, which DuckDB finds by the row groups' time ranges.
 point_areas as (
     select kind, record_id, point_time, area_id, area_type, in_operations, in_parking_spot
     from core.int_point_areas
-    where kind in ('trip_start', 'trip_end')
+    where
+        kind in ('trip_start', 'trip_end')
+        and point_time >= $window_start
+        and point_time < $window_end
 ),
 
 measured as (
@@ -71,7 +75,6 @@ final as (
     left join core.int_zone_offsets as end_offset
         on measured.zone_id = end_offset.zone_id
         and time_bucket(interval 15 minute, measured.end_time) = end_offset.bucket
-    -- Joined on the time too: the point areas are in time order, and DuckDB reads only the window's row groups.
     left join point_areas as start_area
         on start_area.kind = 'trip_start'
         and start_area.record_id = measured.trip_id

@@ -14,17 +14,17 @@ devices as (
     select distinct zone_id, device_id from window_events
 ),
 
--- Each vehicle's last event before the window and first after it, found by aggregation (no sort of history),
--- first in the day on either side (the table is in time order, so that reads only the day's blocks), then in the
--- rest of history for the vehicles silent all that day.
-near_ids as (
+-- Each vehicle's last event before the window and first after it, found by aggregation (no sort of history). The
+-- table is in time order, so a time range reads only its blocks: first the day on either side, then the week
+-- before, then the rest, each only for the vehicles still silent (an empty search reads nothing).
+near as (
     select
         events.zone_id,
         events.device_id,
-        max_by(events.event_id, (events.event_time, events.event_id))
-            filter (where events.event_time < $window_start) as before_id,
-        min_by(events.event_id, (events.event_time, events.event_id))
-            filter (where events.event_time >= $window_end) as after_id,
+        max_by((events.event_id, events.event_time), (events.event_time, events.event_id))
+            filter (where events.event_time < $window_start) as before,
+        min_by((events.event_id, events.event_time), (events.event_time, events.event_id))
+            filter (where events.event_time >= $window_end) as after,
     from staging.stg_mds__events as events
     semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
     where
@@ -34,43 +34,68 @@ near_ids as (
     group by events.zone_id, events.device_id
 ),
 
-silent_before as (
+silent_day_before as (
     select zone_id, device_id from devices
     except
-    select zone_id, device_id from near_ids where before_id is not null
+    select zone_id, device_id from near where before is not null
 ),
 
-silent_after as (
+week_before as (
+    select
+        events.zone_id,
+        events.device_id,
+        max_by((events.event_id, events.event_time), (events.event_time, events.event_id)) as before,
+    from staging.stg_mds__events as events
+    semi join silent_day_before
+        on events.zone_id = silent_day_before.zone_id and events.device_id = silent_day_before.device_id
+    where events.event_time >= $window_start - interval 7 day and events.event_time < $window_start - interval 1 day
+    group by events.zone_id, events.device_id
+),
+
+silent_week_before as (
+    select zone_id, device_id from silent_day_before
+    except
+    select zone_id, device_id from week_before
+),
+
+silent_day_after as (
     select zone_id, device_id from devices
     except
-    select zone_id, device_id from near_ids where after_id is not null
+    select zone_id, device_id from near where after is not null
 ),
 
 neighbour_ids as (
-    select before_id as event_id from near_ids where before_id is not null
+    select before[1] as event_id, before[2] as event_time from near where before is not null
     union all
-    select after_id as event_id from near_ids where after_id is not null
+    select after[1] as event_id, after[2] as event_time from near where after is not null
     union all
-    select max_by(events.event_id, (events.event_time, events.event_id)) as event_id
+    select before[1] as event_id, before[2] as event_time from week_before
+    union all
+    select
+        max_by(events.event_id, (events.event_time, events.event_id)) as event_id,
+        max(events.event_time) as event_time,
     from staging.stg_mds__events as events
-    semi join silent_before
-        on events.zone_id = silent_before.zone_id and events.device_id = silent_before.device_id
-    where events.event_time < $window_start - interval 1 day
+    semi join silent_week_before
+        on events.zone_id = silent_week_before.zone_id and events.device_id = silent_week_before.device_id
+    where events.event_time < $window_start - interval 7 day
     group by events.zone_id, events.device_id
     union all
-    select min_by(events.event_id, (events.event_time, events.event_id)) as event_id
+    select
+        min_by(events.event_id, (events.event_time, events.event_id)) as event_id,
+        min(events.event_time) as event_time,
     from staging.stg_mds__events as events
-    semi join silent_after
-        on events.zone_id = silent_after.zone_id and events.device_id = silent_after.device_id
+    semi join silent_day_after
+        on events.zone_id = silent_day_after.zone_id and events.device_id = silent_day_after.device_id
     where events.event_time >= $window_end + interval 1 day
     group by events.zone_id, events.device_id
 ),
 
+-- Joined on the time too: DuckDB then reads only the blocks of the neighbours' times.
 neighbours as (
     select events.*
     from staging.stg_mds__events as events
-    semi join neighbour_ids on events.event_id = neighbour_ids.event_id
-    where events.event_time < $window_start or events.event_time >= $window_end
+    semi join neighbour_ids
+        on events.event_id = neighbour_ids.event_id and events.event_time = neighbour_ids.event_time
 ),
 
 events as (
@@ -79,10 +104,17 @@ events as (
     select * from window_events
 ),
 
+-- The window's event areas by the window's time range; the neighbours' by their ids and times.
 event_areas as (
     select record_id, point_time, area_id, area_type
     from core.int_point_areas
-    where kind = 'event'
+    where kind = 'event' and point_time >= $window_start and point_time < $window_end
+    union all
+    select int_point_areas.record_id, int_point_areas.point_time, int_point_areas.area_id, int_point_areas.area_type
+    from core.int_point_areas
+    semi join neighbours
+        on int_point_areas.record_id = neighbours.event_id and int_point_areas.point_time = neighbours.event_time
+    where int_point_areas.kind = 'event'
 ),
 
 intervals as (
@@ -116,7 +148,6 @@ final as (
         event_areas.area_id,  -- The most specific zone area containing that event (null outside every area).
         coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
     from intervals
-    -- Joined on the time too: the point areas are in time order, and DuckDB reads only the events' row groups.
     left join event_areas on intervals.event_id = event_areas.record_id and intervals.started_at = event_areas.point_time
     where intervals.started_at < $window_end
 )

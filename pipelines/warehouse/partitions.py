@@ -1,0 +1,74 @@
+"""core.int_hourly_partitions: which hourly lake partitions exist, with their row counts.
+
+Data quality tells an empty hour (a file with no rows) from a missing one (no file), so it needs the files, not
+the rows. Reading every file's footer on each build grows with the history; a window build lists and reads only
+the window's date folders.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.lake.datasets import DATASETS
+from pipelines.warehouse.frames import registered
+
+HOURLY = tuple(name for name, dataset in DATASETS.items() if dataset.kind == "hourly")
+FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
+COLUMNS = "dataset varchar, zone_id varchar, partition_hour timestamptz, file_name varchar, records bigint"
+
+
+def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:
+    """(dataset, zone_id, partition hour, path) of every hourly file in the window (all of them without one)."""
+    if window is None:
+        dates = ["*"]
+    else:
+        first, last = window[0].astimezone(UTC).date(), (window[1] - timedelta(microseconds=1)).astimezone(UTC).date()
+        dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    found = []
+    for dataset in HOURLY:
+        for date in dates:
+            for path in (lake_dir / dataset).glob(f"zone_id=*/date={date}/hour=*/*.parquet"):
+                match = FOLDERS.search(path.as_posix())
+                if match is None:
+                    continue
+                hour = datetime.fromisoformat(match["date"]).replace(hour=int(match["hour"]), tzinfo=UTC)
+                if window is None or window[0] <= hour < window[1]:
+                    found.append((dataset, match["zone"], hour, str(path.resolve())))
+    return found
+
+
+def build_hourly_partitions(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, window: tuple[datetime, datetime] | None
+) -> int:
+    files = _files(lake_dir, window)
+    create = "create or replace table" if window is None else "create table if not exists"
+    con.execute(f"{create} core.int_hourly_partitions ({COLUMNS})")
+    if window is not None:
+        con.execute(
+            "delete from core.int_hourly_partitions where partition_hour >= $start and partition_hour < $end",
+            {"start": window[0], "end": window[1]},
+        )
+    if not files:
+        return 0
+    listed = pl.DataFrame(
+        files,
+        schema={
+            "dataset": pl.String,
+            "zone_id": pl.String,
+            "partition_hour": pl.Datetime("ms", "UTC"),
+            "file_name": pl.String,
+        },
+        orient="row",
+    )
+    with registered(con, "listed_files", listed):
+        con.execute(
+            "insert into core.int_hourly_partitions by name "
+            "select listed_files.*, metadata.num_rows as records "
+            "from listed_files inner join parquet_file_metadata($files) as metadata "
+            "on listed_files.file_name = metadata.file_name",
+            {"files": [f[3] for f in files]},
+        )
+    return len(files)
