@@ -33,7 +33,6 @@ POINT_AREAS_SCHEMA: dict[str, pl.DataType] = {
     "point_time": pl.Datetime("ms", "UTC"),
     "area_id": pl.String(),
     "area_type": pl.String(),
-    "priority": pl.Int32(),
     "in_operations": pl.Boolean(),
     "in_parking_spot": pl.Boolean(),
 }
@@ -140,8 +139,6 @@ def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
             )
     if not out:
         return pl.DataFrame(schema=POINT_AREAS_SCHEMA)
-    result = pl.concat(out).with_columns(
-        pl.col("area_type").replace_strict(AREA_PRIORITY, default=99, return_dtype=pl.Int32).alias("priority")
-    )
+    result = pl.concat(out)
     # In time order: readers join on `point_time` too, and DuckDB then skips the row groups outside their times.
     return result.select(list(POINT_AREAS_SCHEMA)).cast(POINT_AREAS_SCHEMA).sort("point_time")  # type: ignore[arg-type]

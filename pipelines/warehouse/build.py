@@ -30,6 +30,16 @@ from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import build_policy_rules
 
 DEFAULT_MEMORY_LIMIT = "3GB"
+# core.int_point_areas: what readers use of `assign`'s frame (the zone is the record's own; the priority is the type's).
+STORED_POINT_AREAS = {
+    "kind": "varchar",
+    "record_id": "varchar",
+    "point_time": "timestamptz",
+    "area_id": "varchar",
+    "area_type": "varchar",
+    "in_operations": "boolean",
+    "in_parking_spot": "boolean",
+}
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -325,7 +335,7 @@ class Warehouse:
             if self._exists(con, "core", "int_point_areas")
             else None
         )
-        if existing is not None and existing != list(POINT_AREAS_SCHEMA):
+        if existing is not None and existing != list(STORED_POINT_AREAS):
             window = None  # built by an older version: every point again
         start, end = window or FULL_WINDOW
         params = {"window_start": start, "window_end": end}
@@ -360,13 +370,11 @@ class Warehouse:
             ]
         )
         matched = assign(points, zone_areas(con))
-        con.execute(
-            ("create or replace table" if window is None else "create table if not exists")
-            + " core.int_point_areas (kind varchar, record_id varchar, zone_id varchar, point_time timestamptz, "
-            "area_id varchar, area_type varchar, priority integer, in_operations boolean, in_parking_spot boolean)"
-        )
+        create = "create or replace table" if window is None else "create table if not exists"
+        columns = ", ".join(f"{name} {kind}" for name, kind in STORED_POINT_AREAS.items())
+        con.execute(f"{create} core.int_point_areas ({columns})")
         with (
-            registered(con, "matched_points", matched),
+            registered(con, "matched_points", matched.select(list(STORED_POINT_AREAS))),
             registered(con, "window_points", points.select("kind", "record_id")),
         ):
             if window is not None:

@@ -14,37 +14,37 @@ devices as (
     select distinct zone_id, device_id from window_events
 ),
 
--- Each vehicle's last event before the window and first after it, found by aggregation (no sort of history). The
--- table is in time order, so a time range reads only its blocks: first the day on either side, then the week
--- before, then the rest, each only for the vehicles still silent (an empty search reads nothing).
+-- Each vehicle's last event before the window and first after it, by their times (an aggregation, no sort of
+-- history). The table is in time order, so a time range reads only its blocks: first the day on either side, then
+-- the week before, then the rest, each only for the vehicles still silent (an empty search reads nothing).
 near as (
     select
-        events.zone_id,
-        events.device_id,
-        max_by((events.event_id, events.event_time), (events.event_time, events.event_id))
-            filter (where events.event_time < $window_start) as before,
-        min_by((events.event_id, events.event_time), (events.event_time, events.event_id))
-            filter (where events.event_time >= $window_end) as after,
-    from staging.stg_mds__events as events
-    semi join devices on events.zone_id = devices.zone_id and events.device_id = devices.device_id
+        zone_id,
+        device_id,
+        max(event_time) filter (where event_time < $window_start) as before_time,
+        min(event_time) filter (where event_time >= $window_end) as after_time,
+    from staging.stg_mds__events
     where
-        events.event_time >= $window_start - interval 1 day
-        and events.event_time < $window_end + interval 1 day
-        and (events.event_time < $window_start or events.event_time >= $window_end)
-    group by events.zone_id, events.device_id
+        event_time >= $window_start - interval 1 day
+        and event_time < $window_end + interval 1 day
+        and (event_time < $window_start or event_time >= $window_end)
+    group by zone_id, device_id
+),
+
+near_devices as (
+    select near.*
+    from near
+    semi join devices on near.zone_id = devices.zone_id and near.device_id = devices.device_id
 ),
 
 silent_day_before as (
     select zone_id, device_id from devices
     except
-    select zone_id, device_id from near where before is not null
+    select zone_id, device_id from near_devices where before_time is not null
 ),
 
 week_before as (
-    select
-        events.zone_id,
-        events.device_id,
-        max_by((events.event_id, events.event_time), (events.event_time, events.event_id)) as before,
+    select events.zone_id, events.device_id, max(events.event_time) as before_time,
     from staging.stg_mds__events as events
     semi join silent_day_before
         on events.zone_id = silent_day_before.zone_id and events.device_id = silent_day_before.device_id
@@ -61,28 +61,24 @@ silent_week_before as (
 silent_day_after as (
     select zone_id, device_id from devices
     except
-    select zone_id, device_id from near where after is not null
+    select zone_id, device_id from near_devices where after_time is not null
 ),
 
-neighbour_ids as (
-    select before[1] as event_id, before[2] as event_time from near where before is not null
+neighbour_times as (
+    select zone_id, device_id, before_time as event_time from near_devices where before_time is not null
     union all
-    select after[1] as event_id, after[2] as event_time from near where after is not null
+    select zone_id, device_id, after_time as event_time from near_devices where after_time is not null
     union all
-    select before[1] as event_id, before[2] as event_time from week_before
+    select zone_id, device_id, before_time as event_time from week_before
     union all
-    select
-        max_by(events.event_id, (events.event_time, events.event_id)) as event_id,
-        max(events.event_time) as event_time,
+    select events.zone_id, events.device_id, max(events.event_time) as event_time,
     from staging.stg_mds__events as events
     semi join silent_week_before
         on events.zone_id = silent_week_before.zone_id and events.device_id = silent_week_before.device_id
     where events.event_time < $window_start - interval 7 day
     group by events.zone_id, events.device_id
     union all
-    select
-        min_by(events.event_id, (events.event_time, events.event_id)) as event_id,
-        min(events.event_time) as event_time,
+    select events.zone_id, events.device_id, min(events.event_time) as event_time,
     from staging.stg_mds__events as events
     semi join silent_day_after
         on events.zone_id = silent_day_after.zone_id and events.device_id = silent_day_after.device_id
@@ -90,12 +86,15 @@ neighbour_ids as (
     group by events.zone_id, events.device_id
 ),
 
--- Joined on the time too: DuckDB then reads only the blocks of the neighbours' times.
+-- Every event at those times (two events of a vehicle may share a timestamp: both come, ordered as in a full
+-- build). Joined on the time, DuckDB reads only the blocks of the neighbours' times.
 neighbours as (
     select events.*
     from staging.stg_mds__events as events
-    semi join neighbour_ids
-        on events.event_id = neighbour_ids.event_id and events.event_time = neighbour_ids.event_time
+    semi join neighbour_times
+        on events.zone_id = neighbour_times.zone_id
+        and events.device_id = neighbour_times.device_id
+        and events.event_time = neighbour_times.event_time
 ),
 
 events as (
