@@ -229,11 +229,15 @@ def export_command(
     stdout = Console(soft_wrap=True, highlight=False)
     stdout.print(f"[bold]{files.city}[/] (zone {zone}), {first} to {last}, local time {files.timezone}")
     stdout.print(f"  suppressed values: {files.suppressed_cells}, map cells left out: {files.cells_left_out} (k={k})")
-    stdout.print(f"  workbook: {files.xlsx}")
-    stdout.print(f"  tables:   {files.folder / 'csv'}, {files.folder / 'parquet'}")
-    for name, path in files.geojson.items():
-        stdout.print(f"  {name + ':':<10}{path}")
-    stdout.print(f"  html:     {files.html}")
+    lines = {
+        "workbook": str(files.xlsx),
+        "tables": f"{files.folder / 'csv'}, {files.folder / 'parquet'}",
+        **{name: str(path) for name, path in files.geojson.items()},
+        "html": str(files.html),
+    }
+    width = max(len(name) for name in lines) + 2
+    for name, text in lines.items():
+        stdout.print(f"  {name + ':':<{width}}{text}")
 
 
 def main() -> None:

@@ -142,27 +142,27 @@ openings as (
     from hour_nets
 ),
 
--- Within each hour (a small partition each): the change in count since the hour began, after each change; the
--- default (range) frame takes simultaneous changes together. Only three columns pass through the sort.
+-- Within each hour (a small partition each, keyed by one integer: series and hour): the change in count since
+-- the hour began, after each change; the default (range) frame takes simultaneous changes together.
 steps as (
     select
         series_id,
         time_bucket(interval 1 hour, changed_at) as hour,
         changed_at,
-        sum(delta) over in_hour as since_opening,
-        lead(changed_at) over in_hour as next_at,
-    from changes
-    window in_hour as (partition by series_id, time_bucket(interval 1 hour, changed_at) order by changed_at)
+        delta,
+        sum(delta) over (partition by series_hour order by changed_at) as since_opening,
+    from (
+        select *, series_id * 10000000 + epoch_ms(changed_at) // 3600000 as series_hour, from changes
+    )
 ),
 
--- Each step lasts to the next change or the hour's end; the hour-start row (delta 0) makes the steps cover it.
+-- A change of d vehicles at t adds d x (hour end - t) vehicle-time to its hour: no need for the next change's time.
 stepped as (
     select
         series_id,
         hour,
         -- In whole milliseconds: exact, so a window build and a full build give the same numbers to the last bit.
-        sum(since_opening * (epoch_ms(coalesce(next_at, hour + interval 1 hour)) - epoch_ms(changed_at)))
-            as step_ms,
+        sum(delta * (epoch_ms(hour + interval 1 hour) - epoch_ms(changed_at))) as step_ms,
         min(since_opening) as min_step,
         max(since_opening) as max_step,
     from steps
