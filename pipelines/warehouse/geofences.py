@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import shapely
 
-from pipelines.warehouse.areas import assign, zone_areas
+from pipelines.warehouse.areas import assign, within, zone_areas
 from pipelines.warehouse.frames import query_frame, registered
 
 GLOBAL_ORDER = 1 << 30
@@ -81,9 +81,7 @@ def governing_rules(points: pl.DataFrame, features: pl.DataFrame) -> pl.DataFram
             snap = zone_features.filter(pl.col("captured_at") == captured_at)
             zones = snap.filter((pl.col("scope") == "zone") & pl.col("geometry").is_not_null())
             tree = shapely.STRtree(shapely.from_wkb(zones["geometry"].to_numpy()))
-            point_idx, feature_idx = tree.query(
-                shapely.points(subset["lng"].to_numpy(), subset["lat"].to_numpy()), predicate="within"
-            )
+            point_idx, feature_idx = within(tree, subset["lng"].to_numpy(), subset["lat"].to_numpy())
             rows = subset["row"].to_numpy()
             order = zones["feed_order"].to_numpy()[feature_idx]
             pairs.append(pl.DataFrame({"row": rows[point_idx], "feed_order": order, "precedence": order}))
