@@ -52,12 +52,12 @@ def _specs() -> list[dg.AssetSpec]:
     specs += [
         dg.AssetSpec(
             keys[name],
-            description="Which zone areas contain each trip start and end and each event location (shapely).",
-            deps=[keys[i] for i in inputs],
+            description=(getattr(Warehouse, method).__doc__ or name).strip(),
+            deps=[dep(i) for i in inputs],
             kinds={"duckdb", "python"},
             group_name="core",
         )
-        for name, inputs in python_models.items()
+        for name, (inputs, method) in Warehouse.PYTHON_MODELS.items()
     ]
     return specs
 

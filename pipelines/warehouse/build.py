@@ -133,7 +133,7 @@ class Warehouse:
         "policy_rules": ((), "_policy_rules"),
         "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
         "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
-        "int_hourly_partitions": ((), "_hourly_partitions"),
+        "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
