@@ -17,10 +17,17 @@ in_window as (
     where delivery_hour >= $window_start and delivery_hour < $window_end
 ),
 
+-- Repeats are few: only their records are sorted; the rest pass through without a window over every record.
+repeated as (
+    select zone_id, trip_id from in_window group by zone_id, trip_id having count(*) > 1
+),
+
 deduplicated as (
+    select * from in_window anti join repeated using (zone_id, trip_id)
+    union all
     select *
-    from in_window
-    qualify row_number() over (partition by zone_id, trip_id order by date desc, hour desc) = 1
+    from (select * from in_window semi join repeated using (zone_id, trip_id))
+    qualify row_number() over (partition by zone_id, trip_id order by delivery_hour desc) = 1
 ),
 
 final as (
