@@ -16,6 +16,7 @@ from tests.scenario import (
     trip,
     uid,
     write_events,
+    write_gbfs_vehicles,
     write_hours,
     write_system_information,
     write_trips,
@@ -41,6 +42,8 @@ COMPARED = {
     "fleet_utilization_daily": "zone_id, local_date",
     "staging.stg_mds__events": "event_id",
     "staging.stg_mds__trips": "trip_id",
+    "core.int_gbfs_vehicle_positions": "captured_at, vehicle_id",
+    "gbfs_occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
 }
 
 
@@ -249,9 +252,10 @@ def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tm
     # ride-1 ended at 06:54 and is delivered again, corrected to end at 09:05, in the 09:00 partition.
     corrected, _ = ride("ride-1", "b", start + 37 * M, start + 3 * H + 5 * M)
     hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
-    for hour in hours:  # as the hourly schedule ingests and builds
+    for hour in hours:  # as the hourly schedule ingests and builds, GBFS snapshots arriving in between
         write_trips(lake, ZONE, hour, trips_by_hour[hour] + ([corrected] if hour == start + 3 * H else []))
         write_events(lake, ZONE, hour, events_by_hour[hour])
+        write_gbfs_vehicles(lake, ZONE, hour + 20 * M, [("gbfs-a", (59.35, 18.05)), ("gbfs-b", (59.2, 17.8))])
         hourly.build(window=(hour, hour + H))
     assert run(hourly, "select count(*) as n from trips")["n"][0] == 9
     assert_same_as_full_build(tmp_path, lake, hourly)

@@ -322,7 +322,8 @@ class Warehouse:
 
     def _gbfs_vehicle_positions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_gbfs_vehicle_positions: GBFS snapshot vehicles with area and geofencing rule."""
-        return build_gbfs_vehicle_positions(con, window)
+        built = self._exists(con, "core", "int_gbfs_vehicle_positions")
+        return build_gbfs_vehicle_positions(con, window if built else None)
 
     def _hourly_partitions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""

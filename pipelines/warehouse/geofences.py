@@ -145,11 +145,19 @@ def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[dat
 
 
 def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
-    """core.int_gbfs_vehicle_positions: every GBFS snapshot vehicle with its zone area and geofencing rule."""
+    """core.int_gbfs_vehicle_positions: every GBFS snapshot vehicle with its zone area and geofencing rule.
+
+    A window build places the snapshots captured in the window only: snapshots every few minutes of a large fleet
+    are millions of sightings a day.
+    """
+    start, end = window or FULL
     vehicles = query_frame(
         con,
         "select zone_id, captured_at, vehicle_id, vehicle_type_id, lat, lon as lng, is_reserved, is_disabled, "
-        "station_id, last_reported from lake.gbfs_vehicle_status",
+        "station_id, last_reported from lake.gbfs_vehicle_status "
+        "where date between cast(timezone('UTC', $window_start) as date) "
+        "and cast(timezone('UTC', $window_end) as date) and captured_at >= $window_start and captured_at < $window_end",
+        {"window_start": start, "window_end": end},
     ).with_row_index("row")
     points = vehicles.select(
         pl.lit("gbfs_vehicle").alias("kind"),
@@ -169,5 +177,13 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         .drop("row")
     )
     with registered(con, "gbfs_positions", positions):
-        con.execute("create or replace table core.int_gbfs_vehicle_positions as select * from gbfs_positions")
+        if window is None:
+            con.execute("create or replace table core.int_gbfs_vehicle_positions as select * from gbfs_positions")
+        else:
+            con.execute(
+                "delete from core.int_gbfs_vehicle_positions "
+                "where captured_at >= $window_start and captured_at < $window_end",
+                {"window_start": start, "window_end": end},
+            )
+            con.execute("insert into core.int_gbfs_vehicle_positions by name select * from gbfs_positions")
     return positions.height
