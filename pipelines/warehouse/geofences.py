@@ -147,10 +147,11 @@ def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[dat
 def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
     """core.int_gbfs_vehicle_positions: every GBFS snapshot vehicle with its zone area and geofencing rule.
 
-    A window build places the snapshots captured in the window only: snapshots every few minutes of a large fleet
-    are millions of sightings a day.
+    A window build places the snapshots captured since the window began, not the whole history again (snapshots
+    every few minutes of a large fleet are millions of sightings a day). Since, not only in: snapshots are taken on
+    their own schedule, and one taken after the newest MDS hour must not wait for a window that covers it.
     """
-    start, end = window or FULL
+    start, end = (window[0], FULL[1]) if window else FULL
     vehicles = query_frame(
         con,
         "select zone_id, captured_at, vehicle_id, vehicle_type_id, lat, lon as lng, is_reserved, is_disabled, "
