@@ -43,6 +43,7 @@ COMPARED = {
     "staging.stg_mds__events": "event_id",
     "staging.stg_mds__trips": "trip_id",
     "core.int_gbfs_vehicle_positions": "captured_at, vehicle_id",
+    "staging.stg_mds__vehicles": "zone_id, device_id",
     "gbfs_occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
 }
 
@@ -256,6 +257,7 @@ def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tm
         write_trips(lake, ZONE, hour, trips_by_hour[hour] + ([corrected] if hour == start + 3 * H else []))
         write_events(lake, ZONE, hour, events_by_hour[hour])
         write_gbfs_vehicles(lake, ZONE, hour + 20 * M, [("gbfs-a", (59.35, 18.05)), ("gbfs-b", (59.2, 17.8))])
+        write_vehicles(lake, ZONE, hour + 30 * M, ["a", "b", "c", f"new-{hour:%H}"])
         hourly.build(window=(hour, hour + H))
     assert run(hourly, "select count(*) as n from trips")["n"][0] == 9
     assert_same_as_full_build(tmp_path, lake, hourly)

@@ -259,15 +259,15 @@ class Warehouse:
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
             self._create(con, model)
             return "full"
-        if model.keep_latest:  # a newer delivery stored outside the window stays
+        if model.keep_latest:  # a stored row newer than the returned one (a later delivery or snapshot) stays
+            same_key = " and ".join(_sql("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
             newer = _sql(
-                "delete from window_rows where {key} in (select {key} from {schema}.{name} where {column} >= "
-                "$window_end)",
-                key=model.unique_key,
+                "delete from window_rows using {schema}.{name} as stored "
+                "where stored.{column} > window_rows.{column} and ",
                 column=model.incremental_column or "",
                 **names,
             )
-            con.execute(newer, _bound(newer, values))
+            con.execute(newer + same_key)
         delete = _sql("delete from {schema}.{name}", **names) + in_window
         if model.unique_key:  # a row that moved to this window from another one leaves its old place
             delete += _sql(" or {key} in (select {key} from window_rows)", key=model.unique_key)

@@ -1,9 +1,15 @@
 -- The latest known description of each vehicle (type, propulsion) from the MDS vehicles snapshots.
 -- grain: one row per zone_id and device_id
 -- inputs: lake.mds_vehicles
--- materialized: view
+-- materialized: incremental(captured_at)
+-- unique_key: zone_id, device_id
+-- keep: latest
+-- A table, not a view: hourly snapshots of a large fleet are millions of rows a month. A window build reads the
+-- snapshots taken since the window began (they run on their own schedule, often after the newest MDS hour); a
+-- vehicle's newer stored description stays.
 with source as (
     select * from lake.mds_vehicles
+    where date >= cast(timezone('UTC', $window_start) as date) and captured_at >= $window_start
 ),
 
 latest as (
