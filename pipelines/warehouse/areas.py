@@ -2,7 +2,7 @@
 
 Zone areas come in snapshots; a point is matched against the snapshot in force at its time (or the earliest
 snapshot, for points older than every snapshot). Matching is vectorised with shapely 2: one STRtree per zone and
-snapshot, queried with all of its points at once.
+snapshot, queried once for all of its distinct coordinates, split across the cores.
 """
 
 import os
