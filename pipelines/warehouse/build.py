@@ -31,15 +31,7 @@ from pipelines.warehouse.policy import build_policy_rules
 
 DEFAULT_MEMORY_LIMIT = "3GB"
 # core.int_point_areas: what readers use of `assign`'s frame (the zone is the record's own; the priority is the type's).
-STORED_POINT_AREAS = {
-    "kind": "varchar",
-    "record_id": "varchar",
-    "point_time": "timestamptz",
-    "area_id": "varchar",
-    "area_type": "varchar",
-    "in_operations": "boolean",
-    "in_parking_spot": "boolean",
-}
+STORED_POINT_AREAS = ("kind", "record_id", "point_time", "area_id", "area_type", "in_operations", "in_parking_spot")
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -48,37 +40,6 @@ LAKE_VIEW = (
     "union_by_name = true, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
 )
 Window = tuple[datetime, datetime]
-# Every file of the hourly datasets with its partition and row count: an hour delivered with zero records has a
-# file but no rows, so only the files tell "empty" from "missing".
-PARTITIONS_VIEW = """
-create or replace view lake.hourly_partitions as
-with files as (
-    {body}
-),
-
-parsed as (
-    select
-        dataset,
-        regexp_extract(file_name, 'zone_id=([^/\\\\]+)', 1) as zone_id,
-        cast(regexp_extract(file_name, 'date=([0-9-]+)', 1) as date) as partition_date,
-        cast(regexp_extract(file_name, 'hour=([0-9]+)', 1) as integer) as partition_hour_of_day,
-        file_name,
-        num_rows as records,
-    from files
-)
-
-select
-    dataset,
-    zone_id,
-    make_timestamptz(
-        year(partition_date), month(partition_date), day(partition_date), partition_hour_of_day, 0, 0, 'UTC'
-    ) as partition_hour,
-    file_name,
-    records,
-from parsed
-"""
-PARTITION_FILES = "select '{name}' as dataset, file_name, num_rows from parquet_file_metadata({literal})"
-NO_FILES = "select null::varchar as dataset, null::varchar as file_name, null::bigint as num_rows where false"
 
 
 @dataclass(frozen=True)
@@ -193,16 +154,6 @@ class Warehouse:
                     name=name,
                 )
             )
-        hourly = [
-            _sql(
-                PARTITION_FILES,
-                literal=str(self.lake_dir.resolve() / name / "zone_id=*/date=*/hour=*/*.parquet"),
-                name=name,
-            )
-            for name, dataset in DATASETS.items()
-            if dataset.kind == "hourly" and any((self.lake_dir / name).glob("zone_id=*/date=*/hour=*/*.parquet"))
-        ]
-        con.execute(PARTITIONS_VIEW.format(body="\n    union all\n    ".join(hourly) or NO_FILES))
 
     # -- models ---------------------------------------------------------------------------------------
 
@@ -371,13 +322,14 @@ class Warehouse:
             ]
         )
         matched = assign(points, zone_areas(con))
-        create = "create or replace table" if window is None else "create table if not exists"
-        columns = ", ".join(f"{name} {kind}" for name, kind in STORED_POINT_AREAS.items())
-        con.execute(f"{create} core.int_point_areas ({columns})")
         with (
-            registered(con, "matched_points", matched.select(list(STORED_POINT_AREAS))),
+            registered(con, "matched_points", matched.select(STORED_POINT_AREAS)),
             registered(con, "window_points", points.select("kind", "record_id")),
         ):
+            if window is None:
+                con.execute("drop table if exists core.int_point_areas")
+            # The columns and their types are the frame's.
+            con.execute("create table if not exists core.int_point_areas as select * from matched_points limit 0")
             if window is not None:
                 con.execute(
                     "delete from core.int_point_areas using window_points "

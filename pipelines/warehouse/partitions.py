@@ -17,7 +17,10 @@ from pipelines.warehouse.frames import registered
 
 HOURLY = tuple(name for name, dataset in DATASETS.items() if dataset.kind == "hourly")
 FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
-COLUMNS = "dataset varchar, zone_id varchar, partition_hour timestamptz, file_name varchar, records bigint"
+CREATE = (
+    "create table if not exists core.int_hourly_partitions "
+    "(dataset varchar, zone_id varchar, partition_hour timestamptz, file_name varchar, records bigint)"
+)
 
 
 def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:
@@ -44,8 +47,9 @@ def build_hourly_partitions(
     con: duckdb.DuckDBPyConnection, lake_dir: Path, window: tuple[datetime, datetime] | None
 ) -> int:
     files = _files(lake_dir, window)
-    create = "create or replace table" if window is None else "create table if not exists"
-    con.execute(f"{create} core.int_hourly_partitions ({COLUMNS})")
+    if window is None:
+        con.execute("drop table if exists core.int_hourly_partitions")
+    con.execute(CREATE)
     if window is not None:
         con.execute(
             "delete from core.int_hourly_partitions where partition_hour >= $start and partition_hour < $end",

@@ -182,10 +182,9 @@ hourly as (
     from stepped
     inner join openings on stepped.series_id = openings.series_id and stepped.hour = openings.hour
     inner join series on stepped.series_id = series.series_id
-    semi join hours on series.zone_id = hours.zone_id and stepped.hour = hours.hour
 ),
 
--- Local time once per zone and hour, not per row.
+-- Local time once per zone and hour, not per row; joining it also keeps only the window's delivered hours.
 local_hours as (
     select
         hours.zone_id,
