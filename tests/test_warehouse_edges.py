@@ -270,6 +270,46 @@ def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tm
     assert_same_as_full_build(tmp_path, lake, hourly)
 
 
+def test_points_are_placed_in_the_zone_areas_in_force_at_their_time(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    day = datetime(2026, 4, 2, tzinfo=UTC)
+    stockholm(lake, day - 2 * H)
+    ops = area("ops", "operations", (59.0, 17.5), (59.6, 18.5))
+    old_park = area("park", "no-parking", (59.3, 18.0), (59.4, 18.1))
+    new_park = area("park-2", "no-parking", (59.1, 17.6), (59.2, 17.7))
+    # Captured daily; the areas change on the third capture only.
+    write_zone_areas(lake, ZONE, day, [ops, old_park])
+    write_zone_areas(lake, ZONE, day + 24 * H, [ops, old_park])
+    write_zone_areas(lake, ZONE, day + 48 * H, [new_park, ops])
+    in_old, in_new = (59.35, 18.05), (59.15, 17.65)
+    # Trip -> end time, end place, and the areas expected of its start (always in the old park's place) and end:
+    # both ends are placed in the areas in force at the trip's end; before the first capture, in the first areas.
+    ends = {
+        "before-any-capture": (day - H + 10 * M, in_old, ("park", "park")),
+        "second-capture": (day + 36 * H, in_old, ("park", "park")),
+        "after-the-change-old-place": (day + 60 * H, in_old, ("ops", "ops")),
+        "after-the-change-new-place": (day + 60 * H + 20 * M, in_new, ("ops", "park-2")),
+    }
+    rides = [
+        trip(name, f"scooter-{n}", end - 5 * M, end, start_at=in_old, end_at=place)
+        for n, (name, (end, place, _)) in enumerate(ends.items())
+    ]
+    hours = sorted({hour_of_ms(t["end_time"]) for t in rides})
+    for hour in hours:
+        write_trips(lake, ZONE, hour, [t for t in rides if hour_of_ms(t["end_time"]) == hour])
+    hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
+    for hour in hours:
+        hourly.build(window=(hour, hour + H))
+
+    versions = run(hourly, "select valid_from, span_start, span_end from core.int_zone_area_versions order by 1")
+    assert versions["valid_from"].to_list() == [day, day + 48 * H]
+    assert versions["span_end"].to_list()[0] == day + 48 * H
+    areas = run(hourly, "select trip_id, start_area_id, end_area_id from trips")
+    found = {row["trip_id"]: (row["start_area_id"], row["end_area_id"]) for row in areas.iter_rows(named=True)}
+    assert found == {uid(name): expected for name, (_, _, expected) in ends.items()}
+    assert_same_as_full_build(tmp_path, lake, hourly, ("trips",))
+
+
 def test_a_window_build_finds_neighbouring_events_days_and_weeks_away(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 3, 1, tzinfo=UTC))

@@ -40,6 +40,17 @@ POINT_AREAS_SCHEMA: dict[str, pl.DataType] = {
     "in_parking_spot": pl.Boolean(),
 }
 
+COORDINATE_AREAS_SCHEMA: dict[str, pl.DataType] = {
+    "zone_id": pl.String(),
+    "valid_from": pl.Datetime("us", "UTC"),
+    "lng": pl.Float64(),
+    "lat": pl.Float64(),
+    "area_id": pl.String(),
+    "area_type": pl.String(),
+    "in_operations": pl.Boolean(),
+    "in_parking_spot": pl.Boolean(),
+}
+
 
 def within(tree: shapely.STRtree, lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(point index, geometry index) of every point inside a geometry of `tree`.
@@ -82,15 +93,20 @@ class Snapshot:
             .to_numpy()
             .astype(np.int64)
         )
-        point_idx, area_idx = within(self.tree, distinct["lng"].to_numpy(), distinct["lat"].to_numpy())
-        best = np.full(distinct.height, len(self.rank), dtype=np.int64)
+        area, in_operations, in_spot = self.locate_distinct(distinct["lng"].to_numpy(), distinct["lat"].to_numpy())
+        return area[inverse], in_operations[inverse], in_spot[inverse]
+
+    def locate_distinct(self, lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`locate` for coordinates known to be distinct."""
+        point_idx, area_idx = within(self.tree, lng, lat)
+        best = np.full(len(lng), len(self.rank), dtype=np.int64)
         np.minimum.at(best, point_idx, self.rank[area_idx])
         by_rank = np.append(np.argsort(self.rank), -1)  # rank -> area index; "no area" -> -1
-        in_operations = np.zeros(distinct.height, dtype=bool)
+        in_operations = np.zeros(len(lng), dtype=bool)
         in_operations[point_idx[self.area_types[area_idx] == "operations"]] = True
-        in_spot = np.zeros(distinct.height, dtype=bool)
+        in_spot = np.zeros(len(lng), dtype=bool)
         in_spot[point_idx[self.area_types[area_idx] == "parking-spot"]] = True
-        return by_rank[best][inverse], in_operations[inverse], in_spot[inverse]
+        return by_rank[best], in_operations, in_spot
 
 
 def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
@@ -118,6 +134,35 @@ def _snapshots(areas: pl.DataFrame) -> Iterator[tuple[str, list[Snapshot]]]:
 def zone_areas(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every zone area snapshot in the warehouse, in the shape `assign` takes."""
     return query_frame(con, "select zone_id, area_id, area_type, geometry, valid_from from staging.stg_zone__areas")
+
+
+def place_coordinates(coordinates: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:
+    """The most specific area (AREA_PRIORITY, then area_id) of distinct coordinates, each in its areas' snapshot.
+
+    `coordinates`: zone_id, valid_from (the snapshot to place it in), lng, lat, each row distinct. `areas` as for
+    `assign`. Returns every coordinate whose snapshot is known, with area_id and area_type (null in no area),
+    in_operations and in_parking_spot.
+    """
+    out = [pl.DataFrame(schema=COORDINATE_AREAS_SCHEMA)]
+    snapshots = {(zone_id, s.valid_from): s for zone_id, found in _snapshots(areas) for s in found}
+    keys = ["zone_id", "valid_from"]
+    for (zone_id, valid_from), group in coordinates.group_by(keys):
+        snapshot = snapshots.get((str(zone_id), np.datetime64(valid_from.astimezone(UTC).replace(tzinfo=None), "ms")))
+        if snapshot is None:
+            continue
+        area, in_operations, in_spot = snapshot.locate_distinct(group["lng"].to_numpy(), group["lat"].to_numpy())
+        inside = pl.Series(area >= 0)
+        gather = pl.Series(np.where(area >= 0, area, 0))
+        out.append(
+            group.select(*keys, "lng", "lat").with_columns(
+                # Gathered by polars: numpy would make a Python string per row.
+                area_id=pl.when(inside).then(pl.Series(snapshot.area_ids, dtype=pl.String).gather(gather)),
+                area_type=pl.when(inside).then(pl.Series(snapshot.area_types, dtype=pl.String).gather(gather)),
+                in_operations=pl.Series(in_operations),
+                in_parking_spot=pl.Series(in_spot),
+            ).cast(COORDINATE_AREAS_SCHEMA)  # type: ignore[arg-type]
+        )
+    return pl.concat(out)
 
 
 def assign(points: pl.DataFrame, areas: pl.DataFrame) -> pl.DataFrame:

@@ -22,7 +22,7 @@ import polars as pl
 
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
-from pipelines.warehouse.areas import POINT_AREAS_SCHEMA, assign, zone_areas
+from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, place_coordinates
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
@@ -30,8 +30,31 @@ from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import build_policy_rules
 
 DEFAULT_MEMORY_LIMIT = "3GB"
-# core.int_point_areas: what readers use of `assign`'s frame (the zone is the record's own; the priority is the type's).
-STORED_POINT_AREAS = ("kind", "record_id", "point_time", "area_id", "area_type", "in_operations", "in_parking_spot")
+# The distinct places of the window's trip starts and ends and events, each with the version of its zone's areas
+# in force at the point's time (a trip's both ends at its end time, the time its partition is keyed by).
+COORDINATES = """
+with points as (
+    select zone_id, end_time as at, unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat,
+    from staging.stg_mds__trips
+    where end_time >= $window_start and end_time < $window_end
+    union all
+    select zone_id, event_time as at, lng, lat,
+    from staging.stg_mds__events
+    where event_time >= $window_start and event_time < $window_end
+)
+
+select distinct versions.zone_id, versions.valid_from, points.lng, points.lat,
+from points
+inner join core.int_zone_area_versions as versions
+    on points.zone_id = versions.zone_id and points.at >= versions.span_start and points.at < versions.span_end
+where points.lng is not null and points.lat is not null
+"""
+NEW_COORDINATES = """
+except
+select zone_id, valid_from, lng, lat from core.int_coordinate_areas
+"""
+# Relations earlier versions built that nothing builds any more.
+OBSOLETE = ("drop table if exists core.int_point_areas", "drop view if exists lake.hourly_partitions")
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -90,7 +113,10 @@ PythonModel = Callable[[duckdb.DuckDBPyConnection, Window | None], int]
 class Warehouse:
     # Models computed in Python (shapely), by name: their inputs and the method that builds them.
     PYTHON_MODELS: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
-        "int_point_areas": (("stg_mds__trips", "stg_mds__events", "stg_zone__areas"), "_point_areas"),
+        "int_coordinate_areas": (
+            ("stg_mds__trips", "stg_mds__events", "stg_zone__areas", "int_zone_area_versions"),
+            "_coordinate_areas",
+        ),
         "policy_rules": ((), "_policy_rules"),
         "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
         "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
@@ -168,6 +194,8 @@ class Warehouse:
         runs = []
         with self.connect() as con:
             self._lake_views(con)
+            for statement in OBSOLETE:
+                con.execute(statement)
             for name in order:
                 if chosen is not None and name not in chosen:
                     continue
@@ -280,64 +308,37 @@ class Warehouse:
         """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""
         return build_hourly_partitions(con, self.lake_dir, window)
 
-    def _point_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
-        """core.int_point_areas: the most specific zone area of every trip start and end and every event."""
-        existing = (
-            [column for column, _ in _columns(con, "core", "int_point_areas")]
-            if self._exists(con, "core", "int_point_areas")
-            else None
+    def _coordinate_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_coordinate_areas: the most specific zone area of each distinct trip start or end and event
+        location, per version of the zone's areas.
+
+        Readers join on the coordinates: a vehicle's events repeat its spot and a trip starts where the last
+        ended, so there are a quarter as many coordinates as points. A window build places only the window's
+        coordinates not placed before.
+        """
+        # A window build adds to what is there, unless that was built by an older version.
+        add = (
+            window is not None
+            and self._exists(con, "core", "int_coordinate_areas")
+            and [c for c, _ in _columns(con, "core", "int_coordinate_areas")] == list(COORDINATE_AREAS_SCHEMA)
         )
-        if existing is not None and existing != list(STORED_POINT_AREAS):
-            window = None  # built by an older version: every point again
-        start, end = window or FULL_WINDOW
-        params = {"window_start": start, "window_end": end}
-        # Each view is read once: DuckDB 1.5 hung on a parameterised union that read the trips view twice.
-        trips = query_frame(
+        start, end = window if window is not None and add else FULL_WINDOW
+        query = COORDINATES + (NEW_COORDINATES if add else "")
+        coordinates = query_frame(con, query, {"window_start": start, "window_end": end})
+        areas = query_frame(
             con,
-            "select trip_id, zone_id, end_time, start_lng, start_lat, end_lng, end_lat from staging.stg_mds__trips "
-            "where end_time >= $window_start and end_time < $window_end",
-            params,
+            "select areas.zone_id, area_id, area_type, geometry, areas.valid_from "
+            "from staging.stg_zone__areas as areas semi join core.int_zone_area_versions as versions "
+            "on areas.zone_id = versions.zone_id and areas.valid_from = versions.valid_from",
         )
-        events = query_frame(
-            con,
-            "select event_id as record_id, zone_id, event_time as at, lng, lat from staging.stg_mds__events "
-            "where event_time >= $window_start and event_time < $window_end",
-            params,
-        )
-        ends = {"trip_start": ("start_lng", "start_lat"), "trip_end": ("end_lng", "end_lat")}
-        points = pl.concat(
-            [
-                *(
-                    trips.select(
-                        pl.lit(kind).alias("kind"),
-                        pl.col("trip_id").alias("record_id"),
-                        "zone_id",
-                        pl.col("end_time").alias("at"),
-                        pl.col(lng).alias("lng"),
-                        pl.col(lat).alias("lat"),
-                    )
-                    for kind, (lng, lat) in ends.items()
-                ),
-                events.select(pl.lit("event").alias("kind"), "record_id", "zone_id", "at", "lng", "lat"),
-            ]
-        )
-        matched = assign(points, zone_areas(con))
-        with (
-            registered(con, "matched_points", matched.select(STORED_POINT_AREAS)),
-            registered(con, "window_points", points.select("kind", "record_id")),
-        ):
-            if window is None:
-                con.execute("drop table if exists core.int_point_areas")
-            # The columns and their types are the frame's.
-            con.execute("create table if not exists core.int_point_areas as select * from matched_points limit 0")
-            if window is not None:
+        placed = place_coordinates(coordinates, areas)
+        with registered(con, "placed_coordinates", placed):
+            if not add:
                 con.execute(
-                    "delete from core.int_point_areas using window_points "
-                    "where int_point_areas.kind = window_points.kind "
-                    "and int_point_areas.record_id = window_points.record_id"
+                    "create or replace table core.int_coordinate_areas as select * from placed_coordinates limit 0"
                 )
-            con.execute("insert into core.int_point_areas by name select * from matched_points")
-        return matched.height
+            con.execute("insert into core.int_coordinate_areas by name select * from placed_coordinates")
+        return placed.height
 
 
-__all__ = ["POINT_AREAS_SCHEMA", "ModelRun", "Warehouse"]
+__all__ = ["ModelRun", "Warehouse"]

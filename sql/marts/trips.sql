@@ -1,6 +1,6 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
 -- grain: one row per trip_id (deduplicated across re-deliveries)
--- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_point_areas
+-- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_zone_area_versions, int_coordinate_areas, int_zone_offsets
 -- materialized: incremental(end_time)
 -- unique_key: trip_id
 with trips as (
@@ -16,14 +16,9 @@ systems as (
     select zone_id, timezone from staging.stg_gbfs__system_information
 ),
 
--- A trip's points are matched at its end time: the window's, which DuckDB finds by the row groups' time ranges.
-point_areas as (
-    select kind, record_id, point_time, area_id, area_type, in_operations, in_parking_spot
-    from core.int_point_areas
-    where
-        kind in ('trip_start', 'trip_end')
-        and point_time >= $window_start
-        and point_time < $window_end
+-- Both ends of a trip are placed in the zone's areas in force at its end time.
+versions as (
+    select zone_id, valid_from, span_start, span_end from core.int_zone_area_versions
 ),
 
 measured as (
@@ -75,12 +70,20 @@ final as (
     left join core.int_zone_offsets as end_offset
         on measured.zone_id = end_offset.zone_id
         and time_bucket(interval 15 minute, measured.end_time) = end_offset.bucket
-    left join point_areas as start_area
-        on start_area.kind = 'trip_start'
-        and start_area.record_id = measured.trip_id
-        and start_area.point_time = measured.end_time
-    left join point_areas as end_area
-        on end_area.kind = 'trip_end' and end_area.record_id = measured.trip_id and end_area.point_time = measured.end_time
+    left join versions
+        on measured.zone_id = versions.zone_id
+        and measured.end_time >= versions.span_start
+        and measured.end_time < versions.span_end
+    left join core.int_coordinate_areas as start_area
+        on measured.zone_id = start_area.zone_id
+        and versions.valid_from = start_area.valid_from
+        and measured.start_lng = start_area.lng
+        and measured.start_lat = start_area.lat
+    left join core.int_coordinate_areas as end_area
+        on measured.zone_id = end_area.zone_id
+        and versions.valid_from = end_area.valid_from
+        and measured.end_lng = end_area.lng
+        and measured.end_lat = end_area.lat
 )
 
 select * from final

@@ -1,6 +1,6 @@
 -- Each vehicle's state from one MDS event to the next: the vehicle state timeline.
 -- grain: one row per zone_id, device_id and started_at (a contiguous state interval)
--- inputs: stg_mds__events, int_point_areas
+-- inputs: stg_mds__events, int_zone_area_versions, int_coordinate_areas
 -- materialized: incremental(started_at)
 -- unique_key: event_id
 -- A window build rebuilds the intervals its events start, and the interval each of their vehicles was in when the
@@ -103,17 +103,8 @@ events as (
     select * from window_events
 ),
 
--- The window's event areas by the window's time range; the neighbours' by their ids and times.
-event_areas as (
-    select record_id, point_time, area_id, area_type
-    from core.int_point_areas
-    where kind = 'event' and point_time >= $window_start and point_time < $window_end
-    union all
-    select int_point_areas.record_id, int_point_areas.point_time, int_point_areas.area_id, int_point_areas.area_type
-    from core.int_point_areas
-    semi join neighbours
-        on int_point_areas.record_id = neighbours.event_id and int_point_areas.point_time = neighbours.event_time
-    where int_point_areas.kind = 'event'
+versions as (
+    select zone_id, valid_from, span_start, span_end from core.int_zone_area_versions
 ),
 
 intervals as (
@@ -147,7 +138,16 @@ final as (
         event_areas.area_id,  -- The most specific zone area containing that event (null outside every area).
         coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
     from intervals
-    left join event_areas on intervals.event_id = event_areas.record_id and intervals.started_at = event_areas.point_time
+    -- The event's place in the zone's areas in force at its time.
+    left join versions
+        on intervals.zone_id = versions.zone_id
+        and intervals.started_at >= versions.span_start
+        and intervals.started_at < versions.span_end
+    left join core.int_coordinate_areas as event_areas
+        on intervals.zone_id = event_areas.zone_id
+        and versions.valid_from = event_areas.valid_from
+        and intervals.start_lng = event_areas.lng
+        and intervals.start_lat = event_areas.lat
     where intervals.started_at < $window_end
 )
 
