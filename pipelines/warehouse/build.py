@@ -284,9 +284,15 @@ class Warehouse:
             con.execute(_sql(statement, schema=model.schema, name=model.name))
 
     def _create(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
-        statement = _sql(
-            "create or replace table {schema}.{name} as\n{body}", body=model.sql, schema=model.schema, name=model.name
-        )
+        """The whole table; an incremental one in the order of its column, so that DuckDB skips the row groups
+        outside a window when a later build reads or deletes one (window builds append in time order too)."""
+        names = {"schema": model.schema, "name": model.name}
+        if model.incremental_column:
+            template = "create or replace table {schema}.{name} as\nselect * from (\n{body}\n) order by {column}"
+            names["column"] = model.incremental_column
+        else:
+            template = "create or replace table {schema}.{name} as\n{body}"
+        statement = _sql(template, body=model.sql, **names)
         con.execute(statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True))))
 
     # -- python models --------------------------------------------------------------------------------

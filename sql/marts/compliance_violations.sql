@@ -20,6 +20,7 @@ intervals as not materialized (
 
 trip_start_rules as (
     select * from core.int_trip_start_geofences
+    where end_time >= $window_start and end_time < $window_end
 ),
 
 gbfs_positions as (
@@ -196,21 +197,34 @@ zone_clock as (
     select zone_id, max(coalesce(ended_at, started_at)) as last_seen_at, from intervals group by zone_id
 ),
 
+-- Three disjoint reads, each of a time range DuckDB finds by the row groups' ranges (one disjunction of them
+-- would read every interval): started in the window, ended in it, still open.
+judged_available as (
+    select * from intervals
+    where vehicle_state = 'available' and started_at >= $window_start and started_at < $window_end
+    union all
+    select * from intervals
+    where
+        vehicle_state = 'available'
+        and ended_at >= $window_start
+        and ended_at < $window_end
+        and started_at < $window_start
+    union all
+    select * from intervals
+    where
+        vehicle_state = 'available'
+        and ended_at is null
+        and (started_at < $window_start or started_at >= $window_end)
+),
+
 available as (
     select
         intervals.*,
         vehicles.vehicle_type,
         coalesce(intervals.duration_s, epoch(zone_clock.last_seen_at) - epoch(intervals.started_at)) as idle_s,
-    from intervals
+    from judged_available as intervals
     inner join zone_clock on intervals.zone_id = zone_clock.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
-    where
-        intervals.vehicle_state = 'available'
-        and (
-            intervals.started_at >= $window_start and intervals.started_at < $window_end
-            or intervals.ended_at >= $window_start and intervals.ended_at < $window_end
-            or intervals.ended_at is null
-        )
 ),
 
 idle_limits as (

@@ -21,6 +21,17 @@ versions as (
     select zone_id, valid_from, span_start, span_end from core.int_zone_area_versions
 ),
 
+-- The places of the window's trips, found by one pass over the placed coordinates (joined to them directly,
+-- DuckDB may hash all of them to look up a few).
+places as (
+    select coordinates.*
+    from core.int_coordinate_areas as coordinates
+    semi join (
+        select zone_id, unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat, from trips
+    ) as ends
+        on coordinates.zone_id = ends.zone_id and coordinates.lng = ends.lng and coordinates.lat = ends.lat
+),
+
 measured as (
     select
         trips.*,
@@ -74,12 +85,12 @@ final as (
         on measured.zone_id = versions.zone_id
         and measured.end_time >= versions.span_start
         and measured.end_time < versions.span_end
-    left join core.int_coordinate_areas as start_area
+    left join places as start_area
         on measured.zone_id = start_area.zone_id
         and versions.valid_from = start_area.valid_from
         and measured.start_lng = start_area.lng
         and measured.start_lat = start_area.lat
-    left join core.int_coordinate_areas as end_area
+    left join places as end_area
         on measured.zone_id = end_area.zone_id
         and versions.valid_from = end_area.valid_from
         and measured.end_lng = end_area.lng
