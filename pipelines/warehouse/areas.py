@@ -154,13 +154,15 @@ def place_coordinates(coordinates: pl.DataFrame, areas: pl.DataFrame) -> pl.Data
         inside = pl.Series(area >= 0)
         gather = pl.Series(np.where(area >= 0, area, 0))
         out.append(
-            group.select(*keys, "lng", "lat").with_columns(
+            group.select(*keys, "lng", "lat")
+            .with_columns(
                 # Gathered by polars: numpy would make a Python string per row.
                 area_id=pl.when(inside).then(pl.Series(snapshot.area_ids, dtype=pl.String).gather(gather)),
                 area_type=pl.when(inside).then(pl.Series(snapshot.area_types, dtype=pl.String).gather(gather)),
                 in_operations=pl.Series(in_operations),
                 in_parking_spot=pl.Series(in_spot),
-            ).cast(COORDINATE_AREAS_SCHEMA)  # type: ignore[arg-type]
+            )
+            .cast(COORDINATE_AREAS_SCHEMA)  # type: ignore[arg-type]
         )
     return pl.concat(out)
 

@@ -164,6 +164,11 @@ class Warehouse:
             for name, dataset in DATASETS.items()
         }
         sources[QUARANTINE] = (self.lake_dir / QUARANTINE, dict(QUARANTINE_SCHEMA))
+        # A view is kept when its definition (kept as its comment) is unchanged: creating one reads the footer of
+        # every file of the dataset, and a query through it lists the files anew anyway.
+        defined = dict(
+            con.execute("select view_name, comment from duckdb_views() where schema_name = 'lake'").fetchall()
+        )
         for name, (folder, schema) in sources.items():
             pattern = (
                 "dataset=*/zone_id=*/date=*/hour=*/*.parquet"
@@ -173,13 +178,11 @@ class Warehouse:
             if not any(folder.glob(pattern)):
                 folder = self._empty_file(name, schema)
                 pattern = "zone_id=*/date=*/hour=*/*.parquet"
-            con.execute(
-                _sql(
-                    LAKE_VIEW,
-                    literal=str(folder.resolve() / pattern),
-                    name=name,
-                )
-            )
+            statement = _sql(LAKE_VIEW, literal=str(folder.resolve() / pattern), name=name)
+            comment = "The lake's own files, as ingestion wrote them: " + statement
+            if defined.get(name) != comment:
+                con.execute(statement)
+                con.execute(_sql("comment on view lake.{name} is {literal}", literal=comment, name=name))
 
     # -- models ---------------------------------------------------------------------------------------
 
