@@ -3,7 +3,8 @@
 -- inputs: lake.mds_trips, lake.mds_events
 -- materialized: incremental(partition_hour)
 -- The lake's id columns as a table: data quality asks of each record whether an earlier partition carried it,
--- which a window build answers from here instead of scanning every Parquet file of the lake.
+-- which a window build answers from here instead of scanning every Parquet file of the lake. record_key (a 64-bit
+-- hash of the id) finds the few candidates by reading 8 bytes a row instead of 36; their ids then decide.
 with trips as (
     select
         'mds_trips' as dataset,
@@ -25,9 +26,9 @@ events as (
 ),
 
 final as (
-    select * from trips
+    select *, hash(record_id) as record_key, from trips
     union all
-    select * from events
+    select *, hash(record_id) as record_key, from events
 )
 
 select * from final

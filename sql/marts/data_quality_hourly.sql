@@ -51,9 +51,24 @@ partitions as (
 ),
 
 window_deliveries as (
-    select dataset, zone_id, record_id, partition_hour
+    select dataset, zone_id, record_id, record_key, partition_hour
     from core.int_mds_deliveries
     where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
+),
+
+-- Earlier deliveries of the window's records: found by the id's hash (a narrow column, read fast), then only those
+-- few rows' ids are fetched (by row id) to be compared.
+earlier_candidates as (
+    select earlier.rowid as delivery_row, earlier.dataset, earlier.zone_id, earlier.partition_hour,
+    from core.int_mds_deliveries as earlier
+    semi join window_deliveries on earlier.record_key = window_deliveries.record_key
+    where earlier.partition_hour < (select end_hour from bounds)
+),
+
+earlier_deliveries as (
+    select earlier_candidates.dataset, earlier_candidates.zone_id, deliveries.record_id, earlier_candidates.partition_hour,
+    from earlier_candidates
+    inner join core.int_mds_deliveries as deliveries on deliveries.rowid = earlier_candidates.delivery_row
 ),
 
 quarantine as (
@@ -112,7 +127,7 @@ grid as (
 repeats as (
     select window_deliveries.dataset, window_deliveries.zone_id, window_deliveries.partition_hour,
     from window_deliveries
-    semi join core.int_mds_deliveries as earlier
+    semi join earlier_deliveries as earlier
         on
             window_deliveries.dataset = earlier.dataset
             and window_deliveries.zone_id = earlier.zone_id

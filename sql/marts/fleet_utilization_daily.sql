@@ -40,12 +40,6 @@ occupancy as (
     where area_type = 'zone'
 ),
 
-intervals as (
-    select zone_id, device_id, started_at, ended_at,
-    from main.vehicle_state_intervals
-    where vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
-),
-
 trips as (
     select zone_id, device_id, trip_id, start_time, start_time_local, from main.trips
 ),
@@ -62,6 +56,24 @@ days as (
         coalesce(sum(state_seconds) filter (where vehicle_state = 'on_trip'), 0) as on_trip_seconds,
     from occupancy
     group by zone_id, cast(hour_local as date)
+),
+
+-- Intervals overlapping the days: those that ended after the first day began, or last still, begun before the
+-- last day ended (one bound per comparison: DuckDB skips the row groups outside each).
+intervals as (
+    select zone_id, device_id, started_at, ended_at,
+    from main.vehicle_state_intervals
+    where
+        vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
+        and started_at < (select max(day_end) from days)
+        and ended_at > (select min(day_start) from days)
+    union all
+    select zone_id, device_id, started_at, ended_at,
+    from main.vehicle_state_intervals
+    where
+        vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
+        and started_at < (select max(day_end) from days)
+        and ended_at is null
 ),
 
 deployed_vehicles as (

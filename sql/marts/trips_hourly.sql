@@ -22,7 +22,9 @@ trips as (
     semi join touched_hours
         on trips.zone_id = touched_hours.zone_id
         and time_bucket(interval 1 hour, trips.start_time) = touched_hours.start_hour_utc
-    where trips.start_time >= (select min(start_hour_utc) from touched_hours)
+    where
+        trips.start_time >= (select min(start_hour_utc) from touched_hours)
+        and trips.start_time < (select max(start_hour_utc) from touched_hours) + interval 1 hour
 ),
 
 flagged as (
