@@ -44,6 +44,16 @@ hours as (
     where hour >= $window_start and hour < $window_end
 ),
 
+-- Intervals reaching into the window: ended after it began, or lasting still. Two reads, each bounded by the row
+-- groups' time ranges; one condition over both would read every interval.
+overlapping as (
+    select * from intervals
+    where started_at < $window_end and ended_at > $window_start
+    union all
+    select * from intervals
+    where started_at < $window_end and ended_at is null
+),
+
 clipped as (
     select
         intervals.zone_id,
@@ -52,7 +62,7 @@ clipped as (
         intervals.vehicle_state,
         greatest(intervals.started_at, $window_start) as started_at,
         least(coalesce(intervals.ended_at, delivered.horizon), delivered.horizon, $window_end) as ended_at,
-    from intervals
+    from overlapping as intervals
     inner join delivered on intervals.zone_id = delivered.zone_id
     where
         intervals.started_at < least(delivered.horizon, $window_end)
