@@ -454,9 +454,10 @@ def test_no_identifier_leaves_the_warehouse(exported: Exported, marts: duckdb.Du
         value
         for (value,) in marts.execute(
             """
-            select device_id from trips union select trip_id from trips
-            union select event_id from vehicle_state_intervals
-            union select vehicle_id from staging.stg_mds__vehicles union select device_id from staging.stg_mds__vehicles
+            select device_id::varchar from trips union select trip_id::varchar from trips
+            union select event_id::varchar from vehicle_state_intervals
+            union select vehicle_id from staging.stg_mds__vehicles
+            union select device_id::varchar from staging.stg_mds__vehicles
             """
         ).fetchall()
         if value

@@ -23,9 +23,9 @@ from pipelines.warehouse.models import SQL_DIR, Model, discover
 MART_SCHEMA = "main"
 COMMON_COLUMNS = {
     "zone_id": "The Voi zone (one city or operating area) the row belongs to.",
-    "device_id": "The vehicle: its MDS `device_id`, a lower-case UUID.",
-    "trip_id": "The trip: its MDS `trip_id`, a lower-case UUID.",
-    "event_id": "The MDS event: its `event_id`, a lower-case UUID.",
+    "device_id": "The vehicle: its MDS `device_id` (DuckDB type UUID).",
+    "trip_id": "The trip: its MDS `trip_id` (DuckDB type UUID).",
+    "event_id": "The MDS event: its `event_id` (DuckDB type UUID).",
     "vehicle_type": "The vehicle's MDS type (`scooter`, `bicycle`, ...), from the latest vehicles snapshot.",
     "timezone": "The zone's IANA time zone (GBFS `system_information`), which every `*_local` column uses.",
 }

@@ -131,7 +131,7 @@ def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[dat
         "zone_id", "trip_id", "end_time", *(name for name in GOVERNING_SCHEMA if name != "row")
     )
     con.execute(
-        "create table if not exists core.int_trip_start_geofences (zone_id varchar, trip_id varchar, "
+        "create table if not exists core.int_trip_start_geofences (zone_id varchar, trip_id uuid, "
         "end_time timestamptz, geofence_scope varchar, geofence_name varchar, ride_start_allowed boolean, "
         "ride_end_allowed boolean, ride_through_allowed boolean, maximum_speed_kph double, station_parking boolean)"
     )

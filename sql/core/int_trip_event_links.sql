@@ -20,7 +20,7 @@ final as (
         event_time,
         list_contains(event_types, 'trip_start') as is_start,
         list_contains(event_types, 'trip_end') as is_end,
-        unnest(if(len(trip_ids) = 0, [null::varchar], trip_ids)) as trip_id,
+        unnest(if(len(trip_ids) = 0, [null::uuid], trip_ids)) as trip_id,
     from events
 )
 

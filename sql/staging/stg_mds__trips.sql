@@ -11,8 +11,16 @@ with source as (
     where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
 ),
 
+-- Ids as UUIDs (ingestion admits no other): 16 bytes instead of 36 characters, so every later lookup by id
+-- (deduplication, window builds replacing rows by key, joins) reads and compares a third as much.
 in_window as (
-    select *, make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
+    select
+        * replace (
+            cast(trip_id as uuid) as trip_id,
+            cast(device_id as uuid) as device_id,
+            cast(provider_id as uuid) as provider_id,
+        ),
+        make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as delivery_hour,
     from source
     where delivery_hour >= $window_start and delivery_hour < $window_end
 ),

@@ -21,7 +21,7 @@ latest as (
 final as (
     select
         zone_id,
-        device_id,
+        cast(device_id as uuid) as device_id,  -- As in the other MDS staging tables.
         vehicle_id,
         vehicle_type,
         propulsion_types,
