@@ -83,7 +83,7 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                "rows": run.rows,
+                **({"rows": run.rows} if run.rows is not None else {}),
                 "mode": run.mode,
                 "seconds": round(run.seconds, 3),
                 "relation": run.relation,

@@ -4,6 +4,7 @@ silent vehicles, empty and missing hours, zones without parking spots. Window bu
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -308,6 +309,27 @@ def test_points_are_placed_in_the_zone_areas_in_force_at_their_time(tmp_path: Pa
     found = {row["trip_id"]: (row["start_area_id"], row["end_area_id"]) for row in areas.iter_rows(named=True)}
     assert found == {uid(name): expected for name, (_, _, expected) in ends.items()}
     assert_same_as_full_build(tmp_path, lake, hourly, ("trips",))
+
+
+def test_lake_files_of_an_older_schema_are_read_by_name(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    first = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    for n, hour in enumerate((first, first + H)):
+        write_trips(lake, ZONE, hour, [trip(f"trip-{n}", "scooter-a", hour + 5 * M, hour + 15 * M)])
+    warehouse = built(tmp_path, lake)
+    views = "select view_name, comment from duckdb_views() where schema_name = 'lake'"
+    uniform = dict(run(warehouse, views).rows())
+    # One schema in every file: DuckDB opens only the files a query keeps.
+    assert "union_by_name = false" in uniform["mds_trips"]
+
+    # The first hour as an older version wrote it, without a column the newer files have.
+    (older,) = (lake / "mds_trips").glob("zone_id=1/date=2026-04-02/hour=10/*.parquet")
+    pl.read_parquet(older, hive_partitioning=False).drop("distance_m").write_parquet(older)
+    warehouse.build()
+    assert "union_by_name = true" in dict(run(warehouse, views).rows())["mds_trips"]
+    trips = run(warehouse, "select trip_id, distance_m from trips order by end_time").rows()
+    assert trips == [(uid("trip-0"), None), (uid("trip-1"), 1_000.0)]
 
 
 def test_a_window_build_finds_neighbouring_events_days_and_weeks_away(tmp_path: Path) -> None:

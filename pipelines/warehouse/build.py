@@ -11,7 +11,7 @@ of model and dataset names, and the lake's folder as a quoted literal in view de
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
@@ -60,7 +61,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 LAKE_VIEW = (
     "create or replace view lake.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
-    "union_by_name = true, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
+    "union_by_name = {union}, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
 )
 Window = tuple[datetime, datetime]
 
@@ -70,7 +71,8 @@ class ModelRun:
     name: str
     relation: str
     mode: str
-    rows: int
+    rows: int | None
+    """Rows stored; None for a view (it stores none, and counting would compute it)."""
     seconds: float
 
 
@@ -94,6 +96,33 @@ def _sql(template: str, body: str = "", literal: str = "", key: Iterable[str] = 
     identifiers = {name: _identifier(value) for name, value in names.items()}
     row = "(" + ", ".join(_identifier(column) for column in key) + ")"
     return template.format(body=body, literal=_literal(literal), key=row, **identifiers)
+
+
+def _edge_files(folder: Path, levels: int) -> Iterator[Path]:
+    """The oldest and the newest file under each partition of `folder` (its first `levels` levels; date and
+    hour folders below them), found by listing only the folders on the way."""
+    if levels:
+        for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+            yield from _edge_files(child, levels - 1)
+        return
+    for pick in (min, max):
+        here = folder
+        while (folders := [p for p in here.iterdir() if p.is_dir()]) and here.name[:5] != "hour=":
+            here = pick(folders)
+        files = sorted(here.glob("*.parquet"))
+        if files:
+            yield pick(files)
+
+
+def one_schema(folder: Path, levels: int) -> bool:
+    """Whether the dataset's files seem to share one schema: its oldest and newest files per partition agree.
+
+    Ingestion writes a dataset's schema whole, so files differ only across versions that changed it, and then the
+    oldest and the newest do. Reading with union_by_name costs every file's footer at every query; without it
+    DuckDB opens only the files a query keeps, and a file that does not match fails the query loudly.
+    """
+    schemas = {pq.read_schema(path).remove_metadata() for path in _edge_files(folder, levels)}
+    return len(schemas) <= 1
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +207,8 @@ class Warehouse:
             if not any(folder.glob(pattern)):
                 folder = self._empty_file(name, schema)
                 pattern = "zone_id=*/date=*/hour=*/*.parquet"
-            statement = _sql(LAKE_VIEW, literal=str(folder.resolve() / pattern), name=name)
+            union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
+            statement = _sql(LAKE_VIEW, literal=str(folder.resolve() / pattern), name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:
                 con.execute(statement)
@@ -204,8 +234,8 @@ class Warehouse:
                     continue
                 began = time.perf_counter()
                 if name in self.python_models:
-                    rows = self.python_models[name][1](con, window)
-                    runs.append(ModelRun(name, "core." + name, "python", rows, time.perf_counter() - began))
+                    placed = self.python_models[name][1](con, window)
+                    runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
                     continue
                 model = models[name]
                 # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
@@ -215,8 +245,10 @@ class Warehouse:
                     mode = self._run(con, model, window)
                 finally:
                     con.execute("reset preserve_insertion_order")
-                count = _sql("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
-                rows = con.execute(count).fetchall()[0][0]
+                rows: int | None = None
+                if mode != "view":
+                    count = _sql("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
+                    rows = con.execute(count).fetchall()[0][0]
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
         return runs
 

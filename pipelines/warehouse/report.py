@@ -15,7 +15,8 @@ def runs_table(runs: list[ModelRun], title: str) -> Table:
     for column in ("model", "relation", "mode", "rows", "seconds"):
         table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
     for run in runs:
-        table.add_row(run.name, run.relation, run.mode, f"{run.rows:,}", f"{run.seconds:.2f}")
+        rows = "" if run.rows is None else f"{run.rows:,}"
+        table.add_row(run.name, run.relation, run.mode, rows, f"{run.seconds:.2f}")
     return table
 
 
