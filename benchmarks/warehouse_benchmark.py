@@ -3,7 +3,8 @@
 1. A lake of DAYS days of one 10,000-vehicle city (written from the provider's payloads through the same
    parse-and-write path ingestion uses, without HTTP), then a full warehouse build in a child process:
    wall time and peak memory (goals: 60 s and 4 GiB on 2 cores).
-2. Rebuilding one hour (window build) after the full build (goal: 2 s).
+2. Rebuilding one hour (window build) after the full build (goal: 2 s): the newest hour, as the hourly schedule
+   does, then an hour in the middle of the history, as re-ingested late data does.
 3. Zone assignment: points per second, vectorised (one STRtree query for all points) against a plain loop
    of one STRtree query per point, on the same points and areas.
 
@@ -94,15 +95,18 @@ t = time.perf_counter()
 runs = w.build()
 full = time.perf_counter() - t
 for run in sorted(runs, key=lambda r: -r.seconds)[:8]:
-    print(f"  {run.name:<28} {run.seconds:7.1f} s  {run.rows:>12,} rows", file=sys.stderr)
-hour = datetime.fromisoformat(sys.argv[3])
-t = time.perf_counter()
-runs = w.build((hour, hour + timedelta(hours=1)))
-incremental = time.perf_counter() - t
-print("one-hour rebuild, slowest models:", file=sys.stderr)
-for run in sorted(runs, key=lambda r: -r.seconds)[:6]:
-    print(f"  {run.name:<28} {run.seconds:7.2f} s  {run.mode}", file=sys.stderr)
-print(full, incremental, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    rows = "" if run.rows is None else f"{run.rows:,} rows"
+    print(f"  {run.name:<28} {run.seconds:7.1f} s  {rows:>18}", file=sys.stderr)
+hours = []
+for label, iso in (("newest hour", sys.argv[3]), ("an hour mid-history", sys.argv[4])):
+    hour = datetime.fromisoformat(iso)
+    t = time.perf_counter()
+    runs = w.build((hour, hour + timedelta(hours=1)))
+    hours.append(time.perf_counter() - t)
+    print(f"one-hour rebuild ({label}), slowest models:", file=sys.stderr)
+    for run in sorted(runs, key=lambda r: -r.seconds)[:6]:
+        print(f"  {run.name:<28} {run.seconds:7.2f} s  {run.mode}", file=sys.stderr)
+print(full, *hours, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -159,18 +163,22 @@ def main() -> None:
             f"lake: {args.days} days x {args.vehicles:,} vehicles, {records:,} records "
             f"in {time.perf_counter() - began:.0f} s"
         )
-        hour = START + timedelta(days=args.days // 2, hours=17)
+        # The hourly schedule rebuilds the newest hour; re-ingested late data rebuilds an older one.
+        newest = START + timedelta(days=args.days) - timedelta(hours=1)
+        middle = START + timedelta(days=args.days // 2, hours=17)
+        arguments = [str(Path(tmp) / "w.duckdb"), str(lake.root), newest.isoformat(), middle.isoformat()]
         out = subprocess.run(
-            [sys.executable, "-c", BUILD, str(Path(tmp) / "w.duckdb"), str(lake.root), hour.isoformat()],
+            [sys.executable, "-c", BUILD, *arguments],
             capture_output=True,
             text=True,
         )
         if out.returncode:
             raise SystemExit(out.stderr)
-        full, incremental, max_rss_kib = (float(x) for x in out.stdout.splitlines()[-1].split())
+        full, newest_s, middle_s, max_rss_kib = (float(x) for x in out.stdout.splitlines()[-1].split())
         print(f"full build:        {full:6.1f} s   (goal 60 s)")
         print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")
-        print(f"one-hour rebuild:  {incremental:6.2f} s   (goal 2 s)")
+        print(f"one-hour rebuild:  {newest_s:6.2f} s   (goal 2 s) the newest hour, as the hourly schedule builds it")
+        print(f"                   {middle_s:6.2f} s   an hour in the middle of the history (late data)")
         print("full build, slowest models:")
         print(out.stderr.rstrip())
         points, fast, slow = zone_assignment(provider, lake.root)
