@@ -56,19 +56,25 @@ window_deliveries as (
     where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
 ),
 
--- Earlier deliveries of the window's records: found by the id's hash (a narrow column, read fast), then only those
--- few rows' ids are fetched (by row id) to be compared.
-earlier_candidates as (
-    select earlier.rowid as delivery_row, earlier.dataset, earlier.zone_id, earlier.partition_hour,
-    from core.int_mds_deliveries as earlier
-    semi join window_deliveries on earlier.record_key = window_deliveries.record_key
-    where earlier.partition_hour < (select end_hour from bounds)
+-- Deliveries sharing an id hash (a narrow column, read fast) with a window delivery, the window's own included and
+-- later ones left out; only hashes delivered more than once can be repeats, and only their ids are fetched (by
+-- row id) to be compared.
+candidates as (
+    select deliveries.rowid as delivery_row, deliveries.record_key, deliveries.partition_hour,
+    from core.int_mds_deliveries as deliveries
+    semi join window_deliveries on deliveries.record_key = window_deliveries.record_key
+    where deliveries.partition_hour < (select end_hour from bounds)
 ),
 
-earlier_deliveries as (
-    select earlier_candidates.dataset, earlier_candidates.zone_id, deliveries.record_id, earlier_candidates.partition_hour,
-    from earlier_candidates
-    inner join core.int_mds_deliveries as deliveries on deliveries.rowid = earlier_candidates.delivery_row
+repeated_keys as (
+    select record_key from candidates group by record_key having count(*) > 1
+),
+
+repeated_deliveries as (
+    select deliveries.dataset, deliveries.zone_id, deliveries.record_id, deliveries.partition_hour,
+    from candidates
+    semi join repeated_keys on candidates.record_key = repeated_keys.record_key
+    inner join core.int_mds_deliveries as deliveries on deliveries.rowid = candidates.delivery_row
 ),
 
 quarantine as (
@@ -125,14 +131,15 @@ grid as (
 
 -- A delivery of an id that an earlier partition already carried is a duplicate, in the partition that repeated it.
 repeats as (
-    select window_deliveries.dataset, window_deliveries.zone_id, window_deliveries.partition_hour,
-    from window_deliveries
-    semi join earlier_deliveries as earlier
+    select later.dataset, later.zone_id, later.partition_hour,
+    from repeated_deliveries as later
+    semi join repeated_deliveries as earlier
         on
-            window_deliveries.dataset = earlier.dataset
-            and window_deliveries.zone_id = earlier.zone_id
-            and window_deliveries.record_id = earlier.record_id
-            and earlier.partition_hour < window_deliveries.partition_hour
+            later.dataset = earlier.dataset
+            and later.zone_id = earlier.zone_id
+            and later.record_id = earlier.record_id
+            and earlier.partition_hour < later.partition_hour
+    where later.partition_hour >= (select first_hour from bounds)
 ),
 
 delivered as (
