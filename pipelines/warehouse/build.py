@@ -255,11 +255,11 @@ class Warehouse:
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
-        self._replace_kind(con, model)
+        kind = self._replace_kind(con, model)
         if model.materialized == "view":
             con.execute(_sql("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
             return "view"
-        if model.materialized == "table" or window is None or not self._exists(con, model.schema, model.name):
+        if model.materialized == "table" or window is None or kind is None:
             self._create(con, model)
             return "full"
         in_window = _sql(
@@ -302,7 +302,8 @@ class Warehouse:
     def _kind(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> str | None:
         """'BASE TABLE', 'VIEW' or None: what the warehouse holds under that name now."""
         found = con.execute(
-            "select table_type from information_schema.tables where table_schema = $schema and table_name = $name",
+            "select 'BASE TABLE' from duckdb_tables() where schema_name = $schema and table_name = $name "
+            "union all select 'VIEW' from duckdb_views() where schema_name = $schema and view_name = $name",
             {"schema": schema, "name": name},
         ).fetchall()
         return str(found[0][0]) if found else None
@@ -310,13 +311,16 @@ class Warehouse:
     def _exists(self, con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
         return self._kind(con, schema, name) == "BASE TABLE"
 
-    def _replace_kind(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
-        """Drop the relation when a model changed between view and table (CREATE OR REPLACE cannot)."""
+    def _replace_kind(self, con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
+        """Drop the relation when a model changed between view and table (CREATE OR REPLACE cannot); returns
+        what the warehouse then holds under the model's name."""
         kind = self._kind(con, model.schema, model.name)
         wanted = "VIEW" if model.materialized == "view" else "BASE TABLE"
         if kind is not None and kind != wanted:
             statement = "drop view {schema}.{name}" if kind == "VIEW" else "drop table {schema}.{name}"
             con.execute(_sql(statement, schema=model.schema, name=model.name))
+            return None
+        return kind
 
     def _create(self, con: duckdb.DuckDBPyConnection, model: Model) -> None:
         """The whole table; an incremental one in the order of its column, so that DuckDB skips the row groups

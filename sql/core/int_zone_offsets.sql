@@ -2,7 +2,9 @@
 -- per row (DuckDB resolves a time zone named by a column anew for every row: seconds per million rows).
 -- grain: one row per zone_id and 15-minute UTC bucket, a day either side of the zone's trips and events
 -- inputs: stg_mds__trips, stg_mds__events, stg_gbfs__system_information
--- materialized: table
+-- materialized: incremental(bucket)
+-- unique_key: zone_id, bucket
+-- A window build adds the buckets a day either side of the window's trips (from their starts) and events.
 -- Exact: every time zone in use changes its offset at a quarter hour of UTC (offsets are whole quarter hours and
 -- changes happen at whole local hours). Zones without system_information are on UTC.
 with spans as (
@@ -10,10 +12,12 @@ with spans as (
     from (
         select zone_id, min(start_time) as first_at, max(end_time) as last_at,
         from staging.stg_mds__trips
+        where end_time >= $window_start and end_time < $window_end
         group by zone_id
         union all
         select zone_id, min(event_time) as first_at, max(event_time) as last_at,
         from staging.stg_mds__events
+        where event_time >= $window_start and event_time < $window_end
         group by zone_id
     )
     group by zone_id
