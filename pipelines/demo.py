@@ -71,14 +71,16 @@ def run_demo(console: Console) -> bool:
     Console().print(table)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         marts = con.execute(
-            "select table_name, estimated_size from duckdb_tables() where schema_name = 'main' order by table_name"
+            "select table_name, estimated_size::varchar from duckdb_tables() where schema_name = 'main' "
+            "union all select view_name, 'view' from duckdb_views() where schema_name = 'main' and not internal "
+            "order by 1"
         ).fetchall()
         timezones = {zone: ZoneInfo(timezone_of(con, zone)) for zone in options.zones}
     warehouse = Table(title=f"The warehouse at {settings.warehouse.resolve()} (duckdb -readonly)")
     warehouse.add_column("mart")
     warehouse.add_column("rows", justify="right")
-    for name, rows in marts:
-        warehouse.add_row(name, f"{rows:,}")
+    for name, rows in marts:  # a view's rows are computed when read
+        warehouse.add_row(name, rows if rows == "view" else f"{int(rows):,}")
     Console().print(warehouse)
     for zone, tz in timezones.items():
         # The local days the backfilled window touches, in the city's own calendar.
