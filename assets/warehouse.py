@@ -13,7 +13,8 @@ import dagster as dg
 
 from assets.resources import LakeStore, WarehouseStore
 from pipelines.lake.datasets import DATASETS
-from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.build import FULL_WINDOW, Warehouse
+from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
 from pipelines.warehouse.models import discover
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -72,12 +73,20 @@ def run_window(tags: Mapping[str, str]) -> tuple[datetime, datetime] | None:
     return start, end + timedelta(hours=1)
 
 
-@dg.multi_asset(name="warehouse_models", specs=_specs(), can_subset=True)
+CHECK_SPECS = [
+    dg.AssetCheckSpec(check.name, asset=model_key(check.model, "main"), description=check.description)
+    for check in MODEL_CHECKS
+]
+
+
+@dg.multi_asset(name="warehouse_models", specs=_specs(), check_specs=CHECK_SPECS, can_subset=True)
 def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehouse: WarehouseStore) -> Iterator[object]:
-    """Build the selected models: for the run's window of hours if it has one, else all of them."""
+    """Build the selected models: for the run's window of hours if it has one, else all of them; then check the
+    rows just built (see pipelines/warehouse/checks.py)."""
     window = run_window(context.run.tags)
     names = {key.path[-1] for key in context.selected_asset_keys}
-    runs = Warehouse(warehouse.path(), lake.lake().root).build(window, select=names)
+    built = Warehouse(warehouse.path(), lake.lake().root)
+    runs = built.build(window, select=names)
     for run in runs:
         key = model_key(run.name, run.relation.split(".")[0])
         yield dg.MaterializeResult(
@@ -90,3 +99,15 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
                 "window": f"{window[0].isoformat()} to {window[1].isoformat()}" if window else "full build",
             },
         )
+    selected = {(key.asset_key.path[-1], key.name) for key in context.selected_asset_check_keys}
+    with built.connect(read_only=True) as con:
+        outcomes = run_checks(con, window or FULL_WINDOW, {model for model, _ in selected})
+    for outcome in outcomes:
+        if (outcome.check.model, outcome.check.name) in selected:
+            yield dg.AssetCheckResult(
+                asset_key=model_key(outcome.check.model, "main"),
+                check_name=outcome.check.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failing_rows": outcome.failures, "detail": outcome.check.description},
+            )

@@ -29,6 +29,7 @@ from pipelines.provider.service import SimulatedProvider
 from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiAuthError, VoiClient
 from pipelines.voi.ratelimit import RateLimiter
+from pipelines.warehouse.checks import MODEL_CHECKS
 from tests.conftest import CREDENTIALS, END, NOW, START, make_provider
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,12 @@ def test_backfill_lands_exactly_the_providers_records(
     # The hourly job ingests, then builds the warehouse models downstream of the window.
     assert {"mds_trips", "mds_events", "trips", "vehicle_state_intervals"} <= materialized
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 8
+    # Four checks on each lake dataset, and those of the marts the run built (pipelines/warehouse/checks.py).
+    lake_checks = [c for c in checks if c.asset_key.path[-1] in ("mds_trips", "mds_events")]
+    assert len(lake_checks) == 8
+    assert {(c.asset_key.path[-1], c.check_name) for c in checks if c not in lake_checks} == {
+        (check.model, check.name) for check in MODEL_CHECKS
+    }
     assert all(c.passed for c in checks), [(c.asset_key, c.check_name) for c in checks if not c.passed]
     metadata = lake_metadata(result)
     assert {"rows", "quarantined", "bytes", "window_start", "window_end", "zones", "requests", "retries"} <= set(

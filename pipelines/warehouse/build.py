@@ -29,6 +29,7 @@ from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_tr
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import build_policy_rules
+from pipelines.warehouse.sqltext import sql_text
 
 DEFAULT_MEMORY_LIMIT = "3GB"
 # The distinct places of the window's trip starts and ends and events, each with the version of its zone's areas
@@ -57,7 +58,6 @@ select zone_id, valid_from, lng, lat from core.int_coordinate_areas
 # Relations earlier versions built that nothing builds any more.
 OBSOLETE = ("drop table if exists core.int_point_areas", "drop view if exists lake.hourly_partitions")
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 LAKE_VIEW = (
     "create or replace view lake.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
@@ -74,28 +74,6 @@ class ModelRun:
     rows: int | None
     """Rows stored; None for a view (it stores none, and counting would compute it)."""
     seconds: float
-
-
-def _identifier(name: str) -> str:
-    if not IDENTIFIER.fullmatch(name):
-        raise ValueError(f"{name!r} is not a plain identifier")
-    return name
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (view definitions cannot take parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql(template: str, body: str = "", literal: str = "", key: Iterable[str] = (), **names: str) -> str:
-    """SQL text with identifiers from the closed list of models and datasets filled in, never values.
-
-    `body` is a model's own SQL from `sql/`; `literal` a string literal (the lake folder in a view definition);
-    `key` a model's unique key columns, filled in as a row `(a, b)`.
-    """
-    identifiers = {name: _identifier(value) for name, value in names.items()}
-    row = "(" + ", ".join(_identifier(column) for column in key) + ")"
-    return template.format(body=body, literal=_literal(literal), key=row, **identifiers)
 
 
 def _edge_files(folder: Path, levels: int) -> Iterator[Path]:
@@ -132,7 +110,7 @@ def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str]]:
     """Column names and types of a relation (identifiers from the closed list only)."""
-    description = con.execute(_sql("select * from {schema}.{name} limit 0", schema=schema, name=name)).description
+    description = con.execute(sql_text("select * from {schema}.{name} limit 0", schema=schema, name=name)).description
     return [(column[0], str(column[1])) for column in description or []]
 
 
@@ -184,7 +162,7 @@ class Warehouse:
     def _lake_views(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute("create schema if not exists lake")
         for schema_name in ("staging", "core"):
-            con.execute("create schema if not exists " + _identifier(schema_name))
+            con.execute(sql_text("create schema if not exists {schema}", schema=schema_name))
         sources: dict[str, tuple[Path, dict[str, Any]]] = {
             name: (
                 self.lake_dir / name,
@@ -208,11 +186,11 @@ class Warehouse:
                 folder = self._empty_file(name, schema)
                 pattern = "zone_id=*/date=*/hour=*/*.parquet"
             union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
-            statement = _sql(LAKE_VIEW, literal=str(folder.resolve() / pattern), name=name, union=union)
+            statement = sql_text(LAKE_VIEW, literal=str(folder.resolve() / pattern), name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:
                 con.execute(statement)
-                con.execute(_sql("comment on view lake.{name} is {literal}", literal=comment, name=name))
+                con.execute(sql_text("comment on view lake.{name} is {literal}", literal=comment, name=name))
 
     # -- models ---------------------------------------------------------------------------------------
 
@@ -247,7 +225,7 @@ class Warehouse:
                     con.execute("reset preserve_insertion_order")
                 rows: int | None = None
                 if mode != "view":
-                    count = _sql("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
+                    count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
                     rows = con.execute(count).fetchall()[0][0]
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
         return runs
@@ -257,15 +235,15 @@ class Warehouse:
         values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
         kind = self._replace_kind(con, model)
         if model.materialized == "view":
-            con.execute(_sql("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
+            con.execute(sql_text("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
             return "view"
         if model.materialized == "table" or window is None or kind is None:
             self._create(con, model)
             return "full"
-        in_window = _sql(
+        in_window = sql_text(
             " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column or ""
         )
-        stage = _sql("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql)
+        stage = sql_text("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql)
         if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
             stage += in_window
         con.execute(stage, _bound(stage, values))
@@ -274,18 +252,18 @@ class Warehouse:
             self._create(con, model)
             return "full"
         if model.keep_latest:  # a stored row newer than the returned one (a later delivery or snapshot) stays
-            same_key = " and ".join(_sql("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
-            newer = _sql(
+            same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
+            newer = sql_text(
                 "delete from window_rows using {schema}.{name} as stored "
                 "where stored.{column} > window_rows.{column} and ",
                 column=model.incremental_column or "",
                 **names,
             )
             con.execute(newer + same_key)
-        delete = _sql("delete from {schema}.{name}", **names) + in_window
+        delete = sql_text("delete from {schema}.{name}", **names) + in_window
         if model.unique_key:  # a row that moved to this window from another one leaves its old place
-            delete += _sql(" or {key} in (select {key} from window_rows)", key=model.unique_key)
-        insert = _sql("insert into {schema}.{name} by name select * from window_rows", **names)
+            delete += sql_text(" or {key} in (select {key} from window_rows)", key=model.unique_key)
+        insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute("begin transaction")
         try:
             con.execute(delete, _bound(delete, values))
@@ -318,7 +296,7 @@ class Warehouse:
         wanted = "VIEW" if model.materialized == "view" else "BASE TABLE"
         if kind is not None and kind != wanted:
             statement = "drop view {schema}.{name}" if kind == "VIEW" else "drop table {schema}.{name}"
-            con.execute(_sql(statement, schema=model.schema, name=model.name))
+            con.execute(sql_text(statement, schema=model.schema, name=model.name))
             return None
         return kind
 
@@ -331,7 +309,7 @@ class Warehouse:
             names["column"] = model.incremental_column
         else:
             template = "create or replace table {schema}.{name} as\n{body}"
-        statement = _sql(template, body=model.sql, **names)
+        statement = sql_text(template, body=model.sql, **names)
         con.execute(statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True))))
 
     # -- python models --------------------------------------------------------------------------------

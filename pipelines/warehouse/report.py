@@ -7,7 +7,8 @@ from rich.table import Table
 
 from pipelines.config import Settings
 from pipelines.ingest import hours_between
-from pipelines.warehouse.build import ModelRun, Warehouse
+from pipelines.warehouse.build import FULL_WINDOW, ModelRun, Warehouse
+from pipelines.warehouse.checks import CheckOutcome, run_checks
 
 
 def runs_table(runs: list[ModelRun], title: str) -> Table:
@@ -20,12 +21,26 @@ def runs_table(runs: list[ModelRun], title: str) -> Table:
     return table
 
 
+def checks_table(outcomes: list[CheckOutcome]) -> Table:
+    table = Table(title="Checks")
+    for column in ("mart", "check", "failing rows"):
+        table.add_column(column, justify="right" if column == "failing rows" else "left")
+    for outcome in outcomes:
+        failing = f"{outcome.failures:,}" if outcome.passed else f"[red]{outcome.failures:,}[/]"
+        table.add_row(outcome.check.model, outcome.check.name, failing)
+    return table
+
+
 def print_build(settings: Settings, console: Console, window: tuple[datetime, datetime] | None) -> bool:
     """A full build directly, or a window through Dagster (so it is recorded like a scheduled run)."""
     if window is None:
-        runs = Warehouse(settings.warehouse, settings.lake_dir).build()
+        warehouse = Warehouse(settings.warehouse, settings.lake_dir)
+        runs = warehouse.build()
         console.print(runs_table(runs, f"Full build of {settings.warehouse}"))
-        return True
+        with warehouse.connect(read_only=True) as con:
+            outcomes = run_checks(con, FULL_WINDOW)
+        console.print(checks_table(outcomes))
+        return all(outcome.passed for outcome in outcomes)
     from assets.launch import run_job
 
     hours = hours_between(*window)
