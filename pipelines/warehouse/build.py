@@ -85,7 +85,7 @@ def _edge_files(folder: Path, levels: int) -> Iterator[Path]:
         return
     for pick in (min, max):
         here = folder
-        while (folders := [p for p in here.iterdir() if p.is_dir()]) and here.name[:5] != "hour=":
+        while not here.name.startswith("hour=") and (folders := [p for p in here.iterdir() if p.is_dir()]):
             here = pick(folders)
         files = sorted(here.glob("*.parquet"))
         if files:
@@ -348,6 +348,8 @@ class Warehouse:
         start, end = window if window is not None and add else FULL_WINDOW
         query = COORDINATES + (NEW_COORDINATES if add else "")
         coordinates = query_frame(con, query, {"window_start": start, "window_end": end})
+        if add and coordinates.is_empty():
+            return 0  # every place of the window was placed before: no areas to read, no trees to build
         areas = query_frame(
             con,
             "select areas.zone_id, area_id, area_type, geometry, areas.valid_from "
@@ -356,11 +358,10 @@ class Warehouse:
         )
         placed = place_coordinates(coordinates, areas)
         with registered(con, "placed_coordinates", placed):
-            if not add:
-                con.execute(
-                    "create or replace table core.int_coordinate_areas as select * from placed_coordinates limit 0"
-                )
-            con.execute("insert into core.int_coordinate_areas by name select * from placed_coordinates")
+            if add:
+                con.execute("insert into core.int_coordinate_areas by name select * from placed_coordinates")
+            else:
+                con.execute("create or replace table core.int_coordinate_areas as select * from placed_coordinates")
         return placed.height
 
 

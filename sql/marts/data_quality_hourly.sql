@@ -51,7 +51,7 @@ partitions as (
 ),
 
 window_deliveries as (
-    select dataset, zone_id, record_id, record_key, partition_hour
+    select record_key
     from core.int_mds_deliveries
     where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
 ),
