@@ -444,6 +444,35 @@ def test_silent_vehicles_empty_and_missing_hours(tmp_path: Path) -> None:
     assert sum(r["trip_events_without_trip"] for r in dq.values()) == 0
 
 
+def test_an_hour_delivered_without_events_extends_the_horizon(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    write_events(lake, ZONE, hour, [event("a-1", "scooter-a", hour + 30 * M, "battery_charged", "available")])
+    write_events(lake, ZONE, hour + H, [])  # nothing happened at 11:00, and the partition says so
+    warehouse = built(tmp_path, lake)
+
+    occupancy = run(
+        warehouse,
+        "select hour, avg_vehicles, max_vehicles from occupancy_hourly "
+        "where area_type = 'zone' and vehicle_state = 'available' order by hour",
+    )
+    assert occupancy.rows() == [(hour, 0.5, 1), (hour + H, 1.0, 1)]
+
+    # A later hour's series joins the stored ones; earlier hours are rebuilt with it by the next build of theirs.
+    write_events(lake, ZONE, hour + 2 * H, [event("a-2", "scooter-a", hour + 2 * H, "maintenance", "non_operational")])
+    warehouse.build(window=(hour + 2 * H, hour + 3 * H))
+    series = run(warehouse, "select vehicle_state from core.int_occupancy_series order by all")
+    assert series["vehicle_state"].to_list() == ["available", "non_operational"]
+    third = run(
+        warehouse,
+        "select vehicle_state, avg_vehicles from occupancy_hourly where area_type = 'zone' "
+        "and hour = $hour order by all",
+        {"hour": hour + 2 * H},
+    )
+    assert third.rows() == [("available", 0.0), ("deployed", 1.0), ("non_operational", 1.0)]
+
+
 def test_quarantined_records_and_orphan_events_are_counted(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))

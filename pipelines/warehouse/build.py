@@ -51,9 +51,11 @@ inner join core.int_zone_area_versions as versions
     on points.zone_id = versions.zone_id and points.at >= versions.span_start and points.at < versions.span_end
 where points.lng is not null and points.lat is not null
 """
+# Those not placed before. An anti join hashes the window's few coordinates and streams the placed ones past them;
+# EXCEPT hashed every placed coordinate (three times slower at a month of a 10,000-vehicle city).
 NEW_COORDINATES = """
-except
-select zone_id, valid_from, lng, lat from core.int_coordinate_areas
+select * from ({body}) as window_coordinates
+anti join core.int_coordinate_areas using (zone_id, valid_from, lng, lat)
 """
 # Relations earlier versions built that nothing builds any more.
 OBSOLETE = ("drop table if exists core.int_point_areas", "drop view if exists lake.hourly_partitions")
@@ -240,17 +242,24 @@ class Warehouse:
         if model.materialized == "table" or window is None or kind is None:
             self._create(con, model)
             return "full"
-        in_window = sql_text(
-            " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column or ""
-        )
         stage = sql_text("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql)
-        if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
-            stage += in_window
+        in_window = ""
+        if model.incremental_column:
+            in_window = sql_text(
+                " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column
+            )
+            if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
+                stage += in_window
         con.execute(stage, _bound(stage, values))
         if _columns(con, "temp", "window_rows") != _columns(con, model.schema, model.name):
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
             self._create(con, model)
             return "full"
+        if model.materialized == "accumulating":
+            added = "insert into {schema}.{name} select * from window_rows except select * from {schema}.{name}"
+            con.execute(sql_text(added, **names))
+            con.execute("drop table window_rows")
+            return "incremental"
         if model.keep_latest:  # a stored row newer than the returned one (a later delivery or snapshot) stays
             same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
             newer = sql_text(
@@ -346,7 +355,7 @@ class Warehouse:
             and [c for c, _ in _columns(con, "core", "int_coordinate_areas")] == list(COORDINATE_AREAS_SCHEMA)
         )
         start, end = window if window is not None and add else FULL_WINDOW
-        query = COORDINATES + (NEW_COORDINATES if add else "")
+        query = sql_text(NEW_COORDINATES, body=COORDINATES) if add else COORDINATES
         coordinates = query_frame(con, query, {"window_start": start, "window_end": end})
         if add and coordinates.is_empty():
             return 0  # every place of the window was placed before: no areas to read, no trees to build

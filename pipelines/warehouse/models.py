@@ -3,7 +3,7 @@
     -- <what the model is>
     -- grain: one row per <what>
     -- inputs: <model or lake.<dataset> names, comma-separated>
-    -- materialized: view | table | incremental(<timestamp column>)
+    -- materialized: view | table | incremental(<timestamp column>) | accumulating
     -- unique_key: <columns>  (optional, incremental models: stored rows sharing these values with a returned row
                               are replaced, wherever they lie: a re-delivery into another window replaces the row)
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
@@ -14,6 +14,9 @@ a full build). A window build deletes the stored rows whose incremental column f
 unique_key also the rows whose key the SQL returned (they may lie outside the window: a trip re-delivered into
 another hour, an interval the window's first event ends), then inserts what the SQL returned. Without a
 unique_key only the returned rows inside the window are inserted.
+
+An accumulating model is a set that only grows between full builds (the series a mart reports, say): a window
+build inserts the rows its SQL returns for the window that the table lacks, and removes none.
 
 `staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
 """
@@ -57,8 +60,10 @@ def parse_model(path: Path) -> Model:
         raise ValueError(f"{path}: header lacks {sorted(missing)} (see pipelines/warehouse/models.py)")
     materialized = header["materialized"]
     incremental = INCREMENTAL.match(materialized)
-    if materialized not in ("view", "table") and incremental is None:
-        raise ValueError(f"{path}: materialized must be view, table or incremental(<column>), not {materialized!r}")
+    if materialized not in ("view", "table", "accumulating") and incremental is None:
+        raise ValueError(
+            f"{path}: materialized must be view, table, incremental(<column>) or accumulating, not {materialized!r}"
+        )
     if header.get("keep", "latest") != "latest" or ("keep" in header and "unique_key" not in header):
         raise ValueError(f"{path}: `keep: latest` is the only keep rule, and it needs a unique_key")
     return Model(

@@ -1,6 +1,6 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet caps.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
+-- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
 -- A window build re-judges the trips ending in the window, the available intervals it starts or ends and every
@@ -193,8 +193,9 @@ speeding as (
 
 -- idle vehicles ------------------------------------------------------------------------------------------------
 
+-- An open interval idles until the zone's data horizon: the end of its latest delivered hour.
 zone_clock as (
-    select zone_id, max(coalesce(ended_at, started_at)) as last_seen_at, from intervals group by zone_id
+    select zone_id, horizon, from core.int_zone_horizons
 ),
 
 -- Three disjoint reads, each of a time range DuckDB finds by the row groups' ranges (one disjunction of them
@@ -221,7 +222,7 @@ available as (
     select
         intervals.*,
         vehicles.vehicle_type,
-        coalesce(intervals.duration_s, epoch(zone_clock.last_seen_at) - epoch(intervals.started_at)) as idle_s,
+        coalesce(intervals.duration_s, epoch(zone_clock.horizon) - epoch(intervals.started_at)) as idle_s,
     from judged_available as intervals
     inner join zone_clock on intervals.zone_id = zone_clock.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
@@ -323,13 +324,8 @@ zone_hours as (
     from (
         select
             zone_id,
-            unnest(generate_series(
-                time_bucket(interval 1 hour, min(started_at)),
-                max(coalesce(ended_at, started_at)),
-                interval 1 hour
-            )) as hour_utc,
-        from intervals
-        group by zone_id
+            unnest(generate_series(first_hour, horizon - interval 1 hour, interval 1 hour)) as hour_utc,
+        from core.int_zone_horizons
     )
     where hour_utc >= $window_start and hour_utc < $window_end
 ),

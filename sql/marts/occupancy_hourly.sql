@@ -2,7 +2,7 @@
 -- deployed vehicles (dockless.deployed.*: parked in the public right of way = available, reserved or
 -- non_operational), per zone, zone area and UTC hour, from the MDS state timeline.
 -- grain: one row per zone_id, area (area_type and area_id; area_type 'zone' with a null area_id is the whole zone), hour and vehicle_state
--- inputs: vehicle_state_intervals, stg_mds__events, stg_gbfs__system_information
+-- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, stg_gbfs__system_information
 -- materialized: incremental(hour)
 -- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area
 -- and state, the zone's, and deployed when parked). An hour's opening count is the sum of all earlier changes
@@ -11,15 +11,12 @@
 -- parallel, whatever the length of the intervals.
 -- Open intervals (no next event yet) last until the zone's data horizon, the end of its latest delivered hour.
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
--- that ever occurs and for available and deployed in every area: the same rows whether built whole or by hour.
+-- that ever occurs (core.int_occupancy_series) and for available and deployed in every area: the same rows
+-- whether built whole or by hour.
 -- Not materialized: read twice, a copy of every interval would cost more than two scans.
 with intervals as not materialized (
     select zone_id, area_id, area_type, vehicle_state, started_at, ended_at,
     from main.vehicle_state_intervals
-),
-
-events as (
-    select zone_id, delivery_hour from staging.stg_mds__events
 ),
 
 systems as (
@@ -27,12 +24,7 @@ systems as (
 ),
 
 delivered as (
-    select
-        zone_id,
-        min(delivery_hour) as first_hour,
-        max(delivery_hour) + interval 1 hour as horizon,
-    from events
-    group by zone_id
+    select zone_id, first_hour, horizon, from core.int_zone_horizons
 ),
 
 hours as (
@@ -69,11 +61,9 @@ clipped as (
         and coalesce(intervals.ended_at, delivered.horizon) > $window_start
 ),
 
--- Every (area, state) that ever occurs, from one pass over the intervals; the series below derive from these few.
+-- Every (area, state) that ever occurs; the series below derive from these few.
 seen as (
-    select zone_id, area_id, vehicle_state, any_value(area_type) as area_type,
-    from intervals
-    group by zone_id, area_id, vehicle_state
+    select zone_id, area_id, vehicle_state, area_type, from core.int_occupancy_series
 ),
 
 -- The counted series, numbered: each (area, state) seen, its zone-wide total, and deployed and available in every

@@ -1,0 +1,14 @@
+-- The series occupancy counts: each zone area (or outside every area) and vehicle state a state interval began in.
+-- grain: one row per zone_id, area_id, area_type and vehicle_state
+-- inputs: vehicle_state_intervals
+-- materialized: accumulating
+-- A window build adds the series its intervals begin (an interval begun before the window keeps its area and
+-- state when the window ends it), so an hourly build reads a hundred rows, not every interval. A series whose
+-- every interval a re-delivery took away keeps its zero rows until the next full build.
+select distinct
+    zone_id,
+    area_id,  -- The zone area (null when outside every area).
+    area_type,  -- That area's type, or 'outside'.
+    vehicle_state,  -- The MDS vehicle state.
+from main.vehicle_state_intervals
+where started_at >= $window_start and started_at < $window_end
