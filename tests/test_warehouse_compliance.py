@@ -1,9 +1,11 @@
 """Compliance marts: hand-built scenarios with exact expectations, and the shared city against its ground truth."""
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -12,8 +14,8 @@ import shapely
 from pipelines.provider.city import Area
 from pipelines.provider.truth import truth_frames
 from pipelines.warehouse.build import Warehouse
-from pipelines.warehouse.policy import load_policy_rules
-from tests.conftest import BuiltWarehouse
+from pipelines.warehouse.policy import PolicyError, load_policy_geographies, load_policy_rules
+from tests.conftest import SHARED, BuiltWarehouse
 from tests.scenario import (
     CENTER,
     area,
@@ -21,7 +23,9 @@ from tests.scenario import (
     geofence_rule,
     query,
     ride,
+    trip,
     uid,
+    write_events,
     write_gbfs_vehicles,
     write_geofencing,
     write_hours,
@@ -190,10 +194,29 @@ CAP_POLICY = {
 }
 
 
+def geography(geography_id: str, name: str, *areas: dict[str, Any]) -> dict[str, Any]:
+    """An MDS Geography whose area is the given zone-API-style rectangles."""
+    features = [{"type": "Feature", "properties": {}, "geometry": a["geometry"]} for a in areas]
+    return {
+        "geography_id": geography_id,
+        "name": name,
+        "published_date": 1767224400000,
+        "geography_json": {"type": "FeatureCollection", "features": features},
+    }
+
+
+CITY = geography("e3ed0a0e-61d3-4887-8b6a-4af4f3769c14", "City", OPS)
+
+
+def write_policies(folder: Path, policies: dict[str, Any], *geographies: dict[str, Any]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "policies.json").write_text(json.dumps(policies))
+    (folder / "geographies.json").write_text(json.dumps({"version": "2.0.0", "geographies": list(geographies)}))
+
+
 def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     policies = tmp_path / "policies" / "1"
-    policies.mkdir(parents=True)
-    (policies / "policies.json").write_text(json.dumps(CAP_POLICY))
+    write_policies(policies, CAP_POLICY, CITY)
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(policies.parent))
     lake = tmp_path / "lake"
     events = [
@@ -213,6 +236,112 @@ def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pyte
     assert found.select("zone_id", "observed_at", "observed_value", "limit_value").rows() == [("1", at(12), 3.0, 2.0)]
     rules = query(warehouse, "select * from core.policy_rules where source = 'policy'")
     assert rules.select("zone_id", "rule_type", "value", "value_units").rows() == [("1", "count", 2.0, "devices")]
+
+
+SLOW_STREET = area("slow-street", "operations", (59.3200, 18.0500), (59.3220, 18.0550))
+NO_PARKING_GEOGRAPHY = geography("0c77c813-bece-4e29-a5e2-9e1d9e1a2c1f", "Old Town", NO_PARKING)
+SLOW_GEOGRAPHY = geography("6d0a6c2a-3c35-4bd5-a4c5-0c8d14b7a1a3", "Slow street", SLOW_STREET)
+
+
+def rule(
+    name: str, rule_type: str, units: str, maximum: float, geographies: list[str], states: list[str]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "rule_id": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+        "rule_type": rule_type,
+        "rule_units": units,
+        "geographies": geographies,
+        "states": {state: [] for state in states},
+        "maximum": maximum,
+    }
+
+
+def policy(*rules: dict[str, Any]) -> dict[str, Any]:
+    rules_policy = {"name": "City rules", "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33", "rules": list(rules)}
+    return {"policies": [rules_policy | {"start_date": 1767225600000, "published_date": 1767224400000}]}
+
+
+def located_ride(
+    name: str, device: str, start: datetime, end: datetime, start_at: tuple[float, float], end_at: tuple[float, float]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A 2 km ride whose events lie where the trip starts and ends."""
+    return trip(name, device, start, end, start_at=start_at, end_at=end_at, distance_m=2_000), [
+        event(f"{name}/start", device, start, "trip_start", "on_trip", trips=[name], location=start_at),
+        event(f"{name}/end", device, end, "trip_end", "available", trips=[name], location=end_at),
+    ]  # fmt: skip
+
+
+def test_policy_rules_hold_only_in_their_geographies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = policy(
+        rule("No parking in Old Town", "count", "devices", 0, [NO_PARKING_GEOGRAPHY["geography_id"]], ["available"]),
+        rule("City cap", "count", "devices", 5, [CITY["geography_id"]], []),
+        rule("Slow street", "speed", "kph", 10, [SLOW_GEOGRAPHY["geography_id"]], ["on_trip"]),
+    )
+    write_policies(tmp_path / "policies", rules, NO_PARKING_GEOGRAPHY, CITY, SLOW_GEOGRAPHY)
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(tmp_path / "policies"))
+    lake = tmp_path / "lake"
+    slow_start, slow_end = (59.3205, 18.0510), (59.3215, 18.0540)
+    rides = [
+        # From the center to Old Town at 12 km/h, where it stays parked: it did not start in the slow street, so
+        # that limit does not hold for it.
+        located_ride("into-old-town", "g1", at(10), at(10, 10), CENTER, IN_NO_PARKING),
+        # Along the slow street, start to end, at 12 km/h: speeding.
+        located_ride("along-slow-street", "g2", at(10, 30), at(10, 40), slow_start, slow_end),
+    ]
+    write_hours(lake, "1", [t for t, _ in rides], [e for _, es in rides for e in es])
+    write_events(lake, "1", at(11), [])  # a quiet hour, delivered
+    write_system_information(lake, "1", at(10))
+    write_zone_info(lake, "1", at(10), max_speed=20)
+    write_zone_areas(lake, "1", at(10), [OPS, NO_PARKING])
+    write_vehicles(lake, "1", at(10), ["g1", "g2"])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+
+    # At 11:00 g1 is parked in Old Town (g2 in the slow street); the city's cap of 5 holds.
+    capped = violations(warehouse, "fleet_cap_exceeded")
+    assert capped.select("observed_at", "observed_value", "limit_value").rows() == [(at(11), 1.0, 0.0)]
+    assert (
+        capped["detail"][0] == "1 devices deployed at the start of the hour in Old Town, cap 0 (No parking in Old Town)"
+    )
+    speeding = violations(warehouse, "speeding")
+    assert speeding.select("trip_id", "limit_value").rows() == [(uid("along-slow-street"), 10.0)]
+
+    # The same warehouse hour by hour, and after the geographies change: placed again, as a full build would.
+    hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
+    for hour in (9, 10, 11):
+        hourly.build(window=(at(hour), at(hour + 1)))
+    # The center lies in the city; Old Town and the slow street's two ends in the city and their own.
+    assert query(hourly, "select count(*) as n from core.int_policy_geography_points")["n"][0] == 7
+    moved = geography(CITY["geography_id"], "City", area("elsewhere", "operations", (59.0, 17.0), (59.1, 17.1)))
+    (tmp_path / "policies" / "geographies.json").write_text(
+        json.dumps({"geographies": [NO_PARKING_GEOGRAPHY, moved, SLOW_GEOGRAPHY]})
+    )
+    hourly.build(window=(at(11), at(12)))
+    points = query(hourly, "select geography_id, count(*) as n from core.int_policy_geography_points group by all")
+    assert sorted(points.rows()) == sorted(
+        [(NO_PARKING_GEOGRAPHY["geography_id"], 1), (SLOW_GEOGRAPHY["geography_id"], 2)]
+    )
+
+
+def test_a_rule_naming_an_unknown_geography_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(json.dumps(policy(rule("cap", "count", "devices", 5, [CITY["geography_id"]], []))))
+    with pytest.raises(PolicyError, match=f"names geographies the policy folder lacks: {CITY['geography_id']}"):
+        load_policy_rules(tmp_path)
+
+
+def test_the_mds_geography_samples_load(tmp_path: Path) -> None:
+    samples = SHARED / "specs" / "samples" / "mds-official-examples" / "2.0.2" / "geography"
+    for name in ("geographies.json", "no-ride-zone.json"):
+        (tmp_path / name).write_bytes((samples / name).read_bytes())
+    loaded = load_policy_geographies(tmp_path)
+    listed = json.loads((samples / "geographies.json").read_text())["geographies"]
+    assert loaded.height == len(listed) + 1
+    areas = dict(zip(loaded["name"], shapely.from_wkb(loaded["geometry"].to_numpy()), strict=True))
+    assert areas["Parking areas"].is_empty  # a list of stops: points, no area
+    assert all(area.area > 0 for name, area in areas.items() if name != "Parking areas")
+    louisville = shapely.Point(-85.7585, 38.2527)  # downtown Louisville, inside the municipal boundary
+    assert areas["Municipal Boundary"].contains(louisville)
 
 
 def test_policy_units_are_normalised(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
-from pipelines.warehouse.policy import build_policy_rules
+from pipelines.warehouse.policy import build_policy_geographies, build_policy_rules
+from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.sqltext import sql_text
 
 DEFAULT_MEMORY_LIMIT = "3GB"
@@ -127,6 +128,11 @@ class Warehouse:
             "_coordinate_areas",
         ),
         "policy_rules": ((), "_policy_rules"),
+        "policy_geographies": ((), "_policy_geographies"),
+        "int_policy_geography_points": (
+            ("policy_geographies", "stg_mds__trips", "stg_mds__events"),
+            "_policy_geography_points",
+        ),
         "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
         "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
         "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
@@ -326,6 +332,14 @@ class Warehouse:
     def _policy_rules(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.policy_rules: MDS Policy rules from FLEETLAKE_POLICY_DIR and the defaults (see policy.py)."""
         return build_policy_rules(con, window)
+
+    def _policy_geographies(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.policy_geographies: the MDS Geography areas policy rules name (see policy_geographies.py)."""
+        return build_policy_geographies(con, window)
+
+    def _policy_geography_points(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_policy_geography_points: the trip and event locations inside each policy geography."""
+        return build_policy_geography_points(con, window)
 
     def _trip_start_geofences(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_trip_start_geofences: the GBFS geofencing rule at each trip start (see geofences.py)."""

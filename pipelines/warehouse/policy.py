@@ -3,7 +3,9 @@
 Policies are read from the JSON files of a folder (`FLEETLAKE_POLICY_DIR`; none by default): MDS 2.0 flat files
 (`{"policies": [...]}`), MDS REST responses (`{"data": {"policies": [...]}}`) or a single policy object. A file in a
 sub-folder named after a zone (`<dir>/<zone_id>/*.json`) applies to that zone only; a file at the top applies to
-every zone (`zone_id` null). Rule geographies are kept as their UUIDs: rules apply zone-wide.
+every zone (`zone_id` null). The geographies rules name (MDS Geography JSON, see policy_geographies.py) are
+read from the same folder, into core.policy_geographies; a rule naming a geography the folder lacks is an error,
+and a rule naming none applies zone-wide.
 
 `value` is the rule's `maximum` in one unit per rule type (count: devices, speed: kph, time: seconds), so the
 compliance marts never convert units. Rows with `source = 'default'` are the fallbacks used when no policy says
@@ -12,6 +14,7 @@ speed limits and forbidden areas default to the zone API and GBFS geofencing, in
 """
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import msgspec
 import polars as pl
 
 from pipelines.warehouse.frames import registered
+from pipelines.warehouse.policy_geographies import GEOGRAPHIES_SCHEMA, geography_objects, geography_rows
 
 POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
 IDLE_LIMIT_ENV = "FLEETLAKE_IDLE_LIMIT_HOURS"
@@ -75,8 +79,21 @@ def _policies(document: Any, path: Path) -> tuple[list[dict[str, Any]], int | No
     raise PolicyError(f"{path}: no `policies` list and no policy `rules`")
 
 
-def _rows(path: Path, zone_id: str | None) -> list[dict[str, Any]]:
-    policies, file_end = _policies(msgspec.json.decode(path.read_bytes()), path)
+def _documents(folder: Path | None) -> Iterator[tuple[Path, str | None, Any]]:
+    """Each JSON file of the policy folder, decoded, with the zone its sub-folder names (None at the top)."""
+    if folder is None:
+        return
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PolicyError(f"{folder}: the policy folder does not exist")
+    for path in sorted(folder.glob("*.json")):
+        yield path, None, msgspec.json.decode(path.read_bytes())
+    for path in sorted(folder.glob("*/*.json")):
+        yield path, path.parent.name, msgspec.json.decode(path.read_bytes())
+
+
+def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]]:
+    policies, file_end = _policies(document, path)
     rows = []
     for policy in policies:
         end = policy.get("end_date") if policy.get("end_date") is not None else file_end
@@ -136,26 +153,49 @@ def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
     ]
 
 
+def load_policy_geographies(folder: Path | None) -> pl.DataFrame:
+    """Every geography of every Geography file under `folder` (if any)."""
+    rows = [row for path, zone, document in _documents(folder) for row in geography_rows(document, path, zone)]
+    return pl.DataFrame(rows, schema=GEOGRAPHIES_SCHEMA, orient="row")
+
+
 def load_policy_rules(folder: Path | None, idle_limit_hours: float = DEFAULT_IDLE_LIMIT_HOURS) -> pl.DataFrame:
     """Every rule of every policy file under `folder` (if any), then the defaults."""
     rows: list[dict[str, Any]] = []
-    if folder is not None:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise PolicyError(f"{folder}: the policy folder does not exist")
-        for path in sorted(folder.glob("*.json")):
-            rows.extend(_rows(path, None))
-        for path in sorted(folder.glob("*/*.json")):
-            rows.extend(_rows(path, path.parent.name))
+    known: set[str] = set()
+    for path, zone, document in _documents(folder):
+        geographies = geography_objects(document)
+        if geographies:
+            known.update(str(geography.get("geography_id")) for geography in geographies)
+        else:
+            rows.extend(_rows(document, path, zone))
+    for row in rows:
+        if missing := sorted(set(row["geographies"]) - known):
+            raise PolicyError(
+                f"{row['source_file']}: rule {row['rule_id']} ({row['rule_name']}) names geographies the policy "
+                f"folder lacks: {', '.join(missing)}; add the agency's Geography API response (geographies.json)"
+            )
     rows.extend(default_rules(idle_limit_hours))
     return pl.DataFrame(rows, schema=POLICY_RULES_SCHEMA, orient="row")
 
 
+def _policy_folder() -> Path | None:
+    folder = os.environ.get(POLICY_DIR_ENV) or None
+    return Path(folder) if folder else None
+
+
 def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
     """The `policy_rules` python model: replaces core.policy_rules from the policy folder and the defaults."""
-    folder = os.environ.get(POLICY_DIR_ENV) or None
     idle = float(os.environ.get(IDLE_LIMIT_ENV) or DEFAULT_IDLE_LIMIT_HOURS)
-    rules = load_policy_rules(Path(folder) if folder else None, idle)
+    rules = load_policy_rules(_policy_folder(), idle)
     with registered(con, "loaded_policy_rules", rules):
         con.execute("create or replace table core.policy_rules as select * from loaded_policy_rules")
     return rules.height
+
+
+def build_policy_geographies(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
+    """The `policy_geographies` python model: replaces core.policy_geographies from the policy folder."""
+    geographies = load_policy_geographies(_policy_folder())
+    with registered(con, "loaded_policy_geographies", geographies):
+        con.execute("create or replace table core.policy_geographies as select * from loaded_policy_geographies")
+    return geographies.height

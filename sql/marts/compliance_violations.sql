@@ -1,13 +1,14 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet caps.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
+-- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
 -- A window build re-judges the trips ending in the window, the available intervals it starts or ends and every
 -- open one (they idle on as the data's clock advances), the GBFS sightings captured and the hours begun in it.
 -- Limits: an MDS policy rule in force (the strictest) wins, else the zone API, else the GBFS global rules; the idle
 -- limit falls back to the default rule of core.policy_rules. Rules are evaluated independently: one trip may break
--- several.
+-- several. A policy rule that names geographies holds only there: for a trip, where it starts and ends; for a
+-- vehicle, where its state began. One that names none holds zone-wide.
 with trips as (
     select * from main.trips
     where end_time >= $window_start and end_time < $window_end
@@ -30,6 +31,13 @@ gbfs_positions as (
 
 policy_rules as (
     select * from core.policy_rules
+),
+
+-- The policy geographies each location lies in (a list per location; none outside them all).
+geography_points as (
+    select lng, lat, list(geography_id order by geography_id) as geographies,
+    from core.int_policy_geography_points
+    group by lng, lat
 ),
 
 vehicles as (
@@ -143,6 +151,8 @@ policy_speed_limits as (
         trips.trip_id,
         min(policy_rules.value) as limit_kph,
     from trips
+    left join geography_points as starts on trips.start_lng = starts.lng and trips.start_lat = starts.lat
+    left join geography_points as ends on trips.end_lng = ends.lng and trips.end_lat = ends.lat
     inner join policy_rules
         on policy_rules.rule_type = 'speed'
         and policy_rules.source = 'policy'
@@ -150,6 +160,13 @@ policy_speed_limits as (
         and (policy_rules.start_date is null or policy_rules.start_date <= trips.start_time)
         and (policy_rules.end_date is null or trips.start_time < policy_rules.end_date)
         and (len(policy_rules.vehicle_types) = 0 or list_contains(policy_rules.vehicle_types, trips.vehicle_type))
+        and (
+            len(policy_rules.geographies) = 0
+            or (
+                list_has_any(policy_rules.geographies, starts.geographies)
+                and list_has_any(policy_rules.geographies, ends.geographies)
+            )
+        )
     where policy_rules.value is not null
     group by trips.trip_id
 ),
@@ -223,9 +240,12 @@ available as (
         intervals.*,
         vehicles.vehicle_type,
         coalesce(intervals.duration_s, epoch(zone_clock.horizon) - epoch(intervals.started_at)) as idle_s,
+        located.geographies,
     from judged_available as intervals
     inner join zone_clock on intervals.zone_id = zone_clock.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
+    left join geography_points as located
+        on intervals.start_lng = located.lng and intervals.start_lat = located.lat
 ),
 
 idle_limits as (
@@ -246,6 +266,7 @@ idle_limits as (
             len(policy_rules.vehicle_types) = 0
             or list_contains(policy_rules.vehicle_types, available.vehicle_type)
         )
+        and (len(policy_rules.geographies) = 0 or list_has_any(policy_rules.geographies, available.geographies))
     where policy_rules.value is not null
     qualify row_number() over (
         partition by available.zone_id, available.device_id, available.started_at
@@ -309,9 +330,11 @@ parked_forbidden as (
 -- fleet caps ---------------------------------------------------------------------------------------------------
 
 typed_intervals as (
-    select intervals.*, vehicles.vehicle_type,
+    select intervals.*, vehicles.vehicle_type, located.geographies,
     from intervals
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
+    left join geography_points as located
+        on intervals.start_lng = located.lng and intervals.start_lat = located.lat
     where intervals.started_at < $window_end and (intervals.ended_at is null or intervals.ended_at > $window_start)
 ),
 
@@ -337,6 +360,7 @@ deployed as (
         cap_rules.rule_id,
         cap_rules.rule_name,
         cap_rules.value as cap,
+        cap_rules.geographies,
         count(distinct intervals.device_id) as devices,
     from zone_hours
     inner join cap_rules
@@ -355,6 +379,7 @@ deployed as (
             end
         )
         and (len(cap_rules.vehicle_types) = 0 or list_contains(cap_rules.vehicle_types, intervals.vehicle_type))
+        and (len(cap_rules.geographies) = 0 or list_has_any(cap_rules.geographies, intervals.geographies))
     group by all
 ),
 
@@ -368,8 +393,16 @@ over_cap as (
         null::double as lat,
         null::double as lng,
         null::varchar as area_id,
-        devices || ' devices deployed at the start of the hour, cap ' || cast(cap as bigint)
-        || coalesce(' (' || rule_name || ')', '') as detail,
+        devices || ' devices deployed at the start of the hour'
+        || coalesce(
+            ' in ' || (
+                select string_agg(coalesce(named.name, named.geography_id), ', ' order by named.name)
+                from core.policy_geographies as named
+                where list_contains(deployed.geographies, named.geography_id)
+            ),
+            ''
+        )
+        || ', cap ' || cast(cap as bigint) || coalesce(' (' || rule_name || ')', '') as detail,
         devices::double as observed_value,
         cap as limit_value,
         hour_utc as evidence_at,
