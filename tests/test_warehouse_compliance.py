@@ -3,7 +3,7 @@
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +342,139 @@ def test_the_mds_geography_samples_load(tmp_path: Path) -> None:
     assert all(area.area > 0 for name, area in areas.items() if name != "Parking areas")
     louisville = shapely.Point(-85.7585, 38.2527)  # downtown Louisville, inside the municipal boundary
     assert areas["Municipal Boundary"].contains(louisville)
+
+
+def test_count_rules_hold_on_their_days_and_hours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap scenario's city (Stockholm, UTC+1; T0 a Monday): 1 device at 10:00 and 11:00 UTC, 3 at 12:00."""
+    city = [CITY["geography_id"]]
+    lunch = {"days": ["mon"], "start_time": "13:00:00", "end_time": "14:00:00"}
+    morning = {"minimum": 2, "start_time": "10:00:00", "end_time": "12:00:00"}
+    rules = policy(
+        rule("Lunch cap", "count", "devices", 2, city, []) | lunch,
+        rule("Tuesday cap", "count", "devices", 2, city, []) | {"days": ["tue"]},
+        rule("Morning minimum", "count", "devices", 9, city, []) | morning,
+        rule("Night cap", "count", "devices", 0, city, []) | {"start_time": "22:00:00", "end_time": "06:00:00"},
+    )
+    write_policies(tmp_path / "policies", rules, CITY)
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(tmp_path / "policies"))
+    lake = tmp_path / "lake"
+    events = [
+        event("c1/on", "c1", at(10), "service_start", "available"),
+        event("c2/on", "c2", at(11, 30), "service_start", "available"),
+        event("c3/on", "c3", at(11, 40), "service_start", "available"),
+        event("c2/off", "c2", at(12, 30), "maintenance_pick_up", "removed"),
+        event("c3/off", "c3", at(12, 40), "maintenance_pick_up", "removed"),
+        event("c1/ping", "c1", at(14), "battery_low", "available"),
+    ]
+    write_hours(lake, "1", [], events)
+    write_system_information(lake, "1", at(10))
+    write_zone_areas(lake, "1", at(10), [OPS])
+    write_vehicles(lake, "1", at(10), ["c1", "c2", "c3"])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+
+    counted = query(
+        warehouse,
+        "select rule, observed_at, observed_value, limit_value from compliance_violations "
+        "where rule like 'fleet%' order by observed_at, rule",
+    )
+    assert counted.rows() == [
+        ("fleet_below_minimum", at(10), 1.0, 2.0),  # 11:00 local
+        ("fleet_below_minimum", at(11), 1.0, 2.0),  # 12:00 local, the end of the morning window
+        ("fleet_cap_exceeded", at(12), 3.0, 2.0),  # 13:00 local on a Monday; never the Tuesday cap
+    ]
+    # The night cap (22:00-06:00 local) holds in the hours past midnight too.
+    assert run_rule_check(warehouse, "Night cap", datetime(2026, 3, 2, 23, 30)) is True
+    assert run_rule_check(warehouse, "Night cap", datetime(2026, 3, 3, 5, 59)) is True
+    assert run_rule_check(warehouse, "Night cap", datetime(2026, 3, 3, 12, 0)) is False
+    assert run_rule_check(warehouse, "Tuesday cap", datetime(2026, 3, 3, 12, 0)) is True
+
+
+def run_rule_check(warehouse: Warehouse, rule_name: str, local_at: datetime) -> bool:
+    """Whether the named policy rule is in effect at a local time, asked as the marts ask it."""
+    with warehouse.connect() as con:
+        found = con.execute(
+            "select policy_rule_in_effect(days, start_time, end_time, $at::timestamp) from core.policy_rules "
+            "where rule_name = $name",
+            {"at": local_at, "name": rule_name},
+        ).fetchall()
+    return bool(found[0][0])
+
+
+def test_policy_days_and_times_must_be_readable(tmp_path: Path) -> None:
+    bad = rule("cap", "count", "devices", 5, [], []) | {"start_time": "25:00"}
+    (tmp_path / "p.json").write_text(json.dumps(policy(bad)))
+    with pytest.raises(PolicyError, match="'25:00' is not a time of day"):
+        load_policy_rules(tmp_path)
+
+
+def test_within_a_policy_an_earlier_rule_takes_the_vehicles_it_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MDS `required-parking` example: parking allowed at a hub, forbidden elsewhere downtown."""
+    downtown = geography(
+        "075a5303-2571-4ca5-b429-841bcc4025d1", "Downtown", area("d", "x", (59.32, 18.05), (59.34, 18.09))
+    )
+    hub = geography("1512a3f4-313c-45fc-9fae-0dca6d7ab355", "Hub", area("h", "x", (59.329, 18.068), (59.330, 18.070)))
+    at_hub, elsewhere_downtown = (59.3295, 18.069), (59.335, 18.08)
+    hubs_first = policy(
+        rule("Allow parking at the hub", "count", "devices", 0, [hub["geography_id"]], ["available"]),
+        rule("No parking downtown", "count", "devices", 0, [downtown["geography_id"]], ["available"]),
+    )
+    del hubs_first["policies"][0]["rules"][0]["maximum"]  # allowed: no bound, it only takes its vehicles
+    on_its_own = policy(
+        rule("No parking downtown, counted alone", "count", "devices", 0, [downtown["geography_id"]], ["available"])
+    )
+    on_its_own["policies"][0]["policy_id"] = "9b1c6bb0-7d0e-4d43-9a45-1f1c1e7e6e01"
+    folder = tmp_path / "policies"
+    write_policies(folder, hubs_first, downtown, hub)
+    (folder / "alone.json").write_text(json.dumps(on_its_own))
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
+    lake = tmp_path / "lake"
+    events = [
+        event("p1", "v1", at(10, 5), "trip_end", "available", location=at_hub),
+        event("p2", "v2", at(10, 10), "trip_end", "available", location=elsewhere_downtown),
+    ]
+    write_hours(lake, "1", [], events)
+    write_events(lake, "1", at(11), [])
+    write_system_information(lake, "1", at(10))
+    write_zone_areas(lake, "1", at(10), [OPS])
+    write_vehicles(lake, "1", at(10), ["v1", "v2"])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+
+    counted = query(
+        warehouse,
+        "select observed_at, observed_value, detail from compliance_violations where rule = 'fleet_cap_exceeded' "
+        "order by observed_value",
+    )
+    deployed = "devices deployed at the start of the hour in Downtown, cap 0"
+    assert counted.rows() == [
+        (at(11), 1.0, f"1 {deployed} (No parking downtown)"),  # v2: v1 is at the hub, which the first rule allows
+        (at(11), 2.0, f"2 {deployed} (No parking downtown, counted alone)"),  # another policy: both
+    ]
+
+
+def test_the_mds_policy_samples_load(tmp_path: Path) -> None:
+    samples = SHARED / "specs" / "samples" / "mds-official-examples" / "1.2.0" / "policy"
+    named: set[str] = set()
+    listed = 0
+    for path in sorted(samples.glob("*.json")):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+        for sample_policy in json.loads(path.read_text())["data"]["policies"]:
+            listed += len(sample_policy["rules"])
+            named.update(g for r in sample_policy["rules"] for g in r["geographies"])
+    (tmp_path / "geographies.json").write_text(
+        json.dumps({"geographies": [geography(g, g[:8], OPS) for g in sorted(named)]})
+    )
+    rules = load_policy_rules(tmp_path)
+    assert rules.filter(pl.col("source") == "policy").height == listed
+    venice = rules.row(by_predicate=pl.col("rule_name") == "Venice Beach on weekend afternoons", named=True)
+    assert (venice["days"], venice["start_time"], venice["end_time"]) == (["sat", "sun"], time(12), time(23, 59, 59))
+    assert venice["value"] == pytest.approx(10 * 1.609344)
+    allowed, disallowed = rules.filter(pl.col("policy_name") == "Test City Mobility Hubs").iter_rows(named=True)
+    assert (allowed["rule_order"], allowed["value"], disallowed["rule_order"], disallowed["value"]) == (0, None, 1, 0.0)
+    assert load_policy_geographies(tmp_path).height == len(named)
 
 
 def test_policy_units_are_normalised(tmp_path: Path) -> None:

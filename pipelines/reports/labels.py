@@ -9,6 +9,7 @@ RULES = {
     "idle_too_long": "Vehicle idle beyond the limit",
     "parked_in_forbidden_area": "Vehicle listed in a no-parking area",
     "fleet_cap_exceeded": "Fleet above the cap",
+    "fleet_below_minimum": "Fleet below the minimum",
 }
 
 AREA_TYPES = {

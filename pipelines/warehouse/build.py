@@ -28,7 +28,7 @@ from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
-from pipelines.warehouse.policy import build_policy_geographies, build_policy_rules
+from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.sqltext import sql_text
 
@@ -155,6 +155,8 @@ class Warehouse:
         con.execute("set enable_progress_bar = false")
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
         con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
+        if not read_only:
+            con.execute(RULE_IN_EFFECT)  # the compliance marts' test of a policy rule's days and hours
         return con
 
     # -- the raw lake ---------------------------------------------------------------------------------

@@ -7,6 +7,14 @@ every zone (`zone_id` null). The geographies rules name (MDS Geography JSON, see
 read from the same folder, into core.policy_geographies; a rule naming a geography the folder lacks is an error,
 and a rule naming none applies zone-wide.
 
+A rule holds on its `days` (local, default every day) between its `start_time` and `end_time` (local time of day,
+default all day; a start after the end spans midnight): the marts ask `policy_rule_in_effect(days, start_time,
+end_time, local_at)`, a macro every build connection defines (RULE_IN_EFFECT).
+
+Within a policy the first rule a vehicle or trip matches holds (`rule_order`), as MDS Policy orders its rules.
+Read as written but not judged: the events under a rule's `states` (the state alone decides), `provider_ids`
+(one provider here), rates and fees, `user` rules.
+
 `value` is the rule's `maximum` in one unit per rule type (count: devices, speed: kph, time: seconds), so the
 compliance marts never convert units. Rows with `source = 'default'` are the fallbacks used when no policy says
 otherwise (the idle limit, `FLEETLAKE_IDLE_LIMIT_HOURS`, 72 hours by default as in the MDS idle-time example);
@@ -15,7 +23,7 @@ speed limits and forbidden areas default to the zone API and GBFS geofencing, in
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +51,7 @@ POLICY_RULES_SCHEMA: dict[str, Any] = {
     "policy_id": pl.String,
     "policy_name": pl.String,
     "rule_id": pl.String,
+    "rule_order": pl.Int32,
     "rule_name": pl.String,
     "rule_type": pl.String,
     "rule_units": pl.String,
@@ -55,6 +64,9 @@ POLICY_RULES_SCHEMA: dict[str, Any] = {
     "vehicle_types": pl.List(pl.String),
     "start_date": pl.Datetime("ms", "UTC"),
     "end_date": pl.Datetime("ms", "UTC"),
+    "days": pl.List(pl.String),
+    "start_time": pl.Time,
+    "end_time": pl.Time,
     "source": pl.String,
     "source_file": pl.String,
 }
@@ -64,8 +76,37 @@ class PolicyError(ValueError):
     """A policy file that is not MDS Policy JSON."""
 
 
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+RULE_IN_EFFECT = """
+create or replace temp macro policy_rule_in_effect(days, start_time, end_time, local_at) as
+    (len(days) = 0 or list_contains(days, lower(strftime(local_at, '%a'))))
+    and case
+        when coalesce(start_time, time '00:00:00') <= coalesce(end_time, time '24:00:00')
+            then cast(local_at as time) between coalesce(start_time, time '00:00:00')
+                and coalesce(end_time, time '24:00:00')
+        else cast(local_at as time) >= start_time or cast(local_at as time) <= end_time
+    end
+"""
+
+
 def _moment(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _time_of_day(value: Any, path: Path, rule: dict[str, Any]) -> time | None:
+    if value is None:
+        return None
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError as error:
+        raise PolicyError(f"{path}: rule {rule.get('rule_id')}: {value!r} is not a time of day (hh:mm:ss)") from error
+
+
+def _days(value: Any, path: Path, rule: dict[str, Any]) -> list[str]:
+    days = [str(day).lower()[:3] for day in value or []]
+    if unknown := [day for day in days if day not in DAYS]:
+        raise PolicyError(f"{path}: rule {rule.get('rule_id')}: unknown days {unknown} (sun, mon, ... sat)")
+    return days
 
 
 def _policies(document: Any, path: Path) -> tuple[list[dict[str, Any]], int | None]:
@@ -97,7 +138,7 @@ def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]
     rows = []
     for policy in policies:
         end = policy.get("end_date") if policy.get("end_date") is not None else file_end
-        for rule in policy.get("rules") or []:
+        for order, rule in enumerate(policy.get("rules") or []):
             units = rule.get("rule_units")
             value_units, factor = UNIT_FACTORS.get(units or "", (units, 1.0))
             maximum = rule.get("maximum")
@@ -107,6 +148,7 @@ def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]
                     "policy_id": policy.get("policy_id"),
                     "policy_name": policy.get("name"),
                     "rule_id": rule.get("rule_id"),
+                    "rule_order": order,  # within its policy: the first rule a vehicle matches holds
                     "rule_name": rule.get("name"),
                     "rule_type": rule.get("rule_type"),
                     "rule_units": units,
@@ -120,6 +162,9 @@ def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]
                     "vehicle_types": [str(t) for t in rule.get("vehicle_types") or []],
                     "start_date": _moment(policy.get("start_date")),
                     "end_date": _moment(end),
+                    "days": _days(rule.get("days"), path, rule),
+                    "start_time": _time_of_day(rule.get("start_time"), path, rule),
+                    "end_time": _time_of_day(rule.get("end_time"), path, rule),
                     "source": "policy",
                     "source_file": str(path),
                 }
@@ -135,6 +180,7 @@ def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
             "policy_id": None,
             "policy_name": "fleetlake defaults",
             "rule_id": None,
+            "rule_order": 0,
             "rule_name": "idle limit",
             "rule_type": "time",
             "rule_units": "hours",
@@ -147,6 +193,9 @@ def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
             "vehicle_types": [],
             "start_date": None,
             "end_date": None,
+            "days": [],
+            "start_time": None,
+            "end_time": None,
             "source": "default",
             "source_file": None,
         }
@@ -189,7 +238,11 @@ def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) ->
     idle = float(os.environ.get(IDLE_LIMIT_ENV) or DEFAULT_IDLE_LIMIT_HOURS)
     rules = load_policy_rules(_policy_folder(), idle)
     with registered(con, "loaded_policy_rules", rules):
-        con.execute("create or replace table core.policy_rules as select * from loaded_policy_rules")
+        # Times of day as DuckDB TIME (Arrow hands over nanoseconds).
+        con.execute(
+            "create or replace table core.policy_rules as select * replace "
+            "(start_time::time as start_time, end_time::time as end_time) from loaded_policy_rules"
+        )
     return rules.height
 
 

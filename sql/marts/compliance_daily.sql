@@ -27,6 +27,7 @@ rules as (
         'idle_too_long',
         'parked_in_forbidden_area',
         'fleet_cap_exceeded',
+        'fleet_below_minimum',
     ]) as rule
 ),
 

@@ -1,14 +1,18 @@
--- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet caps.
+-- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet counts.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, lake.zone_info, lake.gbfs_geofencing_zones
+-- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, stg_gbfs__system_information, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
 -- A window build re-judges the trips ending in the window, the available intervals it starts or ends and every
 -- open one (they idle on as the data's clock advances), the GBFS sightings captured and the hours begun in it.
 -- Limits: an MDS policy rule in force (the strictest) wins, else the zone API, else the GBFS global rules; the idle
 -- limit falls back to the default rule of core.policy_rules. Rules are evaluated independently: one trip may break
--- several. A policy rule that names geographies holds only there: for a trip, where it starts and ends; for a
--- vehicle, where its state began. One that names none holds zone-wide.
+-- several. Within one policy, the first rule a trip or vehicle matches is the one that holds (MDS Policy's order
+-- of operations: "parking allowed at hubs" before "no parking downtown" exempts the hubs); across policies the
+-- strictest holds. A policy rule that names geographies holds only there: for a trip, where it starts and ends; for a
+-- vehicle, where its state began. One that names none holds zone-wide. It holds on its days and hours (local
+-- time; `policy_rule_in_effect`, the runner's macro, see pipelines/warehouse/policy.py): at a trip's start, when
+-- a vehicle's state began, at an hour's start for fleet counts.
 with trips as (
     select * from main.trips
     where end_time >= $window_start and end_time < $window_end
@@ -42,6 +46,10 @@ geography_points as (
 
 vehicles as (
     select zone_id, device_id, vehicle_type from staging.stg_mds__vehicles
+),
+
+systems as (
+    select zone_id, timezone from staging.stg_gbfs__system_information
 ),
 
 zone_info as (
@@ -146,10 +154,9 @@ forbidden_starts as (
     where trip_start_rules.ride_start_allowed = false
 ),
 
-policy_speed_limits as (
-    select
-        trips.trip_id,
-        min(policy_rules.value) as limit_kph,
+-- Each policy's first matching speed rule per trip, then the strictest over policies.
+matched_speed_rules as (
+    select trips.trip_id, policy_rules.value as limit_kph,
     from trips
     left join geography_points as starts on trips.start_lng = starts.lng and trips.start_lat = starts.lat
     left join geography_points as ends on trips.end_lng = ends.lng and trips.end_lat = ends.lat
@@ -167,8 +174,17 @@ policy_speed_limits as (
                 and list_has_any(policy_rules.geographies, ends.geographies)
             )
         )
-    where policy_rules.value is not null
-    group by trips.trip_id
+        and policy_rule_in_effect(
+            policy_rules.days, policy_rules.start_time, policy_rules.end_time, trips.start_time_local
+        )
+    qualify row_number() over (partition by trips.trip_id, policy_rules.policy_id order by policy_rules.rule_order) = 1
+),
+
+policy_speed_limits as (
+    select trip_id, min(limit_kph) as limit_kph,
+    from matched_speed_rules
+    where limit_kph is not null
+    group by trip_id
 ),
 
 speed_limits as (
@@ -235,20 +251,30 @@ judged_available as (
         and (started_at < $window_start or started_at >= $window_end)
 ),
 
+-- Only intervals idle beyond the lowest time limit can break one: a few in a thousand, so the rules are matched
+-- (places, local times) for those alone.
 available as (
     select
         intervals.*,
         vehicles.vehicle_type,
-        coalesce(intervals.duration_s, epoch(zone_clock.horizon) - epoch(intervals.started_at)) as idle_s,
         located.geographies,
-    from judged_available as intervals
-    inner join zone_clock on intervals.zone_id = zone_clock.zone_id
+        timezone(coalesce(systems.timezone, 'UTC'), intervals.started_at) as started_at_local,
+    from (
+        select
+            intervals.*,
+            coalesce(intervals.duration_s, epoch(zone_clock.horizon) - epoch(intervals.started_at)) as idle_s,
+        from judged_available as intervals
+        inner join zone_clock on intervals.zone_id = zone_clock.zone_id
+    ) as intervals
+    left join systems on intervals.zone_id = systems.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
     left join geography_points as located
         on intervals.start_lng = located.lng and intervals.start_lat = located.lat
+    where intervals.idle_s > (select min(value) from policy_rules where rule_type = 'time')
 ),
 
-idle_limits as (
+-- Each policy's first matching time rule per available interval.
+matched_time_rules as (
     select
         available.zone_id,
         available.device_id,
@@ -267,11 +293,20 @@ idle_limits as (
             or list_contains(policy_rules.vehicle_types, available.vehicle_type)
         )
         and (len(policy_rules.geographies) = 0 or list_has_any(policy_rules.geographies, available.geographies))
-    where policy_rules.value is not null
+        and policy_rule_in_effect(
+            policy_rules.days, policy_rules.start_time, policy_rules.end_time, available.started_at_local
+        )
     qualify row_number() over (
-        partition by available.zone_id, available.device_id, available.started_at
-        order by policy_rules.source = 'default', policy_rules.value
+        partition by available.zone_id, available.device_id, available.started_at, policy_rules.policy_id
+        order by policy_rules.rule_order
     ) = 1
+),
+
+-- The strictest policy limit; the default only where no policy sets one.
+idle_limits as (
+    select * from matched_time_rules
+    where limit_s is not null
+    qualify row_number() over (partition by zone_id, device_id, started_at order by source = 'default', limit_s) = 1
 ),
 
 idle as (
@@ -338,77 +373,117 @@ typed_intervals as (
     where intervals.started_at < $window_end and (intervals.ended_at is null or intervals.ended_at > $window_start)
 ),
 
+-- Fleet counts: a maximum (a cap) and a minimum (vehicles the city wants there, as in an equity area).
 cap_rules as (
-    select * from policy_rules where rule_type = 'count' and value is not null
+    select * from policy_rules where rule_type = 'count'
 ),
 
 zone_hours as (
-    select zone_id, hour_utc
+    select zone_hours.zone_id, hour_utc, timezone(coalesce(systems.timezone, 'UTC'), hour_utc) as hour_local,
     from (
         select
             zone_id,
             unnest(generate_series(first_hour, horizon - interval 1 hour, interval 1 hour)) as hour_utc,
         from core.int_zone_horizons
-    )
+    ) as zone_hours
+    left join systems on zone_hours.zone_id = systems.zone_id
     where hour_utc >= $window_start and hour_utc < $window_end
 ),
 
-deployed as (
-    select
-        zone_hours.zone_id,
-        zone_hours.hour_utc,
-        cap_rules.rule_id,
-        cap_rules.rule_name,
-        cap_rules.value as cap,
-        cap_rules.geographies,
-        count(distinct intervals.device_id) as devices,
+-- The count rules in force at each hour's start.
+hour_rules as (
+    select zone_hours.zone_id, zone_hours.hour_utc, cap_rules.* exclude (zone_id),
     from zone_hours
     inner join cap_rules
         on (cap_rules.zone_id is null or cap_rules.zone_id = zone_hours.zone_id)
         and (cap_rules.start_date is null or cap_rules.start_date <= zone_hours.hour_utc)
         and (cap_rules.end_date is null or zone_hours.hour_utc < cap_rules.end_date)
-    left join typed_intervals as intervals
-        on intervals.zone_id = zone_hours.zone_id
-        and intervals.started_at <= zone_hours.hour_utc
-        and (intervals.ended_at is null or zone_hours.hour_utc < intervals.ended_at)
+        and policy_rule_in_effect(cap_rules.days, cap_rules.start_time, cap_rules.end_time, zone_hours.hour_local)
+),
+
+-- Each vehicle deployed at an hour's start, counted by its policy's first rule it matches.
+counted_vehicles as (
+    select hour_rules.zone_id, hour_rules.hour_utc, hour_rules.policy_id, hour_rules.rule_order, intervals.device_id,
+    from hour_rules
+    inner join typed_intervals as intervals
+        on intervals.zone_id = hour_rules.zone_id
+        and intervals.started_at <= hour_rules.hour_utc
+        and (intervals.ended_at is null or hour_rules.hour_utc < intervals.ended_at)
         and (
             case
-                when len(cap_rules.states) = 0
+                when len(hour_rules.states) = 0
                     then intervals.vehicle_state in ('available', 'reserved', 'on_trip', 'non_operational')
-                else list_contains(cap_rules.states, intervals.vehicle_state)
+                else list_contains(hour_rules.states, intervals.vehicle_state)
             end
         )
-        and (len(cap_rules.vehicle_types) = 0 or list_contains(cap_rules.vehicle_types, intervals.vehicle_type))
-        and (len(cap_rules.geographies) = 0 or list_has_any(cap_rules.geographies, intervals.geographies))
+        and (len(hour_rules.vehicle_types) = 0 or list_contains(hour_rules.vehicle_types, intervals.vehicle_type))
+        and (len(hour_rules.geographies) = 0 or list_has_any(hour_rules.geographies, intervals.geographies))
+    qualify row_number() over (
+        partition by hour_rules.zone_id, hour_rules.hour_utc, intervals.device_id, hour_rules.policy_id
+        order by hour_rules.rule_order
+    ) = 1
+),
+
+deployed as (
+    select
+        hour_rules.zone_id,
+        hour_rules.hour_utc,
+        hour_rules.rule_id,
+        hour_rules.rule_name,
+        hour_rules.value as cap,
+        hour_rules.minimum,
+        hour_rules.geographies,
+        count(distinct counted.device_id) as devices,
+    from hour_rules
+    left join counted_vehicles as counted
+        on hour_rules.zone_id = counted.zone_id
+        and hour_rules.hour_utc = counted.hour_utc
+        and hour_rules.policy_id is not distinct from counted.policy_id
+        and hour_rules.rule_order = counted.rule_order
+    where hour_rules.value is not null or hour_rules.minimum > 0
     group by all
+),
+
+-- Each count outside its rule's bounds: above the maximum, or below the minimum.
+off_count as (
+    select
+        *,
+        devices || ' devices deployed at the start of the hour'
+        || coalesce(
+            ' in ' || (
+                select string_agg(coalesce(named.name, named.geography_id), ', ' order by named.name)
+                from core.policy_geographies as named
+                where list_contains(counted.geographies, named.geography_id)
+            ),
+            ''
+        ) as counted_detail,
+    from (
+        select *, 'fleet_cap_exceeded' as rule, cap as bound, ', cap ' as bound_label,
+        from deployed
+        where devices > cap
+        union all
+        select *, 'fleet_below_minimum', minimum, ', minimum ',
+        from deployed
+        where devices < minimum
+    ) as counted
 ),
 
 over_cap as (
     select
         zone_id,
-        'fleet_cap_exceeded' as rule,
+        rule,
         null::varchar as device_id,
         null::varchar as trip_id,
         hour_utc as observed_at,
         null::double as lat,
         null::double as lng,
         null::varchar as area_id,
-        devices || ' devices deployed at the start of the hour'
-        || coalesce(
-            ' in ' || (
-                select string_agg(coalesce(named.name, named.geography_id), ', ' order by named.name)
-                from core.policy_geographies as named
-                where list_contains(deployed.geographies, named.geography_id)
-            ),
-            ''
-        )
-        || ', cap ' || cast(cap as bigint) || coalesce(' (' || rule_name || ')', '') as detail,
+        counted_detail || bound_label || cast(bound as bigint) || coalesce(' (' || rule_name || ')', '') as detail,
         devices::double as observed_value,
-        cap as limit_value,
+        bound as limit_value,
         hour_utc as evidence_at,
-        'fleet_cap_exceeded:' || zone_id || ':' || rule_id || ':' || hour_utc as violation_key,
-    from deployed
-    where devices > cap
+        rule || ':' || zone_id || ':' || rule_id || ':' || hour_utc as violation_key,
+    from off_count
 ),
 
 violations as (
@@ -432,18 +507,18 @@ violations as (
 final as (
     select
         zone_id,
-        rule,  -- The rule broken: parking_outside_spot, speeding, idle_too_long, ... (compliance_daily lists all 8).
-        device_id,  -- The vehicle (MDS device_id); null for parked_in_forbidden_area and fleet_cap_exceeded.
-        trip_id,  -- The trip (MDS trip_id) for the trip rules; null for the idle, GBFS and fleet-cap rules.
-        observed_at,  -- When (UTC): trip end (start for start_not_allowed), idle limit hit, GBFS capture or cap hour.
-        lat,  -- Latitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet caps.
-        lng,  -- Longitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet caps.
-        area_id,  -- Zone area at lat/lng (parking_in_forbidden_area: the forbidden one); null outside or for caps.
+        rule,  -- The rule broken: parking_outside_spot, speeding, idle_too_long, ... (compliance_daily lists all 9).
+        device_id,  -- The vehicle (MDS device_id); null for parked_in_forbidden_area and the fleet counts.
+        trip_id,  -- The trip (MDS trip_id) for the trip rules; null for the idle, GBFS and fleet-count rules.
+        observed_at,  -- When (UTC): trip end (start for start_not_allowed), idle limit hit, GBFS capture or counted hour.
+        lat,  -- Latitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet counts.
+        lng,  -- Longitude of the trip end or start, idle vehicle or GBFS sighting; null for fleet counts.
+        area_id,  -- Zone area at lat/lng (parking_in_forbidden_area: the forbidden one); null outside or for counts.
         detail,  -- A readable account of the breach, e.g. 'trip ended in a no-riding area'.
         observed_value,  -- What was measured: average speed in km/h, idle seconds or deployed devices; else null.
         limit_value,  -- The limit broken, in observed_value's unit: km/h, seconds or devices; else null.
-        evidence_at,  -- Time of the record judged (trip end, interval start, GBFS capture, cap hour): what window builds rebuild by.
-        violation_key,  -- Identifies the violation across builds: rule and trip, interval, sighting or cap hour.
+        evidence_at,  -- Time of the record judged (trip end, interval start, GBFS capture, counted hour): what window builds rebuild by.
+        violation_key,  -- Identifies the violation across builds: rule and trip, interval, sighting or counted hour.
     from violations
 )
 
