@@ -214,10 +214,8 @@ def write_policies(folder: Path, policies: dict[str, Any], *geographies: dict[st
     (folder / "geographies.json").write_text(json.dumps({"version": "2.0.0", "geographies": list(geographies)}))
 
 
-def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    policies = tmp_path / "policies" / "1"
-    write_policies(policies, CAP_POLICY, CITY)
-    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(policies.parent))
+def three_vehicle_city(tmp_path: Path) -> Warehouse:
+    """Zone 1 (Stockholm; T0 a Monday), built: 1 device deployed at 10:00 and 11:00 UTC, 3 at 12:00, 1 after."""
     lake = tmp_path / "lake"
     events = [
         event("c1/on", "c1", at(10), "service_start", "available"),
@@ -229,9 +227,18 @@ def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pyte
     ]
     write_hours(lake, "1", [], events)
     write_system_information(lake, "1", at(10))
+    write_zone_areas(lake, "1", at(10), [OPS])
     write_vehicles(lake, "1", at(10), ["c1", "c2", "c3"])
     warehouse = Warehouse(tmp_path / "w.duckdb", lake)
     warehouse.build()
+    return warehouse
+
+
+def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    policies = tmp_path / "policies" / "1"
+    write_policies(policies, CAP_POLICY, CITY)
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(policies.parent))
+    warehouse = three_vehicle_city(tmp_path)
     found = violations(warehouse, "fleet_cap_exceeded")
     assert found.select("zone_id", "observed_at", "observed_value", "limit_value").rows() == [("1", at(12), 3.0, 2.0)]
     rules = query(warehouse, "select * from core.policy_rules where source = 'policy'")
@@ -330,6 +337,15 @@ def test_a_rule_naming_an_unknown_geography_is_an_error(tmp_path: Path) -> None:
         load_policy_rules(tmp_path)
 
 
+def test_one_geography_id_with_two_areas_is_an_error(tmp_path: Path) -> None:
+    for zone, corner in (("1", (59.30, 18.00)), ("145", (59.20, 18.00))):
+        (tmp_path / zone).mkdir()
+        copy = geography(CITY["geography_id"], "City", area("c", "x", corner, (59.36, 18.14)))
+        (tmp_path / zone / "geographies.json").write_text(json.dumps({"geographies": [copy]}))
+    with pytest.raises(PolicyError, match=f"defined twice with different areas: \\['{CITY['geography_id']}'\\]"):
+        load_policy_geographies(tmp_path)
+
+
 def test_the_mds_geography_samples_load(tmp_path: Path) -> None:
     samples = SHARED / "specs" / "samples" / "mds-official-examples" / "2.0.2" / "geography"
     for name in ("geographies.json", "no-ride-zone.json"):
@@ -345,7 +361,6 @@ def test_the_mds_geography_samples_load(tmp_path: Path) -> None:
 
 
 def test_count_rules_hold_on_their_days_and_hours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cap scenario's city (Stockholm, UTC+1; T0 a Monday): 1 device at 10:00 and 11:00 UTC, 3 at 12:00."""
     city = [CITY["geography_id"]]
     lunch = {"days": ["mon"], "start_time": "13:00:00", "end_time": "14:00:00"}
     morning = {"minimum": 2, "start_time": "10:00:00", "end_time": "12:00:00"}
@@ -357,21 +372,7 @@ def test_count_rules_hold_on_their_days_and_hours(tmp_path: Path, monkeypatch: p
     )
     write_policies(tmp_path / "policies", rules, CITY)
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(tmp_path / "policies"))
-    lake = tmp_path / "lake"
-    events = [
-        event("c1/on", "c1", at(10), "service_start", "available"),
-        event("c2/on", "c2", at(11, 30), "service_start", "available"),
-        event("c3/on", "c3", at(11, 40), "service_start", "available"),
-        event("c2/off", "c2", at(12, 30), "maintenance_pick_up", "removed"),
-        event("c3/off", "c3", at(12, 40), "maintenance_pick_up", "removed"),
-        event("c1/ping", "c1", at(14), "battery_low", "available"),
-    ]
-    write_hours(lake, "1", [], events)
-    write_system_information(lake, "1", at(10))
-    write_zone_areas(lake, "1", at(10), [OPS])
-    write_vehicles(lake, "1", at(10), ["c1", "c2", "c3"])
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
+    warehouse = three_vehicle_city(tmp_path)
 
     counted = query(
         warehouse,

@@ -205,7 +205,14 @@ def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
 def load_policy_geographies(folder: Path | None) -> pl.DataFrame:
     """Every geography of every Geography file under `folder` (if any)."""
     rows = [row for path, zone, document in _documents(folder) for row in geography_rows(document, path, zone)]
-    return pl.DataFrame(rows, schema=GEOGRAPHIES_SCHEMA, orient="row")
+    geographies = pl.DataFrame(rows, schema=GEOGRAPHIES_SCHEMA, orient="row")
+    # The same geography may be copied beside several zones' policies; two different areas under one id may not.
+    conflicting = geographies.group_by("geography_id").agg(pl.col("geometry").n_unique()).filter(pl.col("geometry") > 1)
+    if not conflicting.is_empty():
+        raise PolicyError(
+            f"{folder}: geographies defined twice with different areas: {conflicting['geography_id'].to_list()}"
+        )
+    return geographies.unique("geography_id", keep="first", maintain_order=True)
 
 
 def load_policy_rules(folder: Path | None, idle_limit_hours: float = DEFAULT_IDLE_LIMIT_HOURS) -> pl.DataFrame:

@@ -39,7 +39,7 @@ POINTS_SCHEMA: dict[str, Any] = {"lng": pl.Float64, "lat": pl.Float64, "geograph
 CREATE_POINTS = (
     "create table if not exists core.int_policy_geography_points (lng double, lat double, geography_id varchar)"
 )
-# The distinct locations of the window's trip starts and ends and events, those placed before left out.
+# The distinct locations of the window's trip starts and ends and events.
 WINDOW_POINTS = """
 select distinct lng, lat from (
     select unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat,
@@ -51,8 +51,11 @@ select distinct lng, lat from (
 ) as points
 where lng is not null and lat is not null
 """
-NOT_PLACED = " and not exists (select 1 from core.int_policy_geography_points as placed "
-NOT_PLACED += "where placed.lng = points.lng and placed.lat = points.lat)"
+# Those not placed in a geography before (the others are looked at again: few, and cheap to place).
+NOT_PLACED = """
+select * from ({body}) as window_points
+anti join core.int_policy_geography_points using (lng, lat)
+"""
 FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
@@ -137,7 +140,8 @@ def build_policy_geography_points(con: duckdb.DuckDBPyConnection, window: tuple[
     if not len(areas) or shapely.is_empty(areas).all():
         return 0  # no rule names a place: nothing lies anywhere
     start, end = window if add and window is not None else FULL_WINDOW
-    points = query_frame(con, WINDOW_POINTS + (NOT_PLACED if add else ""), {"window_start": start, "window_end": end})
+    query = sql_text(NOT_PLACED, body=WINDOW_POINTS) if add else WINDOW_POINTS
+    points = query_frame(con, query, {"window_start": start, "window_end": end})
     point_index, area_index = within(shapely.STRtree(areas), points["lng"].to_numpy(), points["lat"].to_numpy())
     placed = pl.DataFrame(
         {
@@ -152,4 +156,10 @@ def build_policy_geography_points(con: duckdb.DuckDBPyConnection, window: tuple[
     return placed.height
 
 
-__all__ = ["GEOGRAPHIES_SCHEMA", "GeographyError", "build_policy_geography_points", "geography_rows"]
+__all__ = [
+    "GEOGRAPHIES_SCHEMA",
+    "GeographyError",
+    "build_policy_geography_points",
+    "geography_objects",
+    "geography_rows",
+]

@@ -362,7 +362,7 @@ parked_forbidden as (
         )
 ),
 
--- fleet caps ---------------------------------------------------------------------------------------------------
+-- fleet counts -------------------------------------------------------------------------------------------------
 
 typed_intervals as (
     select intervals.*, vehicles.vehicle_type, located.geographies,
@@ -428,7 +428,8 @@ deployed as (
     select
         hour_rules.zone_id,
         hour_rules.hour_utc,
-        hour_rules.rule_id,
+        -- MDS requires rule ids; a rule without one is still told apart by its place in its policy.
+        coalesce(hour_rules.rule_id, coalesce(hour_rules.policy_id, '') || '#' || hour_rules.rule_order) as rule_id,
         hour_rules.rule_name,
         hour_rules.value as cap,
         hour_rules.minimum,
