@@ -337,27 +337,21 @@ def test_a_rule_naming_an_unknown_geography_is_an_error(tmp_path: Path) -> None:
         load_policy_rules(tmp_path)
 
 
-def test_one_geography_id_with_two_areas_is_an_error(tmp_path: Path) -> None:
-    for zone, corner in (("1", (59.30, 18.00)), ("145", (59.20, 18.00))):
-        (tmp_path / zone).mkdir()
-        copy = geography(CITY["geography_id"], "City", area("c", "x", corner, (59.36, 18.14)))
-        (tmp_path / zone / "geographies.json").write_text(json.dumps({"geographies": [copy]}))
-    with pytest.raises(PolicyError, match=f"defined twice with different areas: \\['{CITY['geography_id']}'\\]"):
-        load_policy_geographies(tmp_path)
-
-
 def test_the_mds_geography_samples_load(tmp_path: Path) -> None:
     samples = SHARED / "specs" / "samples" / "mds-official-examples" / "2.0.2" / "geography"
     for name in ("geographies.json", "no-ride-zone.json"):
         (tmp_path / name).write_bytes((samples / name).read_bytes())
     loaded = load_policy_geographies(tmp_path)
     listed = json.loads((samples / "geographies.json").read_text())["geographies"]
-    assert loaded.height == len(listed) + 1
+    assert loaded.height == len(listed)  # no-ride-zone.json repeats one of them: kept once
     areas = dict(zip(loaded["name"], shapely.from_wkb(loaded["geometry"].to_numpy()), strict=True))
     assert areas["Parking areas"].is_empty  # a list of stops: points, no area
     assert all(area.area > 0 for name, area in areas.items() if name != "Parking areas")
     louisville = shapely.Point(-85.7585, 38.2527)  # downtown Louisville, inside the municipal boundary
     assert areas["Municipal Boundary"].contains(louisville)
+    # The samples give the municipal boundary's id to the no-ride zones too: both areas are kept under it.
+    reused = loaded.filter(pl.col("geography_id") == "e00535dd-d8ff-4b1b-920d-34e7404d0208")
+    assert sorted(reused["name"]) == ["Municipal Boundary", "No Ride Zones"]
 
 
 def test_count_rules_hold_on_their_days_and_hours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -476,6 +470,39 @@ def test_the_mds_policy_samples_load(tmp_path: Path) -> None:
     allowed, disallowed = rules.filter(pl.col("policy_name") == "Test City Mobility Hubs").iter_rows(named=True)
     assert (allowed["rule_order"], allowed["value"], disallowed["rule_order"], disallowed["value"]) == (0, None, 1, 0.0)
     assert load_policy_geographies(tmp_path).height == len(named)
+
+
+def test_the_mds_idle_time_sample_limits_each_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The official `idle-time` policy: 72 h for rentable vehicles, 24 h for non-rentable ones (broken, on a trip)."""
+    sample = SHARED / "specs" / "samples" / "mds-official-examples" / "1.2.0" / "policy" / "idle-time.json"
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "idle-time.json").write_bytes(sample.read_bytes())
+    greater_la = [geography(g, "Greater LA", OPS) for g in ("b4bcc213-4888-48ce-a33d-4dd6c3384bda",
+                                                             "12b3fcf5-22af-4b0d-a169-ac7ac903d3b9")]  # fmt: skip
+    (folder / "geographies.json").write_text(json.dumps({"geographies": greater_la}))
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
+    lake = tmp_path / "lake"
+    events = [
+        event("b/broken", "broken", at(0), "maintenance", "non_operational"),  # 30 h broken
+        event("b/fixed", "broken", at(30), "maintenance_end", "available"),
+        event("w/waiting", "waiting", at(0), "service_start", "available"),  # 30 h available: within 72 h
+        event("w/ride", "waiting", at(30), "trip_start", "on_trip"),
+    ]
+    write_hours(lake, "1", [], events)
+    write_system_information(lake, "1", at(0))
+    write_zone_areas(lake, "1", at(0), [OPS])
+    write_vehicles(lake, "1", at(0), ["broken", "waiting"])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+
+    found = query(
+        warehouse, "select * from compliance_violations where rule in ('idle_too_long', 'time_in_state_exceeded')"
+    )
+    assert found.select("rule", "device_id", "observed_at", "limit_value", "observed_value").rows() == [
+        ("time_in_state_exceeded", uid("broken"), at(24), 24 * 3600.0, 30 * 3600.0)
+    ]
+    assert found["detail"][0] == "non_operational for 30.0 h (policy limit 24.0 h)"
 
 
 def test_policy_units_are_normalised(tmp_path: Path) -> None:

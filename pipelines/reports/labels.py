@@ -7,6 +7,7 @@ RULES = {
     "start_not_allowed": "Trip started where starts are not allowed",
     "speeding": "Trip faster than the speed limit",
     "idle_too_long": "Vehicle idle beyond the limit",
+    "time_in_state_exceeded": "Vehicle too long in a state (broken, on a trip)",
     "parked_in_forbidden_area": "Vehicle listed in a no-parking area",
     "fleet_cap_exceeded": "Fleet above the cap",
     "fleet_below_minimum": "Fleet below the minimum",

@@ -21,6 +21,7 @@ otherwise (the idle limit, `FLEETLAKE_IDLE_LIMIT_HOURS`, 72 hours by default as 
 speed limits and forbidden areas default to the zone API and GBFS geofencing, in SQL.
 """
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
@@ -34,6 +35,7 @@ import polars as pl
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.policy_geographies import GEOGRAPHIES_SCHEMA, geography_objects, geography_rows
 
+log = logging.getLogger(__name__)
 POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
 IDLE_LIMIT_ENV = "FLEETLAKE_IDLE_LIMIT_HOURS"
 DEFAULT_IDLE_LIMIT_HOURS = 72.0
@@ -206,13 +208,14 @@ def load_policy_geographies(folder: Path | None) -> pl.DataFrame:
     """Every geography of every Geography file under `folder` (if any)."""
     rows = [row for path, zone, document in _documents(folder) for row in geography_rows(document, path, zone)]
     geographies = pl.DataFrame(rows, schema=GEOGRAPHIES_SCHEMA, orient="row")
-    # The same geography may be copied beside several zones' policies; two different areas under one id may not.
-    conflicting = geographies.group_by("geography_id").agg(pl.col("geometry").n_unique()).filter(pl.col("geometry") > 1)
-    if not conflicting.is_empty():
-        raise PolicyError(
-            f"{folder}: geographies defined twice with different areas: {conflicting['geography_id'].to_list()}"
-        )
-    return geographies.unique("geography_id", keep="first", maintain_order=True)
+    # One geography in several files (beside several zones' policies, say) is one geography.
+    geographies = geographies.unique([c for c in GEOGRAPHIES_SCHEMA if c != "source_file"], maintain_order=True)
+    # Ids are meant to be unique, yet the official MDS samples give one to two geographies: every area given is
+    # kept, and a rule naming the id holds in all of them.
+    reused = geographies.filter(pl.col("geography_id").is_duplicated())["geography_id"].unique().to_list()
+    if reused:
+        log.warning("%s: geography ids given to more than one area, each area kept: %s", folder, sorted(reused))
+    return geographies
 
 
 def load_policy_rules(folder: Path | None, idle_limit_hours: float = DEFAULT_IDLE_LIMIT_HOURS) -> pl.DataFrame:

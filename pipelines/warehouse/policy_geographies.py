@@ -152,7 +152,8 @@ def build_policy_geography_points(con: duckdb.DuckDBPyConnection, window: tuple[
         schema=POINTS_SCHEMA,
     )
     with registered(con, "placed_points", placed):
-        con.execute("insert into core.int_policy_geography_points by name select * from placed_points")
+        # Distinct: an id given to two areas (see load_policy_geographies) holds a point inside both once.
+        con.execute("insert into core.int_policy_geography_points by name select distinct * from placed_points")
     return placed.height
 
 

@@ -25,6 +25,7 @@ rules as (
         'start_not_allowed',
         'speeding',
         'idle_too_long',
+        'time_in_state_exceeded',
         'parked_in_forbidden_area',
         'fleet_cap_exceeded',
         'fleet_below_minimum',

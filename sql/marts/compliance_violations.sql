@@ -3,7 +3,7 @@
 -- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, stg_gbfs__system_information, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
--- A window build re-judges the trips ending in the window, the available intervals it starts or ends and every
+-- A window build re-judges the trips ending in the window, the state intervals it starts or ends and every
 -- open one (they idle on as the data's clock advances), the GBFS sightings captured and the hours begun in it.
 -- Limits: an MDS policy rule in force (the strictest) wins, else the zone API, else the GBFS global rules; the idle
 -- limit falls back to the default rule of core.policy_rules. Rules are evaluated independently: one trip may break
@@ -224,36 +224,42 @@ speeding as (
     where trips.avg_speed_kph > speed_limits.limit_kph and not trips.is_impossible_speed
 ),
 
--- idle vehicles ------------------------------------------------------------------------------------------------
+-- time in a state (idle vehicles) ------------------------------------------------------------------------------
 
 -- An open interval idles until the zone's data horizon: the end of its latest delivered hour.
 zone_clock as (
     select zone_id, horizon, from core.int_zone_horizons
 ),
 
--- Three disjoint reads, each of a time range DuckDB finds by the row groups' ranges (one disjunction of them
--- would read every interval): started in the window, ended in it, still open.
-judged_available as (
-    select * from intervals
-    where vehicle_state = 'available' and started_at >= $window_start and started_at < $window_end
-    union all
-    select * from intervals
-    where
-        vehicle_state = 'available'
-        and ended_at >= $window_start
-        and ended_at < $window_end
-        and started_at < $window_start
-    union all
-    select * from intervals
-    where
-        vehicle_state = 'available'
-        and ended_at is null
-        and (started_at < $window_start or started_at >= $window_end)
+-- The states a time rule limits (a rule naming none limits every state; the default rule limits available).
+timed_states as (
+    select distinct unnest(
+        case
+            when len(states) = 0
+                then ['available', 'elsewhere', 'non_operational', 'on_trip', 'removed', 'reserved', 'unknown']
+            else states
+        end
+    ) as vehicle_state,
+    from policy_rules
+    where rule_type = 'time' and value is not null
 ),
 
--- Only intervals idle beyond the lowest time limit can break one: a few in a thousand, so the rules are matched
+-- Three disjoint reads, each of a time range DuckDB finds by the row groups' ranges (one disjunction of them
+-- would read every interval): started in the window, ended in it, still open.
+judged_timed as (
+    select * from intervals
+    where started_at >= $window_start and started_at < $window_end
+    union all
+    select * from intervals
+    where ended_at >= $window_start and ended_at < $window_end and started_at < $window_start
+    union all
+    select * from intervals
+    where ended_at is null and (started_at < $window_start or started_at >= $window_end)
+),
+
+-- Only intervals longer than the lowest time limit can break one: a few in a thousand, so the rules are matched
 -- (places, local times) for those alone.
-available as (
+timed as (
     select
         intervals.*,
         vehicles.vehicle_type,
@@ -263,8 +269,9 @@ available as (
         select
             intervals.*,
             coalesce(intervals.duration_s, epoch(zone_clock.horizon) - epoch(intervals.started_at)) as idle_s,
-        from judged_available as intervals
+        from judged_timed as intervals
         inner join zone_clock on intervals.zone_id = zone_clock.zone_id
+        semi join timed_states on intervals.vehicle_state = timed_states.vehicle_state
     ) as intervals
     left join systems on intervals.zone_id = systems.zone_id
     left join vehicles on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
@@ -273,31 +280,31 @@ available as (
     where intervals.idle_s > (select min(value) from policy_rules where rule_type = 'time')
 ),
 
--- Each policy's first matching time rule per available interval.
+-- Each policy's first matching time rule per interval.
 matched_time_rules as (
     select
-        available.zone_id,
-        available.device_id,
-        available.started_at,
+        timed.zone_id,
+        timed.device_id,
+        timed.started_at,
         policy_rules.value as limit_s,
         policy_rules.source,
-    from available
+    from timed
     inner join policy_rules
         on policy_rules.rule_type = 'time'
-        and (len(policy_rules.states) = 0 or list_contains(policy_rules.states, 'available'))
-        and (policy_rules.zone_id is null or policy_rules.zone_id = available.zone_id)
-        and (policy_rules.start_date is null or policy_rules.start_date <= available.started_at)
-        and (policy_rules.end_date is null or available.started_at < policy_rules.end_date)
+        and (len(policy_rules.states) = 0 or list_contains(policy_rules.states, timed.vehicle_state))
+        and (policy_rules.zone_id is null or policy_rules.zone_id = timed.zone_id)
+        and (policy_rules.start_date is null or policy_rules.start_date <= timed.started_at)
+        and (policy_rules.end_date is null or timed.started_at < policy_rules.end_date)
         and (
             len(policy_rules.vehicle_types) = 0
-            or list_contains(policy_rules.vehicle_types, available.vehicle_type)
+            or list_contains(policy_rules.vehicle_types, timed.vehicle_type)
         )
-        and (len(policy_rules.geographies) = 0 or list_has_any(policy_rules.geographies, available.geographies))
+        and (len(policy_rules.geographies) = 0 or list_has_any(policy_rules.geographies, timed.geographies))
         and policy_rule_in_effect(
-            policy_rules.days, policy_rules.start_time, policy_rules.end_time, available.started_at_local
+            policy_rules.days, policy_rules.start_time, policy_rules.end_time, timed.started_at_local
         )
     qualify row_number() over (
-        partition by available.zone_id, available.device_id, available.started_at, policy_rules.policy_id
+        partition by timed.zone_id, timed.device_id, timed.started_at, policy_rules.policy_id
         order by policy_rules.rule_order
     ) = 1
 ),
@@ -311,26 +318,30 @@ idle_limits as (
 
 idle as (
     select
-        available.zone_id,
-        'idle_too_long' as rule,
-        available.device_id,
+        timed.zone_id,
+        -- Available beyond the limit is idle; any other state beyond its limit (a vehicle left broken, a trip
+        -- never ended) is time in that state.
+        case when timed.vehicle_state = 'available' then 'idle_too_long' else 'time_in_state_exceeded' end
+            as rule,
+        timed.device_id,
         null::varchar as trip_id,
-        available.started_at + to_seconds(idle_limits.limit_s) as observed_at,
-        available.start_lat as lat,
-        available.start_lng as lng,
-        available.area_id,
-        'available and unmoved for ' || round(available.idle_s / 3600, 1) || ' h (' || idle_limits.source
+        timed.started_at + to_seconds(idle_limits.limit_s) as observed_at,
+        timed.start_lat as lat,
+        timed.start_lng as lng,
+        timed.area_id,
+        case when timed.vehicle_state = 'available' then 'available and unmoved' else timed.vehicle_state end
+        || ' for ' || round(timed.idle_s / 3600, 1) || ' h (' || idle_limits.source
         || ' limit ' || round(idle_limits.limit_s / 3600, 1) || ' h)' as detail,
-        available.idle_s as observed_value,
+        timed.idle_s as observed_value,
         idle_limits.limit_s as limit_value,
-        available.started_at as evidence_at,
-        'idle_too_long:' || available.event_id as violation_key,
-    from available
+        timed.started_at as evidence_at,
+        rule || ':' || timed.event_id as violation_key,
+    from timed
     inner join idle_limits
-        on available.zone_id = idle_limits.zone_id
-        and available.device_id = idle_limits.device_id
-        and available.started_at = idle_limits.started_at
-    where available.idle_s > idle_limits.limit_s
+        on timed.zone_id = idle_limits.zone_id
+        and timed.device_id = idle_limits.device_id
+        and timed.started_at = idle_limits.started_at
+    where timed.idle_s > idle_limits.limit_s
 ),
 
 -- GBFS sightings -----------------------------------------------------------------------------------------------
@@ -452,8 +463,8 @@ off_count as (
         devices || ' devices deployed at the start of the hour'
         || coalesce(
             ' in ' || (
-                select string_agg(coalesce(named.name, named.geography_id), ', ' order by named.name)
-                from core.policy_geographies as named
+                select string_agg(distinct named.label, ', ' order by named.label)
+                from (select geography_id, coalesce(name, geography_id) as label, from core.policy_geographies) as named
                 where list_contains(counted.geographies, named.geography_id)
             ),
             ''
@@ -508,7 +519,7 @@ violations as (
 final as (
     select
         zone_id,
-        rule,  -- The rule broken: parking_outside_spot, speeding, idle_too_long, ... (compliance_daily lists all 9).
+        rule,  -- The rule broken: parking_outside_spot, speeding, idle_too_long, ... (compliance_daily lists all 10).
         device_id,  -- The vehicle (MDS device_id); null for parked_in_forbidden_area and the fleet counts.
         trip_id,  -- The trip (MDS trip_id) for the trip rules; null for the idle, GBFS and fleet-count rules.
         observed_at,  -- When (UTC): trip end (start for start_not_allowed), idle limit hit, GBFS capture or counted hour.
