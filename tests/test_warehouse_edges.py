@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.build import Warehouse, window_parameters
 from tests.scenario import (
     area,
     event,
@@ -514,3 +514,19 @@ def test_zones_without_parking_spots_build_sensible_empty_results(tmp_path: Path
     spots = run(warehouse, "select count(*) as n from staging.stg_zone__areas where area_type = 'parking-spot'")
     assert spots["n"][0] == 0
     assert len(quality(warehouse)) == 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        (datetime(2026, 4, 2, 22, tzinfo=UTC), datetime(2026, 4, 3, tzinfo=UTC), (22, 23)),  # to midnight: one day
+        (datetime(2026, 4, 2, 23, tzinfo=UTC), datetime(2026, 4, 3, 1, tzinfo=UTC), (0, 23)),  # across it: every hour
+        (datetime(2026, 4, 2, 9, 30, tzinfo=UTC), datetime(2026, 4, 2, 10, 15, tzinfo=UTC), (9, 10)),
+    ],
+)
+def test_window_builds_read_only_the_lake_hours_they_touch(
+    start: datetime, end: datetime, hours: tuple[int, int]
+) -> None:
+    parameters = window_parameters((start, end))
+    assert (parameters["window_hour_from"], parameters["window_hour_to"]) == hours
+    assert (window_parameters(None)["window_hour_from"], window_parameters(None)["window_hour_to"]) == (0, 23)

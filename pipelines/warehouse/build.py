@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -104,6 +104,21 @@ def one_schema(folder: Path, levels: int) -> bool:
     """
     schemas = {pq.read_schema(path).remove_metadata() for path in _edge_files(folder, levels)}
     return len(schemas) <= 1
+
+
+def window_parameters(window: Window | None) -> dict[str, Any]:
+    """The values a model's SQL may use: the window (the whole history in a full build), and the lake's `hour`
+    folders it touches (its own hours when it lies within one UTC day, else every hour), so that a read of the
+    lake opens only the window's files, not its days'."""
+    start, end = window or FULL_WINDOW
+    first, last = start.astimezone(UTC), (end - timedelta(microseconds=1)).astimezone(UTC)
+    one_day = first.date() == last.date()
+    return {
+        "window_start": start,
+        "window_end": end,
+        "window_hour_from": first.hour if one_day else 0,
+        "window_hour_to": last.hour if one_day else 23,
+    }
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +257,7 @@ class Warehouse:
 
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
-        values = {"window_start": (window or FULL_WINDOW)[0], "window_end": (window or FULL_WINDOW)[1]}
+        values = window_parameters(window)
         kind = self._replace_kind(con, model)
         if model.materialized == "view":
             con.execute(sql_text("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
@@ -327,7 +342,7 @@ class Warehouse:
         else:
             template = "create or replace table {schema}.{name} as\n{body}"
         statement = sql_text(template, body=model.sql, **names)
-        con.execute(statement, _bound(statement, dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True))))
+        con.execute(statement, _bound(statement, window_parameters(None)))
 
     # -- python models --------------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ with trips as (
         trip_id as record_id,
         make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
     from lake.mds_trips
-    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+    where
+        date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+        and hour between $window_hour_from and $window_hour_to
 ),
 
 events as (
@@ -22,7 +24,9 @@ events as (
         event_id as record_id,
         make_timestamptz(year(date), month(date), day(date), hour, 0, 0, 'UTC') as partition_hour,
     from lake.mds_events
-    where date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+    where
+        date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
+        and hour between $window_hour_from and $window_hour_to
 ),
 
 final as (
