@@ -214,9 +214,24 @@ def write_policies(folder: Path, policies: dict[str, Any], *geographies: dict[st
     (folder / "geographies.json").write_text(json.dumps({"version": "2.0.0", "geographies": list(geographies)}))
 
 
-def three_vehicle_city(tmp_path: Path) -> Warehouse:
-    """Zone 1 (Stockholm; T0 a Monday), built: 1 device deployed at 10:00 and 11:00 UTC, 3 at 12:00, 1 after."""
+def events_city(
+    tmp_path: Path, events: list[dict[str, Any]], devices: list[str], since: datetime, quiet: Sequence[datetime] = ()
+) -> Warehouse:
+    """Zone 1 (Stockholm, the operations area OPS) from MDS events alone, built; `quiet` hours delivered empty."""
     lake = tmp_path / "lake"
+    write_hours(lake, "1", [], events)
+    for hour in quiet:
+        write_events(lake, "1", hour, [])
+    write_system_information(lake, "1", since)
+    write_zone_areas(lake, "1", since, [OPS])
+    write_vehicles(lake, "1", since, devices)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    return warehouse
+
+
+def three_vehicle_city(tmp_path: Path) -> Warehouse:
+    """T0 a Monday: 1 device deployed at 10:00 and 11:00 UTC, 3 at 12:00, 1 after."""
     events = [
         event("c1/on", "c1", at(10), "service_start", "available"),
         event("c2/on", "c2", at(11, 30), "service_start", "available"),
@@ -225,13 +240,7 @@ def three_vehicle_city(tmp_path: Path) -> Warehouse:
         event("c3/off", "c3", at(12, 40), "maintenance_pick_up", "removed"),
         event("c1/ping", "c1", at(14), "battery_low", "available"),
     ]
-    write_hours(lake, "1", [], events)
-    write_system_information(lake, "1", at(10))
-    write_zone_areas(lake, "1", at(10), [OPS])
-    write_vehicles(lake, "1", at(10), ["c1", "c2", "c3"])
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
-    return warehouse
+    return events_city(tmp_path, events, ["c1", "c2", "c3"], at(10))
 
 
 def test_policy_fleet_cap_exceeded_in_one_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -425,18 +434,11 @@ def test_within_a_policy_an_earlier_rule_takes_the_vehicles_it_matches(
     write_policies(folder, hubs_first, downtown, hub)
     (folder / "alone.json").write_text(json.dumps(on_its_own))
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
-    lake = tmp_path / "lake"
     events = [
         event("p1", "v1", at(10, 5), "trip_end", "available", location=at_hub),
         event("p2", "v2", at(10, 10), "trip_end", "available", location=elsewhere_downtown),
     ]
-    write_hours(lake, "1", [], events)
-    write_events(lake, "1", at(11), [])
-    write_system_information(lake, "1", at(10))
-    write_zone_areas(lake, "1", at(10), [OPS])
-    write_vehicles(lake, "1", at(10), ["v1", "v2"])
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
+    warehouse = events_city(tmp_path, events, ["v1", "v2"], at(10), quiet=[at(11)])
 
     counted = query(
         warehouse,
@@ -482,19 +484,13 @@ def test_the_mds_idle_time_sample_limits_each_state(tmp_path: Path, monkeypatch:
                                                              "12b3fcf5-22af-4b0d-a169-ac7ac903d3b9")]  # fmt: skip
     (folder / "geographies.json").write_text(json.dumps({"geographies": greater_la}))
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
-    lake = tmp_path / "lake"
     events = [
         event("b/broken", "broken", at(0), "maintenance", "non_operational"),  # 30 h broken
         event("b/fixed", "broken", at(30), "maintenance_end", "available"),
         event("w/waiting", "waiting", at(0), "service_start", "available"),  # 30 h available: within 72 h
         event("w/ride", "waiting", at(30), "trip_start", "on_trip"),
     ]
-    write_hours(lake, "1", [], events)
-    write_system_information(lake, "1", at(0))
-    write_zone_areas(lake, "1", at(0), [OPS])
-    write_vehicles(lake, "1", at(0), ["broken", "waiting"])
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
+    warehouse = events_city(tmp_path, events, ["broken", "waiting"], at(0))
 
     found = query(
         warehouse, "select * from compliance_violations where rule in ('idle_too_long', 'time_in_state_exceeded')"
