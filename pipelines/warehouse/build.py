@@ -135,6 +135,33 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tup
 PythonModel = Callable[[duckdb.DuckDBPyConnection, Window | None], int]
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What the warehouse held when a build began, read in two queries instead of two per model (a window build
+    runs a few hundred statements; each costs a millisecond or more). SQL models are each built once per build,
+    so their entries hold until their turn."""
+
+    kinds: dict[tuple[str, str], str]
+    """'BASE TABLE' or 'VIEW' by (schema, name)."""
+    columns: dict[tuple[str, str], list[tuple[str, str]]]
+    """Column names and types of each table, by (schema, name)."""
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> "Catalog":
+        kinds = con.execute(
+            "select schema_name, table_name, 'BASE TABLE' from duckdb_tables() where not temporary "
+            "union all select schema_name, view_name, 'VIEW' from duckdb_views() where not internal"
+        ).fetchall()
+        columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for schema, name, column, data_type in con.execute(
+            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+            "where table_oid in (select table_oid from duckdb_tables() where not temporary) "
+            "order by schema_name, table_name, column_index"
+        ).fetchall():
+            columns.setdefault((schema, name), []).append((column, data_type))
+        return cls({(schema, name): kind for schema, name, kind in kinds}, columns)
+
+
 class Warehouse:
     # Models computed in Python (shapely), by name: their inputs and the method that builds them.
     PYTHON_MODELS: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
@@ -232,6 +259,7 @@ class Warehouse:
             self._lake_views(con)
             for statement in OBSOLETE:
                 con.execute(statement)
+            catalog = Catalog.read(con)
             for name in order:
                 if chosen is not None and name not in chosen:
                     continue
@@ -245,7 +273,7 @@ class Warehouse:
                 # read feeds whose row order is their precedence order, so the default stays for them.
                 con.execute("set preserve_insertion_order = false")
                 try:
-                    mode = self._run(con, model, window)
+                    mode = self._run(con, model, window, catalog)
                 finally:
                     con.execute("reset preserve_insertion_order")
                 rows: int | None = None
@@ -255,10 +283,10 @@ class Warehouse:
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
         return runs
 
-    def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None) -> str:
+    def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None, catalog: Catalog) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = window_parameters(window)
-        kind = self._replace_kind(con, model)
+        kind = self._replace_kind(con, model, catalog.kinds.get((model.schema, model.name)))
         if model.materialized == "view":
             con.execute(sql_text("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
             return "view"
@@ -274,7 +302,7 @@ class Warehouse:
             if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
                 stage += in_window
         con.execute(stage, _bound(stage, values))
-        if _columns(con, "temp", "window_rows") != _columns(con, model.schema, model.name):
+        if _columns(con, "temp", "window_rows") != catalog.columns.get((model.schema, model.name)):
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
             self._create(con, model)
             return "full"
@@ -283,21 +311,36 @@ class Warehouse:
             con.execute(sql_text(added, **names))
             con.execute("drop table window_rows")
             return "incremental"
-        if model.keep_latest:  # a stored row newer than the returned one (a later delivery or snapshot) stays
-            same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
-            newer = sql_text(
-                "delete from window_rows using {schema}.{name} as stored "
-                "where stored.{column} > window_rows.{column} and ",
-                column=model.incremental_column or "",
-                **names,
-            )
-            con.execute(newer + same_key)
-        delete = sql_text("delete from {schema}.{name}", **names) + in_window
-        if model.unique_key:  # a row that moved to this window from another one leaves its old place
-            delete += sql_text(" or {key} in (select {key} from window_rows)", key=model.unique_key)
+        # The stored rows this build replaces: the window's, and with a unique key those sharing a key with a
+        # returned row, wherever they lie (a row that moved here from another window leaves its old place). Their
+        # row ids are read once and deleted by id: a DELETE by the condition itself cost twice that read, and
+        # `keep: latest` a second read to find newer copies (0.23 -> 0.05 s for an hour of 3 M events).
+        replaced = sql_text(
+            "create or replace temp table replaced_rows as select rowid as row_id, {column}{body} from {schema}.{name}",
+            body="".join(sql_text(", {c}", c=c) for c in model.unique_key),
+            column=model.incremental_column or "",
+            **names,
+        )
+        replaced += in_window
+        deleted = "select row_id from replaced_rows"
+        if model.unique_key:
+            in_returned = sql_text(" or {key} in (select {key} from window_rows)", key=model.unique_key)
+            replaced += in_returned
+            if model.keep_latest:  # a stored row newer than the returned one (a later delivery) stays, and so
+                deleted += in_window + in_returned  # only rows of the window and of keys still returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute("begin transaction")
         try:
+            con.execute(replaced, _bound(replaced, values))
+            if model.keep_latest:
+                same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
+                newer = sql_text(
+                    "delete from window_rows using replaced_rows as stored "
+                    "where stored.{column} > window_rows.{column} and ",
+                    column=model.incremental_column or "",
+                )
+                con.execute(newer + same_key)
+            delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
             con.execute(delete, _bound(delete, values))
             con.execute(insert)
             con.execute("commit")
@@ -306,6 +349,7 @@ class Warehouse:
             raise
         finally:
             con.execute("drop table window_rows")
+            con.execute("drop table if exists replaced_rows")
         return "incremental"
 
     @staticmethod
@@ -321,10 +365,10 @@ class Warehouse:
     def _exists(self, con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
         return self._kind(con, schema, name) == "BASE TABLE"
 
-    def _replace_kind(self, con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
-        """Drop the relation when a model changed between view and table (CREATE OR REPLACE cannot); returns
-        what the warehouse then holds under the model's name."""
-        kind = self._kind(con, model.schema, model.name)
+    @staticmethod
+    def _replace_kind(con: duckdb.DuckDBPyConnection, model: Model, kind: str | None) -> str | None:
+        """Drop the relation (of `kind`) when a model changed between view and table (CREATE OR REPLACE cannot);
+        returns what the warehouse then holds under the model's name."""
         wanted = "VIEW" if model.materialized == "view" else "BASE TABLE"
         if kind is not None and kind != wanted:
             statement = "drop view {schema}.{name}" if kind == "VIEW" else "drop table {schema}.{name}"
