@@ -4,6 +4,7 @@ silent vehicles, empty and missing hours, zones without parking spots. Window bu
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -514,6 +515,26 @@ def test_zones_without_parking_spots_build_sensible_empty_results(tmp_path: Path
     spots = run(warehouse, "select count(*) as n from staging.stg_zone__areas where area_type = 'parking-spot'")
     assert spots["n"][0] == 0
     assert len(quality(warehouse)) == 1
+
+
+def test_a_window_build_lists_only_its_days_of_the_lake(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    days = [datetime(2026, 4, day, 10, tzinfo=UTC) for day in (1, 2, 3)]
+    for n, day in enumerate(days):
+        write_events(lake, ZONE, day, [event(f"e{n}", "scooter-a", day + 5 * M, "battery_charged", "available")])
+        write_trips(lake, ZONE, day, [])
+    warehouse = built(tmp_path, lake)
+    # A stray folder whose name is no date: a read that lists the whole dataset trips over it; a window build,
+    # which lists only its own days, does not (nor does it pay for listing a year of folders each hour).
+    stray = lake / "mds_events" / f"zone_id={ZONE}" / "date=someday" / "hour=10"
+    stray.mkdir(parents=True)
+    first_file = next((lake / "mds_events" / f"zone_id={ZONE}" / "date=2026-04-01" / "hour=10").glob("*.parquet"))
+    (stray / "copy.parquet").write_bytes(first_file.read_bytes())
+    warehouse.build(window=(days[2], days[2] + H))
+    assert run(warehouse, "select count(*) as n from vehicle_state_intervals")["n"][0] == 3
+    with pytest.raises(duckdb.Error, match="someday"):
+        warehouse.build()
 
 
 @pytest.mark.parametrize(

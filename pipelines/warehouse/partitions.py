@@ -23,13 +23,17 @@ CREATE = (
 )
 
 
+def window_days(window: tuple[datetime, datetime] | None) -> list[str]:
+    """The lake's `date=` folder names a window touches (UTC days), or `*` for every day."""
+    if window is None:
+        return ["*"]
+    first, last = window[0].astimezone(UTC).date(), (window[1] - timedelta(microseconds=1)).astimezone(UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
 def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:
     """(dataset, zone_id, partition hour, path) of every hourly file in the window (all of them without one)."""
-    if window is None:
-        dates = ["*"]
-    else:
-        first, last = window[0].astimezone(UTC).date(), (window[1] - timedelta(microseconds=1)).astimezone(UTC).date()
-        dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    dates = window_days(window)
     found = []
     for dataset in HOURLY:
         for date in dates:

@@ -18,12 +18,19 @@ def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def sql_text(template: str, body: str = "", literal: str = "", key: Iterable[str] = (), **names: str) -> str:
+def sql_text(
+    template: str,
+    body: str = "",
+    literal: str | list[str] = "",
+    key: Iterable[str] = (),
+    **names: str,
+) -> str:
     """`template` with identifiers filled in.
 
-    `body` is a model's own SQL from `sql/`; `literal` a string literal (the lake folder in a view
-    definition); `key` a model's unique key columns, filled in as a row `(a, b)`.
+    `body` is a model's own SQL from `sql/`; `literal` a string literal, or a list of them (the lake folder or
+    files in a view definition); `key` a model's unique key columns, filled in as a row `(a, b)`.
     """
     identifiers = {name: identifier(value) for name, value in names.items()}
     row = "(" + ", ".join(identifier(column) for column in key) + ")"
-    return template.format(body=body, literal=quoted(literal), key=row, **identifiers)
+    text = quoted(literal) if isinstance(literal, str) else "[" + ", ".join(map(quoted, literal)) + "]"
+    return template.format(body=body, literal=text, key=row, **identifiers)

@@ -4,11 +4,11 @@
 -- materialized: incremental(delivery_hour)
 -- unique_key: event_id
 -- keep: latest
--- A table, not a view: each build reads only the window's partitions of the lake (the hive date and hour
--- folders; `$window_hour_from`/`_to` are the window's hours when it lies within one day, else 0 and 23), and
--- readers need not deduplicate the whole lake again.
+-- A table, not a view: each build reads only the window's partitions of the lake (`lake_window` holds the
+-- window's days, see Warehouse._window_views; `$window_hour_from`/`_to` are its hours when it lies within one
+-- day, else 0 and 23), and readers need not deduplicate the whole lake again.
 with source as (
-    select * from lake.mds_events
+    select * from lake_window.mds_events
     where
         date between cast(timezone('UTC', $window_start) as date) and cast(timezone('UTC', $window_end) as date)
         and hour between $window_hour_from and $window_hour_to
