@@ -150,14 +150,17 @@ class Catalog:
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection) -> "Catalog":
+        # This database's relations only, not the build's temporary or lake_window ones.
         kinds = con.execute(
-            "select schema_name, table_name, 'BASE TABLE' from duckdb_tables() where not temporary "
-            "union all select schema_name, view_name, 'VIEW' from duckdb_views() where not internal"
+            "select schema_name, table_name, 'BASE TABLE' from duckdb_tables() "
+            "where database_name = current_database() "
+            "union all select schema_name, view_name, 'VIEW' from duckdb_views() "
+            "where database_name = current_database() and not internal"
         ).fetchall()
         columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for schema, name, column, data_type in con.execute(
             "select schema_name, table_name, column_name, data_type from duckdb_columns() "
-            "where table_oid in (select table_oid from duckdb_tables() where not temporary) "
+            "where database_name = current_database() and table_oid in (select table_oid from duckdb_tables()) "
             "order by schema_name, table_name, column_index"
         ).fetchall():
             columns.setdefault((schema, name), []).append((column, data_type))
