@@ -61,6 +61,7 @@ def build_story(lake: Path) -> Warehouse:
     city = area("city", "operations", (CENTER[0] - 0.1, CENTER[1] - 0.1), (CENTER[0] + 0.1, CENTER[1] + 0.1))
     write_zone_areas(lake, ZONE, T0, [spot, city])
     write_area_occupancy(lake, ZONE, T0 + 30 * M, [("P", 1, 4)])
+    write_area_occupancy(lake, ZONE, T0 + 2 * H + 10 * M, [("P", 0, 6)])  # the spot grows after midnight
     write_gbfs_snapshot(lake, ZONE, T0 + 10 * M, [gbfs_vehicle("a")])
     write_gbfs_snapshot(lake, ZONE, T0 + 40 * M, [gbfs_vehicle("b", FAR, reserved=True)])
     warehouse = Warehouse(lake.parent / "w.duckdb", lake)
@@ -137,9 +138,9 @@ def test_parking_occupancy(story: Warehouse) -> None:
     assert spot["hour"].to_list() == [T0 + i * H for i in range(4)]
     assert spot["avg_vehicles"].to_list() == [0.5, 0.0, 0.0, 0.0]
     assert spot["max_vehicles"].to_list() == [1, 0, 0, 0]
-    assert spot["capacity"].to_list() == [4] * 4
+    assert spot["capacity"].to_list() == [4, 4, 6, 6]  # in force in each hour, not the latest
     assert spot["avg_occupancy_rate"].to_list() == [0.125, 0.0, 0.0, 0.0]
-    assert spot["reported_occupancy"].to_list() == [1.0, None, None, None]
+    assert spot["reported_occupancy"].to_list() == [1.0, None, 0.0, None]
 
 
 def test_fleet_utilization_daily(story: Warehouse) -> None:

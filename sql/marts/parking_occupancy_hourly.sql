@@ -3,8 +3,10 @@
 -- grain: one row per zone_id, parking-spot area_id and hour (every hour of occupancy_hourly, zeros included)
 -- inputs: occupancy_hourly, stg_zone__areas, lake.zone_area_occupancy
 -- materialized: incremental(hour)
--- Capacity is the latest the zone API reported for the spot; reported occupancy averages the API's snapshots
--- captured in the hour (null when none was).
+-- Capacity is the one in force in the hour: the last the zone API reported for the spot by the hour's end (the
+-- first reported, for hours before any report), so a later change leaves earlier hours as they were and an hour
+-- built alone equals the full build; reported occupancy averages the API's snapshots captured in the hour (null
+-- when none was).
 with occupancy as (
     select zone_id, area_id, area_type, hour, hour_local, timezone, vehicle_state, avg_vehicles, max_vehicles,
     from main.occupancy_hourly
@@ -36,10 +38,31 @@ parked as (
     where area_type = 'parking-spot'
 ),
 
-capacities as (
+first_capacities as (
     select zone_id, area_id, capacity,
     from area_occupancy
-    qualify row_number() over (partition by zone_id, area_id order by captured_at desc) = 1
+    qualify row_number() over (partition by zone_id, area_id order by captured_at) = 1
+),
+
+spot_hours as (
+    select spots.*, zone_hours.* exclude (zone_id), zone_hours.hour + interval 1 hour as hour_end,
+    from spots
+    inner join zone_hours on spots.zone_id = zone_hours.zone_id
+),
+
+capacities as (
+    select
+        spot_hours.zone_id,
+        spot_hours.area_id,
+        spot_hours.hour,
+        coalesce(in_force.capacity, first.capacity) as capacity,
+    from spot_hours
+    asof left join area_occupancy as in_force
+        on spot_hours.zone_id = in_force.zone_id
+        and spot_hours.area_id = in_force.area_id
+        and spot_hours.hour_end > in_force.captured_at
+    left join first_capacities as first
+        on spot_hours.zone_id = first.zone_id and spot_hours.area_id = first.area_id
 ),
 
 reported as (
@@ -66,7 +89,7 @@ final as (
             as avg_vehicles,  -- Time-weighted average of deployed vehicles parked in the spot (dockless.deployed.avg).
         coalesce(parked.max_vehicles, 0)
             as max_vehicles,  -- Most deployed vehicles parked in the spot at any moment of the hour.
-        capacities.capacity,  -- The spot's capacity in vehicles, the latest the zone API reported (null if never).
+        capacities.capacity,  -- The spot's capacity in vehicles in force in the hour (zone API; null if never).
         coalesce(parked.avg_vehicles, 0) / nullif(capacities.capacity, 0)
             as avg_occupancy_rate,  -- avg_vehicles over capacity (1 = full; null without a capacity).
         reported.reported_occupancy,  -- Vehicles in the spot per the zone API, averaged over the hour's snapshots.
@@ -78,7 +101,10 @@ final as (
     inner join zone_hours on spots.zone_id = zone_hours.zone_id
     left join parked
         on spots.zone_id = parked.zone_id and spots.area_id = parked.area_id and zone_hours.hour = parked.hour
-    left join capacities on spots.zone_id = capacities.zone_id and spots.area_id = capacities.area_id
+    left join capacities
+        on spots.zone_id = capacities.zone_id
+        and spots.area_id = capacities.area_id
+        and zone_hours.hour = capacities.hour
     left join reported
         on spots.zone_id = reported.zone_id and spots.area_id = reported.area_id and zone_hours.hour = reported.hour
 )
