@@ -13,9 +13,10 @@ import dagster as dg
 
 from assets.resources import LakeStore, WarehouseStore
 from pipelines.lake.datasets import DATASETS
-from pipelines.warehouse.build import FULL_WINDOW, Warehouse
+from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
 from pipelines.warehouse.models import discover
+from pipelines.warehouse.window import FULL_WINDOW
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 PARTITION = "dagster/partition"

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.warehouse.build import Warehouse, window_parameters
+from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.window import window_parameters
 from tests.scenario import (
     area,
     event,

@@ -29,27 +29,38 @@ AREA_PRIORITY = {
     "operations": 6,
     "free-floating": 7,
 }
+# What placing a point tells: its most specific area, and whether it lies in an operations area or a parking spot.
+PLACEMENT_SCHEMA: dict[str, pl.DataType] = {
+    "area_id": pl.String(),
+    "area_type": pl.String(),
+    "in_operations": pl.Boolean(),
+    "in_parking_spot": pl.Boolean(),
+}
 POINT_AREAS_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String(),
     "record_id": pl.String(),
     "zone_id": pl.String(),
     "point_time": pl.Datetime("ms", "UTC"),
-    "area_id": pl.String(),
-    "area_type": pl.String(),
-    "in_operations": pl.Boolean(),
-    "in_parking_spot": pl.Boolean(),
+    **PLACEMENT_SCHEMA,
 }
-
 COORDINATE_AREAS_SCHEMA: dict[str, pl.DataType] = {
     "zone_id": pl.String(),
     "valid_from": pl.Datetime("us", "UTC"),
     "lng": pl.Float64(),
     "lat": pl.Float64(),
-    "area_id": pl.String(),
-    "area_type": pl.String(),
-    "in_operations": pl.Boolean(),
-    "in_parking_spot": pl.Boolean(),
+    **PLACEMENT_SCHEMA,
 }
+# Every location the window's trips (both ends, at the trip's end time: the time its partition is keyed by) and
+# events were seen at: what the warehouse places in zone areas and in policy geographies.
+WINDOW_LOCATIONS = """
+select zone_id, end_time as at, unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat,
+from staging.stg_mds__trips
+where end_time >= $window_start and end_time < $window_end
+union all
+select zone_id, event_time as at, lng, lat,
+from staging.stg_mds__events
+where event_time >= $window_start and event_time < $window_end
+"""
 
 
 def within(tree: shapely.STRtree, lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

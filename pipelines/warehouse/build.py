@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,35 +22,30 @@ import pyarrow.parquet as pq
 
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
-from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, place_coordinates
+from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
-from pipelines.warehouse.partitions import build_hourly_partitions, window_days
+from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.sqltext import sql_text
+from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
 
 DEFAULT_MEMORY_LIMIT = "3GB"
-# The distinct places of the window's trip starts and ends and events, each with the version of its zone's areas
-# in force at the point's time (a trip's both ends at its end time, the time its partition is keyed by).
-COORDINATES = """
-with points as (
-    select zone_id, end_time as at, unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat,
-    from staging.stg_mds__trips
-    where end_time >= $window_start and end_time < $window_end
-    union all
-    select zone_id, event_time as at, lng, lat,
-    from staging.stg_mds__events
-    where event_time >= $window_start and event_time < $window_end
-)
+# The distinct places of the window's locations, each with the version of its zone's areas in force at its time.
+COORDINATES = sql_text(
+    """
+with points as ({body})
 
 select distinct versions.zone_id, versions.valid_from, points.lng, points.lat,
 from points
 inner join core.int_zone_area_versions as versions
     on points.zone_id = versions.zone_id and points.at >= versions.span_start and points.at < versions.span_end
 where points.lng is not null and points.lat is not null
-"""
+""",
+    body=WINDOW_LOCATIONS,
+)
 # Those not placed before. An anti join hashes the window's few coordinates and streams the placed ones past them;
 # EXCEPT hashed every placed coordinate (three times slower at a month of a 10,000-vehicle city).
 NEW_COORDINATES = """
@@ -60,7 +54,6 @@ anti join core.int_coordinate_areas using (zone_id, valid_from, lng, lat)
 """
 # Relations earlier versions built that nothing builds any more.
 OBSOLETE = ("drop table if exists core.int_point_areas", "drop view if exists lake.hourly_partitions")
-FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 LAKE_VIEW = (
     "create or replace view {schema}.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
@@ -68,7 +61,6 @@ LAKE_VIEW = (
 )
 # The hourly MDS datasets that window builds read only within the window's days (see Warehouse._window_views).
 WINDOWED = ("mds_trips", "mds_events")
-Window = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -106,21 +98,6 @@ def one_schema(folder: Path, levels: int) -> bool:
     """
     schemas = {pq.read_schema(path).remove_metadata() for path in _edge_files(folder, levels)}
     return len(schemas) <= 1
-
-
-def window_parameters(window: Window | None) -> dict[str, Any]:
-    """The values a model's SQL may use: the window (the whole history in a full build), and the lake's `hour`
-    folders it touches (its own hours when it lies within one UTC day, else every hour), so that a read of the
-    lake opens only the window's files, not its days'."""
-    start, end = window or FULL_WINDOW
-    first, last = start.astimezone(UTC), (end - timedelta(microseconds=1)).astimezone(UTC)
-    one_day = first.date() == last.date()
-    return {
-        "window_start": start,
-        "window_end": end,
-        "window_hour_from": first.hour if one_day else 0,
-        "window_hour_to": last.hour if one_day else 23,
-    }
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:

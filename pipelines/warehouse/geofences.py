@@ -9,7 +9,7 @@ Two python models: core.int_trip_start_geofences (one row per trip: the rule at 
 core.int_gbfs_vehicle_positions (one row per vehicle per GBFS snapshot: its top-priority zone area and its rule).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -18,6 +18,7 @@ import shapely
 
 from pipelines.warehouse.areas import assign, within, zone_areas
 from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.window import FULL_WINDOW
 
 GLOBAL_ORDER = 1 << 30
 RULE_COLUMNS = {
@@ -28,7 +29,6 @@ RULE_COLUMNS = {
     "station_parking": pl.Boolean,
 }
 GOVERNING_SCHEMA = {"row": pl.UInt32, "geofence_scope": pl.String, "geofence_name": pl.String, **RULE_COLUMNS}
-FULL = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
 def _naive_ms(column: pl.Series) -> np.ndarray:
@@ -119,7 +119,7 @@ def _features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def build_trip_start_geofences(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
     """core.int_trip_start_geofences: the geofencing rule at each trip's start (trips ending in the window)."""
-    start, end = window or FULL
+    start, end = window or FULL_WINDOW
     trips = query_frame(
         con,
         "select zone_id, trip_id, end_time, start_time as at, start_lng as lng, start_lat as lat, "
@@ -151,7 +151,7 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
     every few minutes of a large fleet are millions of sightings a day). Since, not only in: snapshots are taken on
     their own schedule, and one taken after the newest MDS hour must not wait for a window that covers it.
     """
-    start, end = (window[0], FULL[1]) if window else FULL
+    start, end = (window[0], FULL_WINDOW[1]) if window else FULL_WINDOW
     vehicles = query_frame(
         con,
         "select zone_id, captured_at, vehicle_id, vehicle_type_id, lat, lon as lng, is_reserved, is_disabled, "

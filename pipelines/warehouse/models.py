@@ -11,7 +11,7 @@
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
-build.window_parameters). A window build deletes the stored rows whose incremental column falls in the window, and
+window.window_parameters). A window build deletes the stored rows whose incremental column falls in the window, and
 with a unique_key also the rows whose key the SQL returned (they may lie outside the window: a trip re-delivered
 into another hour, an interval the window's first event ends), then inserts what the SQL returned. Without a
 unique_key only the returned rows inside the window are inserted.

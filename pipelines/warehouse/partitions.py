@@ -6,7 +6,7 @@ the window's date folders.
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -14,6 +14,7 @@ import polars as pl
 
 from pipelines.lake.datasets import DATASETS
 from pipelines.warehouse.frames import registered
+from pipelines.warehouse.window import window_days
 
 HOURLY = tuple(name for name, dataset in DATASETS.items() if dataset.kind == "hourly")
 FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
@@ -21,14 +22,6 @@ CREATE = (
     "create table if not exists core.int_hourly_partitions "
     "(dataset varchar, zone_id varchar, partition_hour timestamptz, file_name varchar, records bigint)"
 )
-
-
-def window_days(window: tuple[datetime, datetime] | None) -> list[str]:
-    """The lake's `date=` folder names a window touches (UTC days), or `*` for every day."""
-    if window is None:
-        return ["*"]
-    first, last = window[0].astimezone(UTC).date(), (window[1] - timedelta(microseconds=1)).astimezone(UTC).date()
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:

@@ -21,9 +21,10 @@ import polars as pl
 import shapely
 from shapely.geometry import shape
 
-from pipelines.warehouse.areas import within
+from pipelines.warehouse.areas import WINDOW_LOCATIONS, within
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.sqltext import sql_text
+from pipelines.warehouse.window import FULL_WINDOW, Window
 
 GEOGRAPHIES_SCHEMA: dict[str, Any] = {
     "zone_id": pl.String,
@@ -40,23 +41,15 @@ CREATE_POINTS = (
     "create table if not exists core.int_policy_geography_points (lng double, lat double, geography_id varchar)"
 )
 # The distinct locations of the window's trip starts and ends and events.
-WINDOW_POINTS = """
-select distinct lng, lat from (
-    select unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat,
-    from staging.stg_mds__trips
-    where end_time >= $window_start and end_time < $window_end
-    union all
-    select lng, lat from staging.stg_mds__events
-    where event_time >= $window_start and event_time < $window_end
-) as points
-where lng is not null and lat is not null
-"""
+WINDOW_POINTS = sql_text(
+    "select distinct lng, lat from ({body}) as points where lng is not null and lat is not null",
+    body=WINDOW_LOCATIONS,
+)
 # Those not placed in a geography before (the others are looked at again: few, and cheap to place).
 NOT_PLACED = """
 select * from ({body}) as window_points
 anti join core.int_policy_geography_points using (lng, lat)
 """
-FULL_WINDOW = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
 class GeographyError(ValueError):
@@ -123,7 +116,7 @@ def fingerprint(geographies: pl.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def build_policy_geography_points(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime] | None) -> int:
+def build_policy_geography_points(con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
     """The `int_policy_geography_points` model: the window's new locations placed in every geography they lie in;
     every location again when the geographies changed (the table's comment keeps their fingerprint)."""
     geographies = query_frame(con, "select geography_id, geometry from core.policy_geographies")

@@ -7,8 +7,9 @@ from rich.table import Table
 
 from pipelines.config import Settings
 from pipelines.ingest import hours_between
-from pipelines.warehouse.build import FULL_WINDOW, ModelRun, Warehouse
+from pipelines.warehouse.build import ModelRun, Warehouse
 from pipelines.warehouse.checks import CheckOutcome, run_checks
+from pipelines.warehouse.window import FULL_WINDOW
 
 
 def runs_table(runs: list[ModelRun], title: str) -> Table:
