@@ -31,7 +31,9 @@ def _check_results(
         checks.check_schema(dataset, paths),
         checks.check_unique_ids(dataset, paths),
         checks.check_window(lake.lake(), dataset, written),
-        checks.check_row_counts(summary["rows"], summary["received"], summary["quarantined"], summary["duplicates"]),
+        checks.check_row_counts(
+            summary["rows"], summary["received"], summary["quarantined"], summary["duplicates"], summary["conflicts"]
+        ),
     ]
     for outcome in outcomes:
         yield dg.AssetCheckResult(

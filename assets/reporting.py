@@ -24,6 +24,7 @@ def ingest_metadata(report: IngestReport, dataset: str, zones: list[str], **extr
         "rows": summary["rows"],
         "quarantined": summary["quarantined"],
         "duplicates_dropped": summary["duplicates"],
+        "conflicts_resolved": summary["conflicts"],
         "bytes": summary["bytes"],
         **extra,
         "zones": ", ".join(zones),

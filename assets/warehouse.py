@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.resources import LakeStore, WarehouseStore
 from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import SUPERSEDED
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
 from pipelines.warehouse.models import discover
@@ -36,7 +37,8 @@ def _specs() -> list[dg.AssetSpec]:
 
     def dep(name: str) -> dg.AssetKey:
         if name.startswith("lake."):
-            dataset = name.removeprefix("lake.")
+            # The records an hourly delivery superseded are written by that dataset's own asset.
+            dataset = name.removeprefix("lake.").removeprefix(SUPERSEDED + "_")
             return dg.AssetKey(dataset) if dataset in DATASETS else dg.AssetKey(["lake", dataset])
         return keys[name]
 
@@ -44,7 +46,7 @@ def _specs() -> list[dg.AssetSpec]:
         dg.AssetSpec(
             keys[name],
             description=f"{model.sql.splitlines()[0].removeprefix('-- ')} Grain: {model.grain}.",
-            deps=[dep(i) for i in model.inputs if not i.startswith("lake.quarantine")],
+            deps=list(dict.fromkeys(dep(i) for i in model.inputs if not i.startswith("lake.quarantine"))),
             kinds={"duckdb", "sql"},
             group_name=GROUPS[model.schema],
             metadata={"materialized": model.materialized, "relation": model.relation},

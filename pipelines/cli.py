@@ -182,7 +182,8 @@ def reparse_command(
     result = reparse(Lake(Settings.from_env().lake_dir), dataset, zone, _utc(hour))
     console.print(
         f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
-        f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped"
+        f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped, "
+        f"{result.conflicts} conflicting repeats resolved (the later copy kept)"
     )
 
 

@@ -15,8 +15,18 @@ from typing import Any, Literal
 
 import polars as pl
 
-from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, parse
-from pipelines.lake.store import Lake, Partition, captured_at_of, snapshot_stem
+from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
+from pipelines.lake.store import (
+    INGESTED_AT,
+    LEGACY_RAW_STEM,
+    SUPERSEDED_COLUMNS,
+    Lake,
+    Partition,
+    captured_at_of,
+    delivery_stem,
+    ingested_at_of,
+    snapshot_stem,
+)
 from pipelines.voi.client import FutureHour, HourNotReady, Page, VoiClient, VoiError
 
 HOURLY_DATASETS = ("mds_trips", "mds_events")
@@ -56,6 +66,8 @@ class PartitionResult:
     duplicates: int = 0
     bytes: int = 0
     error: str | None = None
+    conflicts: int = 0
+    """Ids the response repeated with other content (the later occurrence is kept)."""
 
 
 @dataclass
@@ -82,6 +94,7 @@ class IngestReport:
             "received": sum(r.received for r in rows),
             "quarantined": sum(r.quarantined for r in rows),
             "duplicates": sum(r.duplicates for r in rows),
+            "conflicts": sum(r.conflicts for r in rows),
             "bytes": sum(r.bytes for r in rows),
         }
 
@@ -116,23 +129,47 @@ def write_partition(
     captured_at: datetime | None = None,
     keep_raw: bool = True,
     rows_filter: pl.Expr | None = None,
+    ingested_at: datetime | None = None,
 ) -> PartitionResult:
-    """Parse `pages` and replace the partition's data, quarantine and raw files; the one write path."""
-    ingested_at = datetime.now(UTC)
+    """Parse `pages` and replace the partition's data, quarantine and raw files; the one write path.
+
+    An hourly partition is one delivery of its hour, stamped `ingested_at` on every row: its raw response is kept
+    under the delivery's own stem beside the earlier ones, and the records it replaced (changed or no longer
+    delivered) or that its response repeated go to `superseded/` (see `superseded_records`). A delivery that
+    repeats the newest one byte for byte is that delivery again: it keeps its time and adds no raw copy.
+    """
+    ingested_at = (ingested_at or datetime.now(UTC)).astimezone(UTC)
+    ingested_at = ingested_at.replace(microsecond=ingested_at.microsecond // 1000 * 1000)  # the column is in ms
+    hourly = dataset.kind == "hourly"
     raw_stem = "response" if stem == "part-0" else stem
     try:
-        parsed = parse(dataset, pages, window if dataset.kind == "hourly" else None)
+        parsed = parse(dataset, pages, window if hourly else None)
     except PayloadError as e:
         # Keep the bad response for inspection, beside (not over) the last good one.
         if keep_raw:
             lake.write_raw(partition, list(pages), stem=f"rejected-{ingested_at:%Y%m%dT%H%M%S%fZ}")
         return PartitionResult(dataset.name, partition.zone_id, partition.hour, "failed", error=str(e))
+    if hourly:
+        deliveries = lake.raw_deliveries(partition)
+        newest = deliveries[-1] if deliveries else None
+        if (
+            keep_raw
+            and newest is not None
+            and newest != LEGACY_RAW_STEM
+            and lake.same_raw(partition, list(pages), newest)
+        ):
+            keep_raw, ingested_at = False, ingested_at_of(newest) or ingested_at
+        raw_stem = delivery_stem(ingested_at)
     size = lake.write_raw(partition, list(pages), stem=raw_stem) if keep_raw else 0
     frame = parsed.frame
     if rows_filter is not None:
         frame = frame.filter(rows_filter)
     if captured_at is not None:
         frame = frame.with_columns(pl.lit(captured_at).cast(pl.Datetime("ms", "UTC")).alias("captured_at"))
+    if hourly:
+        frame = frame.with_columns(pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
+        superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
+        size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
     size += lake.write_data(partition, frame, stem)
     size += lake.write_quarantine(partition, parsed.quarantined, window, ingested_at, stem)
     return PartitionResult(
@@ -145,7 +182,62 @@ def write_partition(
         quarantined=len(parsed.quarantined),
         duplicates=parsed.duplicates,
         bytes=size,
+        conflicts=parsed.conflicts,
     )
+
+
+def superseded_records(
+    lake: Lake,
+    dataset: Dataset,
+    partition: Partition,
+    frame: pl.DataFrame,
+    repeats: Sequence[Repeat],
+    ingested_at: datetime,
+) -> pl.DataFrame:
+    """What a delivery of an hourly partition supersedes: the copies its response repeated (they lost to a later
+    occurrence), and the records of the partition's previous delivery that it changed or no longer carries.
+
+    A re-parse of the partition's own delivery finds nothing new to compare against, so it keeps what that delivery
+    superseded when it arrived.
+    """
+    columns = [*dataset.schema, *SUPERSEDED_COLUMNS]
+    parts = []
+    if repeats:
+        parts.append(
+            frame_of(dataset, [r.row for r in repeats]).with_columns(
+                pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT),
+                pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS["superseded_at"]).alias("superseded_at"),
+                pl.Series(
+                    "reason", ["conflict_in_response" if r.conflict else "duplicate_in_response" for r in repeats]
+                ),
+            )
+        )
+    previous_path = lake.data_path(partition)
+    own_path = lake.superseded_path(partition, delivery_stem(ingested_at))
+    previous = pl.read_parquet(previous_path) if previous_path.exists() else None
+    if previous is not None and INGESTED_AT not in previous.columns:  # written before deliveries were stamped
+        previous = previous.with_columns(pl.lit(None, SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
+    if previous is not None and not previous.is_empty() and previous[INGESTED_AT][0] != ingested_at:
+        key = list(dataset.key)
+        content = pl.struct(list(dataset.schema)).hash(seed=0).alias("content")
+        now = frame.select(*key, content)
+        compared = previous.with_columns(content).join(now, on=key, how="left", suffix="_now")
+        reason = (
+            pl.when(pl.col("content_now").is_null())
+            .then(pl.lit("withdrawn_by_later_delivery"))
+            .when(pl.col("content_now") != pl.col("content"))
+            .then(pl.lit("changed_by_later_delivery"))
+        )
+        replaced = compared.with_columns(
+            pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS["superseded_at"]).alias("superseded_at"), reason.alias("reason")
+        ).filter(pl.col("reason").is_not_null())
+        parts.append(replaced.select(columns))
+    elif own_path.exists():
+        kept = pl.read_parquet(own_path)
+        parts.append(kept.filter(~pl.col("reason").str.ends_with("_in_response")))
+    if not parts:
+        return pl.DataFrame(schema={**dataset.schema, **SUPERSEDED_COLUMNS})
+    return pl.concat([part.select(columns) for part in parts], how="vertical_relaxed")
 
 
 @contextmanager
@@ -278,15 +370,21 @@ async def ingest_snapshots(
 
 
 def reparse(lake: Lake, dataset: str, zone_id: str, hour: datetime, stem: str = "part-0") -> PartitionResult:
-    """Rebuild one partition (hourly, or one snapshot) from its kept raw response, without the provider."""
+    """Rebuild one partition (hourly: from its newest delivery; or one snapshot) from its kept raw response,
+    without the provider."""
     ds = DATASETS[dataset]
     partition = Partition(dataset, zone_id, hour)
-    pages = lake.read_raw(partition, stem="response" if stem == "part-0" else stem)
+    if ds.kind == "hourly":
+        deliveries = lake.raw_deliveries(partition)
+        pages = lake.read_raw(partition, stem=deliveries[-1]) if deliveries else []
+    else:
+        pages = lake.read_raw(partition, stem=stem)
     if not pages:
         raise FileNotFoundError(f"no raw response kept for {dataset} zone {zone_id} at {hour:%Y-%m-%dT%H} ({stem})")
     if ds.kind == "hourly":
         window = (hour, hour + timedelta(hours=1))
-        return write_partition(lake, ds, partition, pages, window, keep_raw=False)
+        delivered = ingested_at_of(deliveries[-1])
+        return write_partition(lake, ds, partition, pages, window, keep_raw=False, ingested_at=delivered)
     captured_at = captured_at_of(stem)
     return write_partition(
         lake,

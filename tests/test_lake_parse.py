@@ -824,21 +824,26 @@ def test_bad_records_are_quarantined_with_reason_raw_and_index_and_good_ones_kep
     assert parsed.frame.height + len(parsed.quarantined) + parsed.duplicates == parsed.received
 
 
-def test_duplicate_ids_are_dropped_and_counted_across_pages() -> None:
+def test_repeated_ids_are_kept_once_and_counted_as_duplicates_or_conflicts_across_pages() -> None:
     inside = HOUR_MS + 60_000
     a, b, c = (trip_text(n, inside) for n in (1, 2, 3))
-    b_again_changed = trip_text(2, inside + 5)  # same id, re-delivered: the first delivery wins
+    b_again_changed = trip_text(2, inside + 5)  # same id, other content: the later occurrence wins
     pages = [trips_body([a, b, a]), trips_body([c, b_again_changed, "[]"])]
 
     parsed = parse(DATASETS["mds_trips"], pages, WINDOW)
 
     assert parsed.received == 6
-    assert parsed.duplicates == 2
+    assert (parsed.duplicates, parsed.conflicts) == (1, 1)  # a again (same), b again (changed)
     assert parsed.frame["trip_id"].to_list() == [f"95ba3c85-8087-457d-9fed-{n:012d}" for n in (1, 2, 3)]
-    assert parsed.frame["end_time"][1] == datetime.fromtimestamp(inside / 1000, UTC)
+    assert parsed.frame["end_time"][1] == datetime.fromtimestamp((inside + 5) / 1000, UTC)
+    # The copies that lost: the first a (identical), the first b (its end 5 ms earlier).
+    assert [(r.row["trip_id"][-1], r.row["end_time"], r.conflict) for r in parsed.repeats] == [
+        ("1", inside, False),
+        ("2", inside, True),
+    ]
     # Indexes run on across pages: the non-object on page 2 is record 5 of the response.
     assert [(q.index, q.raw) for q in parsed.quarantined] == [(5, "[]")]
-    assert parsed.frame.height + len(parsed.quarantined) + parsed.duplicates == parsed.received
+    assert parsed.frame.height + len(parsed.quarantined) + parsed.duplicates + parsed.conflicts == parsed.received
 
 
 def test_records_outside_the_requested_hour_are_quarantined() -> None:

@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 from pipelines.ingest import reparse, write_partition
 from pipelines.lake.checks import check_row_counts, check_schema, check_unique_ids, check_window
 from pipelines.lake.datasets import DATASETS, parse
-from pipelines.lake.store import QUARANTINE_SCHEMA, Lake, Partition, check_zone_id, snapshot_stem
+from pipelines.lake.store import QUARANTINE_SCHEMA, Lake, Partition, check_zone_id, delivery_stem, snapshot_stem
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = datetime(2026, 3, 28, 10, tzinfo=UTC)
@@ -28,6 +28,8 @@ WINDOW = (HOUR, HOUR + timedelta(hours=1))
 HOUR_MS = int(HOUR.timestamp() * 1000)
 TRIPS = DATASETS["mds_trips"]
 PART = Partition("mds_trips", "1", HOUR)
+INGESTED = datetime(2026, 3, 28, 11, 5, 0, 123_000, tzinfo=UTC)
+DELIVERY = "delivery-20260328T110500123000Z"
 TEMP_NAME = re.compile(r"^\.part-0\.parquet\.[0-9]+\.[0-9a-f]{32}\.tmp$")  # .{name}.{writer pid}.{uuid}.tmp
 
 
@@ -46,6 +48,11 @@ def trip(n: int, minute: int = 30, **fields: Any) -> dict[str, Any]:
         "trip_type": ["rider"],
         **fields,
     }
+
+
+def stamped(frame: pl.DataFrame, ingested_at: datetime) -> pl.DataFrame:
+    """A parsed frame as an hourly partition stores it: each row stamped with its delivery's ingest time."""
+    return frame.with_columns(pl.lit(ingested_at).cast(pl.Datetime("ms", "UTC")).alias("ingested_at"))
 
 
 def page(records: list[Any]) -> bytes:
@@ -110,7 +117,7 @@ def test_partition_requires_a_timezone_aware_hour() -> None:
 
 
 def test_write_partition_round_trips_and_keeps_raw_pages_gzipped(lake: Lake) -> None:
-    result = write_partition(lake, TRIPS, PART, PAGES, WINDOW)
+    result = write_partition(lake, TRIPS, PART, PAGES, WINDOW, ingested_at=INGESTED)
 
     assert (result.status, result.rows, result.received, result.quarantined, result.duplicates) == (
         "written",
@@ -119,25 +126,27 @@ def test_write_partition_round_trips_and_keeps_raw_pages_gzipped(lake: Lake) -> 
         1,
         1,
     )
-    expected = parse(TRIPS, PAGES, WINDOW).frame
+    expected = stamped(parse(TRIPS, PAGES, WINDOW).frame, INGESTED)
     data = lake.data_path(PART)
     assert data == lake.root / "mds_trips/zone_id=1/date=2026-03-28/hour=10/part-0.parquet"
     assert_frame_equal(pl.read_parquet(data), expected)
-    assert pl.read_parquet_schema(data) == pl.Schema(TRIPS.schema)
+    assert pl.read_parquet_schema(data) == pl.Schema({**TRIPS.schema, "ingested_at": pl.Datetime("ms", "UTC")})
 
     raw_dir = lake.raw_dir(PART)
     raw_files = sorted(raw_dir.iterdir())
-    assert [p.name for p in raw_files] == ["response.page-0000.json.gz", "response.page-0001.json.gz"]
+    assert [p.name for p in raw_files] == [f"{DELIVERY}.page-0000.json.gz", f"{DELIVERY}.page-0001.json.gz"]
     for raw, body in zip(raw_files, PAGES, strict=True):
         assert raw.read_bytes()[:2] == b"\x1f\x8b"  # gzip magic
         assert gzip.decompress(raw.read_bytes()) == body
-    assert lake.read_raw(PART) == PAGES
+    assert lake.read_raw(PART, DELIVERY) == PAGES
 
     assert files_under(lake.root) == [
-        "_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/response.page-0000.json.gz",
-        "_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/response.page-0001.json.gz",
+        f"_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.page-0000.json.gz",
+        f"_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.page-0001.json.gz",
         "mds_trips/zone_id=1/date=2026-03-28/hour=10/part-0.parquet",
         "quarantine/dataset=mds_trips/zone_id=1/date=2026-03-28/hour=10/part-0.parquet",
+        # The second copy of trip 2 (same content): kept as what the response repeated.
+        f"superseded/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.parquet",
     ]
     assert result.bytes == sum((lake.root / f).stat().st_size for f in files_under(lake.root))
     assert list(lake.partitions("mds_trips")) == [data]
@@ -162,37 +171,51 @@ def test_quarantine_file_keeps_reason_raw_and_window(lake: Lake) -> None:
 
 
 def test_rewrite_replaces_the_partition_exactly(lake: Lake) -> None:
-    write_partition(lake, TRIPS, PART, PAGES, WINDOW)
+    write_partition(lake, TRIPS, PART, PAGES, WINDOW, ingested_at=INGESTED)
     assert lake.quarantine_path(PART).exists()
 
     # Second delivery: one page, other trips, nothing to reject.
     new_pages = [page([trip(7), trip(8)])]
-    result = write_partition(lake, TRIPS, PART, new_pages, WINDOW)
+    later = INGESTED + timedelta(hours=1)
+    result = write_partition(lake, TRIPS, PART, new_pages, WINDOW, ingested_at=later)
 
     assert (result.rows, result.received, result.quarantined, result.duplicates) == (2, 2, 0, 0)
     frame = pl.read_parquet(lake.data_path(PART))
     assert frame["trip_id"].to_list() == [f"95ba3c85-8087-457d-9fed-{n:012d}" for n in (7, 8)]
-    assert_frame_equal(frame, parse(TRIPS, new_pages, WINDOW).frame)
-    # No appended rows, no second file, the stale page and the stale quarantine are gone.
+    assert_frame_equal(frame, stamped(parse(TRIPS, new_pages, WINDOW).frame, later))
+    # No appended rows, no second data file, the stale quarantine is gone; both deliveries' raw responses stay, and
+    # the five trips the second delivery no longer carries are kept as superseded.
+    second = delivery_stem(later)
     assert files_under(lake.root) == [
-        "_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/response.page-0000.json.gz",
+        f"_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.page-0000.json.gz",
+        f"_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.page-0001.json.gz",
+        f"_raw/mds_trips/zone_id=1/date=2026-03-28/hour=10/{second}.page-0000.json.gz",
         "mds_trips/zone_id=1/date=2026-03-28/hour=10/part-0.parquet",
+        f"superseded/mds_trips/zone_id=1/date=2026-03-28/hour=10/{DELIVERY}.parquet",
+        f"superseded/mds_trips/zone_id=1/date=2026-03-28/hour=10/{second}.parquet",
     ]
-    assert lake.read_raw(PART) == new_pages
+    withdrawn = pl.read_parquet(lake.superseded_path(PART, second))
+    assert withdrawn["reason"].unique().to_list() == ["withdrawn_by_later_delivery"]
+    assert withdrawn["trip_id"].to_list() == [f"95ba3c85-8087-457d-9fed-{n:012d}" for n in (1, 2, 3, 4, 5)]
+    assert lake.read_raw(PART, second) == new_pages
     polars_rows, duckdb_rows = glob_read(lake.root)
     assert polars_rows.height == duckdb_rows == 2
 
-    # Writing the same response again gives the same bytes.
+    # Writing the same response again is the same delivery: the same bytes, no third raw copy.
     before = lake.data_path(PART).read_bytes()
     write_partition(lake, TRIPS, PART, new_pages, WINDOW)
     assert lake.data_path(PART).read_bytes() == before
+    assert lake.raw_deliveries(PART) == [DELIVERY, second]
+    assert pl.read_parquet(lake.superseded_path(PART, second)).height == 5
     assert leftovers(lake.root) == []
 
 
 def test_empty_hour_writes_an_empty_typed_partition(lake: Lake) -> None:
     result = write_partition(lake, TRIPS, PART, [page([])], WINDOW)
     assert (result.status, result.rows, result.received) == ("written", 0, 0)
-    assert pl.read_parquet_schema(lake.data_path(PART)) == pl.Schema(TRIPS.schema)
+    assert pl.read_parquet_schema(lake.data_path(PART)) == pl.Schema(
+        {**TRIPS.schema, "ingested_at": pl.Datetime("ms", "UTC")}
+    )
     assert not lake.quarantine_path(PART).exists()
 
 

@@ -218,7 +218,9 @@ def test_a_trip_delivered_in_two_hours_is_one_trip(tmp_path: Path) -> None:
     assert trips.rows() == [(uid("twice"), hour + H + 2 * M)]
     dq = quality(warehouse)
     assert [dq[h]["mds_trips_records"] for h in dq] == [1, 1]
-    assert [dq[h]["mds_trips_duplicates"] for h in dq] == [0, 1]
+    # Other content than the first delivery: a conflict, not a duplicate.
+    assert [dq[h]["mds_trips_duplicates"] for h in dq] == [0, 0]
+    assert [dq[h]["mds_trips_conflicts"] for h in dq] == [0, 1]
 
     # A window build covering both deliveries gives the full build.
     both = Warehouse(tmp_path / "both.duckdb", lake)

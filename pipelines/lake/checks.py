@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.lake.datasets import DATASETS
-from pipelines.lake.store import Lake, Partition
+from pipelines.lake.store import INGESTED_AT, SUPERSEDED_COLUMNS, Lake, Partition
 
 MAX_QUARANTINE_SHARE = 0.05
 
@@ -25,7 +25,9 @@ def existing(paths: list[Path]) -> list[Path]:
 
 
 def check_schema(dataset: str, paths: list[Path], extra: dict[str, pl.DataType] | None = None) -> CheckOutcome:
-    expected = pl.Schema({**DATASETS[dataset].schema, **(extra or {})})
+    """The files have the dataset's columns; an hourly dataset's also its delivery's `ingested_at`."""
+    stamped = {INGESTED_AT: SUPERSEDED_COLUMNS[INGESTED_AT]} if DATASETS[dataset].kind == "hourly" else {}
+    expected = pl.Schema({**DATASETS[dataset].schema, **stamped, **(extra or {})})
     wrong = [str(p) for p in paths if pl.read_parquet_schema(p) != expected]
     return CheckOutcome(
         "schema_matches",
@@ -84,16 +86,15 @@ def check_window(lake: Lake, dataset: str, partitions: list[Partition]) -> Check
     )
 
 
-def check_row_counts(rows: int, received: int, quarantined: int, duplicates: int) -> CheckOutcome:
+def check_row_counts(rows: int, received: int, quarantined: int, duplicates: int, conflicts: int = 0) -> CheckOutcome:
     """Every received record is accounted for, and the quarantine stays a small share."""
-    balanced = rows + quarantined + duplicates == received
+    balanced = rows + quarantined + duplicates + conflicts == received
     share = quarantined / received if received else 0.0
     passed = balanced and share <= MAX_QUARANTINE_SHARE
-    description = (
-        f"received {received} = kept {rows} + quarantined {quarantined} + duplicates {duplicates}"
-        if balanced
-        else f"received {received} != kept {rows} + quarantined {quarantined} + duplicates {duplicates}"
-    )
+    parts = f"kept {rows} + quarantined {quarantined} + duplicates {duplicates}"
+    if conflicts:
+        parts += f" + conflicts {conflicts}"
+    description = f"received {received} = {parts}" if balanced else f"received {received} != {parts}"
     if share > MAX_QUARANTINE_SHARE:
         description += f"; quarantined share {share:.1%} above {MAX_QUARANTINE_SHARE:.0%}"
     return CheckOutcome("row_count_sane", passed, description, quarantined)

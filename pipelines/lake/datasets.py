@@ -1,7 +1,9 @@
 """The lake's datasets: where each one's records sit in a response, how they are typed, and their columns.
 
 Parsing is record by record: a record that fails validation is quarantined with its reason and raw text,
-and the good records of the same response are kept. Exact re-deliveries of the same id are dropped and counted.
+and the good records of the same response are kept. An id the response carries twice is kept once, its later
+occurrence winning: the same content again is a duplicate, different content a conflict; both are counted, and
+the copies that lost are kept (`Parsed.repeats`) so the lake holds what was sent.
 """
 
 import functools
@@ -33,12 +35,25 @@ class Quarantined:
     raw: str
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """A copy of a record that lost to a later occurrence of its id in the same response."""
+
+    row: Row
+    conflict: bool
+    """Whether its content differed from the copy that won (else it was an exact duplicate)."""
+
+
 @dataclass
 class Parsed:
     frame: pl.DataFrame
     received: int
     quarantined: list[Quarantined] = field(default_factory=list)
     duplicates: int = 0
+    """Repeats of an id with the same content as the copy kept."""
+    conflicts: int = 0
+    """Repeats of an id with other content than the copy kept (the later occurrence is kept)."""
+    repeats: list[Repeat] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -475,8 +490,9 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
     """Validate and type every record of `bodies` (the pages of one response)."""
     columns: dict[str, list[Any]] = {name: [] for name in dataset.schema}
     quarantined: list[Quarantined] = []
-    seen: set[tuple[Any, ...]] = set()
-    duplicates = received = 0
+    position: dict[tuple[Any, ...], int] = {}
+    repeats: list[Repeat] = []
+    received = kept = 0
     lo = hi = 0
     if window is not None:
         lo, hi = (int(t.timestamp() * 1000) for t in window)
@@ -502,16 +518,31 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
                     continue
             if dataset.key:
                 key = tuple(row[k] for k in dataset.key)
-                if key in seen:
-                    duplicates += 1
+                if key in position:
+                    # The later occurrence wins: a provider that lists a record twice sent the second copy later.
+                    at = position[key]
+                    earlier = {name: values[at] for name, values in columns.items()}
+                    repeats.append(Repeat(earlier, conflict=earlier != {name: row[name] for name in columns}))
+                    for name, values in columns.items():
+                        values[at] = row[name]
                     continue
-                seen.add(key)
+                position[key] = kept
+            kept += 1
             for name, values in columns.items():  # columnar: one Series per column, not one per row
                 values.append(row[name])
     # pyarrow builds typed columns (nested lists, epoch-ms timestamps) from Python lists in C++;
     # polars would build one Series per nested row.
     table = pa.Table.from_pydict(columns, schema=_arrow_schema(dataset.name))
-    return Parsed(pl.DataFrame(pl.from_arrow(table)), received, quarantined, duplicates)
+    conflicts = sum(r.conflict for r in repeats)
+    return Parsed(
+        pl.DataFrame(pl.from_arrow(table)), received, quarantined, len(repeats) - conflicts, conflicts, repeats
+    )
+
+
+def frame_of(dataset: Dataset, rows: Sequence[Row]) -> pl.DataFrame:
+    """Rows as `parse` makes them (epoch-ms times, plain lists), typed with the dataset's columns."""
+    columns = {name: [row[name] for row in rows] for name in dataset.schema}
+    return pl.DataFrame(pl.from_arrow(pa.Table.from_pydict(columns, schema=_arrow_schema(dataset.name))))
 
 
 @functools.cache

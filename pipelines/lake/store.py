@@ -6,6 +6,11 @@ Layout under the lake root (partition values are path segments, so they are vali
     {dataset}/zone_id={zone}/date={YYYY-MM-DD}/hour={HH}/snapshot-{T}.parquet    snapshots, T = capture time
     quarantine/dataset={dataset}/zone_id=.../hour={HH}/{same file name}           rejected records
     _raw/{dataset}/zone_id=.../hour={HH}/{stem}.page-{N}.json.gz                  responses as received
+    superseded/{dataset}/zone_id=.../hour={HH}/{delivery}.parquet                 records a delivery replaced
+
+An hourly partition holds the newest delivery of its hour; every delivery keeps its own raw response
+(`delivery-{T}`, T = ingest time), so re-ingesting an hour never overwrites what an earlier delivery said, and
+the records a delivery replaced or repeated are kept typed in `superseded/` (see `pipelines.ingest`).
 
 Every file is written to a hidden temporary name in its final folder and renamed into place, so a reader
 (DuckDB globbing `*.parquet`) sees the old file or the new one, never half of either, and a crash leaves the
@@ -28,6 +33,22 @@ from pipelines.lake.datasets import Quarantined
 ZONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 QUARANTINE = "quarantine"
 RAW = "_raw"
+SUPERSEDED = "superseded"
+INGESTED_AT = "ingested_at"
+"""The column of an hourly partition's rows that says when their delivery was ingested (the newest wins)."""
+SUPERSEDED_COLUMNS = {
+    INGESTED_AT: pl.Datetime("ms", "UTC"),
+    "superseded_at": pl.Datetime("ms", "UTC"),
+    "reason": pl.String(),
+}
+"""Columns a superseded record carries after its dataset's own: when its delivery was ingested, when the delivery
+that superseded it was, and why (one of SUPERSEDED_REASONS)."""
+SUPERSEDED_REASONS = (
+    "duplicate_in_response",
+    "conflict_in_response",
+    "changed_by_later_delivery",
+    "withdrawn_by_later_delivery",
+)
 QUARANTINE_SCHEMA = pl.Schema(
     {
         "dataset": pl.String(),
@@ -58,6 +79,22 @@ def snapshot_stem(captured_at: datetime) -> str:
 def captured_at_of(stem: str) -> datetime:
     """The capture time a snapshot's file name records."""
     return datetime.strptime(stem, SNAPSHOT_FORMAT).replace(tzinfo=UTC)
+
+
+DELIVERY_FORMAT = "delivery-%Y%m%dT%H%M%S%fZ"
+LEGACY_RAW_STEM = "response"
+"""The one raw response an hourly partition kept before every delivery kept its own."""
+
+
+def delivery_stem(ingested_at: datetime) -> str:
+    return ingested_at.astimezone(UTC).strftime(DELIVERY_FORMAT)
+
+
+def ingested_at_of(stem: str) -> datetime | None:
+    """The ingest time a delivery's raw stem records (None for the legacy `response` stem)."""
+    if stem == LEGACY_RAW_STEM:
+        return None
+    return datetime.strptime(stem, DELIVERY_FORMAT).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -128,6 +165,31 @@ class Lake:
 
     def raw_dir(self, p: Partition) -> Path:
         return self.root / RAW / p.dataset / p.folder
+
+    def superseded_path(self, p: Partition, stem: str) -> Path:
+        return self.root / SUPERSEDED / p.dataset / p.folder / f"{stem}.parquet"
+
+    def write_superseded(self, p: Partition, frame: pl.DataFrame, stem: str) -> int:
+        """Keep the records the delivery `stem` replaced or repeated (one file per delivery, none when empty)."""
+        path = self.superseded_path(p, stem)
+        if frame.is_empty():
+            path.unlink(missing_ok=True)
+            return 0
+        return _atomic_write(path, lambda target: frame.write_parquet(target, compression="zstd"))
+
+    def raw_deliveries(self, p: Partition) -> list[str]:
+        """The stems of the hourly partition's kept raw responses, oldest first (a legacy `response` first)."""
+        stems = {page.name.split(".page-")[0] for page in self.raw_dir(p).glob("*.page-*.json.gz")}
+        deliveries = sorted(stem for stem in stems if stem.startswith("delivery-"))
+        return ([LEGACY_RAW_STEM] if LEGACY_RAW_STEM in stems else []) + deliveries
+
+    def same_raw(self, p: Partition, pages: list[bytes], stem: str) -> bool:
+        """Whether the raw response kept under `stem` is exactly `pages` (decompressing is cheaper than
+        compressing the new pages to compare)."""
+        kept = sorted(self.raw_dir(p).glob(f"{stem}.page-*.json.gz"))
+        if len(kept) != len(pages):
+            return False
+        return all(gzip.decompress(path.read_bytes()) == body for path, body in zip(kept, pages, strict=True))
 
     def write_data(self, p: Partition, frame: pl.DataFrame, stem: str = "part-0") -> int:
         return _atomic_write(self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd"))

@@ -1,8 +1,8 @@
 """Faults the embedded provider can inject, each off by default.
 
 Transport faults (5xx, 429 bursts, slow or cut responses, early token expiry) are drawn per request; data
-faults (duplicated, late and malformed records) are decided per record from the seed, so repeated calls agree
-and a client that retries and re-reads converges on exactly the true records.
+faults (duplicated, late, malformed and later-corrected records) are decided per record from the seed, so repeated
+calls at one time agree and a client that retries and re-reads converges on exactly the true records.
 """
 
 from dataclasses import dataclass, fields, replace
@@ -29,6 +29,11 @@ class Faults:
     late_max_s: float = 4 * 3600.0
     malformed_rate: float = 0.0
     """Share of records followed by a corrupted copy (wrong types, missing fields, impossible coordinates)."""
+    correction_rate: float = 0.0
+    """Share of trips first served with a preliminary distance (10-60% too long, as an odometer reading before
+    the GPS track is cleaned), served corrected from 5 minutes to `correction_max_s` after their hour was first
+    served; the correction is the truth. A client that re-ingests the hour sees the same trip with other content."""
+    correction_max_s: float = 3 * 3600.0
 
     @classmethod
     def all_on(cls) -> "Faults":

@@ -114,6 +114,14 @@ class _RecordFaults:
         self.visible_lag_ms = np.where(late, late_lag, self.lag_ms)
         self.duplicate = rng.random(count) < faults.duplicate_rate
         self.malformed = np.where(rng.random(count) < faults.malformed_rate, rng.integers(1, 4, count), 0)
+        # Drawn after the others, so turning corrections on leaves every other fault as it was.
+        corrected = rng.random(count) < faults.correction_rate
+        self.preliminary_factor = np.where(corrected, rng.uniform(1.1, 1.6, count), 1.0)
+        after_first = rng.uniform(300, max(faults.correction_max_s, 600), count) * 1000
+        # Served preliminary until this instant, the truth from then on (records that are never corrected: never).
+        self.corrected_from_ms = np.where(
+            corrected, np.maximum(served_ms, times_ms + self.visible_lag_ms) + after_first.astype(np.int64), 0
+        )
 
 
 @dataclass
@@ -295,11 +303,13 @@ class SimulatedProvider:
         lo, hi = np.searchsorted(z.trip_end, [hour, hour + HOUR_MS], side="left")
         idx = np.arange(lo, hi)
         idx = idx[z.trip_end[lo:hi] + z.trip_faults.visible_lag_ms[lo:hi] <= self.now_ms()]
+        now = self.now_ms()
+        factor = np.where(z.trip_faults.corrected_from_ms[idx] > now, z.trip_faults.preliminary_factor[idx], 1.0)
         records = [
             {
                 "accessibility_attributes": [],
                 "device_id": z.device_ids[row["device_idx"]],
-                "distance": row["distance_m"],
+                "distance": row["distance_m"] if scale == 1.0 else round(row["distance_m"] * scale, 1),
                 "duration": row["duration_s"],
                 "end_location": {"lat": row["end_lat"], "lng": row["end_lng"]},
                 "end_time": row["end_ms"],
@@ -309,7 +319,7 @@ class SimulatedProvider:
                 "trip_id": row["trip_id"],
                 "trip_type": ["rider"],
             }
-            for row in (z.trips[idx].to_dicts() if len(idx) else [])
+            for row, scale in zip(z.trips[idx].to_dicts() if len(idx) else [], factor.tolist(), strict=True)
         ]
         return self._mds("trips", self._faulted(records, z.trip_faults, idx, "trip"))
 

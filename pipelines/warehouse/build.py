@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pipelines.lake.datasets import DATASETS
-from pipelines.lake.store import QUARANTINE, QUARANTINE_SCHEMA
+from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
@@ -59,8 +59,14 @@ LAKE_VIEW = (
     "create or replace view {schema}.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
     "union_by_name = {union}, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
 )
-# The hourly MDS datasets that window builds read only within the window's days (see Warehouse._window_views).
-WINDOWED = ("mds_trips", "mds_events")
+# The hourly MDS datasets, and the records their deliveries superseded, that window builds read only within the
+# window's days (see Warehouse._window_views): view name -> folder under the lake.
+WINDOWED = {
+    "mds_trips": "mds_trips",
+    "mds_events": "mds_events",
+    "superseded_mds_trips": f"{SUPERSEDED}/mds_trips",
+    "superseded_mds_events": f"{SUPERSEDED}/mds_events",
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,26 @@ def one_schema(folder: Path, levels: int) -> bool:
     """
     schemas = {pq.read_schema(path).remove_metadata() for path in _edge_files(folder, levels)}
     return len(schemas) <= 1
+
+
+def lacks_columns(folder: Path, levels: int, names: Iterable[str]) -> bool:
+    """Whether the oldest or newest file of a partition lacks one of `names` (written before they existed)."""
+    wanted = set(names)
+    return any(not wanted <= set(pq.read_schema(path).names) for path in _edge_files(folder, levels))
+
+
+def lake_schemas(lake_dir: Path) -> dict[str, tuple[Path, dict[str, Any], bool]]:
+    """Every lake view: its folder, its columns, and whether files of an older version must be read by name
+    (hourly partitions gained `ingested_at`; their superseded records are read beside them)."""
+    sources: dict[str, tuple[Path, dict[str, Any], bool]] = {}
+    for name, dataset in DATASETS.items():
+        if dataset.kind == "snapshot":
+            sources[name] = (lake_dir / name, dataset.schema | {"captured_at": pl.Datetime("ms", "UTC")}, False)
+            continue
+        sources[name] = (lake_dir / name, dataset.schema | {INGESTED_AT: SUPERSEDED_COLUMNS[INGESTED_AT]}, True)
+        sources[f"superseded_{name}"] = (lake_dir / SUPERSEDED / name, dataset.schema | SUPERSEDED_COLUMNS, True)
+    sources[QUARANTINE] = (lake_dir / QUARANTINE, dict(QUARANTINE_SCHEMA), False)
+    return sources
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -193,61 +219,66 @@ class Warehouse:
         pl.DataFrame(schema=schema).write_parquet(path)
         return path.parents[3]
 
-    def _lake_views(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-        """The lake's views (`lake.<dataset>`); returns each dataset's union_by_name setting."""
+    def _lake_views(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[str]]]:
+        """The lake's views (`lake.<dataset>`); returns each one's union_by_name setting and the files it reads
+        besides the lake's (an empty file with every column, when older files lack some)."""
         con.execute("create schema if not exists lake")
         for schema_name in ("staging", "core"):
             con.execute(sql_text("create schema if not exists {schema}", schema=schema_name))
-        sources: dict[str, tuple[Path, dict[str, Any]]] = {
-            name: (
-                self.lake_dir / name,
-                dataset.schema | ({"captured_at": pl.Datetime("ms", "UTC")} if dataset.kind == "snapshot" else {}),
-            )
-            for name, dataset in DATASETS.items()
-        }
-        sources[QUARANTINE] = (self.lake_dir / QUARANTINE, dict(QUARANTINE_SCHEMA))
         # A view is kept when its definition (kept as its comment) is unchanged: creating one reads the footer of
         # every file of the dataset, and a query through it lists the files anew anyway.
         defined = dict(
             con.execute("select view_name, comment from duckdb_views() where schema_name = 'lake'").fetchall()
         )
-        unions: dict[str, str] = {}
-        for name, (folder, schema) in sources.items():
+        unions: dict[str, tuple[str, list[str]]] = {}
+        for name, (folder, schema, complete) in lake_schemas(self.lake_dir).items():
             pattern = (
                 "dataset=*/zone_id=*/date=*/hour=*/*.parquet"
                 if name == QUARANTINE
                 else "zone_id=*/date=*/hour=*/*.parquet"
             )
+            padding: list[str] = []
             if not any(folder.glob(pattern)):
                 folder = self._empty_file(name, schema)
                 pattern = "zone_id=*/date=*/hour=*/*.parquet"
-            union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
-            unions[name] = union
-            statement = sql_text(
-                LAKE_VIEW, literal=str(folder.resolve() / pattern), schema="lake", name=name, union=union
-            )
+                union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
+            elif complete and lacks_columns(folder, pattern.count("/") - 2, schema):
+                # Read by name beside an empty file that has every column: the older files' missing ones are null.
+                padding = [str(self._empty_file(name, schema).resolve() / pattern)]
+                union = "true"
+            else:
+                union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
+            unions[name] = (union, padding)
+            literal = [str(folder.resolve() / pattern), *padding] if padding else str(folder.resolve() / pattern)
+            statement = sql_text(LAKE_VIEW, literal=literal, schema="lake", name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:
                 con.execute(statement)
                 con.execute(sql_text("comment on view lake.{name} is {literal}", literal=comment, name=name))
         return unions
 
-    def _window_views(self, con: duckdb.DuckDBPyConnection, window: Window | None, unions: dict[str, str]) -> None:
+    def _window_views(
+        self, con: duckdb.DuckDBPyConnection, window: Window | None, unions: dict[str, tuple[str, list[str]]]
+    ) -> None:
         """`lake_window.<dataset>`: the hourly MDS datasets' files of the window's UTC days (all of them in a full
-        build), in a catalog that lives as long as the build's connection.
+        build), and the records their deliveries superseded, in a catalog that lives as long as the build's
+        connection.
 
         A query through `lake.<dataset>` lists every folder of the dataset before it prunes (0.02 s a read at a
         month of history, ten times that at a year); the incremental models that read the lake within their
         window read these instead, so an hourly build's cost does not grow with the history.
         """
         con.execute("attach ':memory:' as lake_window")
-        for name in WINDOWED:
-            folder = self.lake_dir / name
+        schemas = lake_schemas(self.lake_dir)
+        for name, relative in WINDOWED.items():
+            folder = self.lake_dir / relative
             patterns = [f"zone_id=*/date={day}/hour=*/*.parquet" for day in window_days(window)]
             files = [str(folder.resolve() / pattern) for pattern in patterns if any(folder.glob(pattern))]
+            union, padding = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
-                files = [str(self._empty_file(name, DATASETS[name].schema) / "zone_id=*/date=*/hour=*/*.parquet")]
-            con.execute(sql_text(LAKE_VIEW, literal=files, schema="lake_window", name=name, union=unions[name]))
+                files = [str(self._empty_file(name, schemas[name][1]) / "zone_id=*/date=*/hour=*/*.parquet")]
+                union, padding = "false", []
+            con.execute(sql_text(LAKE_VIEW, literal=[*files, *padding], schema="lake_window", name=name, union=union))
 
     # -- models ---------------------------------------------------------------------------------------
 
@@ -322,7 +353,7 @@ class Warehouse:
         # `keep: latest` a second read to find newer copies (0.23 -> 0.05 s for an hour of 3 M events).
         replaced = sql_text(
             "create or replace temp table replaced_rows as select rowid as row_id, {column}{body} from {schema}.{name}",
-            body="".join(sql_text(", {c}", c=c) for c in model.unique_key),
+            body="".join(sql_text(", {c}", c=c) for c in (*model.unique_key, *filter(None, [model.newest_by]))),
             column=model.incremental_column or "",
             **names,
         )
@@ -344,6 +375,15 @@ class Warehouse:
                     "where stored.{column} > window_rows.{column} and ",
                     column=model.incremental_column or "",
                 )
+                if model.newest_by:  # newest by that column (a null is oldest), then by the incremental one
+                    newer = sql_text(
+                        "delete from window_rows using replaced_rows as stored where ("
+                        "coalesce(stored.{by}, '-infinity') > coalesce(window_rows.{by}, '-infinity') or ("
+                        "coalesce(stored.{by}, '-infinity') = coalesce(window_rows.{by}, '-infinity') "
+                        "and stored.{column} > window_rows.{column})) and ",
+                        by=model.newest_by,
+                        column=model.incremental_column or "",
+                    )
                 con.execute(newer + same_key)
             delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
             con.execute(delete, _bound(delete, values))

@@ -8,6 +8,7 @@
                               are replaced, wherever they lie: a re-delivery into another window replaces the row)
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
                               kept, so rebuilding an old window never undoes a newer delivery)
+    -- keep: latest(<column>) (the same, newest by <column> first, then by the incremental value; a null is oldest)
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
@@ -31,6 +32,7 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
 HEADER = re.compile(r"^--\s*(grain|inputs|materialized|unique_key|keep):\s*(.+?)\s*$", re.MULTILINE)
 INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
+KEEP = re.compile(r"^latest(?:\((\w+)\))?$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Model:
     keep_latest: bool = False
     """With unique_key: a stored row with a later incremental value wins over the window's."""
     path: Path | None = None
+    newest_by: str | None = None
+    """With keep_latest: the column that says which row is newer, before the incremental value."""
 
     @property
     def relation(self) -> str:
@@ -65,8 +69,11 @@ def parse_model(path: Path) -> Model:
         raise ValueError(
             f"{path}: materialized must be view, table, incremental(<column>) or accumulating, not {materialized!r}"
         )
-    if header.get("keep", "latest") != "latest" or ("keep" in header and "unique_key" not in header):
-        raise ValueError(f"{path}: `keep: latest` is the only keep rule, and it needs a unique_key")
+    keep = KEEP.match(header.get("keep", "latest"))
+    if keep is None or ("keep" in header and "unique_key" not in header):
+        raise ValueError(
+            f"{path}: `keep: latest` or `latest(<column>)` is the only keep rule, and it needs a unique_key"
+        )
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],
@@ -78,6 +85,7 @@ def parse_model(path: Path) -> Model:
         unique_key=tuple(c.strip() for c in header.get("unique_key", "").split(",") if c.strip()),
         keep_latest="keep" in header,
         path=path,
+        newest_by=keep.group(1) if "keep" in header else None,
     )
 
 

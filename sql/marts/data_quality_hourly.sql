@@ -3,8 +3,10 @@
 -- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
--- Delivery counts (records, quarantined, duplicates, partitions) belong to the hour of the partition; the others
+-- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
 -- belong to the hour of the record (a trip's end, an event's time), which is also the partition it arrives in.
+-- A record delivered again is a duplicate when its content is the same as the delivery before (in ingest order), a
+-- conflict when it differs (the newest delivery wins in staging); both also count the copies one response repeated.
 -- Late: published more than 10 minutes (the provider's ready delay) after its hour ended, so an ingest of the hour
 -- as soon as the provider served it missed the event; only re-ingesting the hour brings it in.
 -- A window build also rebuilds the hours its trips' events fall in, and those of the trips its events name: a trip
@@ -53,17 +55,20 @@ partitions as (
 window_deliveries as (
     select record_key
     from core.int_mds_deliveries
-    where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
+    where
+        partition_hour >= (select first_hour from bounds)
+        and partition_hour < (select end_hour from bounds)
+        and delivery in ('kept', 'superseded')
 ),
 
--- Deliveries sharing an id hash (a narrow column, read fast) with a window delivery, the window's own included and
--- later ones left out; only hashes delivered more than once can be repeats, and only their ids are fetched (by
--- row id) to be compared.
+-- Deliveries sharing an id hash (a narrow column, read fast) with a window delivery, the window's own included
+-- (an hour after the window may have been delivered before it); only hashes delivered more than once can be
+-- repeats, and only their ids are fetched (by row id) to be compared.
 candidates as (
     select deliveries.rowid as delivery_row, deliveries.record_key, deliveries.partition_hour,
     from core.int_mds_deliveries as deliveries
     semi join window_deliveries on deliveries.record_key = window_deliveries.record_key
-    where deliveries.partition_hour < (select end_hour from bounds)
+    where deliveries.delivery in ('kept', 'superseded')
 ),
 
 repeated_keys as (
@@ -71,10 +76,33 @@ repeated_keys as (
 ),
 
 repeated_deliveries as (
-    select deliveries.dataset, deliveries.zone_id, deliveries.record_id, deliveries.partition_hour,
+    select
+        deliveries.dataset,
+        deliveries.zone_id,
+        deliveries.record_id,
+        deliveries.partition_hour,
+        deliveries.content_key,
+        deliveries.delivered_at,
     from candidates
     semi join repeated_keys on candidates.record_key = repeated_keys.record_key
     inner join core.int_mds_deliveries as deliveries on deliveries.rowid = candidates.delivery_row
+),
+
+-- The copies a response repeated, in the hour of its partition.
+in_response as (
+    select
+        zone_id,
+        partition_hour,
+        count(*) filter (where dataset = 'mds_trips' and delivery = 'duplicate_in_response') as mds_trips_duplicates,
+        count(*) filter (where dataset = 'mds_events' and delivery = 'duplicate_in_response') as mds_events_duplicates,
+        count(*) filter (where dataset = 'mds_trips' and delivery = 'conflict_in_response') as mds_trips_conflicts,
+        count(*) filter (where dataset = 'mds_events' and delivery = 'conflict_in_response') as mds_events_conflicts,
+    from core.int_mds_deliveries
+    where
+        delivery in ('duplicate_in_response', 'conflict_in_response')
+        and partition_hour >= (select first_hour from bounds)
+        and partition_hour < (select end_hour from bounds)
+    group by zone_id, partition_hour
 ),
 
 quarantine as (
@@ -129,17 +157,28 @@ grid as (
     where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
 ),
 
--- A delivery of an id that an earlier partition already carried is a duplicate, in the partition that repeated it.
+-- Each delivery of an id after its first, in the order they were ingested (files of older versions, without an
+-- ingest time, first; then by hour), counts in the partition that carried it: a duplicate when its content is the
+-- delivery before's, a conflict when not.
+ordered_deliveries as (
+    select
+        dataset,
+        zone_id,
+        partition_hour,
+        content_key,
+        lag(content_key) over (
+            partition by dataset, zone_id, record_id order by delivered_at nulls first, partition_hour
+        ) as previous_content_key,
+    from repeated_deliveries
+),
+
 repeats as (
-    select later.dataset, later.zone_id, later.partition_hour,
-    from repeated_deliveries as later
-    semi join repeated_deliveries as earlier
-        on
-            later.dataset = earlier.dataset
-            and later.zone_id = earlier.zone_id
-            and later.record_id = earlier.record_id
-            and earlier.partition_hour < later.partition_hour
-    where later.partition_hour >= (select first_hour from bounds)
+    select dataset, zone_id, partition_hour, content_key = previous_content_key as is_same_content,
+    from ordered_deliveries
+    where
+        previous_content_key is not null
+        and partition_hour >= (select first_hour from bounds)
+        and partition_hour < (select end_hour from bounds)
 ),
 
 delivered as (
@@ -168,9 +207,23 @@ duplicates as (
     select
         zone_id,
         partition_hour,
-        count(*) filter (where dataset = 'mds_trips') as mds_trips_duplicates,
-        count(*) filter (where dataset = 'mds_events') as mds_events_duplicates,
-    from repeats
+        sum(mds_trips_duplicates) as mds_trips_duplicates,
+        sum(mds_events_duplicates) as mds_events_duplicates,
+        sum(mds_trips_conflicts) as mds_trips_conflicts,
+        sum(mds_events_conflicts) as mds_events_conflicts,
+    from (
+        select
+            zone_id,
+            partition_hour,
+            count(*) filter (where dataset = 'mds_trips' and is_same_content) as mds_trips_duplicates,
+            count(*) filter (where dataset = 'mds_events' and is_same_content) as mds_events_duplicates,
+            count(*) filter (where dataset = 'mds_trips' and not is_same_content) as mds_trips_conflicts,
+            count(*) filter (where dataset = 'mds_events' and not is_same_content) as mds_events_conflicts,
+        from repeats
+        group by zone_id, partition_hour
+        union all
+        select * from in_response
+    )
     group by zone_id, partition_hour
 ),
 
@@ -230,8 +283,8 @@ final as (
         coalesce(delivered.mds_events_records, 0) as mds_events_records,  -- Events in the hour's mds_events partition (0 when it is empty or missing).
         coalesce(quarantined.mds_trips_quarantined, 0) as mds_trips_quarantined,  -- Trip records of the hour's delivery rejected into the quarantine (invalid, or ending outside the hour).
         coalesce(quarantined.mds_events_quarantined, 0) as mds_events_quarantined,  -- Event records of the hour's delivery rejected into the quarantine (invalid, or outside the hour).
-        coalesce(duplicates.mds_trips_duplicates, 0) as mds_trips_duplicates,  -- Trips of the hour's partition whose trip_id an earlier partition already delivered.
-        coalesce(duplicates.mds_events_duplicates, 0) as mds_events_duplicates,  -- Events of the hour's partition whose event_id an earlier partition already delivered.
+        coalesce(duplicates.mds_trips_duplicates, 0)::bigint as mds_trips_duplicates,  -- Trips of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
+        coalesce(duplicates.mds_events_duplicates, 0)::bigint as mds_events_duplicates,  -- Events of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
         coalesce(late.late_events, 0) as late_events,  -- Events of the hour published more than 10 minutes (the ready delay) after the hour ended.
         coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
         coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
@@ -245,6 +298,8 @@ final as (
             coalesce(delivered.has_mds_trips_partition, false)::integer
             + coalesce(delivered.has_mds_events_partition, false)::integer
         ) / 2 as coverage,  -- Share of the expected partitions (mds_trips, mds_events) present, 0 to 1.
+        coalesce(duplicates.mds_trips_conflicts, 0)::bigint as mds_trips_conflicts,  -- Trips of the hour's partition delivered before with other content (a correction: the newest delivery wins), by an earlier delivery or earlier in the same response.
+        coalesce(duplicates.mds_events_conflicts, 0)::bigint as mds_events_conflicts,  -- Events of the hour's partition delivered before with other content (the newest delivery wins), by an earlier delivery or earlier in the same response.
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour

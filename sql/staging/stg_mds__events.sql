@@ -3,7 +3,7 @@
 -- inputs: lake.mds_events
 -- materialized: incremental(delivery_hour)
 -- unique_key: event_id
--- keep: latest
+-- keep: latest(ingested_at)
 -- A table, not a view: each build reads only the window's partitions of the lake (`lake_window` holds the
 -- window's days, see Warehouse._window_views; `$window_hour_from`/`_to` are its hours when it lies within one
 -- day, else 0 and 23), and readers need not deduplicate the whole lake again.
@@ -39,7 +39,11 @@ deduplicated as (
     union all
     select *
     from (select * from in_window semi join repeated using (zone_id, event_id))
-    qualify row_number() over (partition by zone_id, event_id order by delivery_hour desc) = 1
+    -- The newest delivery wins: the latest ingest, then the latest hour (files of older versions have no
+    -- ingest time).
+    qualify row_number() over (
+        partition by zone_id, event_id order by ingested_at desc nulls last, delivery_hour desc
+    ) = 1
 ),
 
 final as (
@@ -57,6 +61,7 @@ final as (
         battery_percent,
         trip_ids,
         delivery_hour,
+        ingested_at,
     from deduplicated
 )
 
