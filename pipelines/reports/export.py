@@ -82,7 +82,8 @@ def _write(tables: ReportTables, folder: Path, generated_at: datetime) -> None:
     downloads += [Download(f"{stem}.geojson (GIS)", f"{stem}.geojson") for stem in GEOJSON]
     downloads += [Download(f"{name}.csv", f"csv/{name}.csv") for name in tables.frames]
     downloads += [Download(f"{name}.parquet", f"parquet/{name}.parquet") for name in tables.frames]
-    html = render_html(tables, draw_charts(tables), downloads, generated_at)
+    charts = draw_charts(tables) if tables.has_data else {}  # a period without data has nothing to draw
+    html = render_html(tables, charts, downloads, generated_at)
     (folder / HTML).write_text(html, encoding="utf-8")
 
 

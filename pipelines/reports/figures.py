@@ -57,7 +57,8 @@ FIGURES = (
         "trips_per_vehicle_per_day",
         "Trips per vehicle per day",
         "trips",
-        "Trips over vehicle-days in the public right of way (deployed or on a trip).",
+        "Trips over vehicle-days in the public right of way (deployed or on a trip), as the daily table counts "
+        "them: its trips summed over its vehicle-days summed.",
         ("trips",),
     ),
     Figure(
@@ -92,9 +93,14 @@ FIGURES = (
         "data_coverage_percent",
         "Data coverage",
         "%",
-        "Share of the expected hourly MDS deliveries (trips, events) present, over the hours with data.",
+        "Share of the expected hourly MDS deliveries (trips, events) present, over every hour of the period.",
     ),
-    Figure("hours_with_data", "Hours with data", "hours", "Hours of the period the warehouse has deliveries for."),
+    Figure(
+        "hours_with_data",
+        "Hours with data",
+        "hours",
+        "Hours of the period with an MDS delivery (trips or events), of the hours in the period.",
+    ),
 )
 
 

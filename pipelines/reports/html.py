@@ -128,6 +128,8 @@ def _figures(tables: ReportTables) -> tuple[list[dict[str, Any]], list[dict[str,
             text = f"<{tables.k}"
         elif value is None:
             text = NO_DATA
+        elif row["figure"] == "hours_with_data":
+            text = f"{int(value):,} of {tables.period.hours:,}"  # of every hour of the period, not of those seen
         elif row["unit"] in ("trips", "vehicles", "violations", "hours") and float(value).is_integer():
             text = f"{int(value):,}"
         else:
@@ -172,4 +174,14 @@ def render_html(
         suppressed_cells=tables.suppressed_cells,
         cells_left_out=sum(tables.cells_left_out.values()),
         has_parking_spots=not tables.frames["parking_spots"].is_empty(),
+        has_data=tables.has_data,
+        hours_with_data=_hours_with_data(tables),
+        partial_days=tables.frames["daily"].filter(data_completeness="partial")["local_date"].to_list(),
+        days_without_data=tables.frames["daily"].filter(data_completeness="no data").height,
     )
+
+
+def _hours_with_data(tables: ReportTables) -> int:
+    figures = tables.frames["key_figures"]
+    value = figures.filter(figure="hours_with_data")["value"].item()
+    return int(value or 0)

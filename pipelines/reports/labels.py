@@ -88,6 +88,9 @@ COLUMNS = {
     "duplicate_records": "Duplicate records",
     "late_events": "Late events",
     "unmatched_records": "Unmatched records",
+    "conflicting_records": "Conflicting records",
+    "data_completeness": "Data",
+    "vehicle_days": "Vehicle-days",
 }
 
 

@@ -86,10 +86,18 @@ TABLES = (
     TableSpec("parking_spots"),
     TableSpec(
         "data_quality_daily",
-        counts={"quarantined_records": (), "duplicate_records": (), "late_events": (), "unmatched_records": ()},
+        counts={
+            "quarantined_records": (),
+            "duplicate_records": (),
+            "late_events": (),
+            "unmatched_records": (),
+            "conflicting_records": (),
+        },
     ),
 )
 TABLE_NAMES = tuple(spec.name for spec in TABLES)
+NO_DATA_FIGURES = ("hours_with_data", "data_coverage_percent")
+"""The key figures a period without data still has: what it lacks."""
 
 
 def report_inputs() -> set[str]:
@@ -108,6 +116,8 @@ class ReportTables:
     """Values nulled because their count was below k."""
     cells_left_out: dict[str, int]
     """Map cells below k, per cell table."""
+    has_data: bool = True
+    """Whether any hour of the period has an MDS delivery; without one every table is empty, not zeros."""
 
     def description(self, name: str) -> str:
         return read_query(name).description
@@ -174,9 +184,15 @@ def query_tables(con: duckdb.DuckDBPyConnection, city: City, period: ReportPerio
                 frames[spec.name] = frame
         finally:
             con.execute("drop table if exists report_vehicle_type_hours")
+    has_data = bool(wide.get("hours_with_data"))
+    if not has_data:
+        # Nothing was delivered for the period: say so, instead of a page of zeros and empty-day rows.
+        wide = {name: wide.get(name) for name in NO_DATA_FIGURES}
+        frames = {name: frame.clear() for name, frame in frames.items()}
+        suppressed_cells, cells_left_out = 0, dict.fromkeys(cells_left_out, 0)
     figures = key_figures(wide, frames["compliance_by_rule"], period, k)
     suppressed_cells += int(figures["value_suppressed"].sum())
     frames = {"key_figures": figures, **frames}
     for name, frame in frames.items():
         check_columns(name, frame.columns)
-    return ReportTables(city, period, grid, k, frames, suppressed_cells, cells_left_out)
+    return ReportTables(city, period, grid, k, frames, suppressed_cells, cells_left_out, has_data)

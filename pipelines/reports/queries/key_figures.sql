@@ -53,10 +53,15 @@ fleet as (
         and hour < $end_utc
 ),
 
+-- Vehicle-days as the daily table counts them (right-of-way vehicles times the share of the local day measured),
+-- so that trips per vehicle per day is the daily table's trips over its vehicle-days.
 utilization as (
-    select sum(trips) / nullif(sum(prow_avg * hours / 24.0), 0) as trips_per_vehicle_per_day,
-    from main.fleet_utilization_daily
-    where zone_id = $zone_id and local_date between $first_day and $last_day
+    select
+        (select trips from trip_figures)
+        / nullif(sum(utilization.prow_avg * utilization.hours / days.hours_in_day), 0) as trips_per_vehicle_per_day,
+    from main.fleet_utilization_daily as utilization
+    inner join report_days as days on utilization.local_date = days.local_date
+    where utilization.zone_id = $zone_id and utilization.local_date between $first_day and $last_day
 ),
 
 compliance_days as (
@@ -80,8 +85,12 @@ parking as (
     where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc and capacity is not null
 ),
 
+-- Coverage over every hour of the period, not only the hours the warehouse tracks: hours without a delivery count
+-- as uncovered.
 quality as (
-    select count(*) as hours_with_data, 100.0 * avg(coverage) as data_coverage_percent,
+    select
+        count(*) filter (where has_mds_trips_partition or has_mds_events_partition) as hours_with_data,
+        100.0 * coalesce(sum(coverage), 0) / (select sum(hours_in_day) from report_days) as data_coverage_percent,
     from main.data_quality_hourly
     where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
 )
