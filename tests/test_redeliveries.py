@@ -228,3 +228,15 @@ def test_trips_corrected_in_a_later_delivery_end_up_as_the_truth(tmp_path: Path)
     assert set(superseded["reason"]) == {"changed_by_later_delivery"}
     truth_distance = dict(zip(truth["trip_id"], truth["distance_m"], strict=True))
     assert all(row["distance_m"] > truth_distance[row["trip_id"]] for row in superseded.iter_rows(named=True))
+
+
+def test_a_crashed_delivery_s_temporary_raw_file_goes_with_the_next_delivery(tmp_path: Path) -> None:
+    lake = setup_lake(tmp_path)
+    raw_dir = Lake(lake).raw_dir(Partition("mds_trips", ZONE, HOUR))
+    raw_dir.mkdir(parents=True)
+    # What a writer killed mid-write (process 999999999 is gone) leaves under its own delivery's name.
+    stale = raw_dir / f".{delivery_stem(FIRST_INGEST)}.page-0000.json.gz.999999999.{'0' * 32}.tmp"
+    stale.write_bytes(b"half")
+    deliver(lake, "mds_trips", HOUR, [trip("t", "scooter-a", HOUR + 5 * M, HOUR + 9 * M)], FIRST_INGEST + H)
+    assert not stale.exists()
+    assert sorted(p.name for p in raw_dir.iterdir()) == [f"{delivery_stem(FIRST_INGEST + H)}.page-0000.json.gz"]

@@ -130,8 +130,9 @@ def _writer_alive(tmp: Path) -> bool:
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Left by a writer that crashed: invisible to readers, and nobody will finish it.
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+    # Left by a writer that crashed: invisible to readers, and nobody will finish it. Any name in the folder, not
+    # only this file's: a rerun writes its raw response under its own delivery's name, not the crashed one's.
+    for stale in path.parent.glob(".*.tmp"):
         if not _writer_alive(stale):
             stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
