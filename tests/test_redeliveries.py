@@ -240,3 +240,26 @@ def test_a_crashed_delivery_s_temporary_raw_file_goes_with_the_next_delivery(tmp
     deliver(lake, "mds_trips", HOUR, [trip("t", "scooter-a", HOUR + 5 * M, HOUR + 9 * M)], FIRST_INGEST + H)
     assert not stale.exists()
     assert sorted(p.name for p in raw_dir.iterdir()) == [f"{delivery_stem(FIRST_INGEST + H)}.page-0000.json.gz"]
+
+
+def test_a_lake_written_before_deliveries_were_stamped_still_builds(tmp_path: Path) -> None:
+    lake = setup_lake(tmp_path)
+    old = trip("old", "scooter-a", HOUR + 5 * M, HOUR + 9 * M, distance_m=500.0)
+    deliver(lake, "mds_trips", HOUR, [old], FIRST_INGEST)
+    deliver(lake, "mds_trips", HOUR + H, [trip("other", "scooter-b", HOUR + H, HOUR + H + 9 * M)], FIRST_INGEST)
+    # Every file as an older version wrote it: no ingested_at column, raw responses under the one legacy name.
+    for path in [*(lake / "mds_trips").rglob("*.parquet"), *(lake / "mds_events").rglob("*.parquet")]:
+        pl.read_parquet(path, hive_partitioning=False).drop("ingested_at").write_parquet(path)
+    for raw in (lake / "_raw").rglob("delivery-*.json.gz"):
+        raw.rename(raw.with_name("response" + raw.name[len(delivery_stem(FIRST_INGEST)) :]))
+    warehouse = build(tmp_path, lake)
+    staged = run(warehouse, "select trip_id, ingested_at from staging.stg_mds__trips order by delivery_hour")
+    assert staged.rows() == [(uid("old"), None), (uid("other"), None)]
+
+    # A new delivery of the first hour, with a corrected distance, wins over the unstamped one and is a conflict.
+    deliver(lake, "mds_trips", HOUR, [corrected(old, distance=550.0)], FIRST_INGEST + 2 * H)
+    warehouse.build(window=(HOUR, HOUR + H))
+    assert run(warehouse, "select distance_m from trips where trip_id = $t", {"t": uid("old")}).item() == 550.0
+    assert quality(warehouse)[HOUR]["mds_trips_conflicts"] == 1
+    partition = Partition("mds_trips", ZONE, HOUR)
+    assert Lake(lake).raw_deliveries(partition) == ["response", delivery_stem(FIRST_INGEST + 2 * H)]
