@@ -23,7 +23,7 @@ from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, make_provider
-from tests.scenario import Record, trip, uid, write_system_information, write_vehicles
+from tests.scenario import Record, event, trip, uid, write_system_information, write_vehicles
 from tests.scenario import query as run
 
 pytestmark = pytest.mark.integration
@@ -151,9 +151,14 @@ def test_an_id_twice_in_one_response_counts_as_duplicate_or_conflict(tmp_path: P
     result = deliver(lake, "mds_trips", HOUR, [a, b, a, corrected(b, distance=900.0)], FIRST_INGEST)
     assert (result.received, result.rows, result.duplicates, result.conflicts) == (4, 2, 1, 1)
 
+    # Events too: one listed twice with another battery reading the second time.
+    parked = event("parked", "scooter-a", HOUR + 25 * M, "trip_end", "available")
+    deliver(lake, "mds_events", HOUR, [parked, {**parked, "battery_percent": 79}], FIRST_INGEST)
     warehouse = build(tmp_path, lake)
     dq = quality(warehouse)[HOUR]
     assert (dq["mds_trips_records"], dq["mds_trips_duplicates"], dq["mds_trips_conflicts"]) == (2, 1, 1)
+    assert (dq["mds_events_records"], dq["mds_events_duplicates"], dq["mds_events_conflicts"]) == (1, 0, 1)
+    assert run(warehouse, "select battery_percent from staging.stg_mds__events").item() == 79
     # The later occurrence wins.
     assert (
         run(warehouse, "select distance_m from trips where trip_id = $t", {"t": uid("twice-changed")}).item() == 900.0
