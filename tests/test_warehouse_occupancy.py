@@ -31,7 +31,8 @@ ZONE = "1"
 T0 = datetime(2026, 3, 10, 22, tzinfo=UTC)  # 23:00 in Stockholm: the story crosses local and UTC midnight
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
-DEPLOYED = ("available", "reserved", "non_operational")
+PARKED = ("available", "reserved", "non_operational")
+DEPLOYED = (*PARKED, "on_trip")  # MDS dockless.deployed: the public right of way
 FAR = (CENTER[0] + 0.02, CENTER[1] + 0.02)  # outside the parking spot, inside the operations area
 ORDER = {
     "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
@@ -90,7 +91,10 @@ def test_zone_counts_are_worked_out_by_hand(story: Warehouse) -> None:
         (h22, "on_trip"): (0.5, 0, 1),
         (h22, "reserved"): (600 / 3600, 0, 1),
         (h22, "non_operational"): (600 / 3600, 0, 1),
-        (h22, "deployed"): (4200 / 3600, 1, 2),
+        # Deployed (MDS dockless.deployed: on_trip counts) has a all hour and b from 22:20; parked leaves out a's
+        # trip from 22:30.
+        (h22, "deployed"): (6000 / 3600, 1, 2),
+        (h22, "parked"): (4200 / 3600, 1, 2),
         # 23:00 and 00:00 (across midnight, no events at all): a on its trip, b non_operational; zeros stay.
         **{
             (h, s): v
@@ -100,7 +104,8 @@ def test_zone_counts_are_worked_out_by_hand(story: Warehouse) -> None:
                 "on_trip": (1.0, 1, 1),
                 "reserved": (0.0, 0, 0),
                 "non_operational": (1.0, 1, 1),
-                "deployed": (1.0, 1, 1),
+                "deployed": (2.0, 2, 2),
+                "parked": (1.0, 1, 1),
             }.items()
         },
         # 01:00 a's trip ends at 01:10 and it stays available until the horizon (02:00); b is still open.
@@ -108,7 +113,8 @@ def test_zone_counts_are_worked_out_by_hand(story: Warehouse) -> None:
         (h01, "on_trip"): (600 / 3600, 0, 1),
         (h01, "reserved"): (0.0, 0, 0),
         (h01, "non_operational"): (1.0, 1, 1),
-        (h01, "deployed"): (6600 / 3600, 1, 2),
+        (h01, "deployed"): (2.0, 2, 2),
+        (h01, "parked"): (6600 / 3600, 1, 2),
     }
     assert zone == {k: (round(v[0], 9), v[1], v[2]) for k, v in expected.items()}
 
@@ -119,13 +125,14 @@ def test_state_seconds_and_local_hour(story: Warehouse) -> None:
         "select state_seconds, hour_local, timezone from occupancy_hourly "
         "where area_type = 'zone' and vehicle_state = 'deployed' order by hour limit 1",
     ).row(0)
-    assert row == (4200.0, datetime(2026, 3, 10, 23), "Europe/Stockholm")
+    assert row == (6000.0, datetime(2026, 3, 10, 23), "Europe/Stockholm")
 
 
 def test_area_rows_follow_the_start_event_location(story: Warehouse) -> None:
     spot = _rows(query(story, "select * from occupancy_hourly where area_id = 'P'"))
     assert spot[(T0, "available")] == (0.5, 0, 1)
-    assert spot[(T0, "deployed")] == (0.5, 0, 1)
+    assert spot[(T0, "parked")] == (0.5, 0, 1)
+    assert spot[(T0, "deployed")] == (1.0, 1, 1)  # available in P, then on a trip that began in P
     assert spot[(T0 + H, "on_trip")] == (1.0, 1, 1)  # the trip began in P
     assert spot[(T0 + 3 * H, "available")] == (0.0, 0, 0)  # it ended outside P
     city = _rows(query(story, "select * from occupancy_hourly where area_id = 'city'"))
@@ -149,16 +156,16 @@ def test_fleet_utilization_daily(story: Warehouse) -> None:
     first, second = days
     # 10 March (local): one hour, 22:00 UTC; a started its trip then.
     assert first["hours"] == 1
-    assert first["deployed_avg"] == pytest.approx(4200 / 3600)
-    assert first["prow_avg"] == pytest.approx(6000 / 3600)
+    assert first["deployed_avg"] == pytest.approx(6000 / 3600)
+    assert first["parked_avg"] == pytest.approx(4200 / 3600)
     assert (first["deployed_vehicles"], first["active_vehicles"], first["inactive_vehicles"]) == (2, 1, 1)
     assert first["idle_percent"] == pytest.approx(70.0)
     assert first["trips"] == 1
     assert first["trips_per_vehicle_avg"] == pytest.approx(0.6)
     # 11 March: 23:00-02:00 UTC, no trip started.
     assert second["hours"] == 3
-    assert second["deployed_avg"] == pytest.approx(13800 / 10800)
-    assert second["prow_avg"] == pytest.approx(2.0)
+    assert second["deployed_avg"] == pytest.approx(2.0)
+    assert second["parked_avg"] == pytest.approx(13800 / 10800)
     assert (second["deployed_vehicles"], second["active_vehicles"], second["inactive_vehicles"]) == (2, 0, 2)
     assert second["idle_percent"] == pytest.approx(100 * 13800 / 21600)
     assert second["trips_per_vehicle_avg"] == 0.0
@@ -167,10 +174,10 @@ def test_fleet_utilization_daily(story: Warehouse) -> None:
 def test_gbfs_occupancy_against_mds(story: Warehouse) -> None:
     gbfs = query(story, "select * from gbfs_occupancy_hourly where area_type = 'zone' order by vehicle_state")
     by_state = {r["vehicle_state"]: r for r in gbfs.iter_rows(named=True)}
-    assert set(by_state) == {"available", "deployed", "non_operational", "reserved"}
+    assert set(by_state) == {"available", "parked", "non_operational", "reserved"}
     assert all(r["hour"] == T0 and r["snapshots"] == 2 for r in by_state.values())
     # 22:10 lists a (available), 22:40 lists b (reserved).
-    assert [by_state[s]["avg_vehicles"] for s in ("available", "reserved", "non_operational", "deployed")] == [
+    assert [by_state[s]["avg_vehicles"] for s in ("available", "reserved", "non_operational", "parked")] == [
         0.5,
         0.5,
         0.0,
@@ -201,7 +208,8 @@ def _truth_intervals(built: BuiltWarehouse) -> pl.DataFrame:
     deployed = truth.filter(pl.col("vehicle_state").is_in(DEPLOYED)).with_columns(
         pl.lit("deployed").alias("vehicle_state")
     )
-    return pl.concat([truth, deployed])
+    parked = truth.filter(pl.col("vehicle_state").is_in(PARKED)).with_columns(pl.lit("parked").alias("vehicle_state"))
+    return pl.concat([truth, deployed, parked])
 
 
 def _truth_hourly(intervals: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -269,11 +277,14 @@ def test_zone_occupancy_equals_the_truth(built_warehouse: BuiltWarehouse) -> Non
 
 def test_parking_spot_occupancy_equals_the_truth(built_warehouse: BuiltWarehouse) -> None:
     intervals = _truth_intervals(built_warehouse).filter(pl.col("parking_spot_id").is_not_null())
+    # The truth gives parked states a spot; a trip that starts in a spot is on_trip (and deployed) there in the mart,
+    # not in the truth.
+    intervals = intervals.filter(pl.col("vehicle_state") != "deployed")
     truth = _truth_hourly(intervals.rename({"parking_spot_id": "area_id"}), ["zone_id", "area_id", "vehicle_state"])
-    # The truth gives parked states a spot; a trip that starts in a spot is on_trip there in the mart, not the truth.
     mart = query(
         built_warehouse.warehouse,
-        "select * from occupancy_hourly where area_type = 'parking-spot' and vehicle_state != 'on_trip'",
+        "select * from occupancy_hourly where area_type = 'parking-spot' "
+        "and vehicle_state not in ('on_trip', 'deployed')",
     )
     _compare(truth, mart, ["zone_id", "area_id", "vehicle_state"])
 

@@ -48,8 +48,8 @@ FIGURES = (
         "deployed_fleet_avg",
         "Deployed fleet, average",
         "vehicles",
-        "Time-weighted average of vehicles parked for hire: available, reserved or non-operational "
-        "(MDS dockless.deployed.avg).",
+        "Time-weighted average of vehicles in the public right of way: available, reserved, non-operational "
+        "or on a trip (MDS dockless.deployed.avg).",
     ),
     Figure("deployed_fleet_min", "Deployed fleet, fewest", "vehicles", "Fewest deployed vehicles at any moment."),
     Figure("deployed_fleet_max", "Deployed fleet, most", "vehicles", "Most deployed vehicles at any moment."),
@@ -57,8 +57,8 @@ FIGURES = (
         "trips_per_vehicle_per_day",
         "Trips per vehicle per day",
         "trips",
-        "Trips over vehicle-days in the public right of way (deployed or on a trip), as the daily table counts "
-        "them: its trips summed over its vehicle-days summed.",
+        "Trips over vehicle-days in the public right of way (the deployed fleet, vehicles on a trip included), "
+        "as the daily table counts them: its trips summed over its vehicle-days summed.",
         ("trips",),
     ),
     Figure(

@@ -3,8 +3,9 @@
 - Counts of trips, violations and of vehicles that made trips below k (10 by default, as MDS Metrics redact) are
   suppressed: the value becomes null and a `<column>_suppressed` flag says so; every measure computed from such
   a count (a median, a rate) is nulled with it. Zero is shown as zero: it singles nobody out.
-- Counts of parked vehicles (deployed fleet, available vehicles, parking-spot occupancy) are not suppressed:
-  GBFS publishes every parked vehicle's position openly, so they tell nothing about riders.
+- Counts of the fleet (deployed fleet, available vehicles, parking-spot occupancy) are not suppressed: they
+  measure vehicles in service, not riders. GBFS publishes every parked vehicle's position openly, and the deployed
+  fleet (vehicles on a trip included, as MDS defines it) does not tell the vehicles on a trip apart.
 - Places are cells of a grid of about 100 m, never points, and a cell with fewer than k is left out entirely
   (a place of a single trip end is exactly what must not be shown).
 - No column named after an identifier (device, vehicle, trip, event, rider, plate) may be written at all.

@@ -76,7 +76,18 @@ MODEL_CHECKS = (
         "select count(*) from main.occupancy_hourly where hour >= $window_start and hour < $window_end "
         "and not (0 <= min_vehicles and min_vehicles <= avg_vehicles + 1e-9 and avg_vehicles <= max_vehicles + 1e-9)",
     ),
-    _unique("occupancy_hourly", ("zone_id", "area_type", "area_id", "hour", "vehicle_state"), "hour"),
+    _unique("occupancy_hourly", ("zone_id", "scope", "area_id", "hour", "vehicle_state"), "hour"),
+    ModelCheck(
+        "occupancy_hourly",
+        "deployed_is_parked_plus_on_trip",
+        "In every zone, area and hour, deployed vehicle-seconds (MDS dockless.deployed) equal parked plus on_trip.",
+        "select count(*) from (select zone_id, scope, area_id, hour, "
+        "sum(state_seconds) filter (where vehicle_state = 'deployed') as deployed, "
+        "sum(state_seconds) filter (where vehicle_state in ('parked', 'on_trip')) as parts "
+        "from main.occupancy_hourly where hour >= $window_start and hour < $window_end "
+        "and vehicle_state in ('deployed', 'parked', 'on_trip') group by all) "
+        "where abs(deployed - coalesce(parts, 0)) > 1e-6",
+    ),
     _unique("compliance_violations", ("violation_key",), "evidence_at"),
     _unique("data_quality_hourly", ("zone_id", "hour_start"), "hour_start"),
     ModelCheck(
@@ -88,6 +99,7 @@ MODEL_CHECKS = (
         "and active_vehicles > deployed_vehicles",
     ),
     _unique("trips_hourly", ("zone_id", "vehicle_type", "start_hour_utc"), "start_hour_utc"),
+    _unique("gbfs_occupancy_hourly", ("zone_id", "scope", "area_id", "hour", "vehicle_state"), "hour"),
 )
 
 

@@ -6,11 +6,11 @@
 -- unique_key: zone_id, local_date
 -- A window build rebuilds the local days the window overlaps, and the days its trips started on (a trip ending
 -- after midnight counts on the day it began).
--- deployed_avg is dockless.deployed.avg with deployed = parked in the public right of way (available, reserved,
--- non_operational); prow_avg adds on_trip, the MDS methodology's right of way. Vehicles deployed that day are those
--- with any interval in those four states; active ones also started a trip that day (dockless.active.count).
--- idle_percent (dockless.utilization.idle.percent, 0-100) = time not on trip / time in the right of way;
--- trips_per_vehicle_avg (dockless.utilization.trips_per_vehicle.avg) = trips started / prow_avg.
+-- deployed_avg is dockless.deployed.avg: vehicles in the public right of way (available, reserved, non_operational
+-- or on_trip); parked_avg leaves out those on a trip (the project's own measure). Vehicles deployed that day are
+-- those with any interval in those four states; active ones also started a trip that day (dockless.active.count).
+-- idle_percent (dockless.utilization.idle.percent, here 0-100) = time not on trip / time in the right of way;
+-- trips_per_vehicle_avg (dockless.utilization.trips_per_vehicle.avg) = trips started / deployed_avg.
 with window_trips as (
     select start_time from main.trips
     where end_time >= $window_start and end_time < $window_end
@@ -26,7 +26,7 @@ touched_days as (
     select distinct zone_id, cast(hour_local as date) as local_date,
     from main.occupancy_hourly
     where
-        area_type = 'zone'
+        scope = 'zone'
         and hour >= (select time_bucket(interval 1 hour, first_at) from bounds)
         and hour < (select end_at from bounds)
 ),
@@ -37,7 +37,7 @@ occupancy as (
     semi join touched_days
         on occupancy_hourly.zone_id = touched_days.zone_id
         and cast(occupancy_hourly.hour_local as date) = touched_days.local_date
-    where area_type = 'zone'
+    where scope = 'zone'
 ),
 
 trips as (
@@ -52,7 +52,8 @@ days as (
         min(hour) as day_start,
         max(hour) + interval 1 hour as day_end,
         count(distinct hour) as hours,
-        sum(state_seconds) filter (where vehicle_state = 'deployed') as deployed_seconds,
+        coalesce(sum(state_seconds) filter (where vehicle_state = 'deployed'), 0) as deployed_seconds,
+        coalesce(sum(state_seconds) filter (where vehicle_state = 'parked'), 0) as parked_seconds,
         coalesce(sum(state_seconds) filter (where vehicle_state = 'on_trip'), 0) as on_trip_seconds,
     from occupancy
     group by zone_id, cast(hour_local as date)
@@ -122,7 +123,7 @@ measured as (
         days.timezone,
         days.hours,
         days.deployed_seconds / (days.hours * 3600.0) as deployed_avg,
-        (days.deployed_seconds + days.on_trip_seconds) / (days.hours * 3600.0) as prow_avg,
+        days.parked_seconds / (days.hours * 3600.0) as parked_avg,
         coalesce(vehicles.deployed_vehicles, 0) as deployed_vehicles,
         coalesce(vehicles.active_vehicles, 0) as active_vehicles,
         days.deployed_seconds,
@@ -140,18 +141,18 @@ final as (
         day_start,  -- Start (UTC) of the day's first hour with occupancy: local midnight, later at the data's start.
         timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), which defines local_date.
         hours,  -- Hours of the day with occupancy: 24 (23 or 25 across a DST change), fewer at the data's edges.
-        deployed_avg,  -- Time-weighted average of deployed vehicles over the day's hours (dockless.deployed.avg).
-        prow_avg,  -- Time-weighted average of vehicles in the public right of way (deployed or on_trip).
+        deployed_avg,  -- Time-weighted average of vehicles in the public right of way (available, reserved, non_operational or on_trip) over the day's hours (dockless.deployed.avg).
         deployed_vehicles,  -- Distinct vehicles available, reserved, non_operational or on_trip at any time that day.
         active_vehicles,  -- Deployed vehicles that started at least one trip that day (dockless.active.count).
         deployed_vehicles - active_vehicles as inactive_vehicles,  -- Deployed vehicles that started no trip that day.
         100.0 * active_vehicles / nullif(deployed_vehicles, 0)
             as active_percent,  -- active_vehicles as a percentage (0-100) of deployed_vehicles (null without any).
-        100.0 * deployed_seconds / nullif(deployed_seconds + on_trip_seconds, 0)
-            as idle_percent,  -- Share (0-100) of right-of-way time not on trip (dockless.utilization.idle.percent).
+        100.0 * (deployed_seconds - on_trip_seconds) / nullif(deployed_seconds, 0)
+            as idle_percent,  -- Share (0-100) of right-of-way time not on trip (dockless.utilization.idle.percent x 100).
         trips,  -- Trips of the zone that started on that local day.
-        trips / nullif(prow_avg, 0)
-            as trips_per_vehicle_avg,  -- trips over prow_avg (dockless.utilization.trips_per_vehicle.avg).
+        trips / nullif(deployed_avg, 0)
+            as trips_per_vehicle_avg,  -- trips over deployed_avg (dockless.utilization.trips_per_vehicle.avg).
+        parked_avg,  -- Time-weighted average of vehicles parked (deployed, not on_trip) over the day's hours.
     from measured
 )
 

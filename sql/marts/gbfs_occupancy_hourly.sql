@@ -1,12 +1,13 @@
 -- Vehicle counts per state from the GBFS vehicle_status snapshots, per zone, zone area and UTC hour, beside the
 -- MDS-derived time-weighted average of occupancy_hourly for the same zone, area, hour and state.
--- grain: one row per zone_id, area (area_type and area_id; area_type 'zone' with a null area_id is the whole zone), hour and vehicle_state
--- inputs: int_gbfs_vehicle_positions, occupancy_hourly, stg_gbfs__system_information
+-- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
+-- inputs: int_gbfs_vehicle_positions, occupancy_hourly, int_zone_area_labels, stg_gbfs__system_information
 -- materialized: incremental(hour)
 -- GBFS lists parked vehicles only: disabled ones are non_operational (even when also reserved), reserved ones
--- reserved, the rest available; deployed is every listed vehicle. Averages are over the snapshots captured in the
--- hour (a snapshot is one sample), min and max over the same snapshots. Each hour has rows for the zone and every
--- area a vehicle was listed in during that hour, for all four states, zeros included.
+-- reserved, the rest available; parked is every listed vehicle (GBFS lists no vehicle on a trip, so it is compared
+-- with occupancy_hourly's parked, not with dockless.deployed, which counts trips too). Averages are over the
+-- snapshots captured in the hour (a snapshot is one sample), min and max over the same snapshots. Each hour has rows
+-- for the zone and every area a vehicle was listed in during that hour, for all four states, zeros included.
 with positions as (
     select zone_id, captured_at, vehicle_id, area_id, area_type, is_reserved, is_disabled,
     from core.int_gbfs_vehicle_positions
@@ -41,7 +42,7 @@ stated as (
 labelled as (
     select zone_id, captured_at, hour, area_id, area_type, vehicle_state, from stated
     union all
-    select zone_id, captured_at, hour, area_id, area_type, 'deployed' as vehicle_state, from stated
+    select zone_id, captured_at, hour, area_id, area_type, 'parked' as vehicle_state, from stated
 ),
 
 keyed as (
@@ -58,7 +59,7 @@ snapshots as (
 series as (
     select distinct keyed.zone_id, keyed.hour, keyed.area_id, keyed.area_type, states.vehicle_state,
     from keyed
-    cross join (values ('available'), ('reserved'), ('non_operational'), ('deployed')) as states (vehicle_state)
+    cross join (values ('available'), ('reserved'), ('non_operational'), ('parked')) as states (vehicle_state)
 ),
 
 counted as (
@@ -111,7 +112,7 @@ final as (
             as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
         coalesce(systems.timezone, 'UTC')
             as timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
-        hourly.vehicle_state,  -- available, reserved, non_operational (disabled) or deployed (every listed vehicle).
+        hourly.vehicle_state,  -- available, reserved, non_operational (disabled) or parked (every listed vehicle).
         hourly.snapshots,  -- GBFS vehicle_status snapshots of the zone captured in the hour: the samples averaged.
         hourly.avg_vehicles,  -- Average vehicles listed in the state and area per snapshot of the hour.
         hourly.min_vehicles,  -- Fewest vehicles listed in the state and area in any snapshot of the hour.
@@ -120,6 +121,14 @@ final as (
             as mds_avg_vehicles,  -- occupancy_hourly's time-weighted MDS average for the row (null without one).
         hourly.avg_vehicles - occupancy.avg_vehicles
             as avg_vehicles_difference,  -- avg_vehicles minus mds_avg_vehicles: GBFS minus MDS, in vehicles.
+        case hourly.area_type when 'zone' then 'zone' when 'outside' then 'outside' else 'area' end
+            as scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).
+        labels.area_name,  -- The area's name in the zone API in force at the hour (null for the other scopes or when unnamed).
+        case hourly.area_type
+            when 'zone' then 'Whole zone'
+            when 'outside' then 'Outside every area'
+            else coalesce(labels.area_label, hourly.area_type || ' ' || hourly.area_id)
+        end as area_label,  -- A readable label of the row's scope: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
     from hourly
     left join occupancy
         on hourly.zone_id = occupancy.zone_id
@@ -128,6 +137,11 @@ final as (
         and hourly.hour = occupancy.hour
         and hourly.vehicle_state = occupancy.vehicle_state
     left join systems on hourly.zone_id = systems.zone_id
+    left join core.int_zone_area_labels as labels
+        on hourly.zone_id = labels.zone_id
+        and hourly.area_id = labels.area_id
+        and hourly.hour >= labels.span_start
+        and hourly.hour < labels.span_end
 )
 
 select * from final

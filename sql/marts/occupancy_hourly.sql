@@ -1,18 +1,20 @@
--- Time-weighted vehicle counts per MDS state (vehicles.[state].avg/min/max, vehicles.[state].duration.sum) and
--- deployed vehicles (dockless.deployed.*: parked in the public right of way = available, reserved or
--- non_operational), per zone, zone area and UTC hour, from the MDS state timeline.
--- grain: one row per zone_id, area (area_type and area_id; area_type 'zone' with a null area_id is the whole zone), hour and vehicle_state
--- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, stg_gbfs__system_information
+-- Time-weighted vehicle counts per MDS state (vehicles.[state].avg/min/max, vehicles.[state].duration.sum),
+-- deployed vehicles (dockless.deployed.*: in the public right of way = available, reserved, non_operational or
+-- on_trip) and parked vehicles (the project's own measure: deployed but not on a trip), per zone, zone area and UTC
+-- hour, from the MDS state timeline.
+-- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
+-- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, stg_gbfs__system_information
 -- materialized: incremental(hour)
 -- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area
--- and state, the zone's, and deployed when parked). An hour's opening count is the sum of all earlier changes
--- (summed per hour, then accumulated); within the hour a running sum of its own changes, from a zero change at the
--- hour's start, gives the count as a step function. The sort is per series and hour: small partitions, in
--- parallel, whatever the length of the intervals.
+-- and state, the zone's, deployed when in the right of way and parked when parked). An hour's opening count is the
+-- sum of all earlier changes (summed per hour, then accumulated); within the hour a running sum of its own changes,
+-- from a zero change at the hour's start, gives the count as a step function. The sort is per series and hour:
+-- small partitions, in parallel, whatever the length of the intervals.
 -- Open intervals (no next event yet) last until the zone's data horizon, the end of its latest delivered hour.
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
--- that ever occurs (core.int_occupancy_series) and for available and deployed in every area: the same rows
--- whether built whole or by hour.
+-- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
+-- rows whether built whole or by hour. Both the zone-wide rows and those of vehicles in no area have a null
+-- area_id: `scope` tells them apart. An area is named as the zone API named it in the hour (its version in force).
 -- Not materialized: read twice, a copy of every interval would cost more than two scans.
 with intervals as not materialized (
     select zone_id, area_id, area_type, vehicle_state, started_at, ended_at,
@@ -66,8 +68,8 @@ seen as (
     select zone_id, area_id, vehicle_state, area_type, from core.int_occupancy_series
 ),
 
--- The counted series, numbered: each (area, state) seen, its zone-wide total, and deployed and available in every
--- area and zone-wide (zeros where none ever were).
+-- The counted series, numbered: each (area, state) seen, its zone-wide total, and available, deployed and parked
+-- in every area and zone-wide (zeros where none ever were).
 series as (
     select
         row_number() over (order by zone_id, area_type, area_id, vehicle_state) as series_id,
@@ -80,17 +82,18 @@ series as (
         union
         select zone_id, area_id, area_type, kept.vehicle_state,
         from seen
-        cross join (values ('available'), ('deployed')) as kept (vehicle_state)
+        cross join (values ('available'), ('deployed'), ('parked')) as kept (vehicle_state)
         union
         select zone_id, null::varchar as area_id, 'zone' as area_type, vehicle_state from seen
         union
         select zone_id, null::varchar as area_id, 'zone' as area_type, kept.vehicle_state,
         from seen
-        cross join (values ('available'), ('deployed')) as kept (vehicle_state)
+        cross join (values ('available'), ('deployed'), ('parked')) as kept (vehicle_state)
     )
 ),
 
--- The series an interval in (zone, area, state) counts in: its own and the zone's, and deployed ones when parked.
+-- The series an interval in (zone, area, state) counts in: its own and the zone's, deployed ones when in the public
+-- right of way (MDS: available, unavailable = non_operational, reserved or trip = on_trip), parked ones when parked.
 feeds as (
     select seen.zone_id, seen.area_id, seen.vehicle_state, series.series_id,
     from seen
@@ -104,6 +107,10 @@ feeds as (
             series.vehicle_state = seen.vehicle_state
             or (
                 series.vehicle_state = 'deployed'
+                and seen.vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
+            )
+            or (
+                series.vehicle_state = 'parked'
                 and seen.vehicle_state in ('available', 'reserved', 'non_operational')
             )
         )
@@ -220,6 +227,11 @@ local_hours as (
     left join systems on hours.zone_id = systems.zone_id
 ),
 
+-- The name of each area row's area in the version of the zone's areas in force at the hour.
+labels as (
+    select zone_id, area_id, span_start, span_end, area_name, area_label, from core.int_zone_area_labels
+),
+
 final as (
     select
         hourly.zone_id,
@@ -228,14 +240,27 @@ final as (
         hourly.hour,  -- Start of the UTC hour.
         local_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
         local_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
-        hourly.vehicle_state,  -- The MDS vehicle state, or 'deployed' (available, reserved or non_operational).
+        hourly.vehicle_state,  -- The MDS vehicle state, 'deployed' (available, reserved, non_operational or on_trip) or 'parked' (deployed, not on_trip).
         hourly.state_seconds / 3600.0
-            as avg_vehicles,  -- Time-weighted mean vehicles in the state (vehicles.[state].avg; dockless.deployed.avg).
-        hourly.min_vehicles,  -- Fewest vehicles in the state at any moment of the hour (vehicles.[state].min).
-        hourly.max_vehicles,  -- Most vehicles in the state at any moment of the hour (vehicles.[state].max).
+            as avg_vehicles,  -- Time-weighted mean vehicles in the state (vehicles.[state].avg; deployed: dockless.deployed.avg).
+        hourly.min_vehicles,  -- Fewest vehicles in the state at any moment of the hour (vehicles.[state].min; deployed: dockless.deployed.min).
+        hourly.max_vehicles,  -- Most vehicles in the state at any moment of the hour (vehicles.[state].max; deployed: dockless.deployed.max).
         hourly.state_seconds,  -- Vehicle-seconds spent in the state in the hour (vehicles.[state].duration.sum).
+        case hourly.area_type when 'zone' then 'zone' when 'outside' then 'outside' else 'area' end
+            as scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).
+        labels.area_name,  -- The area's name in the zone API in force at the hour (null for the other scopes or when unnamed).
+        case hourly.area_type
+            when 'zone' then 'Whole zone'
+            when 'outside' then 'Outside every area'
+            else coalesce(labels.area_label, hourly.area_type || ' ' || hourly.area_id)
+        end as area_label,  -- A readable label of the row's scope: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
     from hourly
     inner join local_hours on hourly.zone_id = local_hours.zone_id and hourly.hour = local_hours.hour
+    left join labels
+        on hourly.zone_id = labels.zone_id
+        and hourly.area_id = labels.area_id
+        and hourly.hour >= labels.span_start
+        and hourly.hour < labels.span_end
 )
 
 select * from final

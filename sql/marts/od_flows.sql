@@ -20,8 +20,14 @@ final as (
         count(*) as trip_count,  -- Trips from the start area to the end area that day, anomalies included.
         avg(duration_s) as duration_avg_s,  -- Mean trip duration, in seconds (anomalies included).
         avg(distance_m) as distance_avg_m,  -- Mean reported trip distance, in metres (anomalies included).
+        -- An area renamed within the day keeps one label: the one in force at the day's last trip (the version of
+        -- the zone's areas follows the trip's end time, so trips ending at one instant share it).
+        arg_max(start_area_label, end_time)
+            as start_area_label,  -- A readable label of the start area: its name (else its type and id), or 'Outside every area'.
+        arg_max(end_area_label, end_time)
+            as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'.
     from trips
-    group by all
+    group by zone_id, start_date_local, start_area_id, start_area_type, end_area_id, end_area_type
 )
 
 select * from final

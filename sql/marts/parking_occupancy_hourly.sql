@@ -1,5 +1,5 @@
--- Parking-spot occupancy per hour: vehicles parked in each spot (deployed states, by the area of the event that
--- began the state) against the spot's capacity, beside the occupancy the zone API itself reported.
+-- Parking-spot occupancy per hour: vehicles parked in each spot (occupancy_hourly's parked: available, reserved or
+-- non_operational, by the area of the event that began the state; a trip that starts in the spot leaves it) against the spot's capacity, beside the occupancy the zone API itself reported.
 -- grain: one row per zone_id, parking-spot area_id and hour (every hour of occupancy_hourly, zeros included)
 -- inputs: occupancy_hourly, stg_zone__areas, lake.zone_area_occupancy
 -- materialized: incremental(hour)
@@ -8,9 +8,9 @@
 -- built alone equals the full build; reported occupancy averages the API's snapshots captured in the hour (null
 -- when none was).
 with occupancy as (
-    select zone_id, area_id, area_type, hour, hour_local, timezone, vehicle_state, avg_vehicles, max_vehicles,
+    select zone_id, scope, area_id, area_type, hour, hour_local, timezone, vehicle_state, avg_vehicles, max_vehicles,
     from main.occupancy_hourly
-    where vehicle_state = 'deployed' and hour >= $window_start and hour < $window_end
+    where vehicle_state = 'parked' and hour >= $window_start and hour < $window_end
 ),
 
 areas as (
@@ -22,14 +22,14 @@ area_occupancy as (
 ),
 
 spots as (
-    select zone_id, area_id, area_name,
+    select zone_id, area_id, area_name, area_type,
     from areas
     where area_type = 'parking-spot'
     qualify row_number() over (partition by zone_id, area_id order by valid_from desc) = 1
 ),
 
 zone_hours as (
-    select zone_id, hour, hour_local, timezone, from occupancy where area_type = 'zone'
+    select zone_id, hour, hour_local, timezone, from occupancy where scope = 'zone'
 ),
 
 parked as (
@@ -86,9 +86,9 @@ final as (
         zone_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
         zone_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown).
         coalesce(parked.avg_vehicles, 0)
-            as avg_vehicles,  -- Time-weighted average of deployed vehicles parked in the spot (dockless.deployed.avg).
+            as avg_vehicles,  -- Time-weighted average of vehicles parked in the spot (occupancy_hourly's parked).
         coalesce(parked.max_vehicles, 0)
-            as max_vehicles,  -- Most deployed vehicles parked in the spot at any moment of the hour.
+            as max_vehicles,  -- Most vehicles parked in the spot at any moment of the hour.
         capacities.capacity,  -- The spot's capacity in vehicles in force in the hour (zone API; null if never).
         coalesce(parked.avg_vehicles, 0) / nullif(capacities.capacity, 0)
             as avg_occupancy_rate,  -- avg_vehicles over capacity (1 = full; null without a capacity).
@@ -97,6 +97,9 @@ final as (
             as reported_occupancy_rate,  -- reported_occupancy over capacity (1 = full; null without either).
         coalesce(reported.reported_snapshots, 0)
             as reported_snapshots,  -- Zone API occupancy snapshots of the spot captured in the hour.
+        spots.area_type,  -- The area's type: always 'parking-spot'.
+        coalesce(nullif(trim(spots.area_name), ''), spots.area_type || ' ' || spots.area_id)
+            as area_label,  -- A readable label of the spot: its name, or its type and id when the zone API gives none.
     from spots
     inner join zone_hours on spots.zone_id = zone_hours.zone_id
     left join parked

@@ -1,6 +1,6 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
 -- grain: one row per trip_id (deduplicated across re-deliveries)
--- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_zone_area_versions, int_coordinate_areas, int_zone_offsets
+-- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels
 -- materialized: incremental(end_time)
 -- unique_key: trip_id
 with trips as (
@@ -74,6 +74,12 @@ final as (
         coalesce(measured.distance_m / nullif(measured.duration_s, 0) * 3.6 > 45, false) as is_impossible_speed,  -- The average speed exceeds 45 km/h.
         measured.trip_type,  -- MDS trip types (e.g. rider).
         measured.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
+        start_label.area_name as start_area_name,  -- The start area's name in the zone API (null outside every area or when unnamed).
+        coalesce(start_label.area_label, 'Outside every area')
+            as start_area_label,  -- A readable label of the start area: its name (else its type and id), or 'Outside every area'.
+        end_label.area_name as end_area_name,  -- The end area's name in the zone API (null outside every area or when unnamed).
+        coalesce(end_label.area_label, 'Outside every area')
+            as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'.
     from measured
     left join core.int_zone_offsets as start_offset
         on measured.zone_id = start_offset.zone_id
@@ -95,6 +101,14 @@ final as (
         and versions.valid_from = end_area.valid_from
         and measured.end_lng = end_area.lng
         and measured.end_lat = end_area.lat
+    left join core.int_zone_area_labels as start_label
+        on measured.zone_id = start_label.zone_id
+        and versions.valid_from = start_label.valid_from
+        and start_area.area_id = start_label.area_id
+    left join core.int_zone_area_labels as end_label
+        on measured.zone_id = end_label.zone_id
+        and versions.valid_from = end_label.valid_from
+        and end_area.area_id = end_label.area_id
 )
 
 select * from final

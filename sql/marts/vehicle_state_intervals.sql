@@ -1,6 +1,6 @@
 -- Each vehicle's state from one MDS event to the next: the vehicle state timeline.
 -- grain: one row per zone_id, device_id and started_at (a contiguous state interval)
--- inputs: stg_mds__events, int_zone_area_versions, int_coordinate_areas
+-- inputs: stg_mds__events, int_zone_area_versions, int_coordinate_areas, int_zone_area_labels
 -- materialized: incremental(started_at)
 -- unique_key: event_id
 -- A window build rebuilds the intervals its events start, and the interval each of their vehicles was in when the
@@ -137,6 +137,9 @@ final as (
         intervals.battery_percent,  -- Battery charge reported by that event, in percent.
         event_areas.area_id,  -- The most specific zone area containing that event (null outside every area).
         coalesce(event_areas.area_type, 'outside') as area_type,  -- That area's type, or 'outside'.
+        labels.area_name,  -- That area's name in the zone API (null outside every area or when unnamed).
+        coalesce(labels.area_label, 'Outside every area')
+            as area_label,  -- A readable label of the place: the area's name (else its type and id), or 'Outside every area'.
     from intervals
     -- The event's place in the zone's areas in force at its time.
     left join versions
@@ -148,6 +151,10 @@ final as (
         and versions.valid_from = event_areas.valid_from
         and intervals.start_lng = event_areas.lng
         and intervals.start_lat = event_areas.lat
+    left join core.int_zone_area_labels as labels
+        on intervals.zone_id = labels.zone_id
+        and versions.valid_from = labels.valid_from
+        and event_areas.area_id = labels.area_id
     where intervals.started_at < $window_end
 )
 

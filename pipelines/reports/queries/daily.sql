@@ -25,7 +25,7 @@ utilization as (
         deployed_vehicles,
         deployed_avg,
         idle_percent,
-        prow_avg * hours / days.hours_in_day as vehicle_days,
+        deployed_avg * hours / days.hours_in_day as vehicle_days,
     from main.fleet_utilization_daily
     inner join days on fleet_utilization_daily.local_date = days.local_date
     where zone_id = $zone_id and fleet_utilization_daily.local_date between $first_day and $last_day

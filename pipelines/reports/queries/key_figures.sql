@@ -53,12 +53,12 @@ fleet as (
         and hour < $end_utc
 ),
 
--- Vehicle-days as the daily table counts them (right-of-way vehicles times the share of the local day measured),
--- so that trips per vehicle per day is the daily table's trips over its vehicle-days.
+-- Vehicle-days as the daily table counts them (deployed vehicles, MDS dockless.deployed: the right of way, times
+-- the share of the local day measured), so that trips per vehicle per day is the daily table's trips over its vehicle-days.
 utilization as (
     select
         (select trips from trip_figures)
-        / nullif(sum(utilization.prow_avg * utilization.hours / days.hours_in_day), 0) as trips_per_vehicle_per_day,
+        / nullif(sum(utilization.deployed_avg * utilization.hours / days.hours_in_day), 0) as trips_per_vehicle_per_day,
     from main.fleet_utilization_daily as utilization
     inner join report_days as days on utilization.local_date = days.local_date
     where utilization.zone_id = $zone_id and utilization.local_date between $first_day and $last_day

@@ -1,11 +1,12 @@
--- Parked vehicles per vehicle type and UTC hour, time-weighted as occupancy_hourly weighs the whole zone.
+-- Deployed vehicles per vehicle type and UTC hour, time-weighted as occupancy_hourly weighs the whole zone.
 -- grain: one row per zone hour of occupancy_hourly in the period and vehicle type (zeros included)
 -- inputs: vehicle_state_intervals, stg_mds__vehicles, occupancy_hourly, trips
 -- occupancy_hourly has no vehicle type, so the same intervals are summed here per type. Open intervals last until
--- the zone's data horizon (the end of its latest hour), as in occupancy_hourly. Deployed = available, reserved or
--- non_operational. Without cutting intervals into hours (a vehicle idle for days would be dozens of rows): each
--- interval adds its seconds to its first and last hour, and the whole hours between count through +1/-1 steps
--- summed in hour order, so the work grows with the intervals, not with the hours they span.
+-- the zone's data horizon (the end of its latest hour), as in occupancy_hourly. Deployed = available, reserved,
+-- non_operational or on_trip (MDS dockless.deployed). Without cutting intervals into hours (a vehicle idle for
+-- days would be dozens of rows): each interval adds its seconds to its first and last hour, and the whole hours
+-- between count through +1/-1 steps summed in hour order, so the work grows with the intervals, not with the hours
+-- they span.
 with zone_hours as (
     select hour,
     from main.occupancy_hourly
@@ -40,7 +41,7 @@ intervals as (
         on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
     where
         intervals.zone_id = $zone_id
-        and intervals.vehicle_state in ('available', 'reserved', 'non_operational')
+        and intervals.vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
         and intervals.started_at < least(bounds.horizon, bounds.last_end)
         and coalesce(intervals.ended_at, bounds.horizon) > bounds.first_hour
 ),
@@ -101,7 +102,7 @@ grid as (
     select zone_hours.hour, cast(epoch(zone_hours.hour) as bigint) as hour_s, types.vehicle_type, states.vehicle_state,
     from zone_hours
     cross join types
-    cross join (values ('available'), ('reserved'), ('non_operational')) as states (vehicle_state)
+    cross join (values ('available'), ('reserved'), ('non_operational'), ('on_trip')) as states (vehicle_state)
 ),
 
 counted as (
