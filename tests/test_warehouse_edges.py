@@ -474,7 +474,7 @@ def test_an_hour_delivered_without_events_extends_the_horizon(tmp_path: Path) ->
         "and hour = $hour order by all",
         {"hour": hour + 2 * H},
     )
-    assert third.rows() == [("available", 0.0), ("deployed", 1.0), ("non_operational", 1.0)]
+    assert third.rows() == [("available", 0.0), ("deployed", 1.0), ("non_operational", 1.0), ("parked", 1.0)]
 
 
 def test_quarantined_records_and_orphan_events_are_counted(tmp_path: Path) -> None:
