@@ -24,6 +24,8 @@ from tests.scenario import (
     event,
     query,
     ride,
+    trip,
+    uid,
     write_events,
     write_hours,
     write_system_information,
@@ -41,9 +43,11 @@ ZONE_A["name"], ZONE_B["name"] = "Zone A", "Zone B"
 
 # One zone per worked example.
 AVAILABLE = "101"  # 1.1-1.3 vehicles.[state].avg/min/max
-DURATION = "104"  # 1.4 vehicles.[state].duration.sum
+DURATION = "104"  # 1.4 vehicles.[state].duration.sum, 1.5 events.[event_type].count
+TRIPS = "106"  # 1.6-1.10 trips.[start_loc/end_loc].count, duration.avg/sum, distance.avg/sum
 DEPLOYED = "201"  # 2.1, 2.3, 2.5 dockless.deployed.avg/min/max
 DEPLOYED_HOURS = "202"  # 2.2, 2.4 dockless.deployed.avg.min/avg.max
+ACTIVE = "206"  # 2.6, 2.7, 2.9 dockless.active.count, dockless.inactive.count, dockless.utilization.active.percent
 IDLE = "208"  # 2.8 dockless.utilization.idle.percent
 TRIPS_PER_VEHICLE = "210"  # 2.10 dockless.utilization.trips_per_vehicle.avg
 
@@ -60,7 +64,12 @@ def ev(name: str, device: str, moment: datetime, event_type: str, state: str, pl
 
 
 def write_zone(
-    lake: Path, zone: str, hours: Sequence[datetime], events: Sequence[Record], trips: Sequence[Record] = ()
+    lake: Path,
+    zone: str,
+    hours: Sequence[datetime],
+    events: Sequence[Record],
+    trips: Sequence[Record] = (),
+    areas: Sequence[Record] = (ZONE_A, ZONE_B),
 ) -> None:
     """The example's events (and trips) in their hours, every hour of `hours` delivered (empty ones too), the
     zone's areas and its time zone."""
@@ -69,7 +78,7 @@ def write_zone(
         write_events(lake, zone, hour, [])
     write_hours(lake, zone, trips, events)
     write_system_information(lake, zone, hours[0] - timedelta(days=1))
-    write_zone_areas(lake, zone, hours[0] - timedelta(days=1), [ZONE_A, ZONE_B])
+    write_zone_areas(lake, zone, hours[0] - timedelta(days=1), areas)
 
 
 def available_example() -> list[Record]:
@@ -112,6 +121,54 @@ def deployed_example() -> list[Record]:
         ev("2.1/v3-pick", "v3", at("10:12"), "maintenance_pick_up", "removed", A),
         ev("2.1/v2-start", "v2", at("10:16"), "trip_start", "on_trip", A),
     ]
+
+
+def trips_example() -> list[Record]:
+    """1.6-1.10: five trips from Historic Cultural to Downtown, with the durations and distances the text gives
+    (reported by the provider: they need not equal end minus start)."""
+    published = [
+        ("123-456", "10:00", "10:30", 1680, 987),
+        ("234-345", "10:15", "10:30", 900, 321),
+        ("345-456", "10:15", "10:30", 720, 365),
+        ("456-567", "10:15", "10:45", 1080, 420),
+        ("567-678", "10:30", "10:30", 600, 264),
+    ]
+    return [
+        {**trip(name, f"d-{name}", at(start), at(end), start_at=A, end_at=B, distance_m=distance), "duration": duration}
+        for name, start, end, duration, distance in published
+    ]
+
+
+HISTORIC_CULTURAL = {**ZONE_A, "id": "historic-cultural", "name": "Historic Cultural"}
+DOWNTOWN = {**ZONE_B, "id": "downtown", "name": "Downtown"}
+# 2.6-2.9 count vehicles that made a trip "during the interval": the warehouse counts them per local day, so the
+# example's 15 minutes are stretched to the zone's local day (Stockholm: 23:00 UTC the day before).
+LOCAL_DAY = datetime(2026, 3, 9, 23, tzinfo=UTC)
+
+
+def at_day(clock: str) -> datetime:
+    """The example's wall-clock time, its 10:00-10:15 stretched to the local day of 10 March."""
+    hours, minutes = (int(part) for part in clock.split(":"))
+    return LOCAL_DAY + 96 * timedelta(minutes=(hours - 10) * 60 + minutes)
+
+
+def active_example() -> tuple[list[Record], list[Record]]:
+    """2.6 and 2.7: vehicle_1 rides from Zone A to Zone B, vehicle_2 enters on a trip, leaves and enters again,
+    vehicle_3 is dropped off in Zone B (and reserved in the next interval)."""
+    events = [
+        ev("2.6/v1-start", "v1", at_day("10:04"), "trip_start", "on_trip", A),
+        ev("2.6/v2-enter", "v2", at_day("10:05"), "trip_enter_jurisdiction", "on_trip", A),
+        ev("2.6/v3-drop", "v3", at_day("10:06"), "provider_drop_off", "available", B),
+        ev("2.6/v2-leave", "v2", at_day("10:07"), "trip_leave_jurisdiction", "elsewhere", A),
+        ev("2.6/v1-end", "v1", at_day("10:10"), "trip_end", "available", B),
+        ev("2.6/v2-enter-again", "v2", at_day("10:14"), "trip_enter_jurisdiction", "on_trip", A),
+        ev("2.6/v3-reserve", "v3", at_day("10:16"), "reservation_start", "reserved", B),
+    ]
+    trips = [
+        trip("v1-trip", "v1", at_day("10:04"), at_day("10:10"), start_at=A, end_at=B),
+        trip("v2-trip", "v2", at_day("10:05"), at_day("10:07"), start_at=A, end_at=A),
+    ]
+    return trips, events
 
 
 HOURS_06 = datetime(2026, 3, 10, 6, tzinfo=UTC)
@@ -172,6 +229,10 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     write_zone(lake, AVAILABLE, [before, H], available_example())
     write_zone(lake, DURATION, [before, H, after], duration_example())
     write_zone(lake, DEPLOYED, [before, H, after], deployed_example())
+    hours = [H + timedelta(hours=i) for i in range(4)]
+    write_zone(lake, TRIPS, hours, [], trips_example(), areas=(HISTORIC_CULTURAL, DOWNTOWN))
+    trips, events = active_example()
+    write_zone(lake, ACTIVE, [LOCAL_DAY + timedelta(hours=i) for i in range(26)], events, trips)
     write_zone(lake, DEPLOYED_HOURS, [HOURS_06 + timedelta(hours=i) for i in range(4)], deployed_hours_example())
     write_zone(lake, IDLE, [H], idle_example())
     trips, events = trips_per_vehicle_example()
@@ -274,3 +335,70 @@ def test_dockless_utilization_trips_per_vehicle_avg(metrics: Warehouse) -> None:
         {"zone": TRIPS_PER_VEHICLE},
     ).row(0)
     assert day == (20, pytest.approx(2.0), pytest.approx(10.0))
+
+
+def test_events_event_type_count(metrics: Warehouse) -> None:
+    """1.5: the events of 1.4 counted by type, interval and the area where each happened."""
+    rows = query(
+        metrics,
+        "select hour, event_type, area_label, event_count from events_hourly "
+        "where zone_id = $zone and scope = 'area' order by hour, event_type, area_label",
+        {"zone": DURATION},
+    ).rows()
+    assert rows == [
+        (H - timedelta(hours=1), "reservation_start", "Zone A", 1),  # 09:45
+        (H, "provider_drop_off", "Zone A", 1),  # 10:00
+        (H, "trip_end", "Zone B", 1),
+        (H, "trip_start", "Zone A", 1),
+        (H + timedelta(hours=1), "reservation_start", "Zone A", 1),  # 10:15
+        (H + timedelta(hours=1), "reservation_start", "Zone B", 1),
+    ]
+
+
+def test_trips_start_and_end_location_measures(metrics: Warehouse) -> None:
+    """1.6-1.10: count, duration avg and sum, distance avg and sum, by start location (Historic Cultural) at the
+    start's interval and by end location (Downtown) at the end's interval, as published."""
+    rows = query(
+        metrics,
+        "select location, hour, area_label, trip_count, duration_avg_s, duration_sum_s, distance_avg_m, "
+        "distance_sum_m from area_trips_hourly where zone_id = $zone and scope = 'area' order by location desc, hour",
+        {"zone": TRIPS},
+    ).rows()
+    stretched = {clock: at(clock) for clock in ("10:00", "10:15", "10:30", "10:45")}
+    assert rows == [
+        ("start", stretched["10:00"], "Historic Cultural", 1, 1680.0, 1680.0, 987.0, 987.0),
+        ("start", stretched["10:15"], "Historic Cultural", 3, 900.0, 2700.0, pytest.approx(368.67, abs=0.005), 1106.0),
+        ("start", stretched["10:30"], "Historic Cultural", 1, 600.0, 600.0, 264.0, 264.0),
+        # The text labels Downtown's 10:30 average duration (975) trips.start_loc; it is the end location's.
+        ("end", stretched["10:30"], "Downtown", 4, 975.0, 3900.0, 484.25, 1937.0),
+        ("end", stretched["10:45"], "Downtown", 1, 1080.0, 1080.0, 420.0, 420.0),
+    ]
+    # The whole zone counts each trip once per location, in the same hours.
+    zone = query(
+        metrics,
+        "select location, hour, trip_count from area_trips_hourly where zone_id = $zone and scope = 'zone' "
+        "order by location desc, hour",
+        {"zone": TRIPS},
+    ).rows()
+    assert [r[2] for r in zone] == [1, 3, 1, 4, 1]
+
+
+def test_dockless_active_and_inactive_count(metrics: Warehouse) -> None:
+    """2.6, 2.7, 2.9: vehicle_1 and vehicle_2 made trips (active: 2, as published for Zone A), vehicle_3 none
+    (inactive: 1, as published for Zone B).
+
+    The warehouse counts vehicles per zone and local day, not per area. The text's further inactive vehicle in
+    Zone A is not in its events (every vehicle there made a trip), and its active percentages (0.50 for Zone A with 2
+    active and 1 inactive, 1.00 for Zone B with none active) are not the share its definition gives: 2 of 3 here.
+    """
+    day = query(
+        metrics,
+        "select deployed_vehicles, active_vehicles, inactive_vehicles, active_percent from fleet_utilization_daily "
+        "where zone_id = $zone and local_date = '2026-03-10'",
+        {"zone": ACTIVE},
+    ).row(0)
+    assert day == (3, 2, 1, pytest.approx(100 * 2 / 3))
+    assert (
+        uid("v2")
+        in query(metrics, "select device_id from trips where zone_id = $zone", {"zone": ACTIVE})["device_id"].to_list()
+    )

@@ -48,6 +48,8 @@ COMPARED = {
     "core.int_gbfs_vehicle_positions": "captured_at, vehicle_id",
     "staging.stg_mds__vehicles": "zone_id, device_id",
     "gbfs_occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
+    "area_trips_hourly": "zone_id, hour, location, scope, area_id",
+    "events_hourly": "zone_id, hour, event_type, scope, area_id",
 }
 
 

@@ -100,6 +100,8 @@ MODEL_CHECKS = (
     ),
     _unique("trips_hourly", ("zone_id", "vehicle_type", "start_hour_utc"), "start_hour_utc"),
     _unique("gbfs_occupancy_hourly", ("zone_id", "scope", "area_id", "hour", "vehicle_state"), "hour"),
+    _unique("area_trips_hourly", ("zone_id", "hour", "location", "scope", "area_id"), "hour"),
+    _unique("events_hourly", ("zone_id", "hour", "event_type", "scope", "area_id"), "hour"),
 )
 
 
