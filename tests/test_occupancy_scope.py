@@ -183,6 +183,12 @@ def test_trip_and_event_counts_by_area(city: Warehouse) -> None:
     ]
 
 
+def test_violations_name_their_areas(city: Warehouse) -> None:
+    # GBFS lists g1 in the no-parking area A at 08:10, before the rename.
+    rows = query(city, "select rule, area_id, area_type, area_label from compliance_violations where area_id = 'A'")
+    assert rows.rows() == [("parked_in_forbidden_area", "A", "no-parking", "Old Town")]
+
+
 @pytest.mark.parametrize("hour", [0, 1])
 def test_an_hour_rebuilt_alone_keeps_scopes_and_names(city: Warehouse, hour: int) -> None:
     order = "zone_id, scope, area_id, hour, vehicle_state"
@@ -192,6 +198,7 @@ def test_an_hour_rebuilt_alone_keeps_scopes_and_names(city: Warehouse, hour: int
         "trips": "trip_id",
         "area_trips_hourly": "zone_id, hour, location, scope, area_id",
         "events_hourly": "zone_id, hour, event_type, scope, area_id",
+        "compliance_violations": "violation_key",
     }
     before = {name: table(city, name, by) for name, by in marts.items()}
     city.build(window=(T0 + hour * H, T0 + (hour + 1) * H))

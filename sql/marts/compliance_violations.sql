@@ -1,6 +1,6 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet counts.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, stg_gbfs__system_information, lake.zone_info, lake.gbfs_geofencing_zones
+-- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, stg_gbfs__system_information, lake.zone_info, lake.gbfs_geofencing_zones, int_zone_area_labels
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
 -- A window build re-judges the trips ending in the window, the state intervals it starts or ends and every
@@ -516,6 +516,18 @@ violations as (
     select * from over_cap
 ),
 
+-- Each violation's area as the zone API named it at the time of the record judged (the version of the zone's
+-- areas its place was found in).
+labelled as (
+    select violations.*, labels.area_type, labels.area_label,
+    from violations
+    left join core.int_zone_area_labels as labels
+        on violations.zone_id = labels.zone_id
+        and violations.area_id = labels.area_id
+        and violations.evidence_at >= labels.span_start
+        and violations.evidence_at < labels.span_end
+),
+
 final as (
     select
         zone_id,
@@ -531,7 +543,9 @@ final as (
         limit_value,  -- The limit broken, in observed_value's unit: km/h, seconds or devices; else null.
         evidence_at,  -- Time of the record judged (trip end, interval start, GBFS capture, counted hour): what window builds rebuild by.
         violation_key,  -- Identifies the violation across builds: rule and trip, interval, sighting or counted hour.
-    from violations
+        area_type,  -- The type of area_id (null without one).
+        area_label,  -- A readable label of area_id: its name in the zone API at evidence_at, else its type and id (null without one).
+    from labelled
 )
 
 select * from final
