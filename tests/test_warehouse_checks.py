@@ -59,3 +59,17 @@ def test_a_full_build_from_the_command_line_prints_the_checks(
     result = CliRunner().invoke(app, ["build"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert all(check.name in result.output for check in MODEL_CHECKS)
+
+
+def test_checks_catch_deployed_or_scopes_that_do_not_add_up(copy: Warehouse) -> None:
+    with copy.connect() as con:
+        ((updated,),) = con.execute(
+            "update occupancy_hourly set state_seconds = state_seconds + 100 "
+            "where hour = (select max(hour) from occupancy_hourly) and scope = 'outside' and vehicle_state = 'deployed'"
+        ).fetchall()
+        assert updated == 2  # one outside row per zone
+        # Outside's deployed is no longer its parked plus on_trip, nor the zone's deployed its parts.
+        assert failures(con) == {
+            "occupancy_hourly.deployed_is_parked_plus_on_trip": 2,
+            "occupancy_hourly.scopes_add_up": 2,
+        }

@@ -86,7 +86,17 @@ MODEL_CHECKS = (
         "sum(state_seconds) filter (where vehicle_state in ('parked', 'on_trip')) as parts "
         "from main.occupancy_hourly where hour >= $window_start and hour < $window_end "
         "and vehicle_state in ('deployed', 'parked', 'on_trip') group by all) "
-        "where abs(deployed - coalesce(parts, 0)) > 1e-6",
+        "where abs(deployed - coalesce(parts, 0)) > 1e-3",
+    ),
+    ModelCheck(
+        "occupancy_hourly",
+        "scopes_add_up",
+        "In every zone, hour and state, the whole zone's vehicle-seconds equal those of its areas plus outside them.",
+        "select count(*) from (select zone_id, hour, vehicle_state, "
+        "sum(state_seconds) filter (where scope = 'zone') as whole, "
+        "sum(state_seconds) filter (where scope != 'zone') as parts "
+        "from main.occupancy_hourly where hour >= $window_start and hour < $window_end group by all) "
+        "where abs(coalesce(whole, 0) - coalesce(parts, 0)) > 1e-3",
     ),
     _unique("compliance_violations", ("violation_key",), "evidence_at"),
     _unique("data_quality_hourly", ("zone_id", "hour_start"), "hour_start"),
