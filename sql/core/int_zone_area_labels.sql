@@ -1,35 +1,56 @@
--- Each zone area's type, name and a readable label, per version of the zone's areas, with the span it governs.
--- grain: one row per zone_id, version (valid_from) and area_id
--- inputs: stg_zone__areas, int_zone_area_versions
+-- Each zone area's type, name and a readable label, per run of zone API snapshots that named it alike, with the
+-- span of time the run governs.
+-- grain: one row per zone_id, area_id and span_start (a run of snapshots with the same type and name for the area)
+-- inputs: stg_zone__areas
 -- materialized: table
--- Marts name the areas they carry from here: by the version their placement used (trips, state intervals) or by
--- the version in force at the row's hour (occupancy), so an hour built alone names its areas as a full build does.
--- A version's areas all come from its first snapshot, whose names the version's fingerprint includes.
-with versions as (
-    select zone_id, valid_from, span_start, span_end, from core.int_zone_area_versions
+-- Marts name the areas they carry from here, by the time their placement used (a trip's end, a state's start) or
+-- the row's hour, so an hour built alone names its areas as a full build does, and a renamed area keeps its old
+-- name in the rows before the rename. Runs, not snapshots: an area named alike for a year is one row, so a join on
+-- (zone_id, area_id) and the time finds one or two candidates. The zone's first snapshot also governs every earlier
+-- time (as int_zone_area_versions does for placement); a run lasts until the area's next run, or for ever.
+with areas as (
+    select
+        zone_id,
+        area_id,
+        area_type,
+        nullif(trim(area_name), '') as area_name,
+        valid_from,
+        is_first,
+    from staging.stg_zone__areas
+    -- Two areas of one snapshot sharing an id (a feed's slip) keep one name: the first by name.
+    qualify row_number() over (partition by zone_id, valid_from, area_id order by area_name, area_type) = 1
 ),
 
-areas as (
-    select zone_id, valid_from, area_id, area_type, area_name, from staging.stg_zone__areas
+changes as (
+    select
+        *,
+        row(area_type, area_name) is distinct from lag(row(area_type, area_name)) over (
+            partition by zone_id, area_id order by valid_from
+        ) as starts_run,
+    from areas
+),
+
+runs as (
+    select zone_id, area_id, area_type, area_name, valid_from, is_first,
+    from changes
+    where starts_run
 ),
 
 final as (
     select
-        versions.zone_id,
-        versions.valid_from,  -- The version (int_zone_area_versions.valid_from).
-        versions.span_start,  -- The version governs times from span_start (inclusive) ...
-        versions.span_end,  -- ... to span_end (exclusive).
-        areas.area_id,
-        areas.area_type,  -- The zone API's area type (operations, parking-spot, no-parking, ...).
-        nullif(trim(areas.area_name), '') as area_name,  -- The zone API's name of the area (null when it gives none).
-        coalesce(nullif(trim(areas.area_name), ''), areas.area_type || ' ' || areas.area_id)
+        zone_id,
+        area_id,
+        if(is_first, timestamptz '0001-01-01 00:00:00+00', valid_from)
+            as span_start,  -- The run governs times from span_start (inclusive) ...
+        coalesce(
+            lead(valid_from) over (partition by zone_id, area_id order by valid_from),
+            timestamptz '9999-12-31 00:00:00+00'
+        ) as span_end,  -- ... to span_end (exclusive).
+        area_type,  -- The zone API's area type (operations, parking-spot, no-parking, ...).
+        area_name,  -- The zone API's name of the area (null when it gives none).
+        coalesce(area_name, area_type || ' ' || area_id)
             as area_label,  -- A readable label: the name, or the type and id when the zone API gives no name.
-    from versions
-    inner join areas on versions.zone_id = areas.zone_id and versions.valid_from = areas.valid_from
-    -- Two areas of one snapshot sharing an id (a feed's slip) keep one label: the first by name.
-    qualify row_number() over (
-        partition by versions.zone_id, versions.valid_from, areas.area_id order by areas.area_name, areas.area_type
-    ) = 1
+    from runs
 )
 
 select * from final

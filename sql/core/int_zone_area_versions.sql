@@ -9,9 +9,8 @@ with snapshots as (
     select
         zone_id,
         valid_from,
-        -- Order-independent fingerprint of the snapshot's areas (ids, types, names and shapes): a renamed area
-        -- starts a version too, so each version has one name per area (core.int_zone_area_labels).
-        bit_xor(hash(area_id, area_type, area_name, geometry)) as content,
+        -- Order-independent fingerprint of the snapshot's areas (ids, types and shapes).
+        bit_xor(hash(area_id, area_type, geometry)) as content,
     from staging.stg_zone__areas
     group by zone_id, valid_from
 ),

@@ -516,8 +516,7 @@ violations as (
     select * from over_cap
 ),
 
--- Each violation's area as the zone API named it at the time of the record judged (the version of the zone's
--- areas its place was found in).
+-- Each violation's area as the zone API named it at the time of the record judged (when its place was found).
 labelled as (
     select violations.*, labels.area_type, labels.area_label,
     from violations

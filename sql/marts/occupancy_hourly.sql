@@ -14,7 +14,7 @@
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
 -- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
 -- rows whether built whole or by hour. Both the zone-wide rows and those of vehicles in no area have a null
--- area_id: `scope` tells them apart. An area is named as the zone API named it in the hour (its version in force).
+-- area_id: `scope` tells them apart. An area is named as the zone API named it when the hour began.
 -- Not materialized: read twice, a copy of every interval would cost more than two scans.
 with intervals as not materialized (
     select zone_id, area_id, area_type, vehicle_state, started_at, ended_at,
@@ -227,7 +227,7 @@ local_hours as (
     left join systems on hours.zone_id = systems.zone_id
 ),
 
--- The name of each area row's area in the version of the zone's areas in force at the hour.
+-- Each area row's area as the zone API named it when the hour began.
 labels as (
     select zone_id, area_id, span_start, span_end, area_name, area_label, from core.int_zone_area_labels
 ),

@@ -101,14 +101,17 @@ final as (
         and versions.valid_from = end_area.valid_from
         and measured.end_lng = end_area.lng
         and measured.end_lat = end_area.lat
+    -- Both areas named as the zone API named them at the trip's end (the time they were placed at).
     left join core.int_zone_area_labels as start_label
         on measured.zone_id = start_label.zone_id
-        and versions.valid_from = start_label.valid_from
         and start_area.area_id = start_label.area_id
+        and measured.end_time >= start_label.span_start
+        and measured.end_time < start_label.span_end
     left join core.int_zone_area_labels as end_label
         on measured.zone_id = end_label.zone_id
-        and versions.valid_from = end_label.valid_from
         and end_area.area_id = end_label.area_id
+        and measured.end_time >= end_label.span_start
+        and measured.end_time < end_label.span_end
 )
 
 select * from final

@@ -151,10 +151,12 @@ final as (
         and versions.valid_from = event_areas.valid_from
         and intervals.start_lng = event_areas.lng
         and intervals.start_lat = event_areas.lat
+    -- The area named as the zone API named it when the state began.
     left join core.int_zone_area_labels as labels
         on intervals.zone_id = labels.zone_id
-        and versions.valid_from = labels.valid_from
         and event_areas.area_id = labels.area_id
+        and intervals.started_at >= labels.span_start
+        and intervals.started_at < labels.span_end
     where intervals.started_at < $window_end
 )
 
