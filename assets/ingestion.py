@@ -1,7 +1,6 @@
 """Hourly MDS trips and events: every zone for every hour of the run's window, into the lake."""
 
 import asyncio
-import os
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -11,6 +10,7 @@ from assets.partitions import hourly
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from pipelines import progress
+from pipelines.config import env_number
 from pipelines.ingest import HOURLY_DATASETS, IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
 from pipelines.lake.store import Partition
@@ -89,8 +89,8 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
         hours_waiting = sorted({f"{r.hour:%Y-%m-%dT%H}" for r in not_ready})
         context.log.info(f"hours not ready yet at the provider: {hours_waiting}; retrying later")
         raise dg.RetryRequested(
-            max_retries=int(os.environ.get("FLEETLAKE_NOT_READY_MAX_RETRIES", NOT_READY_MAX_RETRIES)),
-            seconds_to_wait=float(os.environ.get("FLEETLAKE_NOT_READY_RETRY_SECONDS", NOT_READY_RETRY_SECONDS)),
+            max_retries=int(env_number("FLEETLAKE_NOT_READY_MAX_RETRIES", NOT_READY_MAX_RETRIES, integer=True)),
+            seconds_to_wait=env_number("FLEETLAKE_NOT_READY_RETRY_SECONDS", NOT_READY_RETRY_SECONDS),
         )
     for dataset in datasets:
         summary = report.summary(dataset)

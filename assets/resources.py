@@ -30,6 +30,10 @@ class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
             lake_dir=env.lake_dir,
             warehouse=env.warehouse,
             reports_dir=env.reports_dir,
+            request_deadline_s=env.request_deadline_s,
+            max_pages=env.max_pages,
+            max_retry_after_s=env.max_retry_after_s,
+            max_response_bytes=env.max_response_bytes,
         )
 
 

@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.reports import city_report
 from assets.warehouse import warehouse_models
+from pipelines.config import env_number
 
 LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
 DEFAULT_LOOKBACK_HOURS = 6
@@ -29,8 +30,7 @@ city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelec
 
 
 def lookback_hours() -> int:
-    value = os.environ.get(LOOKBACK_HOURS_ENV, "").strip()
-    return int(value) if value else DEFAULT_LOOKBACK_HOURS
+    return int(env_number(LOOKBACK_HOURS_ENV, DEFAULT_LOOKBACK_HOURS, integer=True))
 
 
 @dg.schedule(job=mds_hourly_job, cron_schedule="5 * * * *", execution_timezone="UTC")

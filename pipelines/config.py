@@ -1,8 +1,11 @@
 """Settings from the environment (documented in README.md and .env.example)."""
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipelines.scrub import remember_secret
 
 
 class Secret:
@@ -12,6 +15,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        remember_secret(value)  # and should it reach an error text some other way, it is masked there
 
     def reveal(self) -> str:
         return self._value
@@ -35,6 +39,51 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, "").strip() or default
 
 
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable, the value and what it takes."""
+
+
+def env_number(name: str, default: float, *, integer: bool = False, minimum: float = 0.0) -> float:
+    """A numeric setting from the environment, checked: a bad value names its variable instead of a bare
+    `ValueError` deep inside a run."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(f"{name}={text!r} is not {kind} (default {default:g})") from None
+    if not math.isfinite(value) or value < minimum:
+        raise SettingsError(f"{name}={text!r} must be at least {minimum:g} (default {default:g})")
+    return value
+
+
+NUMERIC_SETTINGS: dict[str, tuple[float, bool, float]] = {
+    # name: (default, whole number, minimum)
+    "FLEETLAKE_REQUEST_DEADLINE_SECONDS": (120.0, False, 1.0),
+    "FLEETLAKE_MAX_PAGES": (1000, True, 1),
+    "FLEETLAKE_MAX_RETRY_AFTER_SECONDS": (300.0, False, 0.0),
+    "FLEETLAKE_MAX_RESPONSE_BYTES": (256 * 2**20, True, 1024),
+    "FLEETLAKE_IDLE_LIMIT_HOURS": (72.0, False, 0.0),
+    "FLEETLAKE_LOOKBACK_HOURS": (6, True, 0),
+    "FLEETLAKE_NOT_READY_RETRY_SECONDS": (300.0, False, 0.0),
+    "FLEETLAKE_NOT_READY_MAX_RETRIES": (12, True, 0),
+}
+"""Every numeric setting with its default and bounds, so a command can check them all before it starts."""
+
+
+def numeric_setting(name: str) -> float:
+    default, integer, minimum = NUMERIC_SETTINGS[name]
+    return env_number(name, default, integer=integer, minimum=minimum)
+
+
+def check_numeric_settings() -> None:
+    """Raise SettingsError for the first numeric setting that cannot be used."""
+    for name in NUMERIC_SETTINGS:
+        numeric_setting(name)
+
+
 @dataclass(frozen=True)
 class Settings:
     api_base_url: str = "http://127.0.0.1:8400"
@@ -47,6 +96,14 @@ class Settings:
     lake_dir: Path = Path("data/lake")
     warehouse: Path = Path("data/warehouse.duckdb")
     reports_dir: Path = Path("data/reports")
+    request_deadline_s: float = NUMERIC_SETTINGS["FLEETLAKE_REQUEST_DEADLINE_SECONDS"][0]
+    """The longest one request may take, body included (a body trickling a byte at a time never times out)."""
+    max_pages: int = int(NUMERIC_SETTINGS["FLEETLAKE_MAX_PAGES"][0])
+    """Most `links.next` pages followed for one request window; a chain beyond fails its partition."""
+    max_retry_after_s: float = NUMERIC_SETTINGS["FLEETLAKE_MAX_RETRY_AFTER_SECONDS"][0]
+    """Longest Retry-After honoured; a longer one fails the request (its partition) instead of pausing all."""
+    max_response_bytes: int = int(NUMERIC_SETTINGS["FLEETLAKE_MAX_RESPONSE_BYTES"][0])
+    """Largest response body, decompressed, read into memory; a larger one (a gzip bomb) fails its request."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -61,4 +118,8 @@ class Settings:
             lake_dir=Path(_env("FLEETLAKE_LAKE_DIR", str(d.lake_dir))),
             warehouse=Path(_env("FLEETLAKE_WAREHOUSE", str(d.warehouse))),
             reports_dir=Path(_env("FLEETLAKE_REPORTS_DIR", str(d.reports_dir))),
+            request_deadline_s=numeric_setting("FLEETLAKE_REQUEST_DEADLINE_SECONDS"),
+            max_pages=int(numeric_setting("FLEETLAKE_MAX_PAGES")),
+            max_retry_after_s=numeric_setting("FLEETLAKE_MAX_RETRY_AFTER_SECONDS"),
+            max_response_bytes=int(numeric_setting("FLEETLAKE_MAX_RESPONSE_BYTES")),
         )

@@ -27,7 +27,8 @@ from pipelines.lake.store import (
     ingested_at_of,
     snapshot_stem,
 )
-from pipelines.voi.client import FutureHour, HourNotReady, Page, VoiClient, VoiError
+from pipelines.scrub import scrub
+from pipelines.voi.client import FutureHour, HourNotReady, Page, ProviderUnreachable, VoiAuthError, VoiClient, VoiError
 
 HOURLY_DATASETS = ("mds_trips", "mds_events")
 GBFS_DATASETS = (
@@ -106,6 +107,31 @@ class IngestReport:
             z["quarantined"] += r.quarantined
             z["partitions"] += r.status == "written"
         return out
+
+
+def failure_reason(error: BaseException) -> str:
+    """What a failed partition records and logs: the client's own message, or the kind of error and its text for
+    anything else (disk full, a zone id that cannot be a folder, a malformed reply), scrubbed of credentials."""
+    text = str(error) if isinstance(error, VoiError) else f"{type(error).__name__}: {error}"
+    return scrub(text)
+
+
+class RunStop:
+    """The first failure that dooms every other partition of the run too: credentials refused (401) or the
+    provider unreachable. Partitions not yet started then fail at once, naming it, instead of each waiting for
+    its own retries to run out."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def note(self, error: BaseException) -> None:
+        if self.reason is None and isinstance(error, VoiAuthError | ProviderUnreachable):
+            self.reason = failure_reason(error)
+
+    def skipped(self, name: str, zone: str, hour: datetime) -> PartitionResult | None:
+        if self.reason is None:
+            return None
+        return PartitionResult(name, zone, hour, "failed", error=f"not attempted: {self.reason}")
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
@@ -279,23 +305,29 @@ async def ingest_hours(
     datasets: Sequence[str] = HOURLY_DATASETS,
     on_result: Callable[[PartitionResult], None] | None = None,
 ) -> IngestReport:
-    """Ingest every hourly dataset for every zone and hour; not-ready and future hours write nothing."""
+    """Ingest every hourly dataset for every zone and hour; not-ready and future hours write nothing.
+
+    Any error fails only its own partition, with its reason; a refused credential or an unreachable provider
+    fails the partitions not yet started at once (`RunStop`)."""
+    stop = RunStop()
 
     def task(name: str, zone: str, hour: datetime) -> Callable[[], Awaitable[PartitionResult]]:
         async def run() -> PartitionResult:
             fetch = client.mds_trips if name == "mds_trips" else client.mds_events_historical
-            partition = Partition(name, zone, hour)
+            result = stop.skipped(name, zone, hour)
             try:
-                pages = await fetch(zone, hour)
+                if result is None:
+                    partition = Partition(name, zone, hour)
+                    pages = await fetch(zone, hour)
+                    window = (hour, hour + timedelta(hours=1))
+                    result = await write(lake, DATASETS[name], partition, [p.body for p in pages], window)
             except HourNotReady:
                 result = PartitionResult(name, zone, hour, "not_ready")
             except FutureHour:
                 result = PartitionResult(name, zone, hour, "future")
-            except VoiError as e:
-                result = PartitionResult(name, zone, hour, "failed", error=str(e))
-            else:
-                window = (hour, hour + timedelta(hours=1))
-                result = await write(lake, DATASETS[name], partition, [p.body for p in pages], window)
+            except Exception as e:  # every failure is this partition's own; the others go on
+                stop.note(e)
+                result = PartitionResult(name, zone, hour, "failed", error=failure_reason(e))
             if on_result is not None:
                 on_result(result)
             return result
@@ -335,32 +367,44 @@ async def ingest_snapshots(
     hour = captured_at.replace(minute=0, second=0, microsecond=0)
     stem = snapshot_stem(captured_at)
     window = (captured_at, captured_at)
+    stop = RunStop()
     zone_info_pages: list[Page] | None = None
+    zone_info_failure: str | None = None
     if "zone_info" in datasets:
-        zone_info_pages = await _fetch_snapshot(client, "zone_info", "-")
+        try:
+            zone_info_pages = await _fetch_snapshot(client, "zone_info", "-")
+        except Exception as e:  # fails the zone_info partitions only
+            stop.note(e)
+            zone_info_failure = failure_reason(e)
 
     def task(name: str, zone: str) -> Callable[[], Awaitable[PartitionResult]]:
         async def run() -> PartitionResult:
-            partition = Partition(name, zone, hour)
+            skipped = stop.skipped(name, zone, hour)
+            if skipped is not None:
+                return skipped
+            if name == "zone_info" and zone_info_failure is not None:
+                return PartitionResult(name, zone, hour, "failed", error=zone_info_failure)
             try:
+                partition = Partition(name, zone, hour)
                 if name == "zone_info" and zone_info_pages is not None:
                     pages = zone_info_pages
                 else:
                     pages = await _fetch_snapshot(client, name, zone)
-            except VoiError as e:
-                return PartitionResult(name, zone, hour, "failed", error=str(e))
-            # The zone list answers for every zone at once; each zone's partition keeps its own row.
-            only_zone = pl.col("source_zone_id") == zone if name == "zone_info" else None
-            return await write(
-                lake,
-                DATASETS[name],
-                partition,
-                [p.body for p in pages],
-                window,
-                stem=stem,
-                captured_at=captured_at,
-                rows_filter=only_zone,
-            )
+                # The zone list answers for every zone at once; each zone's partition keeps its own row.
+                only_zone = pl.col("source_zone_id") == zone if name == "zone_info" else None
+                return await write(
+                    lake,
+                    DATASETS[name],
+                    partition,
+                    [p.body for p in pages],
+                    window,
+                    stem=stem,
+                    captured_at=captured_at,
+                    rows_filter=only_zone,
+                )
+            except Exception as e:  # every failure is this partition's own; the others go on
+                stop.note(e)
+                return PartitionResult(name, zone, hour, "failed", error=failure_reason(e))
 
         return run
 

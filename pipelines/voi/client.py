@@ -1,33 +1,47 @@
 """The one place that speaks HTTP to Voi: auth, versions, the rate limit, retries and paging.
 
 Errors a caller must tell apart are types: `HourNotReady` (202: try the partition later, write nothing),
-`FutureHour` (404 for an hour that has not happened: not an alert), `VoiAuthError`, `VoiRequestError`.
+`FutureHour` (404 for an hour that has not happened: not an alert), `VoiAuthError` and `ProviderUnreachable`
+(nothing else will work either: stop the run), `VoiRequestError` (this request failed for good).
 Transient trouble (429, 5xx, timeouts, cut bodies) never reaches the caller unless retries run out.
+
+Every wait has an end: each request, body included, has an overall deadline (a body trickling one byte at a time
+restarts httpx's per-read timeout forever); a `links.next` chain is followed for at most `max_pages` pages; a
+Retry-After (seconds or an HTTP date) longer than `max_retry_after_s` fails the request rather than pausing the
+process; a body is read while counting its decompressed bytes and abandoned beyond `max_response_bytes`. Every
+error message is scrubbed of credentials, since a provider's error body can echo them.
 """
 
 import asyncio
 import contextlib
-import time
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pipelines.config import Settings
+from pipelines.scrub import remember_secret, scrub
+from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
 from pipelines.voi.ratelimit import PROCESS_LIMITER, RateLimiter
 
 MDS_ACCEPT = "application/vnd.mds+json;version=2.0"
 TOKEN_PATH = "/v1/partner-apis/token"
 TOKEN_REFRESH_MARGIN_S = 60.0
+CONNECT_ATTEMPTS = 3
+"""Refused connections are retried this often only: a provider that is down stays down for the whole run."""
 
 
 class VoiError(Exception):
-    """Base of everything the client raises."""
+    """Base of everything the client raises; its message never carries a credential."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 class HourNotReady(VoiError):
@@ -43,7 +57,11 @@ class VoiAuthError(VoiError):
 
 
 class VoiRequestError(VoiError):
-    """A request that failed for good: a 4xx other than the above, or retries exhausted."""
+    """A request that failed for good: a 4xx other than the above, retries exhausted, or a limit reached."""
+
+
+class ProviderUnreachable(VoiError):
+    """The provider refused the connection (or its name did not resolve) on every attempt."""
 
 
 class _Transient(Exception):
@@ -57,6 +75,29 @@ class _Envelope(msgspec.Struct):
     """Just the paging links of a response; decoding it also proves the body is complete JSON."""
 
     links: dict[str, Any] | None = None
+
+
+class _TokenReply(msgspec.Struct):
+    """The fields of an OAuth2 token reply the client relies on, typed: a reply without them is unusable."""
+
+    access_token: Annotated[str, msgspec.Meta(min_length=1)]
+    expires_in: float = 900.0
+
+
+@dataclass
+class _Reply:
+    """One response, its body read in full within the request's deadline and size limit."""
+
+    status: int
+    url: str
+    headers: httpx.Headers
+    body: bytes
+    authorization: str
+    next_url: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -102,8 +143,10 @@ class VoiClient:
         max_in_flight: int = 16,
         max_attempts: int = 10,
         timeout_s: float = 30.0,
+        clock: ClientClock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.limiter = limiter or PROCESS_LIMITER
         self.max_attempts = max_attempts
         self.stats = ClientStats()
@@ -129,30 +172,37 @@ class VoiClient:
     async def _bearer(self, stale: str | None = None) -> str:
         async with self._token_lock:
             fresh = self._token is not None and self._token != stale
-            if fresh and time.monotonic() < self._token_expires - TOKEN_REFRESH_MARGIN_S:
+            if fresh and self.clock.monotonic() < self._token_expires - TOKEN_REFRESH_MARGIN_S:
                 return self._token  # type: ignore[return-value]
-            response = await self._send(
+            url = self.settings.api_base_url + TOKEN_PATH
+            reply = await self._send(
                 "POST",
-                self.settings.api_base_url + TOKEN_PATH,
+                url,
                 auth=(self.settings.client_id, self.settings.client_secret.reveal()),
                 data={"grant_type": "client_credentials"},
                 gated=False,
             )
-            if response.status_code in (400, 401, 403):
-                raise VoiAuthError(f"token request refused with HTTP {response.status_code}")
-            if response.status_code != 200:
-                raise VoiRequestError(f"token request failed with HTTP {response.status_code}")
-            payload = msgspec.json.decode(response.content)
-            self._token = str(payload["access_token"])
-            self._token_expires = time.monotonic() + float(payload.get("expires_in", 900))
+            if reply.status in (400, 401, 403):
+                raise VoiAuthError(
+                    f"token request refused with HTTP {reply.status} by {url}: check VOI_CLIENT_ID and "
+                    "VOI_CLIENT_SECRET"
+                )
+            if reply.status != 200:
+                raise VoiRequestError(f"token request failed with HTTP {reply.status} at {url}")
+            try:
+                token = msgspec.json.decode(reply.body, type=_TokenReply)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                # The message names the field and the expected type, never the body (which holds the token).
+                raise VoiRequestError(f"token reply from {url} is unusable: {e}") from None
+            remember_secret(token.access_token)
+            self._token = token.access_token
+            self._token_expires = self.clock.monotonic() + token.expires_in
             self.stats.token_refreshes += 1
             return self._token
 
     # -- transport ----------------------------------------------------------------------------------------
 
-    async def _send(
-        self, method: str, url: str, *, bearer: bool = False, gated: bool = True, **kwargs: Any
-    ) -> httpx.Response:
+    async def _send(self, method: str, url: str, *, bearer: bool = False, gated: bool = True, **kwargs: Any) -> _Reply:
         """One request with rate limiting and retries of everything transient; returns the final response.
 
         With `bearer`, the access token is attached only once the rate limiter lets the request go, so a
@@ -162,8 +212,10 @@ class VoiClient:
             retry=retry_if_exception_type(_Transient),
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5),
+            sleep=self.clock.sleep,
             reraise=True,
         )
+        refused = 0
         try:
             async for attempt in retrying:
                 with attempt:
@@ -171,6 +223,12 @@ class VoiClient:
                         return await self._attempt(method, url, bearer, gated, **kwargs)
                     except _Transient as e:
                         self.stats.count_retry(e.reason)
+                        refused = refused + 1 if e.reason == "ConnectError" else 0
+                        if refused >= CONNECT_ATTEMPTS:
+                            raise ProviderUnreachable(
+                                f"{method} {_redact(url)}: connection refused {refused} times; is the provider "
+                                "up, and is its base URL (VOI_API_BASE_URL, VOI_MAAS_BASE_URL) right?"
+                            ) from None
                         raise
         except _Transient as e:
             raise VoiRequestError(
@@ -178,53 +236,88 @@ class VoiClient:
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    async def _attempt(self, method: str, url: str, bearer: bool, gated: bool, **kwargs: Any) -> httpx.Response:
+    async def _attempt(self, method: str, url: str, bearer: bool, gated: bool, **kwargs: Any) -> _Reply:
         await self.limiter.acquire()
         # The token request skips the in-flight gate: requests holding the gate may be waiting for it.
         async with self._in_flight if gated else contextlib.nullcontext():
             if bearer:
                 kwargs["headers"] = {**kwargs["headers"], "Authorization": f"Bearer {await self._bearer()}"}
             self.stats.requests += 1
+            deadline = self.settings.request_deadline_s
             try:
-                response = await self._http.request(method, url, **kwargs)
+                async with asyncio.timeout(deadline):
+                    reply = await self._read(method, url, **kwargs)
+            except TimeoutError:
+                raise _Transient("deadline") from None
+            except httpx.DecodingError:
+                raise _Transient("bad content encoding") from None
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 raise _Transient(type(e).__name__) from None
-        if response.status_code == 429:
-            retry_after = _retry_after(response)
+        if reply.status == 429:
+            retry_after = _retry_after(reply.headers, self.clock.now())
+            if retry_after > self.settings.max_retry_after_s:
+                raise VoiRequestError(
+                    f"{method} {_redact(url)}: HTTP 429 asks to wait {retry_after:,.0f} s (Retry-After "
+                    f"{reply.headers.get('retry-after')!r}), longer than FLEETLAKE_MAX_RETRY_AFTER_SECONDS="
+                    f"{self.settings.max_retry_after_s:g}"
+                )
             self.limiter.pause(retry_after)
             raise _Transient("429", retry_after)
-        if response.status_code >= 500:
-            raise _Transient(str(response.status_code))
-        if response.status_code == 200:
+        if reply.status >= 500:
+            raise _Transient(str(reply.status))
+        if reply.status == 200:
             try:
-                envelope = msgspec.json.decode(response.content, type=_Envelope)
+                envelope = msgspec.json.decode(reply.body, type=_Envelope)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise _Transient("cut body") from None
             next_url = (envelope.links or {}).get("next")
-            response.extensions["fleetlake_next"] = next_url if isinstance(next_url, str) and next_url else None
-        return response
+            reply.next_url = next_url if isinstance(next_url, str) and next_url else None
+        return reply
+
+    async def _read(self, method: str, url: str, **kwargs: Any) -> _Reply:
+        """Send and read the body, decompressed, counting its size as it arrives: a gzip bomb is abandoned at
+        the limit instead of filling memory."""
+        limit = self.settings.max_response_bytes
+        async with self._http.stream(method, url, **kwargs) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise VoiRequestError(
+                        f"{method} {_redact(str(response.url))}: response body larger than {limit:,} bytes "
+                        "decompressed (FLEETLAKE_MAX_RESPONSE_BYTES); abandoned"
+                    )
+                chunks.append(chunk)
+        return _Reply(
+            status=response.status_code,
+            url=str(response.url),
+            headers=response.headers,
+            body=b"".join(chunks),
+            authorization=response.request.headers.get("authorization", ""),
+        )
 
     async def _get(self, url: str, *, accept: str | None, auth: str, params: dict[str, str] | None = None) -> Page:
         headers = {"Accept": accept or "application/json"}
         if auth == "maas":
             headers["X-Auth-Token"] = self.settings.auth_token.reveal()
-            response = await self._send("GET", url, headers=headers, params=params)
+            reply = await self._send("GET", url, headers=headers, params=params)
         else:
-            response = await self._send("GET", url, bearer=True, headers=headers, params=params)
-            if response.status_code == 401:  # expired early or revoked: one fresh token, once
-                used = response.request.headers.get("authorization", "").removeprefix("Bearer ")
-                await self._bearer(stale=used)
-                response = await self._send("GET", url, bearer=True, headers=headers, params=params)
-        status = response.status_code
+            reply = await self._send("GET", url, bearer=True, headers=headers, params=params)
+            if reply.status == 401:  # expired early or revoked: one fresh token, once
+                await self._bearer(stale=reply.authorization.removeprefix("Bearer "))
+                reply = await self._send("GET", url, bearer=True, headers=headers, params=params)
+        status = reply.status
         if status == 200:
-            return Page(str(response.url), status, response.content, response.extensions.get("fleetlake_next"))
+            return Page(reply.url, status, reply.body, reply.next_url)
         if status == 202:
-            raise HourNotReady(f"{_redact(str(response.url))}: hour not ready yet")
+            raise HourNotReady(f"{_redact(reply.url)}: hour not ready yet")
         if status == 401:
-            raise VoiAuthError(f"{_redact(str(response.url))}: unauthorized")
-        if status == 404 and _is_future(params, response.headers.get("date")):
-            raise FutureHour(f"{_redact(str(response.url))}: hour is in the future")
-        raise VoiRequestError(f"GET {_redact(str(response.url))} answered HTTP {status}: {response.text[:200]}")
+            which = "VOI_AUTH_TOKEN" if auth == "maas" else "VOI_CLIENT_ID and VOI_CLIENT_SECRET"
+            raise VoiAuthError(f"{_redact(reply.url)}: unauthorized (HTTP 401); check {which}")
+        if status == 404 and _is_future(params, reply.headers.get("date"), self.clock.now()):
+            raise FutureHour(f"{_redact(reply.url)}: hour is in the future")
+        raise VoiRequestError(f"GET {_redact(reply.url)} answered HTTP {status}: {reply.text[:200]}")
 
     async def _pages(self, url: str, *, accept: str | None, params: dict[str, str] | None = None) -> list[Page]:
         """All pages of a paged MDS response, following `links.next`."""
@@ -234,6 +327,11 @@ class VoiClient:
             next_url = pages[-1].next_url
             if not next_url or next_url in seen:
                 return pages
+            if len(pages) >= self.settings.max_pages:
+                raise VoiRequestError(
+                    f"{_redact(url)}: links.next still leads on after {len(pages):,} pages (FLEETLAKE_MAX_PAGES); "
+                    "the provider's paging does not end"
+                )
             if httpx.URL(next_url).netloc != httpx.URL(url).netloc:  # never send our token elsewhere
                 raise VoiRequestError(f"{_redact(url)}: links.next points at another host: {_redact(next_url)}")
             seen.add(next_url)
@@ -281,31 +379,58 @@ class VoiClient:
         """Zone ids from the settings, else every zone the credentials can see."""
         if self.settings.zones:
             return list(self.settings.zones)
-        info = (await self.zone_info()).payload
-        return [str(z["zoneId"]) for z in info["data"]["attributes"]["zones"]]
+        page = await self.zone_info()
+        try:
+            return [str(z["zoneId"]) for z in page.payload["data"]["attributes"]["zones"]]
+        except (msgspec.DecodeError, KeyError, TypeError) as e:
+            raise VoiRequestError(
+                f"{_redact(page.url)}: the zone list has no data.attributes.zones[].zoneId ({e!r})"
+            ) from None
 
 
 def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _retry_after(response: httpx.Response) -> float:
+def http_date(text: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime forms) as an aware UTC datetime;
+    None when it is not one. `-0000` and zone-less forms mean UTC, where the standard library returns naive."""
+    if not text:
+        return None
     try:
-        return max(0.0, float(response.headers.get("retry-after", "1")))
-    except ValueError:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _retry_after(headers: httpx.Headers, now: datetime) -> float:
+    """Seconds a 429 asks to wait: `Retry-After` as delay-seconds or as an HTTP date; a date is read against the
+    response's own `Date` when it has one (the provider's clock, immune to ours being off), else against `now`.
+    Missing or unreadable: 1 s."""
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
         return 1.0
+    with contextlib.suppress(ValueError):
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else 1.0
+    until = http_date(value)
+    if until is None:
+        return 1.0
+    reference = http_date(headers.get("date")) or now
+    return max(0.0, (until - reference).total_seconds())
 
 
-def _is_future(params: dict[str, str] | None, date_header: str | None) -> bool:
-    """Whether a 404 answered a request for an hour that has not ended by the provider's own clock."""
+def _is_future(params: dict[str, str] | None, date_header: str | None, now: datetime) -> bool:
+    """Whether a 404 answered a request for an hour that has not ended by the provider's own clock (its `Date`
+    header; ours when it sends none or an unreadable one)."""
     for key in ("end_time", "event_time"):
         if params and key in params:
             try:
                 hour = datetime.strptime(params[key], "%Y-%m-%dT%H").replace(tzinfo=UTC)
-                now = parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
-            except (ValueError, TypeError):
+            except ValueError:
                 return False
-            return hour + timedelta(hours=1) > now
+            return hour + timedelta(hours=1) > (http_date(date_header) or now)
     return False
 
 

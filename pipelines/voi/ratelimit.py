@@ -1,8 +1,8 @@
 """One rate limiter for the whole process, so concurrent requests together stay under the provider's limit."""
 
-import asyncio
 import threading
-import time
+
+from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
 
 
 class RateLimiter:
@@ -12,10 +12,14 @@ class RateLimiter:
     with at most `burst` taken early can never exceed `per_minute` in any 60 s window (`window_s` scales
     the window down for tests). Reservations are
     made under a thread lock and the wait happens outside it, so one limiter serves every thread and every
-    event loop of the process. A 429 pauses every caller until its Retry-After has passed.
+    event loop of the process. A 429 pauses every caller until its Retry-After has passed (the client never
+    passes one longer than FLEETLAKE_MAX_RETRY_AFTER_SECONDS).
     """
 
-    def __init__(self, per_minute: float = 4000, burst: int = 40, window_s: float = 60.0) -> None:
+    def __init__(
+        self, per_minute: float = 4000, burst: int = 40, window_s: float = 60.0, clock: ClientClock = SYSTEM_CLOCK
+    ) -> None:
+        self.clock = clock
         self.per_minute = per_minute
         self.interval = window_s / max(per_minute - burst, 1.0)
         self.tolerance = (burst - 1) * self.interval
@@ -25,7 +29,7 @@ class RateLimiter:
     def reserve(self) -> float:
         """Take the next slot; returns how long to wait before using it."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             arrival = max(self.theoretical_arrival, now)
             self.theoretical_arrival = arrival + self.interval
             return max(0.0, arrival - self.tolerance - now)
@@ -33,13 +37,13 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Hold every caller back for `seconds` (a 429's Retry-After)."""
         with self._lock:
-            resume = time.monotonic() + seconds
+            resume = self.clock.monotonic() + seconds
             self.theoretical_arrival = max(self.theoretical_arrival, resume + self.tolerance)
 
     async def acquire(self) -> None:
         delay = self.reserve()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
 
 
 JITTER_MARGIN = 0.01

@@ -32,6 +32,7 @@ import duckdb
 import msgspec
 import polars as pl
 
+from pipelines.config import env_number
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.policy_geographies import GEOGRAPHIES_SCHEMA, geography_objects, geography_rows
 
@@ -245,7 +246,7 @@ def _policy_folder() -> Path | None:
 
 def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
     """The `policy_rules` python model: replaces core.policy_rules from the policy folder and the defaults."""
-    idle = float(os.environ.get(IDLE_LIMIT_ENV) or DEFAULT_IDLE_LIMIT_HOURS)
+    idle = env_number(IDLE_LIMIT_ENV, DEFAULT_IDLE_LIMIT_HOURS)
     rules = load_policy_rules(_policy_folder(), idle)
     with registered(con, "loaded_policy_rules", rules):
         # Times of day as DuckDB TIME (Arrow hands over nanoseconds).
