@@ -17,7 +17,9 @@ from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
 from pipelines import progress
 from pipelines.config import Settings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Runs launched from the command line print nothing themselves: the command prints one summary (and one line
+saying why a run failed); the detail is in the run's event log."""
 
 
 def instance() -> dg.DagsterInstance:

@@ -3,12 +3,15 @@
 import asyncio
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.config import Settings
+from pipelines.errorlog import log_detail
 from pipelines.ingest import HOURLY_DATASETS, PartitionResult, hours_between
+from pipelines.scrub import scrub
 from pipelines.voi.client import VoiClient
 
 
@@ -28,6 +31,7 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, console: Co
     zones = settings.zones or asyncio.run(_zones(settings))
     settings = replace(settings, zones=zones)
     counts = {"written": 0, "quarantined": 0, "rows": 0, "not_ready": 0, "future": 0, "failed": 0}
+    failures: list[PartitionResult] = []
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -45,6 +49,8 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, console: Co
             if not isinstance(event, PartitionResult):
                 return
             counts[event.status] += 1
+            if event.status == "failed":
+                failures.append(event)
             counts["rows"] += event.rows
             counts["quarantined"] += event.quarantined
             bar.update(task, advance=1, detail=f"{counts['rows']:,} rows, {counts['quarantined']} quarantined")
@@ -60,10 +66,20 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, console: Co
     console.print(
         f"{status}: run {result.run_id[:8]}, {counts['written']} partitions written, {counts['rows']:,} rows, "
         f"{counts['quarantined']} quarantined, {counts['future']} future hours skipped, "
-        f"lake at {settings.lake_dir}"
+        f"{counts['failed']} failed, lake at {settings.lake_dir}"
     )
     if not result.success:
-        for event in result.all_events:
-            if event.is_failure and event.event_specific_data is not None:
-                console.print(f"[red]{event.message}[/]")
+        print_failure(console, result, failures)
     return result.success
+
+
+def print_failure(console: Console, result: Any, failures: list[PartitionResult]) -> None:
+    """One line saying why (the first failed partition's reason, else the run's first failure), the whole list
+    in the log."""
+    messages = [str(e.message) for e in result.all_events if e.is_failure and e.event_specific_data is not None]
+    lines = [f"{r.dataset}/{r.zone_id}/{r.hour:%Y-%m-%dT%H}: {r.error}" for r in failures]
+    first = lines[0] if lines else (messages[0].splitlines()[0] if messages else "the run failed")
+    where = log_detail("\n".join([f"run {result.run_id}", *lines, *messages]))
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    detail = f"; detail in {where} and in the Dagster run {result.run_id[:8]}" if where else ""
+    console.print(f"[red]error:[/] {scrub(first)}{more}{detail}", highlight=False, soft_wrap=True)

@@ -1,17 +1,20 @@
 """The `fleetlake` command line."""
 
+import asyncio
 import contextlib
 import sys
+import traceback
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
 
 from pipelines.config import Settings
+from pipelines.errorlog import log_detail
 from pipelines.provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
 from pipelines.provider.city import CATALOG, DEFAULT_ZONES
 from pipelines.provider.clock import AnchoredClock, Clock, WallClock
@@ -20,17 +23,42 @@ from pipelines.provider.server import bind, serve_forever, url_of
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.provider.truth import write_truth
 from pipelines.reports.privacy import DEFAULT_K
+from pipelines.scrub import scrub
 
 DEFAULT_ZONES_TEXT = ",".join(DEFAULT_ZONES)
 app = typer.Typer(help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True)
 provider_app = typer.Typer(help="The embedded Voi provider: a simulated city served over HTTP.", no_args_is_help=True)
 app.add_typer(provider_app, name="provider")
 console = Console(stderr=True)
+INPUT_ERROR = 2
+"""Exit code of a command refused before it started (bad option or setting); 1 is a run that failed."""
 
 
-def _utc(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+def fail(message: str, code: int = 1, detail: str | None = None) -> NoReturn:
+    """One actionable line on the console, the detail (if any) in the log, a non-zero exit."""
+    where = log_detail(detail) if detail else None
+    suffix = f" (detail in {where})" if where else ""
+    console.print(f"[red]error:[/] {scrub(message)}{suffix}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _utc(value: str, option: str = "--start") -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} takes a UTC time in ISO 8601, e.g. 2026-03-28 or 2026-03-28T06:00, not {value!r}", INPUT_ERROR)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _settings() -> Settings:
+    """The settings from the environment, every numeric one checked (a bad one names its variable)."""
+    from pipelines.preflight import PreflightError, check_settings
+
+    try:
+        check_settings()
+    except PreflightError as e:
+        fail(str(e), INPUT_ERROR)
+    return Settings.from_env()
 
 
 def _zones(value: str) -> tuple[str, ...]:
@@ -99,7 +127,7 @@ def provider_serve(
 ) -> None:
     """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
     options = _options(seed, vehicles, start, days, zones, faults, ready_delay)
-    clock: Clock = AnchoredClock(_utc(now)) if now else WallClock()
+    clock: Clock = AnchoredClock(_utc(now, "--now")) if now else WallClock()
     sock = bind(host, port)
     provider = SimulatedProvider(options, clock)
     print(url_of(sock), flush=True)
@@ -144,11 +172,19 @@ def backfill(
 ) -> None:
     """Ingest MDS trips and events for every hour in [start, end) as one Dagster run, with a progress bar."""
     from pipelines.backfill import run_backfill
+    from pipelines.preflight import PreflightError, check_provider
 
-    settings = Settings.from_env()
+    settings = _settings()
+    first, last = _utc(start, "--start"), _utc(end, "--end")
+    if last <= first:
+        fail(f"--end {end} is not after --start {start}", INPUT_ERROR)
     if zones:
         settings = replace(settings, zones=tuple(z.strip() for z in zones.split(",") if z.strip()))
-    if not run_backfill(settings, _utc(start), _utc(end), console):
+    try:
+        ready = asyncio.run(check_provider(settings))
+    except PreflightError as e:
+        fail(str(e), detail=traceback.format_exc())
+    if not run_backfill(replace(settings, zones=ready.zones), first, last, console):
         raise typer.Exit(1)
 
 
@@ -162,10 +198,16 @@ def build_command(
     """Rebuild the warehouse models only: all of them, or the incremental ones for a window of hours."""
     from pipelines.warehouse.report import print_build
 
-    settings = Settings.from_env()
+    settings = _settings()
     if (start is None) != (end is None):
-        raise typer.BadParameter("give both --start and --end, or neither for a full build")
-    if not print_build(settings, console, (_utc(start), _utc(end)) if start and end else None):
+        fail("give both --start and --end, or neither for a full build", INPUT_ERROR)
+    window = (_utc(start, "--start"), _utc(end, "--end")) if start and end else None
+    if not any(settings.lake_dir.glob("*/zone_id=*")):
+        fail(
+            f"no lake at {settings.lake_dir} (FLEETLAKE_LAKE_DIR): nothing to build from; ingest first with "
+            "`fleetlake backfill --start ... --end ...`"
+        )
+    if not print_build(settings, console, window):
         raise typer.Exit(1)
 
 
@@ -179,7 +221,10 @@ def reparse_command(
     from pipelines.ingest import reparse
     from pipelines.lake.store import Lake
 
-    result = reparse(Lake(Settings.from_env().lake_dir), dataset, zone, _utc(hour))
+    try:
+        result = reparse(Lake(_settings().lake_dir), dataset, zone, _utc(hour, "--hour"))
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        fail(f"cannot reparse {dataset} zone {zone} at {hour}: {e}", INPUT_ERROR)
     console.print(
         f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
         f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped, "
@@ -214,7 +259,7 @@ def export_command(
     from pipelines.reports.export import export_report
     from pipelines.reports.period import previous_month
 
-    settings = Settings.from_env()
+    settings = _settings()
     if (start is None) != (end is None):
         raise typer.BadParameter("give both --start and --end, or neither for last month")
     first, last = (
@@ -248,3 +293,11 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # the last resort: one line and the traceback in the log, never 80 lines
+        where = log_detail(traceback.format_exc())
+        console.print(
+            f"[red]error:[/] {scrub(f'{type(e).__name__}: {e}')}" + (f" (detail in {where})" if where else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)

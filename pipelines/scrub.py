@@ -18,18 +18,16 @@ MIN_SECRET_LENGTH = 6
 REMEMBERED_LIMIT = 256
 """Access tokens are remembered newest first up to this many: a process running for months gets ~100 a day."""
 
+_NAMES = r"(?:access_token|refresh_token|id_token|client_secret|auth_token|api_key|apikey|password|secret|token)"
+_HEADER_NAMES = r"(?:x-auth-token|x-api-key|access_token|refresh_token|client_secret|password)"
 _SHAPES = (
     # Authorization: Bearer <token> / Basic <base64>, in headers, reprs and prose alike.
     (re.compile(r"\b(Bearer|Basic)(\s+|%20|\+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE), rf"\1\2{MASK}"),
-    # name: value / name=value / "name": "value" for the names that carry credentials.
-    (
-        re.compile(
-            r"""(\b(?:x-auth-token|access_token|refresh_token|id_token|client_secret|auth_token|api_key|apikey|"""
-            r"""password|secret|token)\b["']?\s*[:=]\s*["']?)([^\s"'&,;}\]]+)""",
-            re.IGNORECASE,
-        ),
-        rf"\1{MASK}",
-    ),
+    # "name": "value" (JSON) and name=value (forms, query strings, logfmt) for every name that carries a credential.
+    (re.compile(rf'("{_NAMES}"\s*:\s*")[^"]*', re.IGNORECASE), rf"\1{MASK}"),
+    (re.compile(rf"(\b{_NAMES}=)[^\s&,;]+", re.IGNORECASE), rf"\1{MASK}"),
+    # Header-like "name: value" for the unambiguous names (prose such as "token: check ..." stays readable).
+    (re.compile(rf"(\b{_HEADER_NAMES}\s*:\s*)[^\s,;]+", re.IGNORECASE), rf"\1{MASK}"),
     # scheme://user:password@host
     (re.compile(r"(\b[a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@", re.IGNORECASE), rf"\1{MASK}@"),
 )

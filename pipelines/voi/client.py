@@ -160,6 +160,8 @@ class VoiClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        self._fatal: VoiAuthError | ProviderUnreachable | None = None
+        """Credentials refused or provider unreachable: every later request of this client fails at once."""
 
     async def __aenter__(self) -> "VoiClient":
         return self
@@ -183,10 +185,11 @@ class VoiClient:
                 gated=False,
             )
             if reply.status in (400, 401, 403):
-                raise VoiAuthError(
+                self._fatal = VoiAuthError(
                     f"token request refused with HTTP {reply.status} by {url}: check VOI_CLIENT_ID and "
                     "VOI_CLIENT_SECRET"
                 )
+                raise self._fatal
             if reply.status != 200:
                 raise VoiRequestError(f"token request failed with HTTP {reply.status} at {url}")
             try:
@@ -225,10 +228,11 @@ class VoiClient:
                         self.stats.count_retry(e.reason)
                         refused = refused + 1 if e.reason == "ConnectError" else 0
                         if refused >= CONNECT_ATTEMPTS:
-                            raise ProviderUnreachable(
+                            self._fatal = ProviderUnreachable(
                                 f"{method} {_redact(url)}: connection refused {refused} times; is the provider "
                                 "up, and is its base URL (VOI_API_BASE_URL, VOI_MAAS_BASE_URL) right?"
-                            ) from None
+                            )
+                            raise self._fatal from None
                         raise
         except _Transient as e:
             raise VoiRequestError(
@@ -237,6 +241,8 @@ class VoiClient:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _attempt(self, method: str, url: str, bearer: bool, gated: bool, **kwargs: Any) -> _Reply:
+        if self._fatal is not None:
+            raise type(self._fatal)(str(self._fatal))
         await self.limiter.acquire()
         # The token request skips the in-flight gate: requests holding the gate may be waiting for it.
         async with self._in_flight if gated else contextlib.nullcontext():
@@ -268,7 +274,9 @@ class VoiClient:
         if reply.status == 200:
             try:
                 envelope = msgspec.json.decode(reply.body, type=_Envelope)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except msgspec.ValidationError:  # whole JSON of another shape: the caller judges it, retrying won't help
+                return reply
+            except msgspec.DecodeError:
                 raise _Transient("cut body") from None
             next_url = (envelope.links or {}).get("next")
             reply.next_url = next_url if isinstance(next_url, str) and next_url else None
@@ -379,6 +387,10 @@ class VoiClient:
         """Zone ids from the settings, else every zone the credentials can see."""
         if self.settings.zones:
             return list(self.settings.zones)
+        return await self.listed_zones()
+
+    async def listed_zones(self) -> list[str]:
+        """Every zone id the zone API lists for these credentials."""
         page = await self.zone_info()
         try:
             return [str(z["zoneId"]) for z in page.payload["data"]["attributes"]["zones"]]
@@ -386,6 +398,10 @@ class VoiClient:
             raise VoiRequestError(
                 f"{_redact(page.url)}: the zone list has no data.attributes.zones[].zoneId ({e!r})"
             ) from None
+
+    async def authenticate(self) -> None:
+        """Get an access token now: proves the credentials before any data is asked for."""
+        await self._bearer()
 
 
 def _ms(t: datetime) -> int:

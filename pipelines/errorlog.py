@@ -1,0 +1,30 @@
+"""The command line's log: the detail behind a one-line error (a traceback, every failed partition of a run),
+appended to FLEETLAKE_LOG_FILE (default data/fleetlake.log), scrubbed of credentials like every error text."""
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.scrub import scrub
+
+LOG_FILE_ENV = "FLEETLAKE_LOG_FILE"
+DEFAULT_LOG_FILE = "data/fleetlake.log"
+
+
+def log_file() -> Path:
+    return Path(os.environ.get(LOG_FILE_ENV, "").strip() or DEFAULT_LOG_FILE)
+
+
+def log_detail(text: str) -> Path | None:
+    """Append `text` under a line naming the time and the command; returns the log's path, or None when it
+    cannot be written (a full disk must not hide the one-line error itself)."""
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} fleetlake {' '.join(sys.argv[1:])}\n")
+            log.write(scrub(text).rstrip() + "\n")
+    except OSError:
+        return None
+    return path
