@@ -12,11 +12,16 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
 
 from pipelines.ingest import IngestReport, ingest_hours
 from pipelines.lake.store import Lake, Partition
+from pipelines.provider.server import running
 from pipelines.provider.service import SimulatedProvider
-from pipelines.voi.client import ProviderUnreachable, VoiAuthError, http_date
+from pipelines.voi.client import ProviderUnreachable, VoiAuthError, VoiClient, VoiRequestError, http_date
+from pipelines.voi.ratelimit import RateLimiter
 from tests.conftest import START, make_provider
 from tests.misbehaving import BASE, Misbehaving, client, endless, gzip_bomb, is_trips, settings, trickle
 
@@ -386,3 +391,46 @@ def test_an_error_body_echoing_the_token_is_scrubbed(provider: SimulatedProvider
     assert tokens and tokens[0] not in error
     assert "Authorization: Bearer *** (token ***)" in error
     assert_written(report, "145", tmp_path)
+
+
+# -- the same over a real socket ---------------------------------------------------------------------------
+
+
+class TricklingServer:
+    """A real HTTP server whose MDS trips body trickles one byte every 0.2 s, forever."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+        async def token(request: object) -> JSONResponse:
+            return JSONResponse({"access_token": "trickle-token-0123456789", "expires_in": 900})
+
+        async def trips(request: object) -> StreamingResponse:
+            return StreamingResponse(trickle(b'{"trips": [', 0.2, self.sent), media_type=MDS)
+
+        self.app = Starlette(
+            routes=[
+                Route("/v1/partner-apis/token", token, methods=["POST"]),
+                Route("/v1/partner-apis/mds/1/trips", trips),
+            ]
+        )
+
+
+@pytest.mark.integration
+def test_over_a_real_socket_the_read_timeout_never_fires_but_the_deadline_does(tmp_path: Path) -> None:
+    """httpx's read timeout (here 1 s) restarts with every byte, so a body trickling a byte every 0.2 s would never
+    time out; the overall deadline (1.5 s) ends the request."""
+    server = TricklingServer()
+    with running(server) as url:  # type: ignore[arg-type]
+        config = settings(tmp_path, api_base_url=url, maas_base_url=url, request_deadline_s=1.5)
+
+        async def fetch() -> None:
+            async with VoiClient(config, limiter=RateLimiter(1e6, 1000), max_attempts=1, timeout_s=1.0) as voi:
+                await voi.mds_trips("1", HOUR)
+
+        began = time.perf_counter()
+        with pytest.raises(VoiRequestError, match="failed after 1 attempts: deadline"):
+            asyncio.run(fetch())
+        elapsed = time.perf_counter() - began
+    assert 1.5 <= elapsed < 4.0
+    assert len(server.sent) >= 5  # bytes kept arriving well past the 1 s read timeout
