@@ -11,14 +11,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from pipelines.provider import hostile
 from pipelines.provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -130,7 +130,7 @@ class ProviderApp:
             response = await self._guarded(request, handler, auth, mds)
             self.stats[response.status_code] = self.stats.get(response.status_code, 0) + 1
             # The provider's own clock, as HTTP says: clients tell "future hour" from "not found" by it.
-            response.headers["Date"] = formatdate(self.provider.now_ms() / 1000, usegmt=True)
+            response.headers["Date"] = hostile.http_date(self.provider.now_ms() / 1000, self.faults)
             return response
 
         return endpoint
@@ -138,17 +138,21 @@ class ProviderApp:
     async def _guarded(self, request: Request, handler: Handler, auth: str | None, mds: bool) -> Response:
         wait = self.limiter.admit()
         if wait is not None:
-            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))})
+            retry = hostile.retry_after(wait + 0.5, self.provider.now_ms() / 1000, self.faults)
+            return _error(429, "rate limit exceeded", {"Retry-After": retry})
         faults, rnd = self.faults, self.random
         now = time.monotonic()
         if now < self.burst_until or (faults.burst_429_rate and rnd.random() < faults.burst_429_rate):
             if now >= self.burst_until:
                 self.burst_until = now + faults.burst_429_seconds
-            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, round(self.burst_until - now)))})
+            retry = hostile.retry_after(self.burst_until - now, self.provider.now_ms() / 1000, faults)
+            return _error(429, "rate limit exceeded", {"Retry-After": retry})
         if faults.slow_rate and rnd.random() < faults.slow_rate:
             await asyncio.sleep(rnd.uniform(0.1, faults.slow_seconds))
         if faults.server_error_rate and rnd.random() < faults.server_error_rate:
             return _error(rnd.choice((500, 502, 503)), "internal server error")
+        if auth is not None and faults.echo_credentials_rate and rnd.random() < faults.echo_credentials_rate:
+            return hostile.echo_credentials(request)
         denied = self._authorize(request, auth)
         if denied is not None:
             return denied
@@ -162,11 +166,13 @@ class ProviderApp:
             response = await handler(request)
         except ProviderError as e:
             return _json({"error": e.message, "status": e.status}, e.status)
+        response = hostile.misbehave(request, response, faults, rnd, paged=mds)
         if media is not None:
             response.headers["content-type"] = media
         response.headers["X-RateLimit-Limit"] = str(self.limiter.limit)
         response.headers["X-RateLimit-Remaining"] = str(self.limiter.remaining)
-        if response.status_code == 200 and faults.cut_rate and rnd.random() < faults.cut_rate:
+        streaming = isinstance(response, StreamingResponse)  # trickling or a gzip bomb: no body to cut
+        if response.status_code == 200 and not streaming and faults.cut_rate and rnd.random() < faults.cut_rate:
             body = bytes(response.body)
             return Response(body[: rnd.randrange(max(1, len(body)))], 200, media_type=response.media_type)
         return response
@@ -205,6 +211,8 @@ class ProviderApp:
         self.tokens = {t: exp for t, exp in self.tokens.items() if exp > now}
         token = secrets.token_urlsafe(32)
         self.tokens[token] = now + (self.faults.token_lifetime_s or TOKEN_TTL_S)
+        if self.faults.bad_token_rate and self.random.random() < self.faults.bad_token_rate:
+            return hostile.unusable_token(self.random, token)
         return _json({"access_token": token, "expires_in": TOKEN_TTL_S, "token_type": "bearer"})
 
     async def trips(self, request: Request) -> Response:

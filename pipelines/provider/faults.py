@@ -34,6 +34,24 @@ class Faults:
     the GPS track is cleaned), served corrected from 5 minutes to `correction_max_s` after their hour was first
     served; the correction is the truth. A client that re-ingests the hour sees the same trip with other content."""
     correction_max_s: float = 3 * 3600.0
+    # A provider that does not play fair (pipelines/provider/hostile.py): bounded by the client, never absorbed.
+    trickle_rate: float = 0.0
+    """Share of 200 responses whose body trickles out one byte every `trickle_seconds`."""
+    trickle_seconds: float = 2.0
+    endless_paging_rate: float = 0.0
+    """Share of MDS responses whose `links.next` leads on forever (ever new URLs, empty pages)."""
+    retry_after_http_date: float = 0.0
+    """1: 429s give Retry-After as an HTTP date (RFC 9110) instead of delay-seconds."""
+    gzip_bomb_rate: float = 0.0
+    """Share of 200 responses replaced by `gzip_bomb_bytes` of gzip-compressed zeros."""
+    gzip_bomb_bytes: float = 2.0 * 2**30
+    bad_token_rate: float = 0.0
+    """Share of token replies a client cannot use: `expires_in: "soon"`, or no `access_token`."""
+    date_minus_zero: float = 0.0
+    """1: Date headers (and HTTP-date Retry-After) end in RFC 5322's `-0000` instead of `GMT`."""
+    echo_credentials_rate: float = 0.0
+    """Share of MDS, GBFS and zone API requests answered 400 with a body echoing their Authorization and
+    X-Auth-Token headers."""
 
     @classmethod
     def all_on(cls) -> "Faults":
