@@ -51,4 +51,8 @@ def print_build(settings: Settings, console: Console, window: tuple[datetime, da
     result = run_job("warehouse_job", settings, first_hour=hours[0], last_hour=hours[-1])
     status = "[green]done[/]" if result.success else "[red]failed[/]"
     console.print(f"{status}: run {result.run_id[:8]}, {len(hours)} hours rebuilt in {settings.warehouse}")
+    if not result.success:
+        from pipelines.backfill import print_failure
+
+        print_failure(console, result, [])
     return result.success
