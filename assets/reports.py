@@ -22,7 +22,8 @@ def _deps() -> list[dg.AssetKey]:
     keys = []
     for name in sorted(report_inputs()):
         dataset = name.removeprefix("lake.")
-        keys.append(dg.AssetKey(dataset) if dataset in DATASETS else model_key(name, models[name].schema))
+        schema = models[name].schema if name in models else "core"  # the Python models are all in core
+        keys.append(dg.AssetKey(dataset) if dataset in DATASETS else model_key(name, schema))
     return keys
 
 

@@ -297,6 +297,8 @@ def _scale_bar(ax: Axes, latitude: float) -> None:
     """A 1 km bar in the lower left corner (degrees of longitude per km shrink with latitude)."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     km = 1 / (111.32 * max(math.cos(math.radians(latitude)), 0.01))
+    if km > (x1 - x0) / 2:  # a map of a few cells (no zone areas to frame it): the bar would overflow it
+        return
     x, y = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04
     ax.plot([x, x + km], [y, y], color="#222222", lw=2, zorder=10)
     ax.text(x + km / 2, y + (y1 - y0) * 0.012, "1 km", ha="center", va="bottom", fontsize=8, zorder=10)

@@ -9,8 +9,14 @@ import shapely
 
 from pipelines.warehouse.frames import query_frame
 
-UNKNOWN_TIMEZONE = "UTC"
-INPUTS = ("stg_gbfs__system_information", "stg_zone__areas", "lake.zone_info", "occupancy_hourly", "trips")
+INPUTS = (
+    "stg_gbfs__system_information",
+    "int_zone_timezones",
+    "stg_zone__areas",
+    "lake.zone_info",
+    "occupancy_hourly",
+    "trips",
+)
 """What the queries of this module read, beside the report queries' own inputs."""
 KNOWN_ZONES = """
 select zone_id from staging.stg_gbfs__system_information
@@ -18,7 +24,7 @@ union select zone_id from lake.zone_info
 union select distinct zone_id from main.occupancy_hourly
 union select distinct zone_id from main.trips
 """
-# The time zone every mart uses (GBFS system_information), else the one the trips were localised with.
+# The time zone every mart uses (core.int_zone_timezones) and where it came from.
 FACTS = """
 with zone_info as (
     select zone_name, parking_mode from lake.zone_info
@@ -27,15 +33,13 @@ with zone_info as (
     limit 1
 )
 select
-    coalesce(
-        (select timezone from staging.stg_gbfs__system_information where zone_id = $zone_id),
-        (select any_value(timezone) from main.trips where zone_id = $zone_id)
-    ) as timezone,
+    (select timezone from core.int_zone_timezones where zone_id = $zone_id) as timezone,
     coalesce(
         (select zone_name from zone_info),
         (select system_id from staging.stg_gbfs__system_information where zone_id = $zone_id)
     ) as name,
-    (select parking_mode from zone_info) as parking_mode
+    (select parking_mode from zone_info) as parking_mode,
+    (select timezone_source from core.int_zone_timezones where zone_id = $zone_id) as timezone_source,
 """
 # The zone's areas as the snapshot in force at the end of the period described them (the first one if all
 # snapshots are later).
@@ -60,6 +64,16 @@ class UnknownZone(LookupError):
     """The warehouse holds nothing about the zone."""
 
 
+class UnknownTimezone(ValueError):
+    """The zone's time zone is not known: a report in local time cannot be written (UTC would be a guess)."""
+
+    def __init__(self, zone_id: str) -> None:
+        super().__init__(
+            f"the time zone of zone {zone_id!r} is not known (no GBFS system_information, no zone areas to look it "
+            f"up from): set FLEETLAKE_ZONE_TIMEZONES={zone_id}:<Area/City> and build again"
+        )
+
+
 @dataclass(frozen=True)
 class City:
     zone_id: str
@@ -68,6 +82,8 @@ class City:
     parking_mode: str | None
     areas: pl.DataFrame
     """area_id, area_type, area_name and geometry (WKB) of each zone area."""
+    timezone_source: str | None = None
+    """Where the time zone came from: configuration, gbfs_system_information or zone_geometry."""
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         """(min_lng, min_lat, max_lng, max_lat) of the zone's areas; None without any."""
@@ -88,7 +104,9 @@ def known_zones(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def timezone_of(con: duckdb.DuckDBPyConnection, zone_id: str) -> str:
     timezone = con.execute(FACTS, {"zone_id": zone_id}).fetchall()[0][0]
-    return str(timezone) if timezone else UNKNOWN_TIMEZONE
+    if not timezone:
+        raise UnknownTimezone(zone_id)
+    return str(timezone)
 
 
 def load_city(con: duckdb.DuckDBPyConnection, zone_id: str, at: datetime) -> City:
@@ -96,12 +114,15 @@ def load_city(con: duckdb.DuckDBPyConnection, zone_id: str, at: datetime) -> Cit
     zones = known_zones(con)
     if zone_id not in zones:
         raise UnknownZone(f"the warehouse holds no data for zone {zone_id!r}; it knows {zones or 'no zone yet'}")
-    timezone, name, parking_mode = con.execute(FACTS, {"zone_id": zone_id}).fetchall()[0]
+    timezone, name, parking_mode, timezone_source = con.execute(FACTS, {"zone_id": zone_id}).fetchall()[0]
+    if not timezone:
+        raise UnknownTimezone(zone_id)
     areas = query_frame(con, AREAS, {"zone_id": zone_id, "at": at})
     return City(
         zone_id=zone_id,
         name=name or f"zone {zone_id}",
-        timezone=timezone or UNKNOWN_TIMEZONE,
+        timezone=timezone,
         parking_mode=parking_mode,
         areas=areas,
+        timezone_source=timezone_source,
     )

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from pipelines.lake.store import check_zone_id
+from pipelines.reports import labels
 from pipelines.reports.charts import draw_charts
 from pipelines.reports.city import known_zones, load_city
 from pipelines.reports.html import Download, render_html
@@ -58,6 +59,7 @@ def _about(tables: ReportTables, generated_at: datetime) -> pl.DataFrame:
         ("first_day", period.start.isoformat()),
         ("last_day", f"{period.end.isoformat()} (included)"),
         ("timezone", f"{period.timezone}: every day and hour in this workbook is local time"),
+        ("timezone_source", labels.timezone_source(tables.city.timezone_source)),
         ("utc_offsets", ", ".join(period.utc_offsets())),
         ("start_utc", period.start_utc.isoformat()),
         ("end_utc", f"{period.end_utc.isoformat()} (excluded)"),

@@ -128,6 +128,8 @@ def key_figures(wide: dict[str, Any], by_rule: pl.DataFrame, period: ReportPerio
     for rule in by_rule.iter_rows(named=True):
         suppressed = bool(rule["violation_count" + SUPPRESSED_SUFFIX] or rule["trips_ended" + SUPPRESSED_SUFFIX])
         rate = rule["violations_per_100_trips"]
+        if rule.get("not_judged") and rule["trips_ended"] and rule["not_judged"] >= rule["trips_ended"]:
+            rate = None  # no trip of the period was judged: the rate is not known (see rules_not_judged), not 0
         rows.append(
             (
                 f"violations_per_100_trips.{rule['rule']}",

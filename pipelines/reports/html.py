@@ -159,6 +159,7 @@ def render_html(
         "parking_spots": html_table(tables, "parking_spots", "Parking spots", limit=15, hide=("area_id",)),
         "parking_hotspots": html_table(tables, "parking_hotspots", "Busiest parking cells", limit=10),
         "data_quality_daily": html_table(tables, "data_quality_daily", "Data quality by day"),
+        "rules_not_judged": html_table(tables, "rules_not_judged", "Rules not judged", hide=("reason",)),
     }
     return environment.get_template("report.html.j2").render(
         city=tables.city,
@@ -178,6 +179,8 @@ def render_html(
         hours_with_data=_hours_with_data(tables),
         partial_days=tables.frames["daily"].filter(data_completeness="partial")["local_date"].to_list(),
         days_without_data=tables.frames["daily"].filter(data_completeness="no data").height,
+        has_rules_not_judged=not tables.frames["rules_not_judged"].is_empty(),
+        timezone_source=labels.timezone_source(tables.city.timezone_source),
     )
 
 

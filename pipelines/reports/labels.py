@@ -91,7 +91,20 @@ COLUMNS = {
     "conflicting_records": "Conflicting records",
     "data_completeness": "Data",
     "vehicle_days": "Vehicle-days",
+    "not_judged": "Not judged",
+    "reason": "Reason",
+    "why": "Why",
 }
+
+TIMEZONE_SOURCES = {
+    "configuration": "set in the configuration",
+    "gbfs_system_information": "from GBFS system_information",
+    "zone_geometry": "from the zone's geometry",
+}
+
+
+def timezone_source(code: str | None) -> str:
+    return TIMEZONE_SOURCES.get(code or "", "source unknown")
 
 
 def column(name: str) -> str:

@@ -78,7 +78,7 @@ TABLES = (
     TableSpec("daily_by_vehicle_type", counts={"trips": ()}),
     TableSpec("hourly", counts={"trips": ()}),
     TableSpec("hourly_by_vehicle_type", counts={"trips": ()}),
-    TableSpec("compliance_by_rule", counts={"violation_count": TRIP_RATE, "trips_ended": TRIP_RATE}),
+    TableSpec("compliance_by_rule", counts={"violation_count": TRIP_RATE, "trips_ended": TRIP_RATE, "not_judged": ()}),
     TableSpec("violations_daily", counts={"violation_count": TRIP_RATE, "trips_ended": TRIP_RATE}),
     TableSpec("top_areas", counts={"violation_count": ("main_rule", "share_percent")}),
     TableSpec("violation_cells", cells="violation_count"),
@@ -94,6 +94,7 @@ TABLES = (
             "conflicting_records": (),
         },
     ),
+    TableSpec("rules_not_judged", counts={"not_judged": ()}),
 )
 TABLE_NAMES = tuple(spec.name for spec in TABLES)
 NO_DATA_FIGURES = ("hours_with_data", "data_coverage_percent")

@@ -8,6 +8,7 @@ SQL takes values as bound parameters (`$window_start`, `$window_end`, ...); only
 of model and dataset names, and the lake's folder as a quoted literal in view definitions, enter SQL text.
 """
 
+import logging
 import os
 import re
 import time
@@ -30,8 +31,10 @@ from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.sqltext import sql_text
+from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
 
+log = logging.getLogger(__name__)
 DEFAULT_MEMORY_LIMIT = "3GB"
 # The distinct places of the window's locations, each with the version of its zone's areas in force at its time.
 COORDINATES = sql_text(
@@ -186,6 +189,10 @@ class Warehouse:
         "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
         "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
         "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
+        "int_zone_timezones": (
+            ("int_hourly_partitions", "stg_gbfs__system_information", "stg_zone__areas"),
+            "_zone_timezones",
+        ),
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
@@ -296,6 +303,8 @@ class Warehouse:
             for statement in OBSOLETE:
                 con.execute(statement)
             catalog = Catalog.read(con)
+            if window is not None and self._zone_context_changed(con, catalog):
+                window = None  # see _zone_context_changed
             for name in order:
                 if chosen is not None and name not in chosen:
                     continue
@@ -433,6 +442,29 @@ class Warehouse:
         statement = sql_text(template, body=model.sql, **names)
         con.execute(statement, _bound(statement, window_parameters(None)))
 
+    @staticmethod
+    def _zone_context_changed(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
+        """Whether a zone's time zone, or its first capture of zone areas, differs from what the stored tables
+        were built with: both hold for the zone's whole history (the first capture also governs earlier times), so
+        a window build would leave every other window as it was. The build is then a full one, once."""
+        stored = {("core", "int_zone_timezones"), ("core", "int_zone_area_versions")}
+        if not stored <= set(catalog.kinds):
+            return False
+        built_timezones = dict(con.execute("select zone_id, timezone from core.int_zone_timezones").fetchall())
+        timezones = dict(read_zone_timezones(con).select("zone_id", "timezone").iter_rows())
+        built_areas = dict(
+            con.execute("select zone_id, min(valid_from) from core.int_zone_area_versions group by zone_id").fetchall()
+        )
+        areas = dict(con.execute("select zone_id, min(captured_at) from lake.zone_areas group by zone_id").fetchall())
+        changed = sorted(
+            zone
+            for zone in set(built_timezones) | set(timezones) | set(built_areas) | set(areas)
+            if built_timezones.get(zone) != timezones.get(zone) or built_areas.get(zone) != areas.get(zone)
+        )
+        if changed:
+            log.info("zones %s: time zone or first zone areas changed; building everything", ", ".join(changed))
+        return bool(changed)
+
     # -- python models --------------------------------------------------------------------------------
 
     def _policy_rules(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
@@ -459,6 +491,10 @@ class Warehouse:
     def _hourly_partitions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""
         return build_hourly_partitions(con, self.lake_dir, window)
+
+    def _zone_timezones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_zone_timezones: each zone's time zone and its source (see timezones.py)."""
+        return build_zone_timezones(con, window)
 
     def _coordinate_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_coordinate_areas: the most specific zone area of each distinct trip start or end and event

@@ -27,7 +27,10 @@ COMMON_COLUMNS = {
     "trip_id": "The trip: its MDS `trip_id` (DuckDB type UUID).",
     "event_id": "The MDS event: its `event_id` (DuckDB type UUID).",
     "vehicle_type": "The vehicle's MDS type (`scooter`, `bicycle`, ...), from the latest vehicles snapshot.",
-    "timezone": "The zone's IANA time zone (GBFS `system_information`), which every `*_local` column uses.",
+    "timezone": (
+        "The zone's IANA time zone, which every `*_local` column uses: from configuration, GBFS `system_information` "
+        "or the zone's geometry (`core.int_zone_timezones.timezone_source`); null when none gives one."
+    ),
 }
 FINAL_CTE = re.compile(r"^final\s+as\s*\((?P<body>.*?)^\)", re.MULTILINE | re.DOTALL | re.IGNORECASE)
 TRAILING = re.compile(r"^\s*(?!--)(?P<expr>\S.*?)\s*--\s*(?P<text>\S.*?)\s*$")

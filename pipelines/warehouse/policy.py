@@ -84,6 +84,8 @@ RULE_IN_EFFECT = """
 create or replace temp macro policy_rule_in_effect(days, start_time, end_time, local_at) as
     (len(days) = 0 or list_contains(days, lower(strftime(local_at, '%a'))))
     and case
+        -- A rule for every hour holds whatever the local time; another one is unknown (null) without it.
+        when start_time is null and end_time is null then true
         when coalesce(start_time, time '00:00:00') <= coalesce(end_time, time '24:00:00')
             then cast(local_at as time) between coalesce(start_time, time '00:00:00')
                 and coalesce(end_time, time '24:00:00')

@@ -5,12 +5,18 @@
 -- Geometry is captured daily and rarely changes: points are placed once per version, not once per capture. The
 -- first version also governs every earlier time, the last every later one (spans open with the years 1 and 9999,
 -- as slowly changing dimensions do: readers compare plain timestamps, and no client chokes on infinity).
+-- The first capture governs earlier times on purpose: the zone API serves only the areas of the moment, so a history
+-- loaded after the fact has no other record of its areas, and a city's areas change rarely. Trips judged so carry
+-- the capture they were placed in (trips.areas_captured_at, later than the trip). A zone with no capture at all
+-- has no version: its trips are placed nowhere and the rules that need areas are not judged (compliance_unjudged).
+-- A version without an operations area cannot tell "outside the operations area" (has_operations_area).
 with snapshots as (
     select
         zone_id,
         valid_from,
         -- Order-independent fingerprint of the snapshot's areas (ids, types and shapes).
         bit_xor(hash(area_id, area_type, geometry)) as content,
+        bool_or(area_type = 'operations') as has_operations_area,
     from staging.stg_zone__areas
     group by zone_id, valid_from
 ),
@@ -24,9 +30,10 @@ changes as (
 ),
 
 versions as (
-    select zone_id, valid_from,
+    select changes.zone_id, changes.valid_from, snapshots.has_operations_area,
     from changes
-    where starts_version
+    inner join snapshots on changes.zone_id = snapshots.zone_id and changes.valid_from = snapshots.valid_from
+    where changes.starts_version
 ),
 
 final as (
@@ -39,6 +46,7 @@ final as (
         end as span_start,
         coalesce(lead(valid_from) over (partition by zone_id order by valid_from), timestamptz '9999-12-31 00:00:00+00')
             as span_end,
+        has_operations_area,  -- Whether the version has an operations area (else that rule cannot be judged).
     from versions
 )
 

@@ -93,6 +93,8 @@ scoped as (
         area_type,
         area_label,
     from touched
+    -- Where a trip started or ended is not known without the zone's areas: it counts zone-wide only.
+    where area_type is not null
     union all by name
     select
         * exclude (area_id, area_type, area_label),

@@ -1,6 +1,6 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet counts.
 -- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
--- inputs: trips, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, stg_gbfs__system_information, lake.zone_info, lake.gbfs_geofencing_zones, int_zone_area_labels
+-- inputs: trips, int_trip_speed_limits, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, int_zone_timezones, lake.zone_info, int_zone_area_labels
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key
 -- A window build re-judges the trips ending in the window, the state intervals it starts or ends and every
@@ -12,7 +12,9 @@
 -- strictest holds. A policy rule that names geographies holds only there: for a trip, where it starts and ends; for a
 -- vehicle, where its state began. One that names none holds zone-wide. It holds on its days and hours (local
 -- time; `policy_rule_in_effect`, the runner's macro, see pipelines/warehouse/policy.py): at a trip's start, when
--- a vehicle's state began, at an hour's start for fleet counts.
+-- a vehicle's state began, at an hour's start for fleet counts. A rule whose input is not known (the zone's areas,
+-- a speed limit, the parking mode, GBFS geofencing, the local time of a rule for some days or hours) is not judged:
+-- no violation is told, and compliance_unjudged lists the trip or hour with the reason.
 with trips as (
     select * from main.trips
     where end_time >= $window_start and end_time < $window_end
@@ -49,22 +51,12 @@ vehicles as (
 ),
 
 systems as (
-    select zone_id, timezone from staging.stg_gbfs__system_information
+    select zone_id, timezone from core.int_zone_timezones
 ),
 
 zone_info as (
-    select
-        zone_id,
-        parking_mode,
-        case when lower(speed_unit) = 'mph' then max_speed * 1.609344 else max_speed end as max_speed_kph,
+    select zone_id, parking_mode,
     from lake.zone_info
-    qualify row_number() over (partition by zone_id order by captured_at desc) = 1
-),
-
-global_geofencing as (
-    select zone_id, rules[1].maximum_speed_kph as max_speed_kph,
-    from lake.gbfs_geofencing_zones
-    where scope = 'global'
     qualify row_number() over (partition by zone_id order by captured_at desc) = 1
 ),
 
@@ -154,52 +146,9 @@ forbidden_starts as (
     where trip_start_rules.ride_start_allowed = false
 ),
 
--- Each policy's first matching speed rule per trip, then the strictest over policies.
-matched_speed_rules as (
-    select trips.trip_id, policy_rules.value as limit_kph,
-    from trips
-    left join geography_points as starts on trips.start_lng = starts.lng and trips.start_lat = starts.lat
-    left join geography_points as ends on trips.end_lng = ends.lng and trips.end_lat = ends.lat
-    inner join policy_rules
-        on policy_rules.rule_type = 'speed'
-        and policy_rules.source = 'policy'
-        and (policy_rules.zone_id is null or policy_rules.zone_id = trips.zone_id)
-        and (policy_rules.start_date is null or policy_rules.start_date <= trips.start_time)
-        and (policy_rules.end_date is null or trips.start_time < policy_rules.end_date)
-        and (len(policy_rules.vehicle_types) = 0 or list_contains(policy_rules.vehicle_types, trips.vehicle_type))
-        and (
-            len(policy_rules.geographies) = 0
-            or (
-                list_has_any(policy_rules.geographies, starts.geographies)
-                and list_has_any(policy_rules.geographies, ends.geographies)
-            )
-        )
-        and policy_rule_in_effect(
-            policy_rules.days, policy_rules.start_time, policy_rules.end_time, trips.start_time_local
-        )
-    qualify row_number() over (partition by trips.trip_id, policy_rules.policy_id order by policy_rules.rule_order) = 1
-),
-
-policy_speed_limits as (
-    select trip_id, min(limit_kph) as limit_kph,
-    from matched_speed_rules
-    where limit_kph is not null
-    group by trip_id
-),
-
 speed_limits as (
-    select
-        trips.trip_id,
-        coalesce(policy_speed_limits.limit_kph, zone_info.max_speed_kph, global_geofencing.max_speed_kph) as limit_kph,
-        case
-            when policy_speed_limits.limit_kph is not null then 'policy'
-            when zone_info.max_speed_kph is not null then 'zone API'
-            else 'GBFS global rules'
-        end as limit_source,
-    from trips
-    left join policy_speed_limits on trips.trip_id = policy_speed_limits.trip_id
-    left join zone_info on trips.zone_id = zone_info.zone_id
-    left join global_geofencing on trips.zone_id = global_geofencing.zone_id
+    select trip_id, limit_kph, limit_source, from core.int_trip_speed_limits
+    where end_time >= $window_start and end_time < $window_end
 ),
 
 speeding as (
@@ -264,7 +213,7 @@ timed as (
         intervals.*,
         vehicles.vehicle_type,
         located.geographies,
-        timezone(coalesce(systems.timezone, 'UTC'), intervals.started_at) as started_at_local,
+        timezone(systems.timezone, intervals.started_at) as started_at_local,
     from (
         select
             intervals.*,
@@ -390,7 +339,7 @@ cap_rules as (
 ),
 
 zone_hours as (
-    select zone_hours.zone_id, hour_utc, timezone(coalesce(systems.timezone, 'UTC'), hour_utc) as hour_local,
+    select zone_hours.zone_id, hour_utc, timezone(systems.timezone, hour_utc) as hour_local,
     from (
         select
             zone_id,

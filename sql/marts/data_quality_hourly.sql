@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
@@ -275,6 +275,24 @@ orphan_events as (
     group by trip_events.zone_id, trip_events.record_hour
 ),
 
+-- What the compliance rules could not judge (compliance_unjudged), by the hour of the trip's end or counted hour.
+unjudged as (
+    select
+        zone_id,
+        time_bucket(interval 1 hour, evidence_at) as record_hour,
+        count(distinct trip_id) as trips_not_judged,
+        count(*) filter (where reason = 'no_zone_areas' and rule = 'parking_outside_operations')
+            as trips_without_zone_areas,
+        count(*) filter (where reason = 'no_operations_area') as trips_without_operations_area,
+        count(*) filter (where reason = 'no_parking_mode') as trips_without_parking_mode,
+        count(*) filter (where reason = 'no_geofencing') as trips_without_geofencing,
+        count(*) filter (where reason = 'no_speed_limit') as trips_without_speed_limit,
+        count(*) filter (where reason = 'no_local_time') as fleet_rules_not_judged,
+    from main.compliance_unjudged
+    where evidence_at >= (select first_hour from bounds) and evidence_at < (select end_hour from bounds)
+    group by all
+),
+
 final as (
     select
         grid.zone_id,
@@ -300,6 +318,14 @@ final as (
         ) / 2 as coverage,  -- Share of the expected partitions (mds_trips, mds_events) present, 0 to 1.
         coalesce(duplicates.mds_trips_conflicts, 0)::bigint as mds_trips_conflicts,  -- Trips of the hour's partition delivered before with other content (a correction: the newest delivery wins), by an earlier delivery or earlier in the same response.
         coalesce(duplicates.mds_events_conflicts, 0)::bigint as mds_events_conflicts,  -- Events of the hour's partition delivered before with other content (the newest delivery wins), by an earlier delivery or earlier in the same response.
+        timezones.timezone_source,  -- Where the zone's time zone comes from (configuration, gbfs_system_information, zone_geometry); null when unknown: local times are then null.
+        coalesce(unjudged.trips_not_judged, 0) as trips_not_judged,  -- Trips ending in the hour that some compliance rule could not judge (compliance_unjudged).
+        coalesce(unjudged.trips_without_zone_areas, 0) as trips_without_zone_areas,  -- Of those, trips whose end could not be placed: no zone areas known (parking rules not judged).
+        coalesce(unjudged.trips_without_operations_area, 0) as trips_without_operations_area,  -- Trips not judged for parking_outside_operations: the areas in force name no operations area.
+        coalesce(unjudged.trips_without_parking_mode, 0) as trips_without_parking_mode,  -- Trips not judged for parking_outside_spot: no zone_info, so the parking mode is unknown.
+        coalesce(unjudged.trips_without_geofencing, 0) as trips_without_geofencing,  -- Trips not judged for start_not_allowed: no GBFS geofencing_zones known.
+        coalesce(unjudged.trips_without_speed_limit, 0) as trips_without_speed_limit,  -- Trips not judged for speeding: no speed limit from a policy, the zone API or GBFS.
+        coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
@@ -308,6 +334,8 @@ final as (
     left join unmatched_trips
         on grid.zone_id = unmatched_trips.zone_id and grid.hour_start = unmatched_trips.record_hour
     left join orphan_events on grid.zone_id = orphan_events.zone_id and grid.hour_start = orphan_events.record_hour
+    left join core.int_zone_timezones as timezones on grid.zone_id = timezones.zone_id
+    left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour_start = unjudged.record_hour
 )
 
 select * from final

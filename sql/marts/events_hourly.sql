@@ -1,6 +1,6 @@
 -- MDS vehicle events counted per event type, zone, zone area and UTC hour (MDS Metrics events.[event_type].count).
 -- grain: one row per zone_id, hour, event_type, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
--- inputs: vehicle_state_intervals, stg_mds__events, stg_gbfs__system_information
+-- inputs: vehicle_state_intervals, stg_mds__events, int_zone_timezones
 -- materialized: incremental(hour)
 -- An event counts once for each of its event_types, in the hour it happened and the area where it happened: the
 -- place vehicle_state_intervals gives the state the event began, so these counts and occupancy_hourly agree on
@@ -44,7 +44,7 @@ scoped as (
 ),
 
 systems as (
-    select zone_id, timezone from staging.stg_gbfs__system_information
+    select zone_id, timezone from core.int_zone_timezones
 ),
 
 counted as (
@@ -66,7 +66,7 @@ final as (
     select
         counted.zone_id,
         counted.hour,  -- Start of the UTC hour in which the events happened.
-        timezone(coalesce(systems.timezone, 'UTC'), counted.hour)
+        timezone(systems.timezone, counted.hour)
             as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
         counted.event_type,  -- The MDS event type (an event of several types counts once for each).
         counted.scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).

@@ -139,7 +139,7 @@ final as (
         zone_id,
         local_date,  -- The zone's local calendar day.
         day_start,  -- Start (UTC) of the day's first hour with occupancy: local midnight, later at the data's start.
-        timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), which defines local_date.
+        timezone,  -- The zone's IANA time zone (core.int_zone_timezones: configuration, GBFS or geometry; null when unknown), which defines local_date.
         hours,  -- Hours of the day with occupancy: 24 (23 or 25 across a DST change), fewer at the data's edges.
         deployed_avg,  -- Time-weighted average of vehicles in the public right of way (available, reserved, non_operational or on_trip) over the day's hours (dockless.deployed.avg).
         deployed_vehicles,  -- Distinct vehicles available, reserved, non_operational or on_trip at any time that day.

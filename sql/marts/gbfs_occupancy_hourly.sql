@@ -1,7 +1,7 @@
 -- Vehicle counts per state from the GBFS vehicle_status snapshots, per zone, zone area and UTC hour, beside the
 -- MDS-derived time-weighted average of occupancy_hourly for the same zone, area, hour and state.
 -- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
--- inputs: int_gbfs_vehicle_positions, occupancy_hourly, int_zone_area_labels, stg_gbfs__system_information
+-- inputs: int_gbfs_vehicle_positions, occupancy_hourly, int_zone_area_labels, int_zone_timezones
 -- materialized: incremental(hour)
 -- GBFS lists parked vehicles only: disabled ones are non_operational (even when also reserved), reserved ones
 -- reserved, the rest available; parked is every listed vehicle (GBFS lists no vehicle on a trip, so it is compared
@@ -21,7 +21,7 @@ occupancy as (
 ),
 
 systems as (
-    select zone_id, timezone from staging.stg_gbfs__system_information
+    select zone_id, timezone from core.int_zone_timezones
 ),
 
 stated as (
@@ -108,10 +108,10 @@ final as (
         hourly.area_id,  -- The zone area the vehicle was listed in (null for area_type 'zone' and 'outside').
         hourly.area_type,  -- That area's type, 'outside' when in no area, or 'zone' for the whole zone.
         hourly.hour,  -- Start of the UTC hour in which the snapshots were captured.
-        timezone(coalesce(systems.timezone, 'UTC'), hourly.hour)
+        timezone(systems.timezone, hourly.hour)
             as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
-        coalesce(systems.timezone, 'UTC')
-            as timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
+        systems.timezone
+            as timezone,  -- The zone's IANA time zone (core.int_zone_timezones: configuration, GBFS or geometry; null when unknown), used by hour_local.
         hourly.vehicle_state,  -- available, reserved, non_operational (disabled) or parked (every listed vehicle).
         hourly.snapshots,  -- GBFS vehicle_status snapshots of the zone captured in the hour: the samples averaged.
         hourly.avg_vehicles,  -- Average vehicles listed in the state and area per snapshot of the hour.

@@ -3,7 +3,7 @@
 -- on_trip) and parked vehicles (the project's own measure: deployed but not on a trip), per zone, zone area and UTC
 -- hour, from the MDS state timeline.
 -- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
--- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, stg_gbfs__system_information
+-- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones
 -- materialized: incremental(hour)
 -- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area
 -- and state, the zone's, deployed when in the right of way and parked when parked). An hour's opening count is the
@@ -22,7 +22,7 @@ with intervals as not materialized (
 ),
 
 systems as (
-    select zone_id, timezone from staging.stg_gbfs__system_information
+    select zone_id, timezone from core.int_zone_timezones
 ),
 
 delivered as (
@@ -221,8 +221,8 @@ local_hours as (
     select
         hours.zone_id,
         hours.hour,
-        timezone(coalesce(systems.timezone, 'UTC'), hours.hour) as hour_local,
-        coalesce(systems.timezone, 'UTC') as timezone,
+        timezone(systems.timezone, hours.hour) as hour_local,
+        systems.timezone as timezone,
     from hours
     left join systems on hours.zone_id = systems.zone_id
 ),
@@ -239,7 +239,7 @@ final as (
         hourly.area_type,  -- That area's type, 'outside' when in no area, or 'zone' for the whole zone.
         hourly.hour,  -- Start of the UTC hour.
         local_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
-        local_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown), used by hour_local.
+        local_hours.timezone,  -- The zone's IANA time zone (core.int_zone_timezones: configuration, GBFS or geometry; null when unknown), used by hour_local.
         hourly.vehicle_state,  -- The MDS vehicle state, 'deployed' (available, reserved, non_operational or on_trip) or 'parked' (deployed, not on_trip).
         hourly.state_seconds / 3600.0
             as avg_vehicles,  -- Time-weighted mean vehicles in the state (vehicles.[state].avg; deployed: dockless.deployed.avg).

@@ -14,9 +14,9 @@ final as (
         zone_id,
         cast(start_time_local as date) as start_date_local,  -- The local calendar day on which the trips started.
         start_area_id,  -- The most specific zone area containing the trip starts (null outside every area).
-        start_area_type,  -- That area's type, or 'outside'.
+        start_area_type,  -- That area's type, or 'outside'; null when the zone's areas are not known.
         end_area_id,  -- The most specific zone area containing the trip ends (null outside every area).
-        end_area_type,  -- That area's type, or 'outside'.
+        end_area_type,  -- That area's type, or 'outside'; null when the zone's areas are not known.
         count(*) as trip_count,  -- Trips from the start area to the end area that day, anomalies included.
         avg(duration_s) as duration_avg_s,  -- Mean trip duration, in seconds (anomalies included).
         avg(distance_m) as distance_avg_m,  -- Mean reported trip distance, in metres (anomalies included).

@@ -84,7 +84,7 @@ final as (
         spots.area_name,  -- The spot's name, from its latest version in the zone API.
         zone_hours.hour,  -- Start of the UTC hour.
         zone_hours.hour_local,  -- hour in the zone's local time zone (naive local timestamp).
-        zone_hours.timezone,  -- The zone's IANA time zone (GBFS system_information; UTC when unknown).
+        zone_hours.timezone,  -- The zone's IANA time zone (core.int_zone_timezones: configuration, GBFS or geometry; null when unknown).
         coalesce(parked.avg_vehicles, 0)
             as avg_vehicles,  -- Time-weighted average of vehicles parked in the spot (occupancy_hourly's parked).
         coalesce(parked.max_vehicles, 0)

@@ -1,6 +1,6 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
 -- grain: one row per trip_id (deduplicated across re-deliveries)
--- inputs: stg_mds__trips, stg_mds__vehicles, stg_gbfs__system_information, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels
+-- inputs: stg_mds__trips, stg_mds__vehicles, int_zone_timezones, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels
 -- materialized: incremental(end_time)
 -- unique_key: trip_id
 with trips as (
@@ -13,12 +13,13 @@ vehicles as (
 ),
 
 systems as (
-    select zone_id, timezone from staging.stg_gbfs__system_information
+    select zone_id, timezone from core.int_zone_timezones
 ),
 
--- Both ends of a trip are placed in the zone's areas in force at its end time.
+-- Both ends of a trip are placed in the zone's areas in force at its end time (the first capture's before it). A
+-- zone with no capture of its areas places none: the area columns are null (not known), not 'outside'.
 versions as (
-    select zone_id, valid_from, span_start, span_end from core.int_zone_area_versions
+    select zone_id, valid_from, span_start, span_end, has_operations_area from core.int_zone_area_versions
 ),
 
 -- The places of the window's trips, found by one pass over the placed coordinates (joined to them directly,
@@ -36,7 +37,7 @@ measured as (
     select
         trips.*,
         vehicles.vehicle_type,
-        coalesce(systems.timezone, 'UTC') as timezone,
+        systems.timezone as timezone,
         epoch(trips.end_time) - epoch(trips.start_time) as duration_s,
     from trips
     left join vehicles on trips.zone_id = vehicles.zone_id and trips.device_id = vehicles.device_id
@@ -63,11 +64,11 @@ final as (
         measured.end_lat,  -- Latitude of the end location.
         measured.end_lng,  -- Longitude of the end location.
         start_area.area_id as start_area_id,  -- The most specific zone area containing the start (null outside every area).
-        coalesce(start_area.area_type, 'outside') as start_area_type,  -- That area's type, or 'outside'.
+        case when versions.valid_from is not null then coalesce(start_area.area_type, 'outside') end as start_area_type,  -- That area's type, or 'outside'; null when the zone's areas are not known.
         end_area.area_id as end_area_id,  -- The most specific zone area containing the end (null outside every area).
-        coalesce(end_area.area_type, 'outside') as end_area_type,  -- That area's type, or 'outside'.
-        coalesce(end_area.in_operations, false) as end_in_operations,  -- The end lies inside an operations area.
-        coalesce(end_area.in_parking_spot, false) as end_in_parking_spot,  -- The end lies inside a parking spot.
+        case when versions.valid_from is not null then coalesce(end_area.area_type, 'outside') end as end_area_type,  -- That area's type, or 'outside'; null when the zone's areas are not known.
+        case when versions.has_operations_area then coalesce(end_area.in_operations, false) end as end_in_operations,  -- The end lies inside an operations area; null when the zone's areas (or an operations area among them) are not known.
+        case when versions.valid_from is not null then coalesce(end_area.in_parking_spot, false) end as end_in_parking_spot,  -- The end lies inside a parking spot; null when the zone's areas are not known.
         measured.duration_s < 10 as is_under_10s,  -- The trip lasted under 10 seconds.
         measured.duration_s > 5 * 3600 as is_over_5h,  -- The trip lasted over 5 hours.
         -- No e-scooter or e-bike averages 45 km/h over a trip: the distance or the times are wrong.
@@ -75,11 +76,12 @@ final as (
         measured.trip_type,  -- MDS trip types (e.g. rider).
         measured.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
         start_label.area_name as start_area_name,  -- The start area's name in the zone API (null outside every area or when unnamed).
-        coalesce(start_label.area_label, 'Outside every area')
-            as start_area_label,  -- A readable label of the start area: its name (else its type and id), or 'Outside every area'.
+        case when versions.valid_from is not null then coalesce(start_label.area_label, 'Outside every area') end
+            as start_area_label,  -- A readable label of the start area: its name (else its type and id), or 'Outside every area'; null when the zone's areas are not known.
         end_label.area_name as end_area_name,  -- The end area's name in the zone API (null outside every area or when unnamed).
-        coalesce(end_label.area_label, 'Outside every area')
-            as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'.
+        case when versions.valid_from is not null then coalesce(end_label.area_label, 'Outside every area') end
+            as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'; null when the zone's areas are not known.
+        versions.valid_from as areas_captured_at,  -- Capture time (UTC) of the zone areas the trip was placed in: the snapshot in force at its end, the first one for earlier trips; null when the lake has none.
     from measured
     left join core.int_zone_offsets as start_offset
         on measured.zone_id = start_offset.zone_id

@@ -1,0 +1,149 @@
+"""Each zone's time zone and where it came from: core.int_zone_timezones, what every local-time column uses.
+
+A zone's time zone is taken, in this order, from:
+
+1. configuration: `FLEETLAKE_ZONE_TIMEZONES` (`1:Europe/Stockholm,145:Europe/Berlin`), the operator's own word,
+   which also corrects a feed that states a wrong one;
+2. GBFS `system_information.timezone`, the provider's statement (the latest snapshot);
+3. the zone's geometry: the IANA time zone at a representative point of its operations area (of all its areas
+   when none is an operations area) in the latest zone_areas snapshot, looked up offline by timezonefinder, whose
+   boundary data ships in the wheel.
+
+`timezone_source` says which (`configuration`, `gbfs_system_information`, `zone_geometry`). A zone none of them
+describes has no time zone (null): its local-time columns are null and data_quality_hourly counts its hours, rather
+than reading UTC as local time. A name that is not an IANA time zone is skipped (a feed's) or refused (the
+configuration's, with an error naming it).
+"""
+
+import logging
+import os
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import polars as pl
+import shapely
+
+from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.window import Window
+
+if TYPE_CHECKING:
+    from timezonefinder import TimezoneFinder
+
+log = logging.getLogger(__name__)
+ZONE_TIMEZONES_ENV = "FLEETLAKE_ZONE_TIMEZONES"
+CONFIGURATION, GBFS, GEOMETRY = "configuration", "gbfs_system_information", "zone_geometry"
+ZONE_TIMEZONES_SCHEMA: dict[str, Any] = {"zone_id": pl.String, "timezone": pl.String, "timezone_source": pl.String}
+# Every zone the lake knows of, whatever it holds of it.
+ZONES = """
+select zone_id from lake.gbfs_system_information
+union select zone_id from lake.zone_areas
+union select zone_id from lake.zone_info
+union select zone_id from core.int_hourly_partitions
+"""
+GBFS_TIMEZONES = "select zone_id, timezone from staging.stg_gbfs__system_information where timezone is not null"
+# The latest snapshot of each zone's areas: its operations areas, or every area when it has none.
+LATEST_AREAS = """
+with latest as (
+    select zone_id, max(valid_from) as valid_from from staging.stg_zone__areas group by zone_id
+),
+areas as (
+    select areas.zone_id, areas.area_type, areas.geometry,
+    from staging.stg_zone__areas as areas
+    semi join latest on areas.zone_id = latest.zone_id and areas.valid_from = latest.valid_from
+    where areas.geometry is not null
+)
+select zone_id, geometry from areas
+qualify area_type = 'operations' or count(*) filter (where area_type = 'operations') over (partition by zone_id) = 0
+"""
+
+
+class TimezoneConfigError(ValueError):
+    """FLEETLAKE_ZONE_TIMEZONES that cannot be read."""
+
+
+def is_timezone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def configured_timezones(text: str | None = None) -> dict[str, str]:
+    """`zone:Area/City,...` (FLEETLAKE_ZONE_TIMEZONES when `text` is None) as {zone_id: time zone}."""
+    text = os.environ.get(ZONE_TIMEZONES_ENV, "") if text is None else text
+    found: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        zone, sep, name = (s.strip() for s in item.partition(":"))
+        if not sep or not zone or not name:
+            raise TimezoneConfigError(f"{ZONE_TIMEZONES_ENV}: {item!r} is not zone:Area/City")
+        if not is_timezone(name):
+            raise TimezoneConfigError(f"{ZONE_TIMEZONES_ENV}: zone {zone}: {name!r} is not an IANA time zone")
+        found[zone] = name
+    return found
+
+
+@cache
+def _finder() -> "TimezoneFinder":
+    """Loaded once per process (its boundary data takes a second or two), and only when a zone needs it."""
+    from timezonefinder import TimezoneFinder  # half a second to import: only when needed
+
+    return TimezoneFinder()
+
+
+def timezone_at(geometries: list[bytes]) -> str | None:
+    """The IANA time zone at a representative point of the union of WKB `geometries` (None when unknown)."""
+    shapes = [g for g in shapely.from_wkb(geometries) if g is not None and not g.is_empty]
+    if not shapes:
+        return None
+    point = shapely.union_all(shapes).representative_point()
+    name = _finder().timezone_at(lng=point.x, lat=point.y)
+    return name if name and is_timezone(name) else None
+
+
+def zone_timezones(
+    zones: list[str], configured: dict[str, str], gbfs: dict[str, str], geometries: dict[str, list[bytes]]
+) -> pl.DataFrame:
+    """One row per zone (those of `zones` and `configured`): its time zone and source, by the module's order."""
+    rows: list[tuple[str, str | None, str | None]] = []
+    for zone in sorted(set(zones) | set(configured)):
+        if zone in configured:
+            rows.append((zone, configured[zone], CONFIGURATION))
+            continue
+        stated = gbfs.get(zone)
+        if stated is not None and is_timezone(stated):
+            rows.append((zone, stated, GBFS))
+            continue
+        if stated is not None:
+            log.warning("zone %s: GBFS system_information names %r, not an IANA time zone", zone, stated)
+        found = timezone_at(geometries[zone]) if zone in geometries else None
+        rows.append((zone, found, GEOMETRY if found else None))
+    return pl.DataFrame(rows, schema=ZONE_TIMEZONES_SCHEMA, orient="row")
+
+
+def read_zone_timezones(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every zone's time zone and its source, from the configuration and the lake (ZONE_TIMEZONES_SCHEMA)."""
+    configured = configured_timezones()
+    zones = query_frame(con, ZONES)["zone_id"].drop_nulls().to_list()
+    gbfs = dict(query_frame(con, GBFS_TIMEZONES).iter_rows())
+    pending = (set(zones) | set(configured)) - set(configured) - {z for z, tz in gbfs.items() if is_timezone(tz)}
+    geometries: dict[str, list[bytes]] = {}
+    if pending:  # the lookup loads boundary data: only when some zone needs it
+        areas = query_frame(con, LATEST_AREAS).filter(pl.col("zone_id").is_in(sorted(pending)))
+        for (zone,), group in areas.group_by("zone_id"):
+            geometries[str(zone)] = group["geometry"].to_list()
+    return zone_timezones(zones, configured, gbfs, geometries)
+
+
+def build_zone_timezones(con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+    """core.int_zone_timezones: every zone's time zone and its source (a small table, rebuilt whole each build)."""
+    del window  # a zone's time zone holds for all its history
+    table = read_zone_timezones(con)
+    with registered(con, "zone_timezones", table):
+        con.execute("create or replace table core.int_zone_timezones as select * from zone_timezones")
+    return table.height
