@@ -2,6 +2,7 @@
 the gap is counted (compliance_unjudged, data_quality_hourly), and a zone's time zone says where it came from."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -191,6 +192,53 @@ def test_no_speed_limit_and_no_parking_mode_are_not_judged(tmp_path: Path) -> No
         {"hour": at(10)},
     )
     assert quality.row(0) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_speed_rule_for_some_days_needs_the_local_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: bool
+) -> None:
+    """A Monday-only 10 km/h policy rule; a 30 km/h trip on Monday 2 March in a zone whose time zone is unknown
+    (no GBFS, no areas) is not judged, not judged by the zone API's 20 km/h instead; configured, it is judged."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    speed_rule = {
+        "name": "Mondays slow",
+        "rule_id": "9b2f3c6e-0d1a-4a51-8f0e-3b3f1a2c4d5e",
+        "rule_type": "speed",
+        "rule_units": "kph",
+        "geographies": [],
+        "states": {"on_trip": []},
+        "maximum": 10,
+        "days": ["mon"],
+    }
+    body = {"name": "City", "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33", "rules": [speed_rule]}
+    body |= {"start_date": 1767225600000, "published_date": 1767224400000}
+    (folder / "policies.json").write_text(json.dumps({"policies": [body]}))
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
+    if configured:
+        monkeypatch.setenv("FLEETLAKE_ZONE_TIMEZONES", "1:Europe/Stockholm")
+    lake = tmp_path / "lake"
+    fast = ride("trip-fast", "d3", at(10), at(10, 6), distance_m=3_000)
+    write_hours(lake, "1", [fast[0]], fast[1])
+    write_zone_info(lake, "1", at(12), max_speed=20)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    speeding = query(warehouse, "select limit_value from compliance_violations where rule = 'speeding'")
+    unjudged = query(warehouse, "select reason from compliance_unjudged where rule = 'speeding'")
+    limits = query(warehouse, "select limit_kph, limit_source, local_time_unknown from core.int_trip_speed_limits")
+    if configured:
+        assert speeding["limit_value"].to_list() == [10.0]
+        assert unjudged.is_empty()
+        assert limits.rows() == [(10.0, "policy", False)]
+    else:
+        assert speeding.is_empty()
+        assert unjudged["reason"].to_list() == ["no_local_time"]
+        assert limits.rows() == [(None, None, True)]
+        quality = query(
+            warehouse, "select trips_without_speed_limit from data_quality_hourly where hour_start = $h", {"h": at(10)}
+        )
+        assert quality.item() == 1
 
 
 # -- time zones ---------------------------------------------------------------------------------------------------

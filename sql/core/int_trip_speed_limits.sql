@@ -5,7 +5,9 @@
 -- unique_key: trip_id
 -- An MDS policy rule in force (the strictest over policies; within one, the first rule the trip matches) wins,
 -- else the zone API's maximum speed, else the GBFS global rules'. A policy rule that names geographies holds for
--- trips that start and end there; it holds on its days and hours (local time at the trip's start).
+-- trips that start and end there; it holds on its days and hours (local time at the trip's start). Where the zone's
+-- time zone is not known and a policy speed rule holds only on some days or hours, which limit holds is not known:
+-- the limit is null (local_time_unknown), and the trip is not judged.
 with trips as (
     select zone_id, trip_id, end_time, start_time, start_time_local, vehicle_type, start_lng, start_lat, end_lng, end_lat,
     from main.trips
@@ -36,6 +38,12 @@ global_geofencing as (
     from lake.gbfs_geofencing_zones
     where scope = 'global'
     qualify row_number() over (partition by zone_id order by captured_at desc) = 1
+),
+
+-- Zones (null: every zone) with a speed rule that holds only on some days or hours.
+timed_rule_zones as (
+    select distinct zone_id from policy_rules
+    where len(days) > 0 or start_time is not null or end_time is not null
 ),
 
 -- Each policy's first matching speed rule per trip, then the strictest over policies.
@@ -69,7 +77,7 @@ policy_speed_limits as (
     group by trip_id
 ),
 
-final as (
+limits as (
     select
         trips.zone_id,
         trips.trip_id,
@@ -80,10 +88,25 @@ final as (
             when zone_info.max_speed_kph is not null then 'zone API'
             when global_geofencing.max_speed_kph is not null then 'GBFS global rules'
         end as limit_source,
+        trips.start_time_local is null and exists (
+            select 1 from timed_rule_zones
+            where timed_rule_zones.zone_id is null or timed_rule_zones.zone_id = trips.zone_id
+        ) as local_time_unknown,
     from trips
     left join policy_speed_limits on trips.trip_id = policy_speed_limits.trip_id
     left join zone_info on trips.zone_id = zone_info.zone_id
     left join global_geofencing on trips.zone_id = global_geofencing.zone_id
+),
+
+final as (
+    select
+        zone_id,
+        trip_id,
+        end_time,
+        case when not local_time_unknown then limit_kph end as limit_kph,  -- km/h; null when not known
+        case when not local_time_unknown then limit_source end as limit_source,  -- policy, zone API or GBFS global rules
+        local_time_unknown,  -- A speed rule holds on some days or hours only, and the local time is not known.
+    from limits
 )
 
 select * from final

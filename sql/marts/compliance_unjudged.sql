@@ -8,8 +8,8 @@
 -- (the first that applies): no_zone_areas (the lake has no zone_areas snapshot of the zone: where a trip ended is
 -- not known), no_operations_area (the areas in force name no operations area), no_parking_mode (no zone_info
 -- snapshot: whether the zone parks at spots is not known), no_geofencing (no GBFS geofencing_zones snapshot),
--- no_speed_limit (neither a policy, the zone API nor the GBFS global rules give one), no_local_time (a count rule
--- limited to some days or hours, in a zone whose time zone is not known).
+-- no_speed_limit (neither a policy, the zone API nor the GBFS global rules give one), no_local_time (a speed or
+-- count rule limited to some days or hours, in a zone whose time zone is not known).
 -- A window build re-judges the trips ending in the window and the hours begun in it, as compliance_violations does.
 with trips as (
     select zone_id, trip_id, end_time, end_area_type, end_in_operations,
@@ -18,7 +18,7 @@ with trips as (
 ),
 
 speed_limits as (
-    select trip_id, limit_kph, from core.int_trip_speed_limits
+    select trip_id, limit_kph, local_time_unknown, from core.int_trip_speed_limits
     where end_time >= $window_start and end_time < $window_end
 ),
 
@@ -64,7 +64,10 @@ trip_rules as (
             },
             {
                 rule: 'speeding',
-                reason: case when speed_limits.limit_kph is null then 'no_speed_limit' end,
+                reason: case
+                    when speed_limits.local_time_unknown then 'no_local_time'
+                    when speed_limits.limit_kph is null then 'no_speed_limit'
+                end,
             },
         ]) as judged,
     from trips
@@ -145,7 +148,7 @@ final as (
             when 'no_parking_mode' then 'no zone_info (zone API): parking mode unknown'
             when 'no_geofencing' then 'no GBFS geofencing_zones known for the zone'
             when 'no_speed_limit' then 'no speed limit from a policy, the zone API or the GBFS global rules'
-            when 'no_local_time' then 'the zone''s time zone is unknown, and the rule holds on some days or hours'
+            when 'no_local_time' then 'the zone''s time zone is unknown, and a rule holds on some days or hours only'
         end as detail,  -- The reason in words.
         unjudged_key,  -- Identifies the row across builds: rule and trip, or rule, zone and hour.
     from unjudged

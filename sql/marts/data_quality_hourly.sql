@@ -286,8 +286,9 @@ unjudged as (
         count(*) filter (where reason = 'no_operations_area') as trips_without_operations_area,
         count(*) filter (where reason = 'no_parking_mode') as trips_without_parking_mode,
         count(*) filter (where reason = 'no_geofencing') as trips_without_geofencing,
-        count(*) filter (where reason = 'no_speed_limit') as trips_without_speed_limit,
-        count(*) filter (where reason = 'no_local_time') as fleet_rules_not_judged,
+        count(*) filter (where rule = 'speeding' and reason in ('no_speed_limit', 'no_local_time'))
+            as trips_without_speed_limit,
+        count(*) filter (where reason = 'no_local_time' and trip_id is null) as fleet_rules_not_judged,
     from main.compliance_unjudged
     where evidence_at >= (select first_hour from bounds) and evidence_at < (select end_hour from bounds)
     group by all
@@ -324,7 +325,7 @@ final as (
         coalesce(unjudged.trips_without_operations_area, 0) as trips_without_operations_area,  -- Trips not judged for parking_outside_operations: the areas in force name no operations area.
         coalesce(unjudged.trips_without_parking_mode, 0) as trips_without_parking_mode,  -- Trips not judged for parking_outside_spot: no zone_info, so the parking mode is unknown.
         coalesce(unjudged.trips_without_geofencing, 0) as trips_without_geofencing,  -- Trips not judged for start_not_allowed: no GBFS geofencing_zones known.
-        coalesce(unjudged.trips_without_speed_limit, 0) as trips_without_speed_limit,  -- Trips not judged for speeding: no speed limit from a policy, the zone API or GBFS.
+        coalesce(unjudged.trips_without_speed_limit, 0) as trips_without_speed_limit,  -- Trips not judged for speeding: no speed limit from a policy, the zone API or GBFS (or one for some hours, with the local time unknown).
         coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
