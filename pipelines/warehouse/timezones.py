@@ -131,7 +131,7 @@ def read_zone_timezones(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     configured = configured_timezones()
     zones = query_frame(con, ZONES)["zone_id"].drop_nulls().to_list()
     gbfs = dict(query_frame(con, GBFS_TIMEZONES).iter_rows())
-    pending = (set(zones) | set(configured)) - set(configured) - {z for z, tz in gbfs.items() if is_timezone(tz)}
+    pending = set(zones) - set(configured) - {z for z, tz in gbfs.items() if is_timezone(tz)}
     geometries: dict[str, list[bytes]] = {}
     if pending:  # the lookup loads boundary data: only when some zone needs it
         areas = query_frame(con, LATEST_AREAS).filter(pl.col("zone_id").is_in(sorted(pending)))
