@@ -241,6 +241,51 @@ def test_a_speed_rule_for_some_days_needs_the_local_time(
         assert quality.item() == 1
 
 
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_time_rule_for_some_days_needs_the_local_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: bool
+) -> None:
+    """A Monday-only rule: available at most 1 hour. A vehicle available 5 hours from Monday 2 March 00:00 UTC, in a
+    zone whose time zone is unknown, is not judged (not by the 72-hour default instead); configured, it is."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    time_rule = {
+        "name": "Mondays short",
+        "rule_id": "5c7e1a2b-3d4f-4a6b-8c9d-0e1f2a3b4c5d",
+        "rule_type": "time",
+        "rule_units": "hours",
+        "geographies": [],
+        "states": {"available": []},
+        "maximum": 1,
+        "days": ["mon"],
+    }
+    body = {"name": "City", "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33", "rules": [time_rule]}
+    body |= {"start_date": 1767225600000, "published_date": 1767224400000}
+    (folder / "policies.json").write_text(json.dumps({"policies": [body]}))
+    monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
+    if configured:
+        monkeypatch.setenv("FLEETLAKE_ZONE_TIMEZONES", "1:Europe/Stockholm")
+    lake = tmp_path / "lake"
+    events = [
+        event("v/on", "v", at(0), "service_start", "available"),
+        event("v/start", "v", at(5), "trip_start", "on_trip"),
+    ]
+    write_hours(lake, "1", [], events)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    idle = query(warehouse, "select limit_value from compliance_violations where rule = 'idle_too_long'")
+    unjudged = query(warehouse, "select rule, reason, evidence_at from compliance_unjudged")
+    quality = query(warehouse, "select sum(vehicle_states_not_judged)::bigint from data_quality_hourly")
+    if configured:
+        assert idle["limit_value"].to_list() == [3600.0]
+        assert unjudged.is_empty()
+        assert quality.item() == 0
+    else:
+        assert idle.is_empty()
+        assert unjudged.rows() == [("idle_too_long", "no_local_time", at(0))]
+        assert quality.item() == 1
+
+
 # -- time zones ---------------------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 -- What the compliance rules could not judge for want of an input (zone areas, a limit, a local time), and why.
--- grain: one row per rule and trip (trip rules) or zone hour (fleet counts) that could not be judged
--- inputs: trips, int_trip_speed_limits, int_zone_horizons, int_zone_timezones, policy_rules, lake.zone_info, lake.gbfs_geofencing_zones
+-- grain: one row per rule and trip (trip rules), vehicle state interval (time rules) or zone hour (fleet counts) not judged
+-- inputs: trips, int_trip_speed_limits, vehicle_state_intervals, int_zone_horizons, int_zone_timezones, policy_rules, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: unjudged_key
 -- A rule whose geometry, limit, parking mode or local time is not known for a trip or hour is not judged: no
@@ -8,9 +8,11 @@
 -- (the first that applies): no_zone_areas (the lake has no zone_areas snapshot of the zone: where a trip ended is
 -- not known), no_operations_area (the areas in force name no operations area), no_parking_mode (no zone_info
 -- snapshot: whether the zone parks at spots is not known), no_geofencing (no GBFS geofencing_zones snapshot),
--- no_speed_limit (neither a policy, the zone API nor the GBFS global rules give one), no_local_time (a speed or
--- count rule limited to some days or hours, in a zone whose time zone is not known).
--- A window build re-judges the trips ending in the window and the hours begun in it, as compliance_violations does.
+-- no_speed_limit (neither a policy, the zone API nor the GBFS global rules give one), no_local_time (a speed, time
+-- or count rule limited to some days or hours, in a zone whose time zone is not known; for time rules, the vehicle
+-- states longer than the lowest such limit, which they might break).
+-- A window build re-judges the trips ending in the window, the state intervals it starts or ends and every open
+-- one, and the hours begun in it, as compliance_violations does.
 with trips as (
     select zone_id, trip_id, end_time, end_area_type, end_in_operations,
     from main.trips
@@ -88,6 +90,66 @@ unjudged_trips as (
     where judged.reason is not null
 ),
 
+-- time in a state ----------------------------------------------------------------------------------------------
+
+-- Time rules that hold only on some days or hours, by state, with their lowest limit.
+local_time_rules as (
+    select zone_id, vehicle_state, min(value) as lowest_s,
+    from (
+        select
+            zone_id,
+            value,
+            unnest(
+                case
+                    when len(states) = 0
+                        then ['available', 'elsewhere', 'non_operational', 'on_trip', 'removed', 'reserved', 'unknown']
+                    else states
+                end
+            ) as vehicle_state,
+        from core.policy_rules
+        where
+            rule_type = 'time'
+            and value is not null
+            and (len(days) > 0 or start_time is not null or end_time is not null)
+    )
+    group by all
+),
+
+-- The intervals compliance_violations judges in the window (the same three reads), in zones without a time zone.
+unknown_time_intervals as (
+    select intervals.*
+    from (
+        select * from main.vehicle_state_intervals
+        where started_at >= $window_start and started_at < $window_end
+        union all
+        select * from main.vehicle_state_intervals
+        where ended_at >= $window_start and ended_at < $window_end and started_at < $window_start
+        union all
+        select * from main.vehicle_state_intervals
+        where ended_at is null and (started_at < $window_start or started_at >= $window_end)
+    ) as intervals
+    left join core.int_zone_timezones as timezones on intervals.zone_id = timezones.zone_id
+    where timezones.timezone is null
+),
+
+unjudged_intervals as (
+    select
+        intervals.zone_id,
+        case when intervals.vehicle_state = 'available' then 'idle_too_long' else 'time_in_state_exceeded' end
+            as rule,
+        null::uuid as trip_id,
+        intervals.started_at as evidence_at,
+        'no_local_time' as reason,
+        rule || ':' || intervals.event_id as unjudged_key,
+    from unknown_time_intervals as intervals
+    inner join core.int_zone_horizons as clock on intervals.zone_id = clock.zone_id
+    inner join local_time_rules as rules
+        on (rules.zone_id is null or rules.zone_id = intervals.zone_id)
+        and rules.vehicle_state = intervals.vehicle_state
+    where coalesce(intervals.duration_s, epoch(clock.horizon) - epoch(intervals.started_at)) > rules.lowest_s
+    qualify row_number() over (partition by intervals.event_id order by rules.lowest_s) = 1
+),
+
 -- fleet counts -------------------------------------------------------------------------------------------------
 
 -- Count rules limited to some days or hours: they need the local time.
@@ -133,14 +195,16 @@ unjudged as (
     select * from unjudged_trips
     union all by name
     select * from unjudged_hours
+    union all by name
+    select * from unjudged_intervals
 ),
 
 final as (
     select
         zone_id,
         rule,  -- The rule not judged (see compliance_violations).
-        trip_id,  -- The trip not judged (trip rules); null for the fleet counts.
-        evidence_at,  -- Trip end, or the hour (UTC) of a fleet count: what window builds rebuild by.
+        trip_id,  -- The trip not judged (trip rules); null for the time-in-state rules and fleet counts.
+        evidence_at,  -- Trip end, start of the vehicle's state (time rules) or the hour (UTC) of a fleet count: what window builds rebuild by.
         reason,  -- Why: no_zone_areas, no_operations_area, no_parking_mode, no_geofencing, no_speed_limit or no_local_time.
         case reason
             when 'no_zone_areas' then 'no zone areas (zone API) known for the zone'
@@ -150,7 +214,7 @@ final as (
             when 'no_speed_limit' then 'no speed limit from a policy, the zone API or the GBFS global rules'
             when 'no_local_time' then 'the zone''s time zone is unknown, and a rule holds on some days or hours only'
         end as detail,  -- The reason in words.
-        unjudged_key,  -- Identifies the row across builds: rule and trip, or rule, zone and hour.
+        unjudged_key,  -- Identifies the row across builds: rule and trip, state interval (its first event), or zone and hour.
     from unjudged
 )
 

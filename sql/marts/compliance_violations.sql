@@ -265,6 +265,22 @@ idle_limits as (
     qualify row_number() over (partition by zone_id, device_id, started_at order by source = 'default', limit_s) = 1
 ),
 
+-- Time rules that hold only on some days or hours, by the states they limit: without the zone's local time, which
+-- limit holds for a vehicle in such a state is not known, and it is not judged (compliance_unjudged lists it).
+local_time_rules as (
+    select distinct
+        zone_id,
+        unnest(
+            case
+                when len(states) = 0
+                    then ['available', 'elsewhere', 'non_operational', 'on_trip', 'removed', 'reserved', 'unknown']
+                else states
+            end
+        ) as vehicle_state,
+    from policy_rules
+    where rule_type = 'time' and value is not null and (len(days) > 0 or start_time is not null or end_time is not null)
+),
+
 idle as (
     select
         timed.zone_id,
@@ -291,6 +307,14 @@ idle as (
         and timed.device_id = idle_limits.device_id
         and timed.started_at = idle_limits.started_at
     where timed.idle_s > idle_limits.limit_s
+        and not (
+            timed.started_at_local is null
+            and exists (
+                select 1 from local_time_rules as rules
+                where (rules.zone_id is null or rules.zone_id = timed.zone_id)
+                    and rules.vehicle_state = timed.vehicle_state
+            )
+        )
 ),
 
 -- GBFS sightings -----------------------------------------------------------------------------------------------

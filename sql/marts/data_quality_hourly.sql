@@ -288,7 +288,8 @@ unjudged as (
         count(*) filter (where reason = 'no_geofencing') as trips_without_geofencing,
         count(*) filter (where rule = 'speeding' and reason in ('no_speed_limit', 'no_local_time'))
             as trips_without_speed_limit,
-        count(*) filter (where reason = 'no_local_time' and trip_id is null) as fleet_rules_not_judged,
+        count(*) filter (where rule in ('fleet_cap_exceeded', 'fleet_below_minimum')) as fleet_rules_not_judged,
+        count(*) filter (where rule in ('idle_too_long', 'time_in_state_exceeded')) as vehicle_states_not_judged,
     from main.compliance_unjudged
     where evidence_at >= (select first_hour from bounds) and evidence_at < (select end_hour from bounds)
     group by all
@@ -327,6 +328,7 @@ final as (
         coalesce(unjudged.trips_without_geofencing, 0) as trips_without_geofencing,  -- Trips not judged for start_not_allowed: no GBFS geofencing_zones known.
         coalesce(unjudged.trips_without_speed_limit, 0) as trips_without_speed_limit,  -- Trips not judged for speeding: no speed limit from a policy, the zone API or GBFS (or one for some hours, with the local time unknown).
         coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
+        coalesce(unjudged.vehicle_states_not_judged, 0) as vehicle_states_not_judged,  -- Vehicle states begun in the hour that a time rule for some days or hours only could not judge (local time unknown).
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
