@@ -1,12 +1,23 @@
 """Partitions: UTC hours for MDS trips and events, calendar months for city reports; zones are looped inside each
-run (see README)."""
+run (see README). Both start where the city's history does (FLEETLAKE_HISTORY_START), so an archive older than
+the default loads, and the UI lists no missing partitions before the first day a city has."""
+
+from datetime import date
 
 import dagster as dg
 
-HOURLY_START = "2024-01-01-00:00"
-MONTHLY_START = "2024-01-01"
+from pipelines.config import Settings
 
-hourly = dg.HourlyPartitionsDefinition(start_date=HOURLY_START, timezone="UTC")
 
-# A month of city reports: each city's own local days of that calendar month.
-monthly = dg.MonthlyPartitionsDefinition(start_date=MONTHLY_START, timezone="UTC")
+def hourly_partitions(history_start: date) -> dg.HourlyPartitionsDefinition:
+    return dg.HourlyPartitionsDefinition(start_date=f"{history_start:%Y-%m-%d}-00:00", timezone="UTC")
+
+
+def monthly_partitions(history_start: date) -> dg.MonthlyPartitionsDefinition:
+    """A month of city reports: each city's own local days of that calendar month, from the history's month."""
+    return dg.MonthlyPartitionsDefinition(start_date=f"{history_start.replace(day=1):%Y-%m-%d}", timezone="UTC")
+
+
+HISTORY_START = Settings.from_env().history_start
+hourly = hourly_partitions(HISTORY_START)
+monthly = monthly_partitions(HISTORY_START)

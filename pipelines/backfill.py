@@ -1,17 +1,27 @@
-"""`fleetlake backfill`: one Dagster run over a range of hours and zones, with a progress bar."""
+"""`fleetlake backfill`: one Dagster run over a range of hours and zones, with a progress bar.
+
+Before its window a backfill reads a lead-in (FLEETLAKE_LEAD_IN_HOURS, 48 by default): a vehicle parked since before
+the window's first hour is invisible to the window's own events until it moves, so the hours before it are ingested
+too, as ordinary lake partitions (those the lake already holds are not fetched again). Their events give every
+vehicle that spoke within the lead-in its state at the window's first hour; the lead-in hours themselves are
+flagged warm-up in the marts. It takes the zone, GBFS and MDS vehicle snapshots first for a zone the lake has none of.
+"""
 
 import asyncio
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipelines.config import Settings
+from pipelines.config import HISTORY_START_ENV, Settings
 from pipelines.errorlog import log_detail
 from pipelines.ingest import HOURLY_DATASETS, PartitionResult, hours_between
+from pipelines.lake.store import Lake, Partition
 from pipelines.scrub import scrub
+from pipelines.snapshots import snapshots_first
 from pipelines.voi.client import VoiClient
 
 
@@ -20,16 +30,88 @@ async def _zones(settings: Settings) -> tuple[str, ...]:
         return tuple(await client.zones())
 
 
-def run_backfill(settings: Settings, start: datetime, end: datetime, console: Console) -> bool:
-    """Backfill [start, end); returns whether every partition landed."""
+def history_start(settings: Settings) -> datetime:
+    """The first hour the hourly partitions hold (assets/partitions.py)."""
+    return datetime.combine(settings.history_start, time(0), UTC)
+
+
+@dataclass(frozen=True)
+class LeadIn:
+    """The hours read before a window: those asked for, those the lake already holds, the first one to fetch."""
+
+    hours: list[datetime]
+    in_lake: int
+    first_to_fetch: datetime | None
+    clipped: bool
+    """Whether the history start cut it short."""
+
+
+def plan_lead_in(settings: Settings, zones: tuple[str, ...], window_start: datetime, lead_in_hours: int) -> LeadIn:
+    """The lead-in before `window_start`, within the history; one run covers a contiguous range, so it fetches from
+    the first lead-in hour any zone lacks a partition of (none: the window alone)."""
+    wanted = window_start - timedelta(hours=lead_in_hours)
+    first = max(wanted, history_start(settings))
+    hours = hours_between(first, window_start)
+    lake = Lake(settings.lake_dir)
+
+    def held(hour: datetime) -> bool:
+        return all(
+            lake.data_path(Partition(dataset, zone, hour)).is_file() for zone in zones for dataset in HOURLY_DATASETS
+        )
+
+    in_lake = [held(hour) for hour in hours]
+    first_to_fetch = next((hour for hour, present in zip(hours, in_lake, strict=True) if not present), None)
+    return LeadIn(hours, sum(in_lake), first_to_fetch, clipped=first > wanted)
+
+
+def _say_lead_in(lead_in: LeadIn, lead_in_hours: int, window_start: datetime, console: Console) -> None:
+    if lead_in_hours == 0:
+        console.print(
+            f"no lead-in: vehicles parked since before {window_start:%Y-%m-%dT%H:%M}Z stay unknown until they move"
+        )
+        return
+    text = f"lead-in: {len(lead_in.hours)} h before the window"
+    if lead_in.hours:
+        text += f" (from {lead_in.hours[0]:%Y-%m-%dT%H:%M}Z), {lead_in.in_lake} already in the lake"
+    if lead_in.clipped:
+        text += f", cut at the history start ({HISTORY_START_ENV})"
+    if lead_in.first_to_fetch is not None:
+        text += f"; ingesting from {lead_in.first_to_fetch:%Y-%m-%dT%H:%M}Z"
+    console.print(text)
+
+
+def run_backfill(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    console: Console,
+    *,
+    lead_in_hours: int | None = None,
+    dagster_instance: dg.DagsterInstance | None = None,
+) -> bool:
+    """Backfill [start, end) after its lead-in, snapshots first where the lake has none; returns whether every
+    partition landed (and every snapshot it had to take)."""
     from assets.launch import run_job
 
     hours = hours_between(start, end)
     if not hours:
         console.print(f"[red]no whole hour starts in [{start:%Y-%m-%dT%H:%M}, {end:%Y-%m-%dT%H:%M})[/]")
         return False
+    if hours[0] < history_start(settings):
+        console.print(
+            f"[red]--start {hours[0]:%Y-%m-%dT%H:%M}Z is before the history start {settings.history_start} "
+            f"({HISTORY_START_ENV}), where the hourly partitions begin; set {HISTORY_START_ENV}="
+            f"{hours[0]:%Y-%m-%d} (or earlier) to load older hours[/]"
+        )
+        return False
     zones = settings.zones or asyncio.run(_zones(settings))
     settings = replace(settings, zones=zones)
+    snapshots_ok = snapshots_first(settings, zones, console, dagster_instance)
+    lead_in_hours = settings.lead_in_hours if lead_in_hours is None else lead_in_hours
+    lead_in = plan_lead_in(settings, zones, hours[0], lead_in_hours)
+    _say_lead_in(lead_in, lead_in_hours, hours[0], console)
+    if lead_in.first_to_fetch is not None:
+        hours = hours_between(lead_in.first_to_fetch, end)
     counts = {"written": 0, "quarantined": 0, "rows": 0, "not_ready": 0, "future": 0, "failed": 0}
     failures: list[PartitionResult] = []
     columns = (
@@ -61,6 +143,7 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, console: Co
             first_hour=hours[0],
             last_hour=hours[-1],
             on_progress=on_progress,
+            dagster_instance=dagster_instance,
         )
     status = "[green]done[/]" if result.success else "[red]failed[/]"
     console.print(
@@ -70,7 +153,9 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, console: Co
     )
     if not result.success:
         print_failure(console, result, failures)
-    return result.success
+    if not snapshots_ok:
+        console.print("[red]some snapshots failed: the marts lack their zone areas, time zone or vehicle types[/]")
+    return result.success and snapshots_ok
 
 
 def print_failure(console: Console, result: Any, failures: list[PartitionResult]) -> None:

@@ -85,6 +85,14 @@ FaultsOpt = Annotated[
     ),
 ]
 ReadyDelay = Annotated[float, typer.Option(help="Seconds after an hour ends before it is served (202 until then).")]
+ParkedDays = Annotated[
+    float,
+    typer.Option(
+        help="Vehicles parked long before the first hour: each is dropped off up to this many days before --start "
+        "(0: the fleet is deployed at --start).",
+        min=0,
+    ),
+]
 
 
 def _options(
@@ -95,6 +103,7 @@ def _options(
     zones: str,
     faults: str = "",
     ready_delay: float = 600,
+    parked_days: float = 0.0,
 ) -> ProviderOptions:
     try:
         parsed_faults = Faults.parse(faults)
@@ -108,6 +117,7 @@ def _options(
         seed=seed,
         ready_delay_s=ready_delay,
         faults=parsed_faults,
+        parked_days=parked_days,
     )
 
 
@@ -124,9 +134,10 @@ def provider_serve(
     ready_delay: ReadyDelay = 600.0,
     rate_limit: Annotated[int, typer.Option(help="Requests per minute before HTTP 429.")] = RATE_LIMIT_PER_MINUTE,
     now: Annotated[str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")] = None,
+    parked_days: ParkedDays = 0.0,
 ) -> None:
     """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
-    options = _options(seed, vehicles, start, days, zones, faults, ready_delay)
+    options = _options(seed, vehicles, start, days, zones, faults, ready_delay, parked_days)
     clock: Clock = AnchoredClock(_utc(now, "--now")) if now else WallClock()
     sock = bind(host, port)
     provider = SimulatedProvider(options, clock)
@@ -148,9 +159,10 @@ def provider_truth(
     start: Start = None,
     days: Days = 2,
     zones: Zones = DEFAULT_ZONES_TEXT,
+    parked_days: ParkedDays = 0.0,
 ) -> None:
     """Write the simulated city's ground truth (trips, events, per-vehicle state timeline) as Parquet."""
-    provider = SimulatedProvider(_options(seed, vehicles, start, days, zones))
+    provider = SimulatedProvider(_options(seed, vehicles, start, days, zones, parked_days=parked_days))
     for name, path in write_truth(provider, out).items():
         console.print(f"{name:>15}: {path}")
 
@@ -169,8 +181,17 @@ def backfill(
     start: Annotated[str, typer.Option(help="First UTC hour to ingest (ISO 8601).")],
     end: Annotated[str, typer.Option(help="End of the range, exclusive (ISO 8601).")],
     zones: Annotated[str | None, typer.Option(help="Comma-separated zone ids; default FLEETLAKE_ZONES or all.")] = None,
+    lead_in_hours: Annotated[
+        int | None,
+        typer.Option(
+            help="Hours read before --start, so vehicles parked since before it are known; default "
+            "FLEETLAKE_LEAD_IN_HOURS (48). 0: none.",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
-    """Ingest MDS trips and events for every hour in [start, end) as one Dagster run, with a progress bar."""
+    """Ingest MDS trips and events for every hour in [start, end), after a lead-in, as one Dagster run with a
+    progress bar; zone, GBFS and MDS vehicle snapshots are taken first for a zone the lake has none of."""
     from pipelines.backfill import run_backfill
     from pipelines.preflight import PreflightError, check_provider
 
@@ -184,7 +205,36 @@ def backfill(
         ready = asyncio.run(check_provider(settings))
     except PreflightError as e:
         fail(str(e), detail=traceback.format_exc())
-    if not run_backfill(replace(settings, zones=ready.zones), first, last, console):
+    if not run_backfill(
+        replace(settings, zones=ready.zones), first, last, console, lead_in_hours=lead_in_hours
+    ):
+        raise typer.Exit(1)
+
+
+@app.command("snapshot")
+def snapshot_command(
+    zones: Annotated[str | None, typer.Option(help="Comma-separated zone ids; default FLEETLAKE_ZONES or all.")] = None,
+    datasets: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated snapshot datasets (e.g. zone_areas,gbfs_vehicle_types); default all."),
+    ] = None,
+) -> None:
+    """Take the zone, GBFS and MDS vehicle snapshots now (each of its Dagster jobs concerned, one run each)."""
+    from pipelines.snapshots import SNAPSHOT_DATASETS, print_snapshot_runs, take_snapshots
+    from pipelines.voi.client import VoiClient
+
+    settings = _settings()
+    chosen = tuple(d.strip() for d in (datasets or "").split(",") if d.strip()) or SNAPSHOT_DATASETS
+    unknown = sorted(set(chosen) - set(SNAPSHOT_DATASETS))
+    if unknown:
+        raise typer.BadParameter(f"unknown dataset(s) {unknown}; the snapshot datasets are {list(SNAPSHOT_DATASETS)}")
+    chosen_zones = tuple(z.strip() for z in (zones or "").split(",") if z.strip()) or settings.zones
+
+    async def every_zone() -> tuple[str, ...]:
+        async with VoiClient(settings) as client:
+            return tuple(await client.zones())
+
+    if not print_snapshot_runs(take_snapshots(settings, chosen_zones or asyncio.run(every_zone()), chosen), console):
         raise typer.Exit(1)
 
 

@@ -3,9 +3,13 @@
 import math
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from pipelines.scrub import remember_secret
+
+HISTORY_START_ENV = "FLEETLAKE_HISTORY_START"
+LEAD_IN_HOURS_ENV = "FLEETLAKE_LEAD_IN_HOURS"
 
 
 class Secret:
@@ -69,6 +73,7 @@ NUMERIC_SETTINGS: dict[str, tuple[float, bool, float]] = {
     "FLEETLAKE_LOOKBACK_HOURS": (6, True, 0),
     "FLEETLAKE_NOT_READY_RETRY_SECONDS": (300.0, False, 0.0),
     "FLEETLAKE_NOT_READY_MAX_RETRIES": (12, True, 0),
+    LEAD_IN_HOURS_ENV: (48, True, 0),
 }
 """Every numeric setting with its default and bounds, so a command can check them all before it starts."""
 
@@ -82,6 +87,14 @@ def check_numeric_settings() -> None:
     """Raise SettingsError for the first numeric setting that cannot be used."""
     for name in NUMERIC_SETTINGS:
         numeric_setting(name)
+
+
+def _date_env(name: str, default: date) -> date:
+    value = _env(name)
+    try:
+        return date.fromisoformat(value) if value else default
+    except ValueError:
+        raise SettingsError(f"{name} takes a date, YYYY-MM-DD, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,11 @@ class Settings:
     """Longest Retry-After honoured; a longer one fails the request (its partition) instead of pausing all."""
     max_response_bytes: int = int(NUMERIC_SETTINGS["FLEETLAKE_MAX_RESPONSE_BYTES"][0])
     """Largest response body, decompressed, read into memory; a larger one (a gzip bomb) fails its request."""
+    history_start: date = date(2024, 1, 1)
+    """The first UTC day the hourly (and monthly) partitions hold: the start of the city's history."""
+    lead_in_hours: int = 48
+    """Hours a backfill reads before its window, and the first hours of a zone's history (or of a resumption after
+    a gap) flagged warm-up: vehicles silent longer than this are not known (the MDS methodology's 48 hours)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -122,4 +140,6 @@ class Settings:
             max_pages=int(numeric_setting("FLEETLAKE_MAX_PAGES")),
             max_retry_after_s=numeric_setting("FLEETLAKE_MAX_RETRY_AFTER_SECONDS"),
             max_response_bytes=int(numeric_setting("FLEETLAKE_MAX_RESPONSE_BYTES")),
+            history_start=_date_env(HISTORY_START_ENV, d.history_start),
+            lead_in_hours=int(numeric_setting(LEAD_IN_HOURS_ENV)),
         )

@@ -21,14 +21,12 @@ from pipelines.provider.server import running
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.reports.city import timezone_of
 from pipelines.reports.export import export_report
+from pipelines.snapshots import print_snapshot_runs, take_snapshots
 
 DEMO_HOURS = 48
-SNAPSHOT_JOBS = ("zone_geometry_job", "gbfs_snapshot_job", "mds_vehicle_snapshot_job")
 
 
 def run_demo(console: Console) -> bool:
-    from assets.launch import run_job
-
     now = datetime.now(UTC)
     # Simulate from the midnight before the demo window to the end of today.
     first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=DEMO_HOURS)
@@ -55,11 +53,7 @@ def run_demo(console: Console) -> bool:
             f"{options.vehicles} vehicles each, simulated from {start:%Y-%m-%d %H:%M}Z"
         )
         # Zones, vehicles and systems first: the warehouse models built with the backfill read them.
-        ok = True
-        for job in SNAPSHOT_JOBS:
-            result = run_job(job, settings)
-            ok = ok and result.success
-            console.print(f"{job}: {'[green]ok[/]' if result.success else '[red]failed[/]'}")
+        ok = print_snapshot_runs(take_snapshots(settings, options.zones), console)
         # The newest hour the provider has published (it holds each hour back for ready_delay_s).
         last_ready = (now - timedelta(seconds=options.ready_delay_s)).replace(minute=0, second=0, microsecond=0)
         ok = run_backfill(settings, first_hour, last_ready, console) and ok

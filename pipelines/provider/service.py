@@ -74,6 +74,9 @@ class ProviderOptions:
     page_size: int = 2000
     quirks: bool = True
     faults: Faults = field(default_factory=Faults)
+    parked_days: float = 0.0
+    """Vehicles parked long before the first hour: each vehicle's drop-off lies up to this many days before
+    `start` (its last event then precedes the window); 0 deploys the fleet at `start`."""
 
 
 def _iso(ms: int) -> str:
@@ -159,7 +162,9 @@ class SimulatedProvider:
         self.clock: Clock = clock or WallClock()
         opts = self.options
         start = opts.start or default_start(opts.days)
-        config = SimulationConfig(vehicles=opts.vehicles, start=start, days=opts.days, seed=opts.seed)
+        config = SimulationConfig(
+            vehicles=opts.vehicles, start=start, days=opts.days, seed=opts.seed, parked_days=opts.parked_days
+        )
         self.config = config
         self.zones: dict[str, _Zone] = {}
         for zone_id in opts.zones:

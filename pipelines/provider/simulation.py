@@ -45,6 +45,9 @@ class SimulationConfig:
     start: datetime
     days: int
     seed: int
+    parked_days: float = 0.0
+    """0: the fleet is deployed at `start`. Above 0: each vehicle was dropped off at a random time in the
+    `parked_days` days before `start` and stayed parked until then, so its last event precedes the window."""
 
     @property
     def start_ms(self) -> int:
@@ -141,6 +144,7 @@ class _Simulator:
         self.demand = _demand_by_hour(city, config)
         self.lam_max = max(self.demand)
         self.horizon = config.days * 86_400.0
+        self.parked_s = config.parked_days * 86_400.0
         self.spot_centres = self._centres("parking-spot")
         self.spots = _SpotIndex(self.spot_centres) if self.spot_centres else None
         self.no_parking = self._centres("no-parking")
@@ -293,10 +297,12 @@ class _Simulator:
         self.x, self.y = self.street_point(0.8)
         self.battery = rng.uniform(30, 100)
         self.trips_done = 0
-        self.last_t = -1.0
         self.operator_at, self.operator_event = math.inf, ""
-        # The fleet is deployed at the start of the window, so every vehicle's state is known from an event.
-        t = self.change(0.0, "provider_drop_off", AVAILABLE)
+        # The fleet is deployed at the start of the window, so every vehicle's state is known from an event; or,
+        # with parked_days, some time before it: the vehicle stands parked, silent, until the window begins.
+        deployed = -rng.uniform(0.0, self.parked_s) if self.parked_s else 0.0
+        self.last_t = deployed - 1.0
+        t = max(self.change(deployed, "provider_drop_off", AVAILABLE), 0.0)
         while t < self.horizon:
             if self.state != AVAILABLE:
                 raise AssertionError("every branch below returns the vehicle to the street")

@@ -101,6 +101,13 @@ FIGURES = (
         "hours",
         "Hours of the period with an MDS delivery (trips or events), of the hours in the period.",
     ),
+    Figure(
+        "warm_up_hours",
+        "Warm-up hours",
+        "hours",
+        "Hours at the start of the data (or after a gap) when vehicles parked since before it may be missing: "
+        "fleet counts in them are lower bounds.",
+    ),
 )
 
 

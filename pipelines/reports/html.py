@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import polars as pl
 from markupsafe import Markup
 
 from pipelines.reports import labels
@@ -181,6 +182,7 @@ def render_html(
         days_without_data=tables.frames["daily"].filter(data_completeness="no data").height,
         has_rules_not_judged=not tables.frames["rules_not_judged"].is_empty(),
         timezone_source=labels.timezone_source(tables.city.timezone_source),
+        warm_up_hours=_warm_up_hours(tables),
     )
 
 
@@ -188,3 +190,9 @@ def _hours_with_data(tables: ReportTables) -> int:
     figures = tables.frames["key_figures"]
     value = figures.filter(figure="hours_with_data")["value"].item()
     return int(value or 0)
+
+
+def _warm_up_hours(tables: ReportTables) -> int:
+    """Hours of the period whose fleet counts are lower bounds (the start of the data, or after a gap)."""
+    figures = tables.frames["key_figures"].filter(pl.col("figure") == "warm_up_hours")["value"]
+    return int(figures[0]) if figures.len() and figures[0] is not None else 0

@@ -94,6 +94,8 @@ COLUMNS = {
     "not_judged": "Not judged",
     "reason": "Reason",
     "why": "Why",
+    "warm_up_hours": "Warm-up hours",
+    "warm_up": "Warm-up hour",
 }
 
 TIMEZONE_SOURCES = {

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
@@ -196,11 +197,20 @@ class Warehouse:
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
-    def __init__(self, path: Path, lake_dir: Path, sql_dir: Path = SQL_DIR, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lake_dir: Path,
+        sql_dir: Path = SQL_DIR,
+        memory_limit: str | None = None,
+        lead_in_hours: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.lake_dir = Path(lake_dir)
         self.sql_dir = sql_dir
         self.memory_limit = memory_limit or os.environ.get("FLEETLAKE_WAREHOUSE_MEMORY", DEFAULT_MEMORY_LIMIT)
+        # How long a zone's history (or its resumption after a gap) is flagged warm-up (core.int_warm_up_hours).
+        self.lead_in_hours = Settings.from_env().lead_in_hours if lead_in_hours is None else lead_in_hours
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
@@ -330,7 +340,7 @@ class Warehouse:
 
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None, catalog: Catalog) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
-        values = window_parameters(window)
+        values = self._parameters(window)
         kind = self._replace_kind(con, model, catalog.kinds.get((model.schema, model.name)))
         if model.materialized == "view":
             con.execute(sql_text("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
@@ -440,7 +450,11 @@ class Warehouse:
         else:
             template = "create or replace table {schema}.{name} as\n{body}"
         statement = sql_text(template, body=model.sql, **names)
-        con.execute(statement, _bound(statement, window_parameters(None)))
+        con.execute(statement, _bound(statement, self._parameters(None)))
+
+    def _parameters(self, window: Window | None) -> dict[str, Any]:
+        """The values a model's SQL may bind: the window's, and the settings models read."""
+        return {**window_parameters(window), "lead_in_hours": self.lead_in_hours}
 
     @staticmethod
     def _zone_context_changed(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:

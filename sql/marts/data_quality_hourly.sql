@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
@@ -9,6 +9,8 @@
 -- conflict when it differs (the newest delivery wins in staging); both also count the copies one response repeated.
 -- Late: published more than 10 minutes (the provider's ready delay) after its hour ended, so an ingest of the hour
 -- as soon as the provider served it missed the event; only re-ingesting the hour brings it in.
+-- Warm-up: an hour whose opening vehicle states are not all known yet (core.int_warm_up_hours), the first hours of a
+-- zone's history (a backfill's lead-in) or of its resumption after a gap.
 -- A window build also rebuilds the hours its trips' events fall in, and those of the trips its events name: a trip
 -- arriving now changes what an earlier hour counts as an event without a trip, and the other way round.
 with window_trips as (
@@ -295,6 +297,12 @@ unjudged as (
     group by all
 ),
 
+warm_up as (
+    select zone_id, hour,
+    from core.int_warm_up_hours
+    where hour >= (select first_hour from bounds) and hour < (select end_hour from bounds)
+),
+
 final as (
     select
         grid.zone_id,
@@ -329,6 +337,7 @@ final as (
         coalesce(unjudged.trips_without_speed_limit, 0) as trips_without_speed_limit,  -- Trips not judged for speeding: no speed limit from a policy, the zone API or GBFS (or one for some hours, with the local time unknown).
         coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
         coalesce(unjudged.vehicle_states_not_judged, 0) as vehicle_states_not_judged,  -- Vehicle states begun in the hour that a time rule for some days or hours only could not judge (local time unknown).
+        warm_up.hour is not null as warm_up,  -- Whether the hour's opening vehicle states are still uncertain: within the lead-in (FLEETLAKE_LEAD_IN_HOURS) after the zone's first MDS events hour or after a missing one.
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
@@ -339,6 +348,7 @@ final as (
     left join orphan_events on grid.zone_id = orphan_events.zone_id and grid.hour_start = orphan_events.record_hour
     left join core.int_zone_timezones as timezones on grid.zone_id = timezones.zone_id
     left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour_start = unjudged.record_hour
+    left join warm_up on grid.zone_id = warm_up.zone_id and grid.hour_start = warm_up.hour
 )
 
 select * from final

@@ -3,7 +3,7 @@
 -- on_trip) and parked vehicles (the project's own measure: deployed but not on a trip), per zone, zone area and UTC
 -- hour, from the MDS state timeline.
 -- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
--- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones
+-- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones, int_warm_up_hours
 -- materialized: incremental(hour)
 -- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area
 -- and state, the zone's, deployed when in the right of way and parked when parked). An hour's opening count is the
@@ -15,6 +15,9 @@
 -- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
 -- rows whether built whole or by hour. Both the zone-wide rows and those of vehicles in no area have a null
 -- area_id: `scope` tells them apart. An area is named as the zone API named it when the hour began.
+-- Warm-up hours (the first hours of a zone's history, or after a gap, while a vehicle parked and silent since before
+-- may still be missing: core.int_warm_up_hours) are kept and flagged, not dropped: their counts are lower bounds,
+-- exact for every vehicle the lake has heard from. Averages over a period should leave them out.
 -- Not materialized: read twice, a copy of every interval would cost more than two scans.
 with intervals as not materialized (
     select zone_id, area_id, area_type, vehicle_state, started_at, ended_at,
@@ -223,8 +226,10 @@ local_hours as (
         hours.hour,
         timezone(systems.timezone, hours.hour) as hour_local,
         systems.timezone as timezone,
+        warm_up.hour is not null as warm_up,
     from hours
     left join systems on hours.zone_id = systems.zone_id
+    left join core.int_warm_up_hours as warm_up on hours.zone_id = warm_up.zone_id and hours.hour = warm_up.hour
 ),
 
 -- Each area row's area as the zone API named it when the hour began.
@@ -254,6 +259,7 @@ final as (
             when 'outside' then 'Outside every area'
             else coalesce(labels.area_label, hourly.area_type || ' ' || hourly.area_id)
         end as area_label,  -- A readable label of the row's scope: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
+        local_hours.warm_up,  -- Whether the hour is a warm-up hour: a vehicle parked and silent since before the lake's first MDS events hour (or a missing one) within the lead-in may be missing, so the counts are lower bounds.
     from hourly
     inner join local_hours on hourly.zone_id = local_hours.zone_id and hourly.hour = local_hours.hour
     left join labels

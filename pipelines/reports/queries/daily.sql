@@ -48,6 +48,14 @@ quality as (
     group by cast(timezone($timezone, hour_start) as date)
 ),
 
+-- Hours whose fleet counts are lower bounds (vehicles parked since before the history may be missing).
+warm_up as (
+    select cast(timezone($timezone, hour_start) as date) as local_date, count(*) filter (where warm_up) as warm_up_hours,
+    from main.data_quality_hourly
+    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+    group by cast(timezone($timezone, hour_start) as date)
+),
+
 final as (
     select
         days.local_date,
@@ -69,11 +77,13 @@ final as (
             else 'complete'
         end as data_completeness,
         utilization.vehicle_days,
+        warm_up.warm_up_hours,
     from days
     left join trips on days.local_date = trips.local_date
     left join utilization on days.local_date = utilization.local_date
     left join compliance on days.local_date = compliance.local_date
     left join quality on days.local_date = quality.local_date
+    left join warm_up on days.local_date = warm_up.local_date
 )
 
 select * from final

@@ -20,6 +20,7 @@ hours as (
         has_mds_trips_partition or has_mds_events_partition as has_data,
         late_events,
         trips_without_start_event + trips_without_end_event + trip_events_without_trip as unmatched_records,
+        warm_up,
     from main.data_quality_hourly
     where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
 ),
@@ -35,6 +36,7 @@ by_day as (
         sum(late_events) as late_events,
         sum(unmatched_records) as unmatched_records,
         sum(conflicting_records) as conflicting_records,
+        count(*) filter (where warm_up) as warm_up_hours,
     from hours
     group by local_date
 )
@@ -51,6 +53,7 @@ select
     by_day.late_events,
     by_day.unmatched_records,
     by_day.conflicting_records,
+    by_day.warm_up_hours,
 from days
 left join by_day on days.local_date = by_day.local_date
 order by days.local_date

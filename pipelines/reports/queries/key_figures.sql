@@ -93,6 +93,13 @@ quality as (
         100.0 * coalesce(sum(coverage), 0) / (select sum(hours_in_day) from report_days) as data_coverage_percent,
     from main.data_quality_hourly
     where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+),
+
+-- Hours whose fleet counts are lower bounds: vehicles parked since before the history may be missing.
+warm_up as (
+    select count(*) filter (where warm_up) as warm_up_hours,
+    from main.data_quality_hourly
+    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
 )
 
 select
@@ -111,6 +118,7 @@ select
     parking.parking_occupancy_percent,
     quality.hours_with_data,
     quality.data_coverage_percent,
+    warm_up.warm_up_hours,
 from trip_figures
 cross join in_service
 cross join fleet
@@ -118,3 +126,4 @@ cross join utilization
 cross join compliance
 cross join parking
 cross join quality
+cross join warm_up
