@@ -179,6 +179,7 @@ def _truth(city: ParkedCity, warehouse: Warehouse) -> pl.DataFrame:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_after_the_lead_in_occupancy_equals_the_truth(parked_city: ParkedCity) -> None:
     warehouse = parked_city.with_lead_in
     mart = _zone_occupancy(warehouse)
@@ -200,6 +201,7 @@ def test_after_the_lead_in_occupancy_equals_the_truth(parked_city: ParkedCity) -
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_without_a_lead_in_the_first_hours_are_flagged_and_short(parked_city: ParkedCity) -> None:
     warehouse = parked_city.without_lead_in
     mart = _zone_occupancy(warehouse)
@@ -212,6 +214,7 @@ def test_without_a_lead_in_the_first_hours_are_flagged_and_short(parked_city: Pa
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_reports_say_which_hours_are_warm_up(parked_city: ParkedCity, tmp_path: Path) -> None:
     files = export_report(parked_city.with_lead_in.path, ZONE, date(2026, 3, 26), date(2026, 3, 28), tmp_path)
     figures = {r["figure"]: r["value"] for r in pl.read_parquet(files.parquet["key_figures"]).iter_rows(named=True)}
@@ -232,6 +235,42 @@ def test_reports_say_which_hours_are_warm_up(parked_city: ParkedCity, tmp_path: 
     # A period after the warm-up says nothing of it.
     later = export_report(parked_city.with_lead_in.path, ZONE, date(2026, 3, 29), date(2026, 3, 29), tmp_path / "c")
     assert "Warm-up.</strong>" not in later.html.read_text()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_vehicle_silent_longer_than_the_lead_in_stays_unknown_until_it_moves(tmp_path: Path) -> None:
+    """Parked up to three days before the window, read with a 48-hour lead-in: after the warm-up the mart lacks
+    exactly the vehicles dropped off before the lead-in that have not spoken since (none is counted twice)."""
+    provider = parked_provider(parked_days=3)
+    with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
+        _ingest(url, tmp_path / "lake", hours_between(START - 48 * H, WINDOW[1]))
+    warehouse = Warehouse(tmp_path / "w.duckdb", tmp_path / "lake", lead_in_hours=LEAD_IN_HOURS)
+    warehouse.build()
+    events = truth_frames(provider)["events"].sort("timestamp")
+    dropped = events.group_by("device_id", maintain_order=True).agg(
+        pl.col("timestamp").first().alias("dropped"), pl.col("timestamp").slice(1, 1).first().alias("next_event")
+    )
+    # Never moving again: missing all day.
+    unseen = dropped.filter(pl.col("dropped") < START - 48 * H).with_columns(pl.col("next_event").fill_null(WINDOW[1]))
+    assert 0 < unseen.height < 60  # some vehicles parked before the lead-in, most within it
+    mart = _zone_occupancy(warehouse).filter(pl.col("vehicle_state") == "deployed")
+    truth = _truth(ParkedCity(provider, warehouse, warehouse), warehouse).filter(pl.col("vehicle_state") == "deployed")
+    hours = hours_between(*WINDOW)
+    # Each unseen vehicle is missing, parked, from the window's start until its next event (then the lake has it).
+    missing_s = [
+        sum(max(0.0, (min(nxt, hour + H) - max(START, hour)).total_seconds()) for nxt in unseen["next_event"].to_list())
+        for hour in hours
+    ]
+    compared = (
+        pl.DataFrame({"hour": hours, "missing_s": missing_s})
+        .with_columns(pl.col("hour").cast(pl.Datetime("ms", "UTC")))
+        .join(truth.select("hour", "seconds"), on="hour")
+        .join(mart.select("hour", "state_seconds", "warm_up"), on="hour")
+    )
+    assert compared.height == 24 and not compared["warm_up"].any()
+    assert compared["missing_s"][0] > 0  # the window's first hour lacks them
+    assert ((compared["seconds"] - compared["state_seconds"]) - compared["missing_s"]).abs().max() < 1e-6  # type: ignore[operator]
 
 
 # -- the lead-in a backfill plans -------------------------------------------------------------------------------

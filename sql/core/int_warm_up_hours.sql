@@ -1,9 +1,9 @@
 -- The warm-up hours of each zone: hours whose opening vehicle states rest on events the lake may not hold. A vehicle
 -- parked and silent since before the lake's first MDS events hour (or since before a gap in it) is invisible until
 -- its next event; once the lead-in ($lead_in_hours, FLEETLAKE_LEAD_IN_HOURS) of hours before an hour are all
--- delivered, every vehicle that spoke within the lead-in is known, and one silent longer counts as gone (the MDS
--- Metrics methodology's 48 hours).
--- grain: one row per zone_id and warm-up hour, from the zone's first delivered MDS events hour to its horizon
+-- delivered, every vehicle that spoke within the lead-in is known. One silent for longer is still not (the MDS
+-- Metrics methodology lets a city set such vehicles aside as anomalous after 48 hours).
+-- grain: one row per zone_id and warm-up hour, from the zone's first to its last delivered MDS events hour
 -- inputs: int_hourly_partitions
 -- materialized: table
 -- An hour is warm-up when the last hour without an MDS events partition before it (the hour before the first one, at
