@@ -36,7 +36,7 @@ from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 
 DEMO_HOURS = 48
-DEPLOYED = ("available", "reserved", "non_operational")
+DEPLOYED = ("available", "reserved", "non_operational", "on_trip")  # MDS dockless.deployed: the right of way
 FIRST_DAY_HOURS = 23
 
 
