@@ -205,9 +205,7 @@ def backfill(
         ready = asyncio.run(check_provider(settings))
     except PreflightError as e:
         fail(str(e), detail=traceback.format_exc())
-    if not run_backfill(
-        replace(settings, zones=ready.zones), first, last, console, lead_in_hours=lead_in_hours
-    ):
+    if not run_backfill(replace(settings, zones=ready.zones), first, last, console, lead_in_hours=lead_in_hours):
         raise typer.Exit(1)
 
 
