@@ -1,7 +1,9 @@
 """Running this code location's jobs from the command line, recorded in the project's Dagster instance.
 
 Runs execute in this process (so a backfill reports progress to the terminal) and are stored in the instance
-that `dagster dev` shows, when DAGSTER_HOME points at it (the repo root, which holds dagster.yaml).
+that `dagster dev` and the daemon use: DAGSTER_HOME, else the repo root (which holds dagster.yaml) whatever the
+working directory, so the daemon counts a command-line ingestion against the one-ingestion-at-a-time limit and
+run monitoring fails it if its process is killed.
 """
 
 import os
@@ -14,21 +16,32 @@ import dagster as dg
 
 from assets.definitions import defs
 from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
+from assets.run_limits import ingest_run_tags, partition_hours
 from pipelines import progress
 from pipelines.config import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Runs launched from the command line print nothing themselves: the command prints one summary (and one line
 saying why a run failed); the detail is in the run's event log."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INGEST_JOBS = frozenset({"mds_hourly_job"})
+
+
+def dagster_home() -> Path | None:
+    """DAGSTER_HOME if set (made absolute, as Dagster requires), else the repo root when it holds dagster.yaml
+    (an installed copy of the code has none: its runs then go to a temporary instance)."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"]).resolve()
+    return REPO_ROOT if (REPO_ROOT / "dagster.yaml").is_file() else None
 
 
 def instance() -> dg.DagsterInstance:
-    """The project's instance: DAGSTER_HOME if set, else the repo's dagster.yaml when run from the repo root."""
-    if not os.environ.get("DAGSTER_HOME") and Path("dagster.yaml").is_file():
-        os.environ["DAGSTER_HOME"] = str(Path.cwd())
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
+    """The project's instance (see dagster_home); the same one from any working directory."""
+    home = dagster_home()
+    if home is None:
+        return dg.DagsterInstance.ephemeral()
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
 
 
 def resources(settings: Settings, lake_dir: Path | None = None) -> dict[str, Any]:
@@ -62,13 +75,16 @@ def run_job(
     asset_selection: Sequence[str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute one job in-process (all its assets, or those of `asset_selection`); hourly jobs run their whole
-    range as a single run."""
+    range as a single run, tagged as an ingestion with a maximum runtime in proportion to its hours
+    (assets/run_limits.py)."""
     tags = {}
     if first_hour is not None and last_hour is not None:
         tags = {
             "dagster/asset_partition_range_start": partition_key(first_hour),
             "dagster/asset_partition_range_end": partition_key(last_hour),
         }
+        if job_name in INGEST_JOBS:
+            tags.update(ingest_run_tags(partition_hours(tags)))
     job = defs.resolve_job_def(job_name)
     if asset_selection is not None:
         job = job.get_subset(asset_selection={dg.AssetKey(name) for name in asset_selection})

@@ -6,26 +6,35 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.reports import city_report
+from assets.run_limits import SNAPSHOT_MAX_RUNTIME_S, ZONE_GEOMETRY_MAX_RUNTIME_S, ingest_job_tags, max_runtime_tags
 from assets.warehouse import warehouse_models
 from pipelines.config import env_number
 
 LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
 DEFAULT_LOOKBACK_HOURS = 6
 
-# Ingest the window, then rebuild the warehouse models downstream of it, in one run.
+# Ingest the window, then rebuild the warehouse models downstream of it, in one run. Its tags put every run of it
+# (scheduled, launched or backfilled from the UI) under the one-ingestion-at-a-time limit (assets/run_limits.py).
 mds_hourly_job = dg.define_asset_job(
     "mds_hourly_job",
     selection=dg.AssetSelection.assets("mds_trips", "mds_events") | dg.AssetSelection.assets(warehouse_models),
+    tags=ingest_job_tags(),
 )
 warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.assets(warehouse_models))
 gbfs_snapshot_job = dg.define_asset_job(
     "gbfs_snapshot_job",
     selection=dg.AssetSelection.groups("snapshots") - dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),
+    tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
+# Snapshots are not under the ingestion limit: a few requests each, and a snapshot taken late is a snapshot lost.
 mds_vehicle_snapshot_job = dg.define_asset_job(
-    "mds_vehicle_snapshot_job", selection=dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status")
+    "mds_vehicle_snapshot_job",
+    selection=dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),
+    tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
-zone_geometry_job = dg.define_asset_job("zone_geometry_job", selection=dg.AssetSelection.groups("zones"))
+zone_geometry_job = dg.define_asset_job(
+    "zone_geometry_job", selection=dg.AssetSelection.groups("zones"), tags=max_runtime_tags(ZONE_GEOMETRY_MAX_RUNTIME_S)
+)
 city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelection.assets(city_report))
 
 

@@ -56,6 +56,15 @@ def make_provider(clock: FixedClock | None = None, **options: object) -> Simulat
     return SimulatedProvider(ProviderOptions(**{**defaults, **options}), clock or FixedClock(NOW))  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Dagster instance of the test session's own: the command line otherwise records its runs in the repo's."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def provider() -> SimulatedProvider:
     """The shared simulated city; tests must not move its clock (build their own with make_provider)."""

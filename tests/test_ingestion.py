@@ -162,7 +162,8 @@ def test_killed_backfill_rerun_gives_an_identical_lake(
         "FLEETLAKE_WAREHOUSE": str(tmp_path / "killed.duckdb"),
         "FLEETLAKE_ZONES": "1,145",
     }
-    env.pop("DAGSTER_HOME", None)
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster")  # its own instance, not the repo's
+    (tmp_path / "dagster").mkdir()
     command = [
         str(Path(sys.executable).parent / "fleetlake"),
         "backfill",

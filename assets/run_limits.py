@@ -1,0 +1,76 @@
+"""The tags that keep the run queue moving: which runs count as ingestion, and how long a run may take.
+
+The instance (dagster.yaml) lets one run tagged `fleetlake/ingest` run at a time, since the provider's rate limit
+is shared by the whole account; the tag has to be on the run (the run queue reads run tags only), so every way an
+ingesting run starts sets it: the job's own tags for schedules, the UI's launchpad and job backfills, and
+`ingest_run_tags` for the command line.
+
+`dagster/max_runtime` is the backstop of run monitoring: a run whose process was killed while no code server
+watched it (a `fleetlake backfill` killed with -9, a reboot) stays "started" until its maximum runtime has passed,
+then the daemon fails it and frees its slots. The limits are generous for a healthy run and short enough that a
+dead one does not stop ingestion for long: the hourly job waits for hours the provider has not compiled yet for up
+to an hour (12 retries of 5 minutes), so it gets two; a backfill gets that plus two minutes per hour it covers.
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+
+INGEST_TAG = "fleetlake/ingest"
+INGEST_TAG_VALUE = "voi"
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+MAX_RUNTIME_ENV = "FLEETLAKE_MAX_RUNTIME_SECONDS"
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+PARTITION = "dagster/partition"
+HOURLY_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+HOURLY_MAX_RUNTIME_S = 2 * 3600
+BACKFILL_SECONDS_PER_HOUR = 120
+SNAPSHOT_MAX_RUNTIME_S = 15 * 60
+ZONE_GEOMETRY_MAX_RUNTIME_S = 30 * 60
+
+
+def _override() -> int | None:
+    """FLEETLAKE_MAX_RUNTIME_SECONDS: one maximum runtime for every ingesting run, when set."""
+    value = os.environ.get(MAX_RUNTIME_ENV, "").strip()
+    if not value:
+        return None
+    seconds = int(value)
+    if seconds <= 0:
+        raise ValueError(f"{MAX_RUNTIME_ENV} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def ingest_max_runtime_seconds(hours: int) -> int:
+    """How long an ingesting run over `hours` hours may take before run monitoring fails it."""
+    override = _override()
+    if override is not None:
+        return override
+    return HOURLY_MAX_RUNTIME_S + BACKFILL_SECONDS_PER_HOUR * max(hours - 1, 0)
+
+
+def ingest_job_tags() -> dict[str, str]:
+    """The tags of the MDS ingestion job itself: every run of it, however launched, starts with these."""
+    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(1))}
+
+
+def ingest_run_tags(hours: int) -> dict[str, str]:
+    """The tags of one ingesting run over `hours` hours (the command line's backfills)."""
+    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(hours))}
+
+
+def max_runtime_tags(seconds: int) -> dict[str, str]:
+    return {MAX_RUNTIME_TAG: str(seconds)}
+
+
+def partition_hours(tags: Mapping[str, str]) -> int:
+    """How many hourly partitions a run's tags name (a range, or one partition); 1 when they name none."""
+    first = tags.get(RANGE_START) or tags.get(PARTITION)
+    last = tags.get(RANGE_END) or tags.get(PARTITION)
+    if not first or not last:
+        return 1
+    try:
+        start, end = (datetime.strptime(key, HOURLY_KEY_FORMAT) for key in (first, last))
+    except ValueError:  # not an hourly key (a monthly report's): one run's worth
+        return 1
+    return max(int((end - start).total_seconds() // 3600) + 1, 1)
