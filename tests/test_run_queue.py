@@ -21,7 +21,9 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.origin import JobPythonOrigin
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.remote_representation.external import RemoteRepository
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -109,40 +111,41 @@ def test_the_queue_tags_any_run_that_ingests(tmp_path: Path, monkeypatch: pytest
     monkeypatch.delenv("FLEETLAKE_MAX_RUNTIME_SECONDS", raising=False)
     config = instance_config()
     asset_job = defs.resolve_implicit_global_asset_job_def()
-    month = {
+    # Two days (a month would do as well, but Dagster takes ~50 s to create a run over 720 partitions).
+    two_days = {
         "dagster/asset_partition_range_start": "2026-03-01-00:00",
-        "dagster/asset_partition_range_end": "2026-03-30-23:00",
+        "dagster/asset_partition_range_end": "2026-03-02-23:00",
     }
-    with (
-        dg.instance_for_test(overrides={"run_coordinator": config["run_coordinator"]}, temp_dir=str(tmp_path)) as inst,
-        in_process_workspace(inst) as context,
-    ):
-        repository = repository_of(context)
+    location = code_location()
+    target = location.loadable_target_origin
+    assert target.module_name is not None and target.attribute is not None
+    code = ReconstructableRepository.for_module(target.module_name, target.attribute)
+    with dg.instance_for_test(overrides={"run_coordinator": config["run_coordinator"]}, temp_dir=str(tmp_path)) as inst:
 
         def submitted(job: dg.JobDefinition, assets: set[str] | None, tags: dict[str, str]) -> dg.DagsterRun:
-            remote = repository.get_full_job(job.name)
             run = inst.create_run_for_job(
                 job,
                 asset_selection={dg.AssetKey(a) for a in assets} if assets else None,
                 tags=tags,
                 status=dg.DagsterRunStatus.NOT_STARTED,
-                remote_job_origin=remote.get_remote_origin(),
-                job_code_origin=remote.get_python_origin(),
+                remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name),
+                job_code_origin=JobPythonOrigin(job.name, code.get_python_origin()),
             )
-            inst.submit_run(run.run_id, context.create_request_context())
+            # The queued run coordinator reads the run and its plan from the instance, not the workspace.
+            inst.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]
             queued = inst.get_run_by_id(run.run_id)
             assert queued is not None
             return queued
 
-        backfill = submitted(asset_job, {"mds_trips"}, month)
+        backfill = submitted(asset_job, {"mds_trips"}, two_days)
         assert backfill.status == dg.DagsterRunStatus.QUEUED
         assert backfill.tags[INGEST_TAG] == "voi"
-        # 30 days of hours: 2 h + 719 × 2 min.
-        assert backfill.tags[MAX_RUNTIME_TAG] == str(2 * 3600 + 719 * 120)
+        # 48 hours: 2 h + 47 × 2 min.
+        assert backfill.tags[MAX_RUNTIME_TAG] == str(2 * 3600 + 47 * 120) == "12840"
         one_hour = submitted(asset_job, {"mds_events"}, {"dagster/partition": "2026-03-01-05:00"})
         assert one_hour.tags[INGEST_TAG] == "voi"
         assert one_hour.tags[MAX_RUNTIME_TAG] == str(2 * 3600)
-        chosen = submitted(asset_job, {"mds_trips"}, {**month, MAX_RUNTIME_TAG: "600"})
+        chosen = submitted(asset_job, {"mds_trips"}, {**two_days, MAX_RUNTIME_TAG: "600"})
         assert (chosen.tags[INGEST_TAG], chosen.tags[MAX_RUNTIME_TAG]) == ("voi", "600")
         # Runs that do not ingest are left as they are.
         for job, assets in ((asset_job, {"trips"}), (defs.resolve_job_def("gbfs_snapshot_job"), None)):
@@ -271,11 +274,10 @@ def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return None
 
 
-@contextlib.contextmanager
-def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessContext]:
-    """The code location workspace.yaml names, under its name, loaded in this process (no code server)."""
+def code_location() -> InProcessCodeLocationOrigin:
+    """The code location workspace.yaml names, under its name, to be loaded in this process."""
     workspace_file = yaml.safe_load(WORKSPACE.read_text())["load_from"][0]["python_module"]
-    origin = InProcessCodeLocationOrigin(
+    return InProcessCodeLocationOrigin(
         LoadableTargetOrigin(
             executable_path=sys.executable,
             module_name=workspace_file["module_name"],
@@ -283,6 +285,12 @@ def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProc
         ),
         location_name=workspace_file["location_name"],
     )
+
+
+@contextlib.contextmanager
+def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessContext]:
+    """The code location loaded in this process (no code server)."""
+    origin = code_location()
     with warnings.catch_warnings():
         # Dagster's own snapshot of a schedule reads its deprecated `environment_vars` property.
         warnings.simplefilter("ignore", DeprecationWarning)
