@@ -12,9 +12,10 @@ dead one does not stop ingestion for long: the hourly job waits for hours the pr
 to an hour (12 retries of 5 minutes), so it gets two; a backfill gets that plus two minutes per hour it covers.
 """
 
-import os
 from collections.abc import Mapping
 from datetime import datetime
+
+from pipelines.config import numeric_setting
 
 INGEST_TAG = "fleetlake/ingest"
 INGEST_TAG_VALUE = "voi"
@@ -31,14 +32,9 @@ ZONE_GEOMETRY_MAX_RUNTIME_S = 30 * 60
 
 
 def _override() -> int | None:
-    """FLEETLAKE_MAX_RUNTIME_SECONDS: one maximum runtime for every ingesting run, when set."""
-    value = os.environ.get(MAX_RUNTIME_ENV, "").strip()
-    if not value:
-        return None
-    seconds = int(value)
-    if seconds <= 0:
-        raise ValueError(f"{MAX_RUNTIME_ENV} must be a positive number of seconds, not {value!r}")
-    return seconds
+    """FLEETLAKE_MAX_RUNTIME_SECONDS: one maximum runtime for every ingesting run, when set (checked with the
+    other numeric settings when a command starts)."""
+    return int(numeric_setting(MAX_RUNTIME_ENV)) or None
 
 
 def ingest_max_runtime_seconds(hours: int) -> int:

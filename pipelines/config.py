@@ -74,6 +74,7 @@ NUMERIC_SETTINGS: dict[str, tuple[float, bool, float]] = {
     "FLEETLAKE_NOT_READY_RETRY_SECONDS": (300.0, False, 0.0),
     "FLEETLAKE_NOT_READY_MAX_RETRIES": (12, True, 0),
     LEAD_IN_HOURS_ENV: (48, True, 0),
+    "FLEETLAKE_MAX_RUNTIME_SECONDS": (0, True, 1),  # 0, unset: each job's own (assets/run_limits.py)
 }
 """Every numeric setting with its default and bounds, so a command can check them all before it starts."""
 
