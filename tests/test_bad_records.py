@@ -1,0 +1,161 @@
+"""One bad record fails one record: in the client, in ingestion, and in the warehouse build."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from pipelines.config import Settings
+from pipelines.ingest import ingest_hours, reparse
+from pipelines.lake.store import Lake, Partition
+from pipelines.voi.client import VoiClient, VoiRequestError
+from pipelines.voi.ratelimit import RateLimiter
+from pipelines.warehouse.build import Warehouse
+from tests.scenario import event, query, ride, uid, write_events, write_hours
+from tests.test_malformed_corpus import CORPUS, FLAGGED, mutated
+
+HOUR = datetime(2026, 3, 28, 10, tzinfo=UTC)
+GOOD = CORPUS["good"]["mds_trips"]
+
+
+def trips_body(*records: str) -> bytes:
+    return ('{"version":"2.0.0","trips":[' + ",".join(records) + '],"links":{}}').encode()
+
+
+GOOD_TEXT = json.dumps(GOOD)
+BAD_BODIES = {
+    "NaN": GOOD_TEXT.replace('"duration": 600', '"duration": NaN'),
+    "Infinity": GOOD_TEXT.replace('"distance": 1500', '"distance": Infinity'),
+    "1e400": GOOD_TEXT.replace('"duration": 600', '"duration": 1e400'),
+    "lone surrogate": GOOD_TEXT.replace('"rider"', '"\\ud800rider"'),
+}
+
+
+def _second(record: str) -> str:
+    return record.replace(GOOD["trip_id"], uid("second trip"))
+
+
+class Provider:
+    """A token endpoint and one trips response, counting the requests for trips."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.trip_requests = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 900})
+        self.trip_requests += 1
+        return httpx.Response(200, content=self.body, headers={"content-type": "application/vnd.mds+json"})
+
+
+def client(provider: Provider, lake_dir: Path) -> VoiClient:
+    settings = Settings(
+        api_base_url="http://voi.test", maas_base_url="http://voi.test", zones=("1",), lake_dir=lake_dir
+    )
+    return VoiClient(settings, transport=httpx.MockTransport(provider), limiter=RateLimiter(10_000, burst=200))
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BODIES))
+def test_a_value_strict_json_refuses_costs_its_record_only_and_no_retry(kind: str, tmp_path: Path) -> None:
+    body = trips_body(BAD_BODIES[kind], _second(GOOD_TEXT))
+    provider = Provider(body)
+
+    async def run() -> object:
+        async with client(provider, tmp_path) as voi:
+            return await ingest_hours(voi, Lake(tmp_path), ["1"], [HOUR], datasets=("mds_trips",))
+
+    report = asyncio.run(run())
+    assert provider.trip_requests == 1  # a complete body is not fetched again
+    (result,) = report.results  # type: ignore[attr-defined]
+    assert (result.status, result.received, result.rows, result.quarantined) == ("written", 2, 1, 1)
+    lake = Lake(tmp_path)
+    partition = Partition("mds_trips", "1", HOUR)
+    assert lake.read_raw(partition) == [body]  # the response is kept as received
+    quarantine = pl.read_parquet(lake.quarantine_path(partition))
+    assert quarantine["record_index"].to_list() == [0]
+    field = "trip_type" if kind == "lone surrogate" else ("distance" if kind == "Infinity" else "duration")
+    assert f"$.{field}" in quarantine["reason"][0]
+    kept = pl.read_parquet(lake.data_path(partition))
+    assert kept["trip_id"].to_list() == [uid("second trip")]
+
+
+def test_a_cut_body_is_still_retried_and_fails_its_partition(tmp_path: Path) -> None:
+    provider = Provider(trips_body(GOOD_TEXT)[:-10])
+
+    async def run() -> None:
+        async with client(provider, tmp_path) as voi:
+            voi.max_attempts = 2
+            await voi.mds_trips("1", HOUR)
+
+    with pytest.raises(VoiRequestError, match="cut body"):
+        asyncio.run(run())
+    assert provider.trip_requests == 2
+
+
+def test_an_id_with_a_final_newline_is_quarantined_by_ingestion_and_reparse(tmp_path: Path) -> None:
+    newline = GOOD_TEXT.replace(GOOD["trip_id"], GOOD["trip_id"] + "\\n")
+    body = trips_body(newline, _second(GOOD_TEXT))
+    lake = Lake(tmp_path)
+    lake.write_raw(Partition("mds_trips", "1", HOUR), [body])
+    result = reparse(lake, "mds_trips", "1", HOUR)
+    assert (result.rows, result.quarantined) == (1, 1)
+    reason = pl.read_parquet(lake.quarantine_path(Partition("mds_trips", "1", HOUR)))["reason"][0]
+    assert reason == "Expected a whole UUID as text (nothing around it, no final newline) - at `$.trip_id`"
+
+
+def test_a_lake_row_whose_id_is_not_a_uuid_never_fails_the_build_and_is_counted(tmp_path: Path) -> None:
+    """A file from before ingestion matched ids whole: staging leaves the row out, data quality counts it."""
+    lake_dir = tmp_path / "lake"
+    start = HOUR + timedelta(minutes=5)
+    trip, events = ride("kept trip", "scooter-1", start, start + timedelta(minutes=10))
+    write_hours(lake_dir, "1", [trip], events)
+    lake = Lake(lake_dir)
+    for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
+        path = lake.data_path(Partition(dataset, "1", HOUR))
+        frame = pl.read_parquet(path)
+        bad = frame.head(1).with_columns(pl.col(key) + "\n")
+        pl.concat([frame, bad]).write_parquet(path)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+    warehouse.build()
+    assert query(warehouse, "select trip_id::varchar as id from staging.stg_mds__trips")["id"].to_list() == [
+        uid("kept trip")
+    ]
+    assert query(warehouse, "select count(*) as n from staging.stg_mds__events")["n"][0] == len(events)
+    quality = query(
+        warehouse,
+        "select mds_trips_unreadable, mds_events_unreadable, mds_trips_records from data_quality_hourly "
+        "where zone_id = '1' and hour_start = $hour",
+        {"hour": HOUR},
+    )
+    assert quality.rows() == [(1, 1, 2)]
+    unreadable = query(warehouse, "select dataset, unreadable_column from core.int_unreadable_records order by 1")
+    assert unreadable.rows() == [("mds_events", "event_id"), ("mds_trips", "trip_id")]
+
+
+def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    flagged = [json.loads(mutated(case)) | {"event_id": uid(case["case"])} for case in FLAGGED]
+    sound = [
+        event("sound end", "scooter-1", HOUR + timedelta(minutes=1), "trip_end", "available"),
+        event("sound low", "scooter-1", HOUR + timedelta(minutes=2), "battery_low", "non_operational"),
+        event("sound unspecified", "scooter-2", HOUR + timedelta(minutes=3), "unspecified", "missing"),
+    ]
+    result = write_events(lake_dir, "1", HOUR, [*sound, *flagged])
+    assert (result.rows, result.quarantined) == (len(sound) + len(flagged), 0)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+    warehouse.build()
+    events = query(
+        warehouse, "select event_id::varchar as event_id, state_contradicts_event from staging.stg_mds__events"
+    )
+    assert dict(events.rows()) == {e["event_id"]: False for e in sound} | {e["event_id"]: True for e in flagged}
+    quality = query(
+        warehouse,
+        "select events_contradicting_state from data_quality_hourly where zone_id = '1' and hour_start = $hour",
+        {"hour": HOUR},
+    )
+    assert quality["events_contradicting_state"].to_list() == [len(flagged)] == [3]
