@@ -10,11 +10,15 @@ import polars as pl
 import pytest
 
 from pipelines.config import Settings
-from pipelines.ingest import ingest_hours, reparse
+from pipelines.ingest import IngestReport, hours_between, ingest_hours, reparse
 from pipelines.lake.store import Lake, Partition
+from pipelines.provider.app import ProviderApp
+from pipelines.provider.faults import Faults
+from pipelines.provider.service import SimulatedProvider
 from pipelines.voi.client import VoiClient, VoiRequestError
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.build import Warehouse
+from tests.conftest import CREDENTIALS, START, make_provider
 from tests.scenario import event, query, ride, uid, write_events, write_hours
 from tests.test_malformed_corpus import CORPUS, FLAGGED, mutated
 
@@ -159,3 +163,62 @@ def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(tmp
         {"hour": HOUR},
     )
     assert quality["events_contradicting_state"].to_list() == [len(flagged)] == [3]
+
+
+def _ingest(provider: SimulatedProvider, lake_dir: Path, hours: list[datetime]) -> IngestReport:
+    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
+    settings = Settings(
+        api_base_url="http://voi.test", maas_base_url="http://voi.test", zones=("1",), lake_dir=lake_dir
+    )
+
+    async def run() -> IngestReport:
+        transport = httpx.ASGITransport(app=app.app)
+        async with VoiClient(settings, transport=transport, limiter=RateLimiter(1_000_000, burst=1_000)) as voi:
+            return await ingest_hours(voi, Lake(lake_dir), ["1"], hours)
+
+    return asyncio.run(run())
+
+
+def _lake(lake_dir: Path, dataset: str, key: str) -> pl.DataFrame:
+    return pl.read_parquet(sorted(lake_dir.glob(f"{dataset}/zone_id=*/date=*/hour=*/*.parquet"))).sort(key)
+
+
+def test_the_simulators_implausible_and_contradicting_records_are_quarantined_and_flagged(tmp_path: Path) -> None:
+    """Implausible copies (seconds, end before start, ten-year trips, (0, 0), unknown states and types, ids with a
+    newline, NaN, future times) cost only themselves; contradicting event types are kept and flagged."""
+    hours = hours_between(START + timedelta(hours=9), START + timedelta(hours=13))  # daytime: trips
+    faults = Faults(implausible_rate=0.2, contradicting_rate=0.3)
+    faulty = make_provider(faults=faults)
+    clean_report = _ingest(make_provider(), tmp_path / "clean", hours)
+    faulty_report = _ingest(faulty, tmp_path / "faulty", hours)
+
+    zone = faulty.zones["1"]
+    first, end = (int(h.timestamp() * 1000) for h in (hours[0], hours[-1] + timedelta(hours=1)))
+    in_window = {
+        "mds_trips": (zone.trip_end >= first) & (zone.trip_end < end),
+        "mds_events": (zone.event_ts >= first) & (zone.event_ts < end),
+    }
+    copies = {
+        "mds_trips": int((zone.trip_faults.implausible[in_window["mds_trips"]] > 0).sum()),
+        "mds_events": int((zone.event_faults.implausible[in_window["mds_events"]] > 0).sum()),
+    }
+    assert min(copies.values()) > 5
+    for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
+        summary = faulty_report.summary(dataset)
+        assert summary["partitions_failed"] == 0
+        assert summary["quarantined"] == copies[dataset]
+        assert summary["rows"] == clean_report.summary(dataset)["rows"]
+        clean, kept = _lake(tmp_path / "clean", dataset, key), _lake(tmp_path / "faulty", dataset, key)
+        assert kept.drop("event_types", strict=False).equals(clean.drop("event_types", strict=False))
+    quarantine = pl.read_parquet(tmp_path / "faulty" / "quarantine")
+    assert quarantine["reason"].str.contains("`").all()  # every reason names its field
+    assert quarantine["reason"].str.contains("NaN is not a finite JSON number").any()
+
+    kept_events = _lake(tmp_path / "faulty", "mds_events", "event_id")
+    clean_events = _lake(tmp_path / "clean", "mds_events", "event_id")
+    contradicted = int((kept_events["event_types"] != clean_events["event_types"]).sum())
+    assert contradicted > 5
+    warehouse = Warehouse(tmp_path / "w.duckdb", tmp_path / "faulty")
+    warehouse.build()
+    quality = query(warehouse, "select sum(events_contradicting_state)::int as n from data_quality_hourly")
+    assert quality["n"].to_list() == [contradicted]

@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-# MDS 2.0 micromobility vocabulary (docs/modes/micromobility.md, "Vehicle States" and "Event Types").
+# MDS 2.0 vocabulary (the `vehicle_state` and `event_type` enums of the official schema, every mode: a provider
+# may use a value of another mode's list, as `service_start`; a value in none of them is unknown).
 VEHICLE_STATES = frozenset(
-    ("removed", "available", "non_operational", "reserved", "on_trip", "non_contactable", "missing", "elsewhere")
-)
+    ("removed", "available", "non_operational", "reserved", "on_trip", "stopped", "non_contactable", "missing",
+     "elsewhere")
+)  # fmt: skip
 EVENT_TYPES = frozenset(
     (
-        "agency_drop_off", "agency_pick_up", "battery_charged", "battery_low", "changed_geographies", "comms_lost",
-        "comms_restored", "compliance_pick_up", "decommissioned", "not_located", "located", "maintenance",
-        "maintenance_pick_up", "off_hours", "on_hours", "provider_drop_off", "rebalance_pick_up",
-        "reservation_cancel", "reservation_start", "system_resume", "system_suspend", "trip_cancel", "trip_end",
-        "trip_enter_jurisdiction", "trip_leave_jurisdiction", "trip_start", "unspecified",
+        "agency_drop_off", "agency_pick_up", "battery_charged", "battery_low", "changed_geographies",
+        "charging_end", "charging_start", "comms_lost", "comms_restored", "compliance_pick_up",
+        "customer_cancellation", "decommissioned", "driver_cancellation", "fueling_end", "fueling_start",
+        "located", "maintenance", "maintenance_end", "maintenance_pick_up", "not_located", "off_hours", "on_hours",
+        "order_drop_off", "order_pick_up", "passenger_cancellation", "provider_cancellation", "provider_drop_off",
+        "rebalance_pick_up", "recommission", "remote_end", "remote_start", "reservation_cancel",
+        "reservation_start", "reservation_stop", "service_end", "service_start", "system_resume", "system_suspend",
+        "trip_cancel", "trip_end", "trip_enter_jurisdiction", "trip_leave_jurisdiction", "trip_pause",
+        "trip_resume", "trip_start", "trip_stop", "unspecified",
     )
 )  # fmt: skip
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -69,13 +75,14 @@ DECISIONS: tuple[Decision, ...] = (
     Decision("MDS, GBFS", "a location at exactly (0, 0)", "quarantine", "the location", "a placeholder for an "
              "unknown place (the Gulf of Guinea), not a position; counting it as outside the zone would invent "
              "a violation"),
-    Decision("mds_events, mds_vehicle_status", "a `vehicle_state` or `event_types` value outside MDS 2.0 "
-             "micromobility", "quarantine", "vehicle_state / event_types", "what the vehicle did is unknown; "
-             "occupancy would count a state no table knows"),
-    Decision("mds_events", "a `vehicle_state` the state machine does not reach by the last of `event_types` "
-             "(e.g. `trip_start` leaving the vehicle `available`)", "flag", "state_contradicts_event "
-             "(stg_mds__events)", "MDS does not enforce transitions at ingest, and either field may be the wrong "
-             "one; the state drives occupancy as delivered, and the contradiction is counted"),
+    Decision("mds_events, mds_vehicle_status", "a `vehicle_state` or `event_types` value outside the MDS 2.0 "
+             "schema's lists (every mode's)", "quarantine", "vehicle_state / event_types",
+             "what the vehicle did is unknown; occupancy would count a state no table knows"),
+    Decision("mds_events", "a `vehicle_state` the micromobility state machine does not reach by the last of "
+             "`event_types` (e.g. `trip_start` leaving the vehicle `available`; types of other modes are not "
+             "judged)", "flag", "state_contradicts_event (stg_mds__events)", "MDS does not enforce transitions "
+             "at ingest, and either field may be the wrong one; the state drives occupancy as delivered, and the "
+             "contradiction is counted (data_quality_hourly.events_contradicting_state)"),
 )  # fmt: skip
 
 
@@ -104,9 +111,9 @@ def _null_island(row: dict[str, Any], pairs: tuple[tuple[str, str, str], ...]) -
 
 def _vocabulary(row: dict[str, Any], prefix: str = "") -> str | None:
     if row["vehicle_state"] not in VEHICLE_STATES:
-        return f"`{prefix}vehicle_state` {row['vehicle_state']!r} is not an MDS 2.0 micromobility vehicle state"
+        return f"`{prefix}vehicle_state` {row['vehicle_state']!r} is not an MDS 2.0 vehicle state"
     if unknown := [t for t in row["event_types"] if t not in EVENT_TYPES]:
-        return f"`{prefix}event_types` {unknown} are not MDS 2.0 micromobility event types"
+        return f"`{prefix}event_types` {unknown} are not MDS 2.0 event types"
     return None
 
 
