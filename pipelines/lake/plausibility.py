@@ -86,15 +86,16 @@ DECISIONS: tuple[Decision, ...] = (
 )  # fmt: skip
 
 
-def _ms(delta: timedelta) -> int:
-    return delta // timedelta(milliseconds=1)
+FUTURE_TOLERANCE_MS = FUTURE_TOLERANCE // timedelta(milliseconds=1)
+MAX_TRIP_MS = MAX_TRIP // timedelta(milliseconds=1)
+FAR_FUTURE = 2**63
 
 
 def _future(row: dict[str, Any], columns: tuple[tuple[str, str], ...], clock_ms: int | None) -> str | None:
     """The first of `columns` (row column, the record's field) later than the clock and its tolerance."""
     if clock_ms is None:
         return None
-    limit = clock_ms + _ms(FUTURE_TOLERANCE)
+    limit = clock_ms + FUTURE_TOLERANCE_MS
     for column, name in columns:
         value = row[column]
         if value is not None and value > limit:
@@ -118,16 +119,36 @@ def _vocabulary(row: dict[str, Any], prefix: str = "") -> str | None:
 
 
 def trip(row: dict[str, Any], clock_ms: int | None) -> str | None:
-    if row["end_time"] < row["start_time"]:
-        return f"`end_time` {row['end_time']} is before `start_time` {row['start_time']}"
-    if row["end_time"] - row["start_time"] > _ms(MAX_TRIP):
-        return f"`end_time` is more than 24 hours after `start_time` ({row['start_time']} to {row['end_time']})"
+    start, end = row["start_time"], row["end_time"]
+    limit = FAR_FUTURE if clock_ms is None else clock_ms + FUTURE_TOLERANCE_MS
+    # The hot path (every trip): plain comparisons; the messages are made only for a record that fails.
+    if (
+        start <= end <= limit
+        and end - start <= MAX_TRIP_MS
+        and (row["start_lat"] != 0 or row["start_lng"] != 0)
+        and (row["end_lat"] != 0 or row["end_lng"] != 0)
+    ):
+        return None
+    if end < start:
+        return f"`end_time` {end} is before `start_time` {start}"
+    if end - start > MAX_TRIP_MS:
+        return f"`end_time` is more than 24 hours after `start_time` ({start} to {end})"
     return _future(row, (("start_time", "start_time"), ("end_time", "end_time")), clock_ms) or _null_island(
         row, (("start_location", "start_lat", "start_lng"), ("end_location", "end_lat", "end_lng"))
     )
 
 
 def event(row: dict[str, Any], clock_ms: int | None) -> str | None:
+    limit = FAR_FUTURE if clock_ms is None else clock_ms + FUTURE_TOLERANCE_MS
+    published = row["publication_time"]
+    if (  # the hot path (every event), as in trip()
+        row["vehicle_state"] in VEHICLE_STATES
+        and EVENT_TYPES.issuperset(row["event_types"])
+        and row["timestamp"] <= limit
+        and (published is None or published <= limit)
+        and (row["lat"] != 0 or row["lng"] != 0)
+    ):
+        return None
     return (
         _vocabulary(row)
         or _future(row, (("timestamp", "timestamp"), ("publication_time", "publication_time")), clock_ms)
