@@ -19,8 +19,8 @@ from pipelines.voi.client import VoiClient, VoiRequestError
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, START, make_provider
-from tests.scenario import event, query, ride, uid, write_events, write_hours
-from tests.test_malformed_corpus import CORPUS, FLAGGED, mutated
+from tests.scenario import CENTER, area, event, query, ride, uid, write_events, write_hours, write_zone_areas
+from tests.test_malformed_corpus import CORPUS, FLAGGED, OTHER_ID, mutated
 
 HOUR = datetime(2026, 3, 28, 10, tzinfo=UTC)
 GOOD = CORPUS["good"]["mds_trips"]
@@ -143,7 +143,8 @@ def test_a_lake_row_whose_id_is_not_a_uuid_never_fails_the_build_and_is_counted(
 
 def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(tmp_path: Path) -> None:
     lake_dir = tmp_path / "lake"
-    flagged = [json.loads(mutated(case)) | {"event_id": uid(case["case"])} for case in FLAGGED]
+    contradicting = [case for case in FLAGGED if case["field"] == "state_contradicts_event"]
+    flagged = [json.loads(mutated(case)) | {"event_id": uid(case["case"])} for case in contradicting]
     sound = [
         event("sound end", "scooter-1", HOUR + timedelta(minutes=1), "trip_end", "available"),
         event("sound low", "scooter-1", HOUR + timedelta(minutes=2), "battery_low", "non_operational"),
@@ -222,3 +223,38 @@ def test_the_simulators_implausible_and_contradicting_records_are_quarantined_an
     warehouse.build()
     quality = query(warehouse, "select sum(events_contradicting_state)::int as n from data_quality_hourly")
     assert quality["n"].to_list() == [contradicted]
+
+
+def test_locations_far_from_the_zone_are_kept_flagged_and_counted(tmp_path: Path) -> None:
+    """The corpus's far-away trip (latitude and longitude swapped) and event, beside sound ones, in a zone whose
+    areas span central Stockholm: flagged in trips, counted in data_quality_hourly."""
+    lake_dir = tmp_path / "lake"
+    far = {
+        case["dataset"]: json.loads(mutated(case, new_id=True)) for case in FLAGGED if case["field"] == "far_from_zone"
+    }
+    start = HOUR + timedelta(minutes=5)
+    near_trip, near_events = ride("near", "scooter-1", start, start + timedelta(minutes=10))
+    write_hours(lake_dir, "1", [near_trip, far["mds_trips"]], [*near_events, far["mds_events"]])
+    city = area("city", "operations", (CENTER[0] - 0.1, CENTER[1] - 0.1), (CENTER[0] + 0.1, CENTER[1] + 0.1))
+    write_zone_areas(lake_dir, "1", HOUR, [city])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+    warehouse.build()
+    trips = query(warehouse, "select trip_id::varchar as trip_id, is_far_from_zone from trips")
+    assert dict(trips.rows()) == {uid("near"): False, OTHER_ID: True}
+    quality = query(
+        warehouse,
+        "select trips_far_from_zone, events_far_from_zone from data_quality_hourly "
+        "where zone_id = '1' and hour_start = $hour",
+        {"hour": HOUR},
+    )
+    assert quality.rows() == [(1, 1)]
+
+
+def test_far_from_the_zone_is_not_known_without_areas(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    start = HOUR + timedelta(minutes=5)
+    trip, events = ride("alone", "scooter-1", start, start + timedelta(minutes=10))
+    write_hours(lake_dir, "1", [trip], events)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+    warehouse.build()
+    assert query(warehouse, "select is_far_from_zone from trips")["is_far_from_zone"].to_list() == [None]

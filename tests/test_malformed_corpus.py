@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -127,6 +126,8 @@ def test_a_flagged_record_reaches_the_lake(case: dict[str, Any]) -> None:
     assert result.frame[DATASETS[dataset].key[0]].to_list()[1] == OTHER_ID
 
 
-def test_flagged_cases_name_staging_columns() -> None:
-    assert {c["field"] for c in FLAGGED} == {"state_contradicts_event"}
-    assert pl.Series([c["dataset"] for c in FLAGGED]).unique().to_list() == ["mds_events"]
+def test_flagged_cases_name_their_flags() -> None:
+    """state_contradicts_event: a column of stg_mds__events; far_from_zone: trips.is_far_from_zone and
+    data_quality_hourly (test_bad_records.py builds both)."""
+    assert {c["field"] for c in FLAGGED} == {"state_contradicts_event", "far_from_zone"}
+    assert sorted({c["dataset"] for c in FLAGGED}) == ["mds_events", "mds_trips"]

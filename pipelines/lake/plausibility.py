@@ -83,6 +83,11 @@ DECISIONS: tuple[Decision, ...] = (
              "judged)", "flag", "state_contradicts_event (stg_mds__events)", "MDS does not enforce transitions "
              "at ingest, and either field may be the wrong one; the state drives occupancy as delivered, and the "
              "contradiction is counted (data_quality_hourly.events_contradicting_state)"),
+    Decision("mds_trips, mds_events", "a location more than 50 km beyond the box of every area the zone API gave "
+             "the zone (e.g. latitude and longitude swapped)", "flag", "trips.is_far_from_zone; "
+             "data_quality_hourly.trips_far_from_zone, events_far_from_zone", "a GPS glitch or a vehicle truly "
+             "carried away: the record is otherwise sound and already counts as outside every area; judged in the "
+             "warehouse, which knows the zone's areas (core.int_zone_extents)"),
 )  # fmt: skip
 
 
