@@ -258,3 +258,19 @@ def test_far_from_the_zone_is_not_known_without_areas(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
     warehouse.build()
     assert query(warehouse, "select is_far_from_zone from trips")["is_far_from_zone"].to_list() == [None]
+
+
+def test_a_body_nested_beyond_any_reader_fails_its_partition_once_and_is_kept(tmp_path: Path) -> None:
+    body = b'{"trips":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    provider = Provider(body)
+
+    async def run() -> IngestReport:
+        async with client(provider, tmp_path) as voi:
+            return await ingest_hours(voi, Lake(tmp_path), ["1"], [HOUR], datasets=("mds_trips",))
+
+    (result,) = asyncio.run(run()).results
+    assert provider.trip_requests == 1
+    assert result.status == "failed"
+    assert result.error is not None and "mds_trips: the response is not complete JSON" in result.error
+    kept = sorted((tmp_path / "_raw" / "mds_trips").rglob("rejected-*.json.gz"))
+    assert len(kept) == 1

@@ -473,7 +473,7 @@ def _at(body: bytes | msgspec.Raw, path: Sequence[str]) -> msgspec.Raw | None:
             mapping = msgspec.json.decode(node, type=dict[str, msgspec.Raw])
         except msgspec.ValidationError:
             return None
-        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
             raise _NotStrictJson(str(e)) from None
         if key not in mapping:
             return None
@@ -490,7 +490,7 @@ def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw | lenient_jso
     except _NotStrictJson as strict_error:
         try:
             document = lenient_json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PayloadError(f"{dataset.name}: the response is not complete JSON: {strict_error}") from None
         return _lenient_records(dataset, document)
 
@@ -502,7 +502,7 @@ def _strict_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
             continue
         try:
             records = msgspec.json.decode(node, type=list[msgspec.Raw])
-        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
             raise _NotStrictJson(str(e)) from None
         except msgspec.ValidationError:
             if dataset.name == "gbfs_system_information":

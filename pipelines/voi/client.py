@@ -406,9 +406,11 @@ def _next_link(body: bytes) -> Any:
     it again brings the same bytes, so it is returned and parsed record by record, its raw text kept."""
     try:
         links = msgspec.json.decode(body, type=_Envelope).links
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         try:
             document = lenient_json.loads(body)
+        except RecursionError:
+            return None  # complete but nested beyond any reader: its partition fails when parsed, not fetched again
         except ValueError:
             raise _Transient("cut body") from None
         links = document.get("links") if isinstance(document, dict) else None
