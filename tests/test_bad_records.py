@@ -1,6 +1,7 @@
 """One bad record fails one record: in the client, in ingestion, and in the warehouse build."""
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,8 +11,9 @@ import polars as pl
 import pytest
 
 from pipelines.config import Settings
-from pipelines.ingest import IngestReport, hours_between, ingest_hours, reparse
-from pipelines.lake.store import Lake, Partition
+from pipelines.ingest import IngestReport, hours_between, ingest_hours, reparse, write_partition
+from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import Lake, Partition, snapshot_stem
 from pipelines.provider.app import ProviderApp
 from pipelines.provider.faults import Faults
 from pipelines.provider.service import SimulatedProvider
@@ -19,7 +21,18 @@ from pipelines.voi.client import VoiClient, VoiRequestError
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, START, make_provider
-from tests.scenario import CENTER, area, event, query, ride, uid, write_events, write_hours, write_zone_areas
+from tests.scenario import (
+    CENTER,
+    area,
+    event,
+    query,
+    ride,
+    uid,
+    write_events,
+    write_hours,
+    write_system_information,
+    write_zone_areas,
+)
 from tests.test_malformed_corpus import CORPUS, FLAGGED, OTHER_ID, mutated
 
 HOUR = datetime(2026, 3, 28, 10, tzinfo=UTC)
@@ -274,3 +287,29 @@ def test_a_body_nested_beyond_any_reader_fails_its_partition_once_and_is_kept(tm
     assert result.error is not None and "mds_trips: the response is not complete JSON" in result.error
     kept = sorted((tmp_path / "_raw" / "mds_trips").rglob("rejected-*.json.gz"))
     assert len(kept) == 1
+
+
+def test_an_unknown_time_zone_is_quarantined_and_never_stops_a_build(tmp_path: Path) -> None:
+    """Ingestion quarantines it; a lake file from before that check is skipped by staging, the last valid holds."""
+    lake_dir = tmp_path / "lake"
+    start = HOUR + timedelta(minutes=5)
+    trip, events = ride("local", "scooter-1", start, start + timedelta(minutes=10))
+    write_hours(lake_dir, "1", [trip], events)
+    assert write_system_information(lake_dir, "1", HOUR, timezone="Europe/Stockholm").quarantined == 0
+    refused = write_system_information(lake_dir, "1", HOUR + timedelta(minutes=5), timezone="Mars/Olympus_Mons")
+    assert (refused.rows, refused.quarantined) == (0, 1)
+    later = HOUR + timedelta(minutes=10)  # as an ingestion without the check wrote it
+    unchecked = dataclasses.replace(DATASETS["gbfs_system_information"], check=None)
+    body = {"data": {"system_id": "voi_1", "name": "Voi", "timezone": "Mars/Olympus_Mons"}}
+    partition = Partition("gbfs_system_information", "1", HOUR)
+    stem = snapshot_stem(later)
+    write_partition(
+        Lake(lake_dir), unchecked, partition, [json.dumps(body).encode()], (later, later), stem=stem, captured_at=later
+    )
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+    warehouse.build()
+    assert query(warehouse, "select timezone from staging.stg_gbfs__system_information")["timezone"].to_list() == [
+        "Europe/Stockholm"
+    ]
+    local = query(warehouse, "select start_time_local from trips")["start_time_local"].to_list()
+    assert local == [datetime(2026, 3, 28, 11, 5)]  # Stockholm: UTC+1 in March

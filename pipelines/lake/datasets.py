@@ -436,7 +436,7 @@ DATASETS: dict[str, Dataset] = {
             "gbfs_system_information", "snapshot", ("data",), r.GbfsSystemInformation, _system_information,
             {"system_id": pl.String, "name": pl.String, "timezone": pl.String, "languages": STRINGS,
              "operator": pl.String, "email": pl.String},
-            key=("system_id",),
+            key=("system_id",), check=plausibility.gbfs_system_information,
         ),
         Dataset(
             "gbfs_pricing_plans", "snapshot", ("data", "plans"), r.GbfsPricingPlan, _pricing_plan,

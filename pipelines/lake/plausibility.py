@@ -10,6 +10,8 @@ Checks read the row a dataset's `row` function made (times in epoch milliseconds
 the response was received (or the snapshot captured), so a re-parse judges "in the future" as ingestion did.
 """
 
+import functools
+import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -83,6 +85,9 @@ DECISIONS: tuple[Decision, ...] = (
              "judged)", "flag", "state_contradicts_event (stg_mds__events)", "MDS does not enforce transitions "
              "at ingest, and either field may be the wrong one; the state drives occupancy as delivered, and the "
              "contradiction is counted (data_quality_hourly.events_contradicting_state)"),
+    Decision("gbfs_system_information", "a `timezone` that is not an IANA time zone", "quarantine", "timezone",
+             "every local time of the zone is computed in it: an unknown one would stop every build (staging also "
+             "skips such a snapshot, and the latest valid one holds)"),
     Decision("mds_trips, mds_events", "a location more than 50 km beyond the box of every area the zone API gave "
              "the zone (e.g. latitude and longitude swapped)", "flag", "trips.is_far_from_zone; "
              "data_quality_hourly.trips_far_from_zone, events_far_from_zone", "a GPS glitch or a vehicle truly "
@@ -184,3 +189,18 @@ def gbfs_station_status(row: dict[str, Any], clock_ms: int | None) -> str | None
 
 def gbfs_station_information(row: dict[str, Any], clock_ms: int | None) -> str | None:
     return _null_island(row, (("lat/lon", "lat", "lon"),))
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # `localtime` is the host's zone, not a place: DuckDB does not know it either.
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
+def gbfs_system_information(row: dict[str, Any], clock_ms: int | None) -> str | None:
+    known = _time_zones()
+    # Without a time zone database (no tzdata on the host) nothing is judged here; staging still skips a zone
+    # DuckDB does not know.
+    if not known or row["timezone"] in known:
+        return None
+    return f"`timezone` {row['timezone']!r} is not an IANA time zone"
