@@ -163,13 +163,15 @@ def write_partition(
     under the delivery's own stem beside the earlier ones, and the records it replaced (changed or no longer
     delivered) or that its response repeated go to `superseded/` (see `superseded_records`). A delivery that
     repeats the newest one byte for byte is that delivery again: it keeps its time and adds no raw copy.
+    A record time beyond the delivery's clock (`captured_at` for a snapshot, else `ingested_at`) and a tolerance is
+    in the future (pipelines/lake/plausibility.py), so a re-parse judges it as the delivery was judged.
     """
     ingested_at = (ingested_at or datetime.now(UTC)).astimezone(UTC)
     ingested_at = ingested_at.replace(microsecond=ingested_at.microsecond // 1000 * 1000)  # the column is in ms
     hourly = dataset.kind == "hourly"
     raw_stem = "response" if stem == "part-0" else stem
     try:
-        parsed = parse(dataset, pages, window if hourly else None)
+        parsed = parse(dataset, pages, window if hourly else None, clock=captured_at or ingested_at)
     except PayloadError as e:
         # Keep the bad response for inspection, beside (not over) the last good one.
         if keep_raw:

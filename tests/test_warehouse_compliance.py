@@ -408,7 +408,7 @@ def run_rule_check(warehouse: Warehouse, rule_name: str, local_at: datetime) -> 
 def test_policy_days_and_times_must_be_readable(tmp_path: Path) -> None:
     bad = rule("cap", "count", "devices", 5, [], []) | {"start_time": "25:00"}
     (tmp_path / "p.json").write_text(json.dumps(policy(bad)))
-    with pytest.raises(PolicyError, match="'25:00' is not a time of day"):
+    with pytest.raises(PolicyError, match=r"p\.json: policy .*: `\$\.rules\[0\]\.start_time`: '25:00' does not match"):
         load_policy_rules(tmp_path)
 
 

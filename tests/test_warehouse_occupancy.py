@@ -53,7 +53,7 @@ def build_story(lake: Path) -> Warehouse:
         event("a2", "a", T0 + 30 * M, "trip_start", "on_trip", trips=["t1"]),
         event("a3", "a", T0 + 3 * H + 10 * M, "trip_end", "available", trips=["t1"], location=FAR),
         event("b1", "b", T0 + 20 * M, "provider_drop_off", "available", location=FAR),
-        event("b2", "b", T0 + 40 * M, "reserve", "reserved", location=FAR),
+        event("b2", "b", T0 + 40 * M, "reservation_start", "reserved", location=FAR),
         event("b3", "b", T0 + 50 * M, "reservation_cancel", "non_operational", location=FAR),
     ]
     write_hours(lake, ZONE, [trip("t1", "a", T0 + 30 * M, T0 + 3 * H + 10 * M, end_at=FAR)], events)

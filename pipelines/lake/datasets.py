@@ -1,9 +1,11 @@
 """The lake's datasets: where each one's records sit in a response, how they are typed, and their columns.
 
-Parsing is record by record: a record that fails validation is quarantined with its reason and raw text,
-and the good records of the same response are kept. An id the response carries twice is kept once, its later
-occurrence winning: the same content again is a duplicate, different content a conflict; both are counted, and
-the copies that lost are kept (`Parsed.repeats`) so the lake holds what was sent.
+Parsing is record by record: a record that fails validation (its type, then its plausibility) is quarantined with
+its reason and raw text, and the good records of the same response are kept. An id the response carries twice is
+kept once, its later occurrence winning: the same content again is a duplicate, different content a conflict; both
+are counted, and the copies that lost are kept (`Parsed.repeats`) so the lake holds what was sent. A page is split
+into its records by msgspec; a body msgspec refuses as a whole (one NaN, one lone surrogate) is split again by the
+lenient reader, and only the records holding such a value are refused.
 """
 
 import functools
@@ -17,6 +19,8 @@ import polars as pl
 import pyarrow as pa
 import shapely
 
+from pipelines import lenient_json
+from pipelines.lake import plausibility
 from pipelines.lake import records as r
 
 Row = dict[str, Any]
@@ -26,6 +30,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class PayloadError(ValueError):
     """A response whose envelope is not what the endpoint documents (no record list where one belongs)."""
+
+
+class _NotStrictJson(ValueError):
+    """A body msgspec refuses as a whole: cut short, or holding a value strict JSON forbids."""
 
 
 @dataclass(frozen=True)
@@ -73,16 +81,22 @@ class Dataset:
     alternative_paths: tuple[tuple[str, ...], ...] = ()
     companion: tuple[tuple[str, ...], Callable[[msgspec.Raw], msgspec.Raw]] | None = None
     """A second place in the response that contributes one more record (GBFS global geofencing rules)."""
+    check: Callable[[Row, int | None], str | None] | None = None
+    """Plausibility beyond types (pipelines/lake/plausibility.py): the row and the ingest clock (epoch ms) in,
+    the reason to quarantine out (None: kept)."""
 
 
-def _ms(value: int | str | None, *, seconds: bool = False) -> int | None:
+def _ms(value: int | str | None, *, seconds: bool = False, column: str = "timestamp") -> int | None:
     """Epoch milliseconds from MDS ms, GBFS 2.x POSIX seconds or GBFS 3.0 RFC 3339 text."""
     if value is None:
         return None
     if isinstance(value, str):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"`{column}` {value!r} is not an RFC 3339 time") from None
         if moment.tzinfo is None:
-            raise ValueError(f"timestamp {value!r} has no UTC offset (RFC 3339 requires one)")
+            raise ValueError(f"`{column}` {value!r} has no UTC offset (RFC 3339 requires one)")
         # Exact integer arithmetic: float seconds * 1000 is off by one ms for some instants.
         return (moment - EPOCH) // timedelta(milliseconds=1)
     return value * 1000 if seconds else value
@@ -185,7 +199,7 @@ def _gbfs_vehicle(v: r.GbfsVehicle) -> Row:
         "is_reserved": bool(v.is_reserved),
         "is_disabled": bool(v.is_disabled),
         "vehicle_type_id": v.vehicle_type_id,
-        "last_reported": _ms(v.last_reported, seconds=True),
+        "last_reported": _ms(v.last_reported, seconds=True, column="last_reported"),
         "current_range_meters": None if v.current_range_meters is None else float(v.current_range_meters),
         "current_fuel_percent": v.current_fuel_percent,
         "station_id": v.station_id,
@@ -205,7 +219,7 @@ def _station_status(s: r.GbfsStationStatus) -> Row:
         "is_installed": bool(s.is_installed),
         "is_renting": bool(s.is_renting),
         "is_returning": bool(s.is_returning),
-        "last_reported": _ms(s.last_reported, seconds=True),
+        "last_reported": _ms(s.last_reported, seconds=True, column="last_reported"),
         "vehicle_types_available": [
             {"vehicle_type_id": x.vehicle_type_id, "count": x.count} for x in s.vehicle_types_available or []
         ],
@@ -257,8 +271,8 @@ def _geofencing_feature(f: r.GbfsGeofencingFeature) -> Row:
         "name": _text(p.name),
         "geometry": _wkb(f.geometry),
         "rules": _rules(p.rules),
-        "starts_at": _ms(p.start, seconds=True),
-        "ends_at": _ms(p.end, seconds=True),
+        "starts_at": _ms(p.start, seconds=True, column="properties.start"),
+        "ends_at": _ms(p.end, seconds=True, column="properties.end"),
     }
 
 
@@ -358,14 +372,14 @@ DATASETS: dict[str, Dataset] = {
              "end_time": UTC_MS, "start_lat": pl.Float64, "start_lng": pl.Float64, "end_lat": pl.Float64,
              "end_lng": pl.Float64, "duration_s": pl.Float64, "distance_m": pl.Float64, "trip_type": STRINGS,
              "accessibility_attributes": STRINGS},
-            key=("trip_id",), window_column="end_time",
+            key=("trip_id",), window_column="end_time", check=plausibility.trip,
         ),
         Dataset(
             "mds_events", "hourly", ("events",), r.Event, _event,
             {"event_id": pl.String, "device_id": pl.String, "provider_id": pl.String, "timestamp": UTC_MS,
              "publication_time": UTC_MS, "event_types": STRINGS, "vehicle_state": pl.String, "lat": pl.Float64,
              "lng": pl.Float64, "battery_percent": pl.Float64, "trip_ids": STRINGS},
-            key=("event_id",), window_column="timestamp",
+            key=("event_id",), window_column="timestamp", check=plausibility.event,
         ),
         Dataset(
             "mds_vehicles", "snapshot", ("vehicles",), r.Vehicle, _vehicle,
@@ -379,7 +393,7 @@ DATASETS: dict[str, Dataset] = {
              "vehicle_state": pl.String, "event_time": UTC_MS, "event_lat": pl.Float64, "event_lng": pl.Float64,
              "battery_percent": pl.Float64, "telemetry_time": UTC_MS, "telemetry_lat": pl.Float64,
              "telemetry_lng": pl.Float64, "trip_ids": STRINGS},
-            key=("device_id",),
+            key=("device_id",), check=plausibility.vehicle_status,
         ),
         Dataset(
             "gbfs_vehicle_status", "snapshot", ("data", "vehicles"), r.GbfsVehicle, _gbfs_vehicle,
@@ -387,7 +401,7 @@ DATASETS: dict[str, Dataset] = {
              "is_disabled": pl.Boolean, "vehicle_type_id": pl.String, "last_reported": UTC_MS,
              "current_range_meters": pl.Float64, "current_fuel_percent": pl.Float64, "station_id": pl.String,
              "pricing_plan_id": pl.String},
-            key=("vehicle_id",), alternative_paths=(("data", "bikes"),),
+            key=("vehicle_id",), alternative_paths=(("data", "bikes"),), check=plausibility.gbfs_vehicle,
         ),
         Dataset(
             "gbfs_station_status", "snapshot", ("data", "stations"), r.GbfsStationStatus, _station_status,
@@ -395,14 +409,14 @@ DATASETS: dict[str, Dataset] = {
              "num_docks_available": pl.Int64, "is_installed": pl.Boolean, "is_renting": pl.Boolean,
              "is_returning": pl.Boolean, "last_reported": UTC_MS,
              "vehicle_types_available": pl.List(pl.Struct({"vehicle_type_id": pl.String, "count": pl.Int64}))},
-            key=("station_id",),
+            key=("station_id",), check=plausibility.gbfs_station_status,
         ),
         Dataset(
             "gbfs_station_information", "snapshot", ("data", "stations"), r.GbfsStationInformation,
             _station_information,
             {"station_id": pl.String, "name": pl.String, "lat": pl.Float64, "lon": pl.Float64,
              "capacity": pl.Int64, "is_virtual_station": pl.Boolean, "station_area": pl.Binary},
-            key=("station_id",),
+            key=("station_id",), check=plausibility.gbfs_station_information,
         ),
         Dataset(
             "gbfs_geofencing_zones", "snapshot", ("data", "geofencing_zones", "features"), r.GbfsGeofencingFeature,
@@ -422,7 +436,7 @@ DATASETS: dict[str, Dataset] = {
             "gbfs_system_information", "snapshot", ("data",), r.GbfsSystemInformation, _system_information,
             {"system_id": pl.String, "name": pl.String, "timezone": pl.String, "languages": STRINGS,
              "operator": pl.String, "email": pl.String},
-            key=("system_id",),
+            key=("system_id",), check=plausibility.gbfs_system_information,
         ),
         Dataset(
             "gbfs_pricing_plans", "snapshot", ("data", "plans"), r.GbfsPricingPlan, _pricing_plan,
@@ -457,22 +471,39 @@ def _at(body: bytes | msgspec.Raw, path: Sequence[str]) -> msgspec.Raw | None:
     for key in path:
         try:
             mapping = msgspec.json.decode(node, type=dict[str, msgspec.Raw])
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except msgspec.ValidationError:
             return None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise _NotStrictJson(str(e)) from None
         if key not in mapping:
             return None
         node = mapping[key]
     return node if isinstance(node, msgspec.Raw) else msgspec.Raw(node)
 
 
-def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
-    """The raw records of one response body; single-object datasets give a one-element list."""
+def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw | lenient_json.Unreadable]:
+    """The raw records of one response body; single-object datasets give a one-element list.
+
+    Records strict JSON cannot carry come as `Unreadable` (only when msgspec refuses the body as a whole)."""
+    try:
+        return list(_strict_records(dataset, body))
+    except _NotStrictJson as strict_error:
+        try:
+            document = lenient_json.loads(body)
+        except (ValueError, RecursionError):
+            raise PayloadError(f"{dataset.name}: the response is not complete JSON: {strict_error}") from None
+        return _lenient_records(dataset, document)
+
+
+def _strict_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
     for path in (dataset.path, *dataset.alternative_paths):
         node = _at(body, path)
         if node is None:
             continue
         try:
             records = msgspec.json.decode(node, type=list[msgspec.Raw])
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise _NotStrictJson(str(e)) from None
         except msgspec.ValidationError:
             if dataset.name == "gbfs_system_information":
                 return [node]
@@ -486,8 +517,75 @@ def raw_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
     raise PayloadError(f"{dataset.name}: the response has no `{'.'.join(dataset.path)}`")
 
 
-def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, datetime] | None = None) -> Parsed:
-    """Validate and type every record of `bodies` (the pages of one response)."""
+def _lenient_record(value: Any) -> msgspec.Raw | lenient_json.Unreadable:
+    if found := lenient_json.problems(value):
+        return lenient_json.Unreadable("; ".join(found), lenient_json.dumps(value))
+    return msgspec.Raw(msgspec.json.encode(value))
+
+
+def _lenient_records(dataset: Dataset, document: Any) -> list[msgspec.Raw | lenient_json.Unreadable]:
+    """`raw_records` of a body read by the lenient reader: the same places, each record judged on its own."""
+
+    def at(path: Sequence[str]) -> Any:
+        node = document
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    for path in (dataset.path, *dataset.alternative_paths):
+        node = at(path)
+        if node is None:
+            continue
+        if not isinstance(node, list):
+            if dataset.name == "gbfs_system_information" and isinstance(node, dict):
+                return [_lenient_record(node)]
+            raise PayloadError(f"{dataset.name}: `{'.'.join(path)}` is not a list")
+        records = [_lenient_record(value) for value in node]
+        if dataset.companion is not None:
+            companion_path, wrap = dataset.companion
+            extra = at(companion_path)
+            if extra is not None:
+                found = lenient_json.problems(extra, "$.properties.rules")
+                records.append(
+                    lenient_json.Unreadable("; ".join(found), lenient_json.dumps(extra))
+                    if found
+                    else wrap(msgspec.Raw(msgspec.json.encode(extra)))
+                )
+        return records
+    raise PayloadError(f"{dataset.name}: the response has no `{'.'.join(dataset.path)}`")
+
+
+_PATTERN_MEANINGS = {
+    f"`str` matching regex {r.UUID_PATTERN!r}": "a whole UUID as text (nothing around it, no final newline)",
+    f"`str` matching regex {r.ID_PATTERN!r}": "an id as text, without white space around it or control characters",
+}
+
+
+def _reason(error: Exception, raw: msgspec.Raw) -> str:
+    """The error's text; for a record strict JSON refuses, the place of each value at fault."""
+    text = str(error)
+    # msgspec.ValidationError is a DecodeError too: only a refusal of the JSON itself is explained again.
+    strict_refusal = not isinstance(error, msgspec.ValidationError) and isinstance(error, msgspec.DecodeError)
+    if strict_refusal or isinstance(error, UnicodeDecodeError) or "out of range" in text:
+        return lenient_json.explain(bytes(raw)) or text
+    for pattern, meaning in _PATTERN_MEANINGS.items():
+        text = text.replace(pattern, meaning)
+    return text
+
+
+def parse(
+    dataset: Dataset,
+    bodies: Sequence[bytes],
+    window: tuple[datetime, datetime] | None = None,
+    clock: datetime | None = None,
+) -> Parsed:
+    """Validate and type every record of `bodies` (the pages of one response).
+
+    `clock` is when the response was received (default now): a record's time beyond it (and a tolerance) is
+    quarantined."""
+    clock_ms = ((clock or datetime.now(UTC)) - EPOCH) // timedelta(milliseconds=1)
     columns: dict[str, list[Any]] = {name: [] for name in dataset.schema}
     quarantined: list[Quarantined] = []
     position: dict[tuple[Any, ...], int] = {}
@@ -500,6 +598,9 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
         for raw in raw_records(dataset, body):
             index = received
             received += 1
+            if isinstance(raw, lenient_json.Unreadable):
+                quarantined.append(Quarantined(index, raw.reason, raw.raw))
+                continue
             try:
                 row = dataset.row(msgspec.json.decode(raw, type=dataset.record_type))
             except (
@@ -508,7 +609,10 @@ def parse(dataset: Dataset, bodies: Sequence[bytes], window: tuple[datetime, dat
                 ValueError,
                 shapely.errors.ShapelyError,
             ) as e:
-                quarantined.append(Quarantined(index, str(e), bytes(raw).decode("utf-8", "replace")))
+                quarantined.append(Quarantined(index, _reason(e, raw), bytes(raw).decode("utf-8", "replace")))
+                continue
+            if dataset.check is not None and (implausible := dataset.check(row, clock_ms)) is not None:
+                quarantined.append(Quarantined(index, implausible, bytes(raw).decode("utf-8", "replace")))
                 continue
             if window is not None and dataset.window_column is not None:
                 t = row[dataset.window_column]

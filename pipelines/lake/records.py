@@ -10,11 +10,23 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-Uuid = Annotated[str, Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-Id = Annotated[str, Meta(min_length=1, max_length=255)]
+# Patterns match the whole string: `\A`/`\Z`, since `$` also matches before a final newline, and an id with one
+# passes a `^...$` check only to fail every later cast (msgspec searches with the pattern, it does not fullmatch).
+UUID_PATTERN = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+Uuid = Annotated[str, Meta(pattern=UUID_PATTERN)]
+# An id or code: printable, no control characters, no leading or trailing white space (`" available"` is not
+# `"available"`, and a padded id never joins its unpadded twin).
+ID_PATTERN = r"\A[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?\Z"
+Id = Annotated[str, Meta(min_length=1, max_length=255, pattern=ID_PATTERN)]
+# A value of a closed vocabulary, checked against it after decoding (pipelines/lake/plausibility.py): a padded
+# value is not in it either, and the hot path of events is spared a regular expression per value.
+Code = Annotated[str, Meta(min_length=1, max_length=255)]
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
 EpochMs = Annotated[int, Meta(ge=0, le=32_503_680_000_000)]  # before the year 3000
+# MDS times are milliseconds; one before 2000-01-01 (946,684,800,000 ms) is seconds sent as milliseconds (1.7e9 s
+# read as ms is January 1970), or a placeholder, never a record of this century's micromobility.
+MdsEpochMs = Annotated[int, Meta(ge=946_684_800_000, le=32_503_680_000_000)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
 NonNegative = Annotated[float, Meta(ge=0)]  # JSON integers are accepted too
 Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]  # bounded: an Int64 column must hold it
@@ -29,8 +41,8 @@ class Trip(Struct, kw_only=True):
     provider_id: Uuid
     device_id: Uuid
     trip_id: Uuid
-    start_time: EpochMs
-    end_time: EpochMs
+    start_time: MdsEpochMs
+    end_time: MdsEpochMs
     start_location: Location
     end_location: Location
     duration: NonNegative
@@ -43,10 +55,10 @@ class Event(Struct, kw_only=True):
     provider_id: Uuid
     device_id: Uuid
     event_id: Uuid
-    vehicle_state: Id
-    event_types: Annotated[list[Id], Meta(min_length=1)]
-    timestamp: EpochMs
-    publication_time: EpochMs | None = None
+    vehicle_state: Code
+    event_types: Annotated[list[Code], Meta(min_length=1)]
+    timestamp: MdsEpochMs
+    publication_time: MdsEpochMs | None = None
     location: Location | None = None
     battery_percent: Percent | None = None
     trip_ids: list[Uuid] | None = None
@@ -62,7 +74,7 @@ class Vehicle(Struct, kw_only=True):
 
 
 class Telemetry(Struct, kw_only=True):
-    timestamp: EpochMs
+    timestamp: MdsEpochMs
     location: Location
     battery_percent: Percent | None = None
     trip_ids: list[Uuid] | None = None

@@ -52,6 +52,13 @@ class Faults:
     echo_credentials_rate: float = 0.0
     """Share of MDS, GBFS and zone API requests answered 400 with a body echoing their Authorization and
     X-Auth-Token headers."""
+    implausible_rate: float = 0.0
+    """Share of records followed by a well-typed but implausible copy under its own id: a time in seconds, an end
+    before the start, a ten-year trip, a (0, 0) location, an unknown vehicle state, an id with a final newline,
+    a NaN (which makes the whole page invalid strict JSON)."""
+    contradicting_rate: float = 0.0
+    """Share of non-trip events whose `event_types` the MDS state machine cannot end in their `vehicle_state`
+    (the state, which drives occupancy, is left as it is)."""
 
     @classmethod
     def all_on(cls) -> "Faults":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 import polars as pl
 
@@ -125,6 +126,10 @@ class _RecordFaults:
         self.corrected_from_ms = np.where(
             corrected, np.maximum(served_ms, times_ms + self.visible_lag_ms) + after_first.astype(np.int64), 0
         )
+        # Drawn apart, so turning these on leaves every other fault where it was.
+        extra = np.random.default_rng(seed_from(seed_key + "/implausible"))
+        self.implausible = np.where(extra.random(count) < faults.implausible_rate, extra.integers(1, 8, count), 0)
+        self.contradicting = extra.random(count) < faults.contradicting_rate
 
 
 @dataclass
@@ -264,12 +269,17 @@ class SimulatedProvider:
     def _faulted(self, rows: list[Json], faults: _RecordFaults, idx: np.ndarray, kind: str) -> list[Json]:
         out: list[Json] = []
         for row, i in zip(rows, idx, strict=True):
+            if faults.contradicting[i] and kind == "event":
+                _contradict(row)
             out.append(row)
             if faults.duplicate[i]:
                 out.append(dict(row))
             bad = int(faults.malformed[i])
             if bad:
                 out.append(_corrupt(row, bad, kind))
+            implausible = int(faults.implausible[i])
+            if implausible:
+                out.append(_implausible(row, implausible, kind))
         return out
 
     def _event_json(self, z: _Zone, row: Json, publication_ms: int) -> Json:
@@ -718,6 +728,48 @@ def geofencing(city: City) -> Json:
         "geofencing_zones": {"type": "FeatureCollection", "features": features},
         "global_rules": [rule(False, False, True, speed=spec.max_speed_kph, station=parking_city)],
     }
+
+
+def _implausible(record: Json, kind: int, entity: str) -> Json:
+    """A copy of `record` under its own id, well typed but implausible in one of the ways real feeds are."""
+    key = "event_id" if entity == "event" else "trip_id"
+    bad = {**record, key: uuid_from(f"{record[key]}/implausible/{kind}")}
+    if kind == 1:  # seconds where MDS says milliseconds
+        time_key = "publication_time" if entity == "event" else "start_time"
+        bad[time_key] = bad[time_key] // 1000
+    elif kind == 2:  # an unknown vehicle state; a trip ending before it started
+        if entity == "event":
+            bad["vehicle_state"] = "parked"
+        else:
+            bad["start_time"] = bad["end_time"] + 60_000
+    elif kind == 3:  # a placeholder location
+        bad["location" if entity == "event" else "start_location"] = {"lat": 0.0, "lng": 0.0}
+    elif kind == 4:  # an id that is a UUID followed by a newline
+        bad[key] += "\n"
+    elif kind == 5:  # a NaN: the page is no longer strict JSON
+        bad["battery_percent" if entity == "event" else "duration"] = msgspec.Raw(b"NaN")
+    elif kind == 6:  # an unknown event type; a ten-year trip
+        if entity == "event":
+            bad["event_types"] = ["teleported"]
+        else:
+            bad["start_time"] = bad["end_time"] - 3653 * 86_400_000
+    elif entity == "event":  # published a year from now
+        bad["publication_time"] = bad["timestamp"] + 400 * 86_400_000
+    else:  # a placeholder end location
+        bad["end_location"] = {"lat": 0.0, "lng": 0.0}
+    return bad
+
+
+STATE_ARRIVED_BY = {"available": ["battery_low"]}
+"""An event type that cannot leave a vehicle in the state (battery_low leaves it non_operational)."""
+TRIP_EVENTS = ("trip_start", "trip_end", "trip_cancel", "trip_enter_jurisdiction", "trip_leave_jurisdiction")
+
+
+def _contradict(record: Json) -> None:
+    """Give a non-trip event an event type its delivered state does not follow from (in place)."""
+    if any(t in TRIP_EVENTS for t in record["event_types"]):
+        return
+    record["event_types"] = STATE_ARRIVED_BY.get(record["vehicle_state"], ["battery_charged"])
 
 
 def _corrupt(record: Json, kind: int, entity: str) -> Json:

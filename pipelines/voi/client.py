@@ -25,6 +25,7 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from pipelines import lenient_json
 from pipelines.config import Settings
 from pipelines.scrub import remember_secret, scrub
 from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
@@ -272,13 +273,7 @@ class VoiClient:
         if reply.status >= 500:
             raise _Transient(str(reply.status))
         if reply.status == 200:
-            try:
-                envelope = msgspec.json.decode(reply.body, type=_Envelope)
-            except msgspec.ValidationError:  # whole JSON of another shape: the caller judges it, retrying won't help
-                return reply
-            except msgspec.DecodeError:
-                raise _Transient("cut body") from None
-            next_url = (envelope.links or {}).get("next")
+            next_url = _next_link(reply.body)
             reply.next_url = next_url if isinstance(next_url, str) and next_url else None
         return reply
 
@@ -402,6 +397,24 @@ class VoiClient:
     async def authenticate(self) -> None:
         """Get an access token now: proves the credentials before any data is asked for."""
         await self._bearer()
+
+
+def _next_link(body: bytes) -> Any:
+    """`links.next` of a complete body; raises _Transient for a body cut short (fetching it again may help).
+
+    A body msgspec refuses but Python's decoder reads (a NaN, a lone surrogate in one record) is complete: fetching
+    it again brings the same bytes, so it is returned and parsed record by record, its raw text kept."""
+    try:
+        links = msgspec.json.decode(body, type=_Envelope).links
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        try:
+            document = lenient_json.loads(body)
+        except RecursionError:
+            return None  # complete but nested beyond any reader: its partition fails when parsed, not fetched again
+        except ValueError:
+            raise _Transient("cut body") from None
+        links = document.get("links") if isinstance(document, dict) else None
+    return links.get("next") if isinstance(links, dict) else None
 
 
 def _ms(t: datetime) -> int:

@@ -34,6 +34,7 @@ from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
+from pipelines.warehouse.zone_extents import build_zone_extents
 
 log = logging.getLogger(__name__)
 DEFAULT_MEMORY_LIMIT = "3GB"
@@ -194,6 +195,7 @@ class Warehouse:
             ("int_hourly_partitions", "stg_gbfs__system_information", "stg_zone__areas"),
             "_zone_timezones",
         ),
+        "int_zone_extents": (("stg_zone__areas",), "_zone_extents"),
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
@@ -501,6 +503,10 @@ class Warehouse:
         """core.int_gbfs_vehicle_positions: GBFS snapshot vehicles with area and geofencing rule."""
         built = self._exists(con, "core", "int_gbfs_vehicle_positions")
         return build_gbfs_vehicle_positions(con, window if built else None)
+
+    def _zone_extents(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_zone_extents: each zone's areas' bounding box widened by 50 km (see zone_extents.py)."""
+        return build_zone_extents(con, window)
 
     def _hourly_partitions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""

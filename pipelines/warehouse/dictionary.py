@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lake.plausibility import DECISIONS
 from pipelines.warehouse.models import SQL_DIR, Model, discover
 
 MART_SCHEMA = "main"
@@ -158,7 +159,28 @@ def render(marts: list[Mart]) -> str:
             "| --- | --- | --- |",
             *(f"| `{c.name}` | {_cell(c.type)} | {_cell(c.description)} |" for c in mart.columns),
         ]
+    lines += bad_record_decisions()
     return "\n".join(lines) + "\n"
+
+
+def bad_record_decisions() -> list[str]:
+    """The section on records that fail a check: quarantined or flagged, per kind (pipelines/lake/plausibility.py)."""
+    return [
+        "",
+        "## Bad records: quarantine or flag",
+        "",
+        "Ingestion judges every record on its own. A quarantined record is kept aside in `lake.quarantine` with its",
+        "reason (naming the field) and raw text, counted in `data_quality_hourly.mds_*_quarantined`, and in no",
+        "other table; a flagged record is kept and carries the flag in staging, counted in `data_quality_hourly`.",
+        "Generated from `DECISIONS` in `pipelines/lake/plausibility.py`.",
+        "",
+        "| Datasets | Kind | Outcome | Field named | Why |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {_cell(d.datasets)} | {_cell(d.kind)} | {d.outcome} | {_cell(d.field)} | {_cell(d.why)} |"
+            for d in DECISIONS
+        ),
+    ]
 
 
 def undocumented(marts: list[Mart]) -> list[str]:

@@ -35,6 +35,7 @@ import polars as pl
 from pipelines.config import env_number
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.policy_geographies import GEOGRAPHIES_SCHEMA, geography_objects, geography_rows
+from pipelines.warehouse.policy_schema import PolicySchemaError, check_policy, not_judged_because
 
 log = logging.getLogger(__name__)
 POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
@@ -72,11 +73,12 @@ POLICY_RULES_SCHEMA: dict[str, Any] = {
     "end_time": pl.Time,
     "source": pl.String,
     "source_file": pl.String,
+    "not_judged_because": pl.String,
 }
 
 
 class PolicyError(ValueError):
-    """A policy file that is not MDS Policy JSON."""
+    """A policy file that is not MDS Policy JSON (the message names the file, and the field when there is one)."""
 
 
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -119,10 +121,19 @@ def _policies(document: Any, path: Path) -> tuple[list[dict[str, Any]], int | No
     if isinstance(document, dict) and isinstance(document.get("data"), dict):
         document = {**document["data"], "end_date": document.get("end_date")}
     if isinstance(document, dict) and isinstance(document.get("policies"), list):
-        return document["policies"], document.get("end_date")
-    if isinstance(document, dict) and isinstance(document.get("rules"), list):
-        return [document], None
-    raise PolicyError(f"{path}: no `policies` list and no policy `rules`")
+        policies, end = document["policies"], document.get("end_date")
+    elif isinstance(document, dict) and isinstance(document.get("rules"), list):
+        policies, end = [document], None
+    else:
+        raise PolicyError(f"{path}: no `policies` list and no policy `rules`")
+    for index, policy in enumerate(policies):
+        try:
+            check_policy(policy, path, index)
+        except PolicySchemaError as error:
+            raise PolicyError(str(error)) from None
+    if end is not None and not isinstance(end, int):
+        raise PolicyError(f"{path}: `end_date` {end!r} is not a timestamp (epoch milliseconds)")
+    return policies, end
 
 
 def _documents(folder: Path | None) -> Iterator[tuple[Path, str | None, Any]]:
@@ -133,9 +144,18 @@ def _documents(folder: Path | None) -> Iterator[tuple[Path, str | None, Any]]:
     if not folder.is_dir():
         raise PolicyError(f"{folder}: the policy folder does not exist")
     for path in sorted(folder.glob("*.json")):
-        yield path, None, msgspec.json.decode(path.read_bytes())
+        yield path, None, _decoded(path)
     for path in sorted(folder.glob("*/*.json")):
-        yield path, path.parent.name, msgspec.json.decode(path.read_bytes())
+        yield path, path.parent.name, _decoded(path)
+
+
+def _decoded(path: Path) -> Any:
+    try:
+        return msgspec.json.decode(path.read_bytes())
+    except msgspec.DecodeError as error:
+        raise PolicyError(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: not JSON this reader can hold: nested too deep") from None
 
 
 def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]]:
@@ -172,6 +192,7 @@ def _rows(document: Any, path: Path, zone_id: str | None) -> list[dict[str, Any]
                     "end_time": _time_of_day(rule.get("end_time"), path, rule),
                     "source": "policy",
                     "source_file": str(path),
+                    "not_judged_because": not_judged_because(rule, path),
                 }
             )
     return rows
@@ -203,6 +224,7 @@ def default_rules(idle_limit_hours: float) -> list[dict[str, Any]]:
             "end_time": None,
             "source": "default",
             "source_file": None,
+            "not_judged_because": None,
         }
     ]
 

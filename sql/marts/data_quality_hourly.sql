@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_unreadable_records, int_zone_extents
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
@@ -303,6 +303,67 @@ warm_up as (
     where hour >= (select first_hour from bounds) and hour < (select end_hour from bounds)
 ),
 
+unreadable as (
+    select
+        zone_id,
+        partition_hour,
+        count(*) filter (where dataset = 'mds_trips') as mds_trips_unreadable,
+        count(*) filter (where dataset = 'mds_events') as mds_events_unreadable,
+    from core.int_unreadable_records
+    where partition_hour >= (select first_hour from bounds) and partition_hour < (select end_hour from bounds)
+    group by zone_id, partition_hour
+),
+
+contradicting as (
+    select
+        zone_id,
+        time_bucket(interval 1 hour, event_time) as record_hour,
+        count(*) as events_contradicting_state,
+    from staging.stg_mds__events
+    where
+        state_contradicts_event
+        and event_time >= (select first_hour from bounds)
+        and event_time < (select end_hour from bounds)
+    group by zone_id, record_hour
+),
+
+-- Locations more than 50 km beyond the zone's areas (core.int_zone_extents; a zone without areas counts none).
+far_trips as (
+    select
+        trips.zone_id,
+        time_bucket(interval 1 hour, trips.end_time) as record_hour,
+        count(*) as trips_far_from_zone,
+    from staging.stg_mds__trips as trips
+    inner join core.int_zone_extents as extents on trips.zone_id = extents.zone_id
+    where
+        trips.end_time >= (select first_hour from bounds)
+        and trips.end_time < (select end_hour from bounds)
+        and not (
+            trips.start_lat between extents.min_lat and extents.max_lat
+            and trips.start_lng between extents.min_lng and extents.max_lng
+            and trips.end_lat between extents.min_lat and extents.max_lat
+            and trips.end_lng between extents.min_lng and extents.max_lng
+        )
+    group by trips.zone_id, record_hour
+),
+
+far_events as (
+    select
+        events.zone_id,
+        time_bucket(interval 1 hour, events.event_time) as record_hour,
+        count(*) as events_far_from_zone,
+    from staging.stg_mds__events as events
+    inner join core.int_zone_extents as extents on events.zone_id = extents.zone_id
+    where
+        events.event_time >= (select first_hour from bounds)
+        and events.event_time < (select end_hour from bounds)
+        and not (
+            events.lat between extents.min_lat and extents.max_lat
+            and events.lng between extents.min_lng and extents.max_lng
+        )
+    group by events.zone_id, record_hour
+),
+
 final as (
     select
         grid.zone_id,
@@ -338,6 +399,11 @@ final as (
         coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
         coalesce(unjudged.vehicle_states_not_judged, 0) as vehicle_states_not_judged,  -- Vehicle states begun in the hour that a time rule for some days or hours only could not judge (local time unknown).
         warm_up.hour is not null as warm_up,  -- Whether the hour's opening vehicle states are still uncertain: within the lead-in (FLEETLAKE_LEAD_IN_HOURS) after the zone's first MDS events hour or after a missing one.
+        coalesce(unreadable.mds_trips_unreadable, 0) as mds_trips_unreadable,  -- Rows of the hour's mds_trips partition left out of staging: an id that does not read as a UUID (a file from before ingestion checked ids whole; `fleetlake reparse` quarantines them).
+        coalesce(unreadable.mds_events_unreadable, 0) as mds_events_unreadable,  -- Rows of the hour's mds_events partition left out of staging: an id that does not read as a UUID (as mds_trips_unreadable).
+        coalesce(contradicting.events_contradicting_state, 0) as events_contradicting_state,  -- Events of the hour flagged state_contradicts_event: a vehicle_state the MDS state machine does not reach by the event's last type (kept as delivered).
+        coalesce(far_trips.trips_far_from_zone, 0) as trips_far_from_zone,  -- Trips ending in the hour whose start or end lies more than 50 km beyond the zone's areas (kept, flagged trips.is_far_from_zone).
+        coalesce(far_events.events_far_from_zone, 0) as events_far_from_zone,  -- Events of the hour located more than 50 km beyond the zone's areas (kept as delivered).
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
@@ -349,6 +415,10 @@ final as (
     left join core.int_zone_timezones as timezones on grid.zone_id = timezones.zone_id
     left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour_start = unjudged.record_hour
     left join warm_up on grid.zone_id = warm_up.zone_id and grid.hour_start = warm_up.hour
+    left join unreadable on grid.zone_id = unreadable.zone_id and grid.hour_start = unreadable.partition_hour
+    left join contradicting on grid.zone_id = contradicting.zone_id and grid.hour_start = contradicting.record_hour
+    left join far_trips on grid.zone_id = far_trips.zone_id and grid.hour_start = far_trips.record_hour
+    left join far_events on grid.zone_id = far_events.zone_id and grid.hour_start = far_events.record_hour
 )
 
 select * from final

@@ -1,6 +1,6 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
 -- grain: one row per trip_id (deduplicated across re-deliveries)
--- inputs: stg_mds__trips, stg_mds__vehicles, int_zone_timezones, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels
+-- inputs: stg_mds__trips, stg_mds__vehicles, int_zone_timezones, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels, int_zone_extents
 -- materialized: incremental(end_time)
 -- unique_key: trip_id
 with trips as (
@@ -82,7 +82,14 @@ final as (
         case when versions.valid_from is not null then coalesce(end_label.area_label, 'Outside every area') end
             as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'; null when the zone's areas are not known.
         versions.valid_from as areas_captured_at,  -- Capture time (UTC) of the zone areas the trip was placed in: the snapshot in force at its end, the first one for earlier trips; null when the lake has none.
+        not (
+            measured.start_lat between extents.min_lat and extents.max_lat
+            and measured.start_lng between extents.min_lng and extents.max_lng
+            and measured.end_lat between extents.min_lat and extents.max_lat
+            and measured.end_lng between extents.min_lng and extents.max_lng
+        ) as is_far_from_zone,  -- The start or end lies more than 50 km beyond the box of every area the zone API gave the zone (a GPS glitch or a vehicle carried away; null when the zone has no areas).
     from measured
+    left join core.int_zone_extents as extents on measured.zone_id = extents.zone_id
     left join core.int_zone_offsets as start_offset
         on measured.zone_id = start_offset.zone_id
         and time_bucket(interval 15 minute, measured.start_time) = start_offset.bucket

@@ -15,13 +15,14 @@ with source as (
 latest as (
     select *
     from source
+    where try_cast(device_id as uuid) is not null  -- as in stg_mds__trips: an unreadable id never fails a build
     qualify row_number() over (partition by zone_id, device_id order by captured_at desc) = 1
 ),
 
 final as (
     select
         zone_id,
-        cast(device_id as uuid) as device_id,  -- As in the other MDS staging tables.
+        try_cast(device_id as uuid) as device_id,  -- As in the other MDS staging tables.
         vehicle_id,
         vehicle_type,
         propulsion_types,
