@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_timestamp_bins, int_event_order
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
@@ -303,6 +303,21 @@ warm_up as (
     where hour >= (select first_hour from bounds) and hour < (select end_hour from bounds)
 ),
 
+-- Rounded times (core.int_timestamp_bins), and the events that share their vehicle and time with another, which
+-- rounding makes common (core.int_event_order puts them in state-machine order).
+bins as (
+    select zone_id, hour_start, timestamp_bin_s,
+    from core.int_timestamp_bins
+    where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
+),
+
+tied as (
+    select zone_id, time_bucket(interval 1 hour, event_time) as record_hour, count(*) as tied_events,
+    from core.int_event_order
+    where event_time >= (select first_hour from bounds) and event_time < (select end_hour from bounds)
+    group by all
+),
+
 final as (
     select
         grid.zone_id,
@@ -338,6 +353,8 @@ final as (
         coalesce(unjudged.fleet_rules_not_judged, 0) as fleet_rules_not_judged,  -- Fleet count rules not judged at the hour: limited to some days or hours, with the local time unknown.
         coalesce(unjudged.vehicle_states_not_judged, 0) as vehicle_states_not_judged,  -- Vehicle states begun in the hour that a time rule for some days or hours only could not judge (local time unknown).
         warm_up.hour is not null as warm_up,  -- Whether the hour's opening vehicle states are still uncertain: within the lead-in (FLEETLAKE_LEAD_IN_HOURS) after the zone's first MDS events hour or after a missing one.
+        bins.timestamp_bin_s,  -- The bin (seconds) all the hour's MDS times are rounded to (900: the 15 minutes of published open data), null when they are not rounded or fewer than two; trips ending in a binned hour judge their anomaly flags on the reported duration.
+        coalesce(tied.tied_events, 0) as tied_events,  -- Events of the hour that share their vehicle and timestamp with another (ordered along the MDS state machine in vehicle_state_intervals).
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
@@ -349,6 +366,8 @@ final as (
     left join core.int_zone_timezones as timezones on grid.zone_id = timezones.zone_id
     left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour_start = unjudged.record_hour
     left join warm_up on grid.zone_id = warm_up.zone_id and grid.hour_start = warm_up.hour
+    left join bins on grid.zone_id = bins.zone_id and grid.hour_start = bins.hour_start
+    left join tied on grid.zone_id = tied.zone_id and grid.hour_start = tied.record_hour
 )
 
 select * from final
