@@ -20,7 +20,9 @@ import httpx
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.config import Settings
 from pipelines.ingest import (
     GBFS_DATASETS,
@@ -198,3 +200,14 @@ def test_an_hour_rebuilt_alone_equals_the_full_build(rounded: RoundedCity, tmp_p
     warehouse.build(window=(hour, hour + timedelta(hours=1)))
     for name, by in order.items():
         assert_frame_equal(table(warehouse, name, by), before[name], check_row_order=True)
+
+
+def test_the_command_line_rounds_the_truth_and_refuses_a_bin_that_does_not_divide_an_hour(tmp_path: Path) -> None:
+    runner = CliRunner(env={"COLUMNS": "200"})
+    city = ["--vehicles", "5", "--days", "1", "--zones", "1", "--start", "2026-03-10T00:00"]
+    written = runner.invoke(app, ["provider", "truth", "--out", str(tmp_path), *city, "--timestamp-rounding", "900"])
+    assert written.exit_code == 0, written.output
+    events = pl.read_parquet(tmp_path / "events.parquet")
+    assert events.height > 0 and (events["timestamp"].dt.epoch("ms") % 900_000 == 0).all()
+    refused = runner.invoke(app, ["provider", "truth", "--out", str(tmp_path), *city, "--timestamp-rounding", "7"])
+    assert refused.exit_code == 2 and "must divide an hour" in refused.output
