@@ -25,7 +25,7 @@ from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
-from pipelines.warehouse.event_order import SCHEMA as EVENT_ORDER_SCHEMA
+from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
@@ -519,7 +519,7 @@ class Warehouse:
         add = (
             window is not None
             and self._exists(con, "core", "int_event_order")
-            and [c for c, _ in _columns(con, "core", "int_event_order")] == list(EVENT_ORDER_SCHEMA)
+            and [c for c, _ in _columns(con, "core", "int_event_order")] == list(EVENT_ORDER_COLUMNS)
         )
         return build_event_order(con, window, add)
 

@@ -19,13 +19,14 @@ every build. An instant whose events admit no such path (a lost event, an imposs
 order, still deterministic. Only instants with two or more events of one vehicle are stored.
 """
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
-from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.frames import registered
 from pipelines.warehouse.state_machine import TRIP_CLOSING, from_states, precedence
 from pipelines.warehouse.window import FULL_WINDOW, Window
 
@@ -47,7 +48,7 @@ tied as (
 select
     events.zone_id,
     cast(events.device_id as varchar) as device_id,
-    events.event_time,
+    epoch_us(events.event_time) as event_us,
     cast(events.event_id as varchar) as event_id,
     events.event_types,
     events.vehicle_state,
@@ -64,7 +65,7 @@ create or replace table core.int_event_order as
 select
     zone_id,
     cast(device_id as uuid) as device_id,
-    event_time,
+    timestamptz '1970-01-01 00:00:00+00' + to_microseconds(event_us) as event_time,
     cast(event_id as uuid) as event_id,
     cast(position as integer) as position,
 from ordered_events
@@ -72,14 +73,22 @@ order by event_time
 """
 INSERT = """
 insert into core.int_event_order
-select zone_id, cast(device_id as uuid), event_time, cast(event_id as uuid), cast(position as integer),
+select
+    zone_id,
+    cast(device_id as uuid),
+    timestamptz '1970-01-01 00:00:00+00' + to_microseconds(event_us) as event_time,
+    cast(event_id as uuid),
+    cast(position as integer),
 from ordered_events
 order by event_time
 """
+COLUMNS = ("zone_id", "device_id", "event_time", "event_id", "position")
+"""The table's columns: an older table without them is built whole again."""
+# The rows as Python computes them; the event's time in epoch microseconds (exact, and no time zone to convert).
 SCHEMA: dict[str, pl.DataType] = {
     "zone_id": pl.String(),
     "device_id": pl.String(),
-    "event_time": pl.Datetime("us", "UTC"),
+    "event_us": pl.Int64(),
     "event_id": pl.String(),
     "position": pl.Int32(),
 }
@@ -105,100 +114,102 @@ def order_instant(events: Sequence[TiedEvent]) -> list[TiedEvent]:
     """The events of one vehicle at one instant in the order they happened, as far as the state machine and the
     trips they name can tell (see the module's docstring)."""
     rank = precedence()
-    starts = {trip: e for e in events if "trip_start" in e.event_types for trip in e.trip_ids}
-    closes = {trip: e for e in events if TRIP_CLOSING & set(e.event_types) for trip in e.trip_ids}
+    count = len(events)
+    sources_of = [from_states(e.event_types, e.vehicle_state) for e in events]
+    trips = [frozenset(e.trip_ids) for e in events]
+    opens = ["trip_start" in e.event_types for e in events]
+    closes = [bool(TRIP_CLOSING & set(e.event_types)) for e in events]
+    started = {trip for i in range(count) if opens[i] for trip in trips[i]}
     # A trip the instant names but does not start began before it: it is open when the instant begins.
-    under_way = {trip for e in events for trip in e.trip_ids if trip not in starts}
-    sources = {
-        e.event_id
-        for e in events
-        if not any(o is not e and o.vehicle_state in from_states(e.event_types, e.vehicle_state) for o in events)
-    }
-    trip_ends = {e.place for e in events if TRIP_CLOSING & set(e.event_types)}
-
-    def preference(e: TiedEvent, place: tuple[float, float] | None) -> tuple[object, ...]:
-        here = e.place == place if place is not None else e.place not in trip_ends
-        return (
-            not (set(e.trip_ids) & under_way),
-            e.event_id not in sources,
-            not here,
-            rank.get(e.vehicle_state, max(rank.values())),
-            min(e.trip_ids, default=""),
-            e.event_id,
+    under_way = frozenset(trip for i in range(count) for trip in trips[i] if trip not in started)
+    # What must come first: a trip's start before its other events, its end after them.
+    needs = [
+        {
+            j
+            for j in range(count)
+            if j != i and trips[i] & trips[j] and ((opens[j] and not opens[i]) or (closes[i] and not closes[j]))
+        }
+        for i in range(count)
+    ]
+    trip_ends = {e.place for e, close in zip(events, closes, strict=True) if close}
+    last = max(rank.values())
+    fixed = [
+        (
+            not (trips[i] & under_way),
+            # An event no other event of the instant can lead to can only come first.
+            any(j != i and events[j].vehicle_state in sources_of[i] for j in range(count)),
         )
+        for i in range(count)
+    ]
+    tail = [(rank.get(e.vehicle_state, last), min(e.trip_ids, default=""), e.event_id) for e in events]
 
-    def allowed(e: TiedEvent, state: str | None, open_trips: frozenset[str], placed: set[str]) -> bool:
-        if state is not None and state not in from_states(e.event_types, e.vehicle_state):
+    def preference(i: int, place: tuple[float, float] | None) -> tuple[object, ...]:
+        here = events[i].place == place if place is not None else events[i].place not in trip_ends
+        return (*fixed[i], not here, *tail[i])
+
+    def allowed(i: int, state: str | None, open_trips: frozenset[str], placed: set[int]) -> bool:
+        if state is not None and state not in sources_of[i]:
             return False
-        for trip in e.trip_ids:
-            start = starts.get(trip)
-            if start is not None and start is not e and start.event_id not in placed:
-                return False
-            close = closes.get(trip)
-            if close is e and any(trip in o.trip_ids and o is not e and o.event_id not in placed for o in events):
-                return False
-        return not ("trip_start" in e.event_types and open_trips - set(e.trip_ids))
+        if not needs[i] <= placed:
+            return False
+        return not (opens[i] and open_trips - trips[i])
 
-    def after(e: TiedEvent, open_trips: frozenset[str]) -> frozenset[str]:
-        if "trip_start" in e.event_types:
-            open_trips |= set(e.trip_ids)
-        if TRIP_CLOSING & set(e.event_types):
-            open_trips -= set(e.trip_ids)
+    def after(i: int, open_trips: frozenset[str]) -> frozenset[str]:
+        if opens[i]:
+            open_trips |= trips[i]
+        if closes[i]:
+            open_trips -= trips[i]
         return open_trips
 
     steps = 0
 
     def search(
-        path: list[TiedEvent], state: str | None, place: tuple[float, float] | None, open_trips: frozenset[str]
-    ) -> list[TiedEvent] | None:
+        path: list[int],
+        placed: set[int],
+        state: str | None,
+        place: tuple[float, float] | None,
+        open_trips: frozenset[str],
+    ) -> list[int] | None:
         nonlocal steps
-        if len(path) == len(events):
+        if len(path) == count:
             return path
-        placed = {e.event_id for e in path}
         candidates = sorted(
-            (e for e in events if e.event_id not in placed and allowed(e, state, open_trips, placed)),
-            key=lambda e: preference(e, place),
+            (i for i in range(count) if i not in placed and allowed(i, state, open_trips, placed)),
+            key=lambda i: preference(i, place),
         )
-        for e in candidates:
+        for i in candidates:
             steps += 1
             if steps > MAX_STEPS:
                 return None
-            found = search([*path, e], e.vehicle_state, e.place, after(e, open_trips))
+            e = events[i]
+            found = search([*path, i], placed | {i}, e.vehicle_state, e.place, after(i, open_trips))
             if found is not None:
                 return found
         return None
 
-    found = search([], None, None, frozenset(under_way))
-    return found if found is not None else sorted(events, key=lambda e: preference(e, None))
+    found = search([], set(), None, None, under_way)
+    order = found if found is not None else sorted(range(count), key=lambda i: preference(i, None))
+    return [events[i] for i in order]
 
 
 def build_event_order(con: duckdb.DuckDBPyConnection, window: Window | None, add: bool) -> int:
     """core.int_event_order for the window's instants (every instant when not `add`): one row per event that
     shares its vehicle and timestamp with another, with its 1-based position among them."""
     start, end = window if window is not None and add else FULL_WINDOW
-    tied = query_frame(con, TIED_EVENTS, {"window_start": start, "window_end": end})
+    # Plain tuples: an instant is a handful of rows, and a frame per instant would cost more than ordering it.
+    tied = con.execute(TIED_EVENTS, {"window_start": start, "window_end": end}).fetchall()
     rows: dict[str, list[object]] = {name: [] for name in SCHEMA}
-    if not tied.is_empty():
-        for (zone_id, device_id, event_time), instant in tied.group_by(
-            "zone_id", "device_id", "event_time", maintain_order=True
-        ):
-            events = [
-                TiedEvent(
-                    r["event_id"],
-                    tuple(r["event_types"] or ()),
-                    r["vehicle_state"],
-                    tuple(t for t in (r["trip_ids"] or ()) if t is not None),
-                    r["lat"],
-                    r["lng"],
-                )
-                for r in instant.iter_rows(named=True)
-            ]
-            for position, e in enumerate(order_instant(events), start=1):
-                rows["zone_id"].append(zone_id)
-                rows["device_id"].append(device_id)
-                rows["event_time"].append(event_time)
-                rows["event_id"].append(e.event_id)
-                rows["position"].append(position)
+    for (zone_id, device_id, event_us), instant in itertools.groupby(tied, key=lambda row: (row[0], row[1], row[2])):
+        events = [
+            TiedEvent(event_id, tuple(types or ()), state, tuple(t for t in (trips or ()) if t is not None), lat, lng)
+            for _, _, _, event_id, types, state, trips, lat, lng in instant
+        ]
+        for position, e in enumerate(order_instant(events), start=1):
+            rows["zone_id"].append(zone_id)
+            rows["device_id"].append(device_id)
+            rows["event_us"].append(event_us)
+            rows["event_id"].append(e.event_id)
+            rows["position"].append(position)
     ordered = pl.DataFrame(rows, schema=SCHEMA)
     with registered(con, "ordered_events", ordered):
         if add:
