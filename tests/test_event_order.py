@@ -249,3 +249,14 @@ def test_delivery_order_does_not_change_the_order(tmp_path: Path, arrival: str) 
     warehouse.build()
     intervals = table(warehouse, "vehicle_state_intervals", INTERVALS)
     assert intervals.select("vehicle_state", "position_in_instant").rows() == [("on_trip", 1), ("available", 2)]
+
+
+def test_an_instant_of_hundreds_of_events_is_ordered_without_a_search() -> None:
+    # A feed that stamps a day's events with its date: 300 events of one vehicle at one instant.
+    day = [tied(f"trip-{n}/start", "trip_start", "on_trip", (f"trip-{n}",)) for n in range(150)] + [
+        tied(f"trip-{n}/end", "trip_end", "available", (f"trip-{n}",)) for n in range(150)
+    ]
+    order = order_instant(day)
+    assert order == order_instant(day[::-1])
+    # By precedence: every start (on_trip) before every end (available).
+    assert {e.event_types[0] for e in order[:150]} == {"trip_start"}

@@ -151,6 +151,9 @@ def test_zone_occupancy_equals_the_truth_on_the_rounded_times(rounded: RoundedCi
 def test_anomaly_flags_judge_the_reported_duration(rounded: RoundedCity) -> None:
     truth = truth_frames(rounded.provider)["trips"].select(
         "trip_id",
+        "start_time",
+        "end_time",
+        "duration_s",
         (pl.col("duration_s") < 10).alias("under_10s"),
         (pl.col("duration_s") > 5 * 3600).alias("over_5h"),
         (pl.col("distance_m") / pl.col("duration_s") * 3.6 > 45).alias("impossible_speed"),
@@ -158,10 +161,14 @@ def test_anomaly_flags_judge_the_reported_duration(rounded: RoundedCity) -> None
     trips = query(
         rounded.warehouse,
         "select cast(trip_id as varchar) as trip_id, is_under_10s, is_over_5h, is_impossible_speed, "
-        "timestamp_bin_s, flags_duration_source, duration_s from trips",
+        "timestamp_bin_s, flags_duration_source, start_time, end_time, duration_s, reported_duration_s from trips",
     )
-    joined = trips.join(truth, on="trip_id")
+    joined = trips.join(truth, on="trip_id", suffix="_true")
     assert joined.height == truth.height == trips.height
+    # The trips are the truth's, on its rounded times, with its exact durations reported.
+    assert (joined["start_time"].cast(pl.Datetime("ms", "UTC")) == joined["start_time_true"]).all()
+    assert (joined["end_time"].cast(pl.Datetime("ms", "UTC")) == joined["end_time_true"]).all()
+    assert (joined["reported_duration_s"] == joined["duration_s_true"]).all()
     assert (joined["timestamp_bin_s"] == BIN_S).all() and (joined["flags_duration_source"] == "reported").all()
     # The binned times alone would call a third of the trips shorter than 10 s; the truth has a handful.
     assert (joined["duration_s"] < 10).sum() > joined.height / 4

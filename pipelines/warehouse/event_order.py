@@ -16,7 +16,8 @@ one instant are put in an order that is a path of the MDS 2.0 state machine (sta
 
 The order depends on the instant's events alone, so a window build and a full build agree, and it is the same at
 every build. An instant whose events admit no such path (a lost event, an impossible state) keeps the preference
-order, still deterministic. Only instants with two or more events of one vehicle are stored.
+order, still deterministic; so does an instant of more than MAX_SEARCHED_EVENTS events (by precedence and ids).
+Only instants with two or more events of one vehicle are stored.
 """
 
 import itertools
@@ -33,6 +34,10 @@ from pipelines.warehouse.window import FULL_WINDOW, Window
 # A search that explores more orders than this gives up and keeps the preference order (an instant of a few
 # dozen events without a path); real instants find their path in a few steps.
 MAX_STEPS = 20_000
+# A vehicle makes a few transitions in a bin of even an hour; an instant of more events is a feed that stamps them
+# all alike (a date for a time, say). It is not searched, nor a recursion as deep as it is long: its events keep
+# the precedence order, then trip and event ids.
+MAX_SEARCHED_EVENTS = 100
 
 TIED_EVENTS = """
 with events as (
@@ -115,6 +120,9 @@ def order_instant(events: Sequence[TiedEvent]) -> list[TiedEvent]:
     trips they name can tell (see the module's docstring)."""
     rank = precedence()
     count = len(events)
+    last = max(rank.values())
+    if count > MAX_SEARCHED_EVENTS:
+        return sorted(events, key=lambda e: (rank.get(e.vehicle_state, last), min(e.trip_ids, default=""), e.event_id))
     sources_of = [from_states(e.event_types, e.vehicle_state) for e in events]
     trips = [frozenset(e.trip_ids) for e in events]
     opens = ["trip_start" in e.event_types for e in events]
@@ -132,7 +140,6 @@ def order_instant(events: Sequence[TiedEvent]) -> list[TiedEvent]:
         for i in range(count)
     ]
     trip_ends = {e.place for e, close in zip(events, closes, strict=True) if close}
-    last = max(rank.values())
     fixed = [
         (
             not (trips[i] & under_way),
