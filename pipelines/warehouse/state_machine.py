@@ -71,7 +71,6 @@ TRANSITIONS: tuple[Transition, ...] = (
     *_rows(("non_contactable",), STATES, "comms_restored", "unspecified"),
     *_rows(("missing",), STATES, "located", "unspecified"),
 )
-TRIP_EVENTS = frozenset({"trip_start", "trip_end", "trip_cancel", "trip_enter_jurisdiction", "trip_leave_jurisdiction"})
 TRIP_CLOSING = frozenset({"trip_end", "trip_cancel"})
 
 
