@@ -16,7 +16,10 @@ T0 = datetime(2026, 3, 10, 8, tzinfo=UTC)
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 S = timedelta(seconds=1)
-FLAGS = "trip_id, duration_s, is_under_10s, is_over_5h, is_impossible_speed, timestamp_bin_s, flags_duration_source"
+FLAGS = (
+    "trip_id, duration_s, is_under_10s, is_over_5h, is_impossible_speed, timestamp_bin_s, flags_duration_source, "
+    "round(avg_speed_kph, 2)"
+)
 
 
 def city(lake: Path) -> None:
@@ -55,13 +58,16 @@ def flags(warehouse: Warehouse) -> dict[str, tuple[object, ...]]:
 
 def test_binned_hours_judge_the_reported_duration(warehouse: Warehouse) -> None:
     assert flags(warehouse) == {
-        # 1,500 m in 420 s: 12.9 km/h.
-        "a": (0.0, False, False, False, 900, "reported"),
-        "b": (0.0, True, False, False, 900, "reported"),
-        # 50,000 m in 700 s: 257 km/h.
-        "c": (900.0, False, False, True, 900, "reported"),
-        "d": (3.75, True, False, False, None, "times"),
-        "e": (8.0, True, False, False, 1, "reported"),
+        # 1,500 m in 420 s: 12.86 km/h.
+        "a": (0.0, False, False, False, 900, "reported", 12.86),
+        # 2 m in 5 s: 1.44 km/h.
+        "b": (0.0, True, False, False, 900, "reported", 1.44),
+        # 50,000 m in 700 s: 257.14 km/h.
+        "c": (900.0, False, False, True, 900, "reported", 257.14),
+        # 3 m in 3.75 s: 2.88 km/h.
+        "d": (3.75, True, False, False, None, "times", 2.88),
+        # 20 m in 8.6 s: 8.37 km/h.
+        "e": (8.0, True, False, False, 1, "reported", 8.37),
     }
 
 
@@ -80,8 +86,8 @@ def test_without_a_reported_duration_the_bins_bound_it_and_unknown_stays_null(wa
     assert binned == {
         # 0 s +- 900 s: could be under 10 s or not; not over 5 h; 1.5 km over up to 900 s is 6 km/h at least, but
         # over a few seconds it would be impossible: unknown.
-        "a": (0.0, None, False, None, 900, "binned_times"),
-        "b": (0.0, None, False, None, 900, "binned_times"),
-        # 900 s +- 900 s: 50 km in under 1,800 s is over 100 km/h whatever the true duration.
-        "c": (900.0, None, False, True, 900, "binned_times"),
+        "a": (0.0, None, False, None, 900, "binned_times", None),
+        "b": (0.0, None, False, None, 900, "binned_times", None),
+        # 900 s +- 900 s: 50 km in under 1,800 s is over 100 km/h whatever the true duration; no average to give.
+        "c": (900.0, None, False, True, 900, "binned_times", None),
     }

@@ -161,7 +161,8 @@ def test_anomaly_flags_judge_the_reported_duration(rounded: RoundedCity) -> None
     trips = query(
         rounded.warehouse,
         "select cast(trip_id as varchar) as trip_id, is_under_10s, is_over_5h, is_impossible_speed, "
-        "timestamp_bin_s, flags_duration_source, start_time, end_time, duration_s, reported_duration_s from trips",
+        "timestamp_bin_s, flags_duration_source, start_time, end_time, duration_s, reported_duration_s, "
+        "avg_speed_kph, distance_m from trips",
     )
     joined = trips.join(truth, on="trip_id", suffix="_true")
     assert joined.height == truth.height == trips.height
@@ -169,6 +170,8 @@ def test_anomaly_flags_judge_the_reported_duration(rounded: RoundedCity) -> None
     assert (joined["start_time"].cast(pl.Datetime("ms", "UTC")) == joined["start_time_true"]).all()
     assert (joined["end_time"].cast(pl.Datetime("ms", "UTC")) == joined["end_time_true"]).all()
     assert (joined["reported_duration_s"] == joined["duration_s_true"]).all()
+    true_speed = joined["distance_m"] / joined["duration_s_true"] * 3.6
+    assert (joined["avg_speed_kph"] - true_speed).abs().max() < 1e-9  # type: ignore[operator]
     assert (joined["timestamp_bin_s"] == BIN_S).all() and (joined["flags_duration_source"] == "reported").all()
     # The binned times alone would call a third of the trips shorter than 10 s; the truth has a handful.
     assert (joined["duration_s"] < 10).sum() > joined.height / 4

@@ -5,8 +5,9 @@
 -- unique_key: trip_id
 -- The anomaly flags judge the trip's duration: end_time - start_time, unless the times of the hour the trip ends in
 -- are rounded to a bin (core.int_timestamp_bins; published open data rounds to 15 minutes, so half its trips would
--- last "0 s"). Then they judge the duration the provider reported; without one, the times still bound the true
--- duration to within a bin either side, and a flag the bounds cannot settle is null (not known), not false.
+-- last "0 s"). Then they, and the average speed, judge the duration the provider reported; without one, the times
+-- still bound the true duration to within a bin either side, and a flag the bounds cannot settle is null (not
+-- known), not false (the speed too: it needs a duration).
 with trips as (
     select * from staging.stg_mds__trips
     where end_time >= $window_start and end_time < $window_end
@@ -89,7 +90,9 @@ final as (
         judged.duration_s,  -- Seconds from start_time to end_time.
         judged.reported_duration_s,  -- The duration the provider reported, in seconds.
         judged.distance_m,  -- The distance the provider reported, in metres.
-        judged.distance_m / nullif(judged.duration_s, 0) * 3.6 as avg_speed_kph,  -- distance_m over duration_s, in km/h (null for a zero duration).
+        judged.distance_m / nullif(
+            case judged.flags_duration_source when 'times' then judged.duration_s when 'reported' then judged.reported_duration_s end, 0
+        ) * 3.6 as avg_speed_kph,  -- distance_m over duration_s in km/h, over the reported duration when the times are binned (null for a zero duration, or binned times without one).
         judged.start_lat,  -- Latitude of the start location.
         judged.start_lng,  -- Longitude of the start location.
         judged.end_lat,  -- Latitude of the end location.
