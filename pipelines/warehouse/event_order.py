@@ -18,6 +18,15 @@ The order depends on the instant's events alone, so a window build and a full bu
 every build. An instant whose events admit no such path (a lost event, an impossible state) keeps the preference
 order, still deterministic; so does an instant of more than MAX_SEARCHED_EVENTS events (by precedence and ids).
 Only instants with two or more events of one vehicle are stored.
+
+What the instant alone cannot tell is the state the vehicle was in before it. When its events make a round trip
+(repaired and broken again, a reservation cancelled and another made, picked up and dropped off around a ride, all
+within one bin), the path kept starts where the preference says, which may be another turn of the same round than
+the one that happened: valid within the instant, not always from the state before it. On the embedded provider's
+city (seed 11, 2 zones x 150 vehicles, 2 days) that happens with times rounded to the hour (4 vehicles; 22 of 383
+zone x hour x state occupancy rows differ from the truth), never with 15-minute or one-second bins
+(benchmarks/rounded_times_truth.py). Taking the state before the instant into account would make an instant's order
+depend on the instants before it, which a window build would then have to rebuild in chains.
 """
 
 import itertools
