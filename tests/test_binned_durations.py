@@ -91,3 +91,13 @@ def test_without_a_reported_duration_the_bins_bound_it_and_unknown_stays_null(wa
         # 900 s +- 900 s: 50 km in under 1,800 s is over 100 km/h whatever the true duration; no average to give.
         "c": (900.0, None, False, True, 900, "binned_times", None),
     }
+
+
+def test_a_window_off_the_hour_rebuilds_whole_hours(warehouse: Warehouse) -> None:
+    before = flags(warehouse)
+    warehouse.build(window=(T0 + H + 10 * M, T0 + 2 * H + 3 * M))
+    bins = run(warehouse, "select hour_start, timestamp_bin_s from core.int_timestamp_bins order by hour_start")
+    # 09:10-10:03 touches 09:00 and 10:00: each is judged on its whole hour (10:00-10:03 alone holds one time, too
+    # few to tell a bin), and its row replaced.
+    assert bins.rows() == [(T0, 900), (T0 + H, None), (T0 + 2 * H, 1)]
+    assert flags(warehouse) == before

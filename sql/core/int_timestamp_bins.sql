@@ -2,20 +2,29 @@
 -- grain: one row per zone_id and hour_start (UTC) with MDS events or trips
 -- inputs: stg_mds__events, stg_mds__trips
 -- materialized: incremental(hour_start)
+-- unique_key: zone_id, hour_start
 -- Real feeds round times (to the second; published open data to 15 minutes); then a duration taken from two times
 -- is off by up to a bin, and the trips' anomaly flags judge the provider's reported duration instead.
 -- The times are the hour's events and the start and end of the trips ending in it. The bin is the largest divisor
 -- of an hour that divides all of them, in seconds: a divisor of 3600 = 2^4 x 3^2 x 5^2, so it is the product of
 -- the smallest of each time's common factor with 16, 9 and 25 (plain minimums, no sort). Fewer than two times
 -- cannot tell a bin from chance, and times with milliseconds are not binned: both null.
-with times as (
+-- A window build reads the whole hours its window touches and replaces their rows (a window need not begin on the
+-- hour).
+with hours as (
+    select
+        time_bucket(interval 1 hour, $window_start) as first_hour,
+        time_bucket(interval 1 hour, $window_end - interval 1 microsecond) + interval 1 hour as end_hour,
+),
+
+times as (
     select zone_id, time_bucket(interval 1 hour, event_time) as hour_start, epoch_ms(event_time) as at_ms,
     from staging.stg_mds__events
-    where event_time >= $window_start and event_time < $window_end
+    where event_time >= (select first_hour from hours) and event_time < (select end_hour from hours)
     union all
     select zone_id, time_bucket(interval 1 hour, end_time) as hour_start, unnest([epoch_ms(start_time), epoch_ms(end_time)]) as at_ms,
     from staging.stg_mds__trips
-    where end_time >= $window_start and end_time < $window_end
+    where end_time >= (select first_hour from hours) and end_time < (select end_hour from hours)
 ),
 
 factors as (
