@@ -41,7 +41,7 @@ from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.state_machine import is_transition
 from tests.conftest import CREDENTIALS, NOW, START, make_provider
 from tests.scenario import query, table
-from tests.test_warehouse_occupancy import _compare, _truth_hourly
+from tests.test_warehouse_occupancy import _compare, _truth_hourly, _truth_intervals
 
 BIN_S = 900
 DAYS = 1
@@ -136,13 +136,8 @@ def test_every_timeline_is_the_truths_in_order_and_a_state_machine_path(rounded:
 
 
 def test_zone_occupancy_equals_the_truth_on_the_rounded_times(rounded: RoundedCity) -> None:
-    intervals = truth_frames(rounded.provider)["vehicle_states"].select(
-        "zone_id", "device_id", "vehicle_state", "start_time", "end_time"
-    )
-    deployed = intervals.filter(pl.col("vehicle_state").is_in(["available", "reserved", "non_operational"]))
-    truth = _truth_hourly(
-        pl.concat([intervals, deployed.with_columns(vehicle_state=pl.lit("deployed"))]), ["zone_id", "vehicle_state"]
-    )
+    # The truth's intervals, and its deployed and parked series, as the ground-truth occupancy tests count them.
+    truth = _truth_hourly(_truth_intervals(rounded), ["zone_id", "vehicle_state"])  # type: ignore[arg-type]
     mart = query(rounded.warehouse, "select * from occupancy_hourly where area_type = 'zone'")
     assert mart["hour"].n_unique() == 24
     _compare(truth, mart, ["zone_id", "vehicle_state"])
