@@ -93,6 +93,15 @@ ParkedDays = Annotated[
         min=0,
     ),
 ]
+TimestampRounding = Annotated[
+    int,
+    typer.Option(
+        help="Round every served time down to this many seconds, as real feeds do (1: whole seconds; 900: the "
+        "15 minutes of published open data; it must divide an hour). 0 keeps milliseconds.",
+        min=0,
+        max=3600,
+    ),
+]
 
 
 def _options(
@@ -104,11 +113,14 @@ def _options(
     faults: str = "",
     ready_delay: float = 600,
     parked_days: float = 0.0,
+    timestamp_rounding: int = 0,
 ) -> ProviderOptions:
     try:
         parsed_faults = Faults.parse(faults)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    if timestamp_rounding and 3600 % timestamp_rounding:
+        raise typer.BadParameter(f"--timestamp-rounding must divide an hour (3600 s), not {timestamp_rounding}")
     return ProviderOptions(
         zones=_zones(zones),
         vehicles=vehicles,
@@ -118,6 +130,7 @@ def _options(
         ready_delay_s=ready_delay,
         faults=parsed_faults,
         parked_days=parked_days,
+        timestamp_rounding_s=timestamp_rounding,
     )
 
 
@@ -135,9 +148,12 @@ def provider_serve(
     rate_limit: Annotated[int, typer.Option(help="Requests per minute before HTTP 429.")] = RATE_LIMIT_PER_MINUTE,
     now: Annotated[str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")] = None,
     parked_days: ParkedDays = 0.0,
+    timestamp_rounding: TimestampRounding = 0,
 ) -> None:
     """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
-    options = _options(seed, vehicles, start, days, zones, faults, ready_delay, parked_days)
+    options = _options(
+        seed, vehicles, start, days, zones, faults, ready_delay, parked_days, timestamp_rounding=timestamp_rounding
+    )
     clock: Clock = AnchoredClock(_utc(now, "--now")) if now else WallClock()
     sock = bind(host, port)
     provider = SimulatedProvider(options, clock)
@@ -146,6 +162,7 @@ def provider_serve(
         f"serving zones {', '.join(options.zones)}: {options.vehicles} vehicles each, "
         f"{provider.config.start:%Y-%m-%d %H:%M}Z + {options.days} days, seed {options.seed}"
         + (f", faults {faults}" if options.faults.any else "")
+        + (f", times rounded to {timestamp_rounding} s" if timestamp_rounding else "")
     )
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(ProviderApp(provider, rate_limit_per_minute=rate_limit), sock)
@@ -160,9 +177,13 @@ def provider_truth(
     days: Days = 2,
     zones: Zones = DEFAULT_ZONES_TEXT,
     parked_days: ParkedDays = 0.0,
+    timestamp_rounding: TimestampRounding = 0,
 ) -> None:
     """Write the simulated city's ground truth (trips, events, per-vehicle state timeline) as Parquet."""
-    provider = SimulatedProvider(_options(seed, vehicles, start, days, zones, parked_days=parked_days))
+    options = _options(
+        seed, vehicles, start, days, zones, parked_days=parked_days, timestamp_rounding=timestamp_rounding
+    )
+    provider = SimulatedProvider(options)
     for name, path in write_truth(provider, out).items():
         console.print(f"{name:>15}: {path}")
 

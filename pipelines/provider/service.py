@@ -17,7 +17,7 @@ from pipelines.provider.city import CATALOG, DEFAULT_ZONES, VEHICLE_TYPES, Area,
 from pipelines.provider.clock import Clock, WallClock
 from pipelines.provider.faults import Faults
 from pipelines.provider.ids import seed_from, uuid_from
-from pipelines.provider.simulation import Fleet, SimulationConfig, default_start, simulate
+from pipelines.provider.simulation import Fleet, SimulationConfig, default_start, round_times, simulate
 
 MDS_VERSION = "2.0.0"
 GBFS_VERSION = "3.0"
@@ -78,6 +78,9 @@ class ProviderOptions:
     parked_days: float = 0.0
     """Vehicles parked long before the first hour: each vehicle's drop-off lies up to this many days before
     `start` (its last event then precedes the window); 0 deploys the fleet at `start`."""
+    timestamp_rounding_s: int = 0
+    """Round every time the city's feeds serve down to this many seconds (0: milliseconds, as simulated; 1: whole
+    seconds; 900: the 15 minutes of published open data), the truth included."""
 
 
 def _iso(ms: int) -> str:
@@ -176,7 +179,7 @@ class SimulatedProvider:
             if zone_id not in CATALOG:
                 raise ValueError(f"unknown zone {zone_id!r}; the simulated cities are {sorted(CATALOG)}")
             city = build_city(CATALOG[zone_id], opts.vehicles, opts.seed)
-            self.zones[zone_id] = self._index(simulate(city, config))
+            self.zones[zone_id] = self._index(round_times(simulate(city, config), opts.timestamp_rounding_s))
 
     def _index(self, fleet: Fleet) -> _Zone:
         key = f"{self.options.seed}:{fleet.city.zone_id}"

@@ -514,3 +514,28 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
     )
     events = events.filter(pl.col("timestamp_ms") < end_ms)
     return Fleet(city, config, vehicles, trips, events, intervals)
+
+
+def round_times(fleet: Fleet, bin_s: int) -> Fleet:
+    """The fleet as a feed that rounds its times down to `bin_s` seconds (1: whole seconds; 900: the 15 minutes of
+    published open data): event timestamps, trip start and end times and the true state timeline alike, so the
+    truth still agrees with every feed. Reported trip durations stay exact, as such feeds report them. A bin
+    divides the hour, so every time stays in its hour; rounding down keeps every table in its order, and events
+    that come to share a time keep the order they happened in (a consumer must not rely on it)."""
+    if bin_s == 0:
+        return fleet
+    if bin_s < 0 or 3600 % bin_s:
+        raise ValueError(f"timestamp rounding must divide an hour (1 to 3600 seconds), not {bin_s}")
+    bin_ms = bin_s * 1000
+
+    def down(*columns: str) -> list[pl.Expr]:
+        return [(pl.col(c) // bin_ms * bin_ms).alias(c) for c in columns]
+
+    return Fleet(
+        fleet.city,
+        fleet.config,
+        fleet.vehicles,
+        fleet.trips.with_columns(down("start_ms", "end_ms")),
+        fleet.events.with_columns(down("timestamp_ms")),
+        fleet.intervals.with_columns(down("start_ms", "end_ms")),
+    )

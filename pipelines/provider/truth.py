@@ -76,7 +76,8 @@ def truth_frames(provider: SimulatedProvider) -> dict[str, pl.DataFrame]:
                 "gbfs_vehicle_id",
                 pl.col("spot_id").alias("parking_spot_id"),
             )
-            .sort("device_id", "start_time")
+            # Stable: intervals that rounded times made simultaneous keep the order they happened in.
+            .sort("device_id", "start_time", maintain_order=True)
         )
     return {name: pl.concat(parts) for name, parts in frames.items()}
 

@@ -25,6 +25,8 @@ from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
+from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
+from pipelines.warehouse.event_order import build_event_order
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
@@ -196,6 +198,7 @@ class Warehouse:
             "_zone_timezones",
         ),
         "int_zone_extents": (("stg_zone__areas",), "_zone_extents"),
+        "int_event_order": (("stg_mds__events",), "_event_order"),
     }
     PYTHON_MODEL_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {n: i for n, (i, _) in PYTHON_MODELS.items()}
 
@@ -515,6 +518,16 @@ class Warehouse:
     def _zone_timezones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_zone_timezones: each zone's time zone and its source (see timezones.py)."""
         return build_zone_timezones(con, window)
+
+    def _event_order(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_event_order: the order of a vehicle's events that share a timestamp (see event_order.py). A
+        window build replaces the window's instants, unless the table was built by an older version."""
+        add = (
+            window is not None
+            and self._exists(con, "core", "int_event_order")
+            and [c for c, _ in _columns(con, "core", "int_event_order")] == list(EVENT_ORDER_COLUMNS)
+        )
+        return build_event_order(con, window, add)
 
     def _coordinate_areas(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_coordinate_areas: the most specific zone area of each distinct trip start or end and event

@@ -1,6 +1,6 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
 -- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
--- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_unreadable_records, int_zone_extents
+-- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_unreadable_records, int_zone_extents, int_timestamp_bins, int_event_order
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
@@ -364,6 +364,21 @@ far_events as (
     group by events.zone_id, record_hour
 ),
 
+-- Rounded times (core.int_timestamp_bins), and the events that share their vehicle and time with another, which
+-- rounding makes common (core.int_event_order puts them in state-machine order).
+bins as (
+    select zone_id, hour_start, timestamp_bin_s,
+    from core.int_timestamp_bins
+    where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
+),
+
+tied as (
+    select zone_id, time_bucket(interval 1 hour, event_time) as record_hour, count(*) as tied_events,
+    from core.int_event_order
+    where event_time >= (select first_hour from bounds) and event_time < (select end_hour from bounds)
+    group by all
+),
+
 final as (
     select
         grid.zone_id,
@@ -404,6 +419,8 @@ final as (
         coalesce(contradicting.events_contradicting_state, 0) as events_contradicting_state,  -- Events of the hour flagged state_contradicts_event: a vehicle_state the MDS state machine does not reach by the event's last type (kept as delivered).
         coalesce(far_trips.trips_far_from_zone, 0) as trips_far_from_zone,  -- Trips ending in the hour whose start or end lies more than 50 km beyond the zone's areas (kept, flagged trips.is_far_from_zone).
         coalesce(far_events.events_far_from_zone, 0) as events_far_from_zone,  -- Events of the hour located more than 50 km beyond the zone's areas (kept as delivered).
+        bins.timestamp_bin_s,  -- The bin (seconds) all the hour's MDS times are rounded to (900: the 15 minutes of published open data), null when they are not rounded or fewer than two; trips ending in a binned hour judge their anomaly flags on the reported duration.
+        coalesce(tied.tied_events, 0) as tied_events,  -- Events of the hour that share their vehicle and timestamp with another (ordered along the MDS state machine in vehicle_state_intervals).
     from grid
     left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
     left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
@@ -419,6 +436,8 @@ final as (
     left join contradicting on grid.zone_id = contradicting.zone_id and grid.hour_start = contradicting.record_hour
     left join far_trips on grid.zone_id = far_trips.zone_id and grid.hour_start = far_trips.record_hour
     left join far_events on grid.zone_id = far_events.zone_id and grid.hour_start = far_events.record_hour
+    left join bins on grid.zone_id = bins.zone_id and grid.hour_start = bins.hour_start
+    left join tied on grid.zone_id = tied.zone_id and grid.hour_start = tied.record_hour
 )
 
 select * from final

@@ -1,10 +1,12 @@
 -- Each vehicle's state from one MDS event to the next: the vehicle state timeline.
--- grain: one row per zone_id, device_id and started_at (a contiguous state interval)
--- inputs: stg_mds__events, int_zone_area_versions, int_coordinate_areas, int_zone_area_labels
+-- grain: one row per zone_id, device_id, started_at and position_in_instant (a contiguous state interval; one per event)
+-- inputs: stg_mds__events, int_event_order, int_zone_area_versions, int_coordinate_areas, int_zone_area_labels
 -- materialized: incremental(started_at)
 -- unique_key: event_id
 -- A window build rebuilds the intervals its events start, and the interval each of their vehicles was in when the
 -- window began (its end is the window's first event); the first event after the window closes the last one.
+-- A vehicle's events that share a timestamp follow core.int_event_order (a path of the MDS state machine: a trip's
+-- start before its end), the same in every build; each is an interval of no duration but its last.
 with window_events as (
     select * from staging.stg_mds__events
     where event_time >= $window_start and event_time < $window_end
@@ -107,6 +109,16 @@ versions as (
     select zone_id, valid_from, span_start, span_end from core.int_zone_area_versions
 ),
 
+-- Joined on the time too: the stored order is in time order, so DuckDB reads only the blocks of these events' times.
+ordered as (
+    select events.*, coalesce(event_order.position, 1) as position_in_instant,
+    from events
+    left join core.int_event_order as event_order
+        on events.zone_id = event_order.zone_id
+        and events.event_time = event_order.event_time
+        and events.event_id = event_order.event_id
+),
+
 intervals as (
     select
         zone_id,
@@ -115,11 +127,14 @@ intervals as (
         event_type as started_by,
         event_id,
         event_time as started_at,
-        lead(event_time) over (partition by zone_id, device_id order by event_time, event_id) as ended_at,
+        lead(event_time) over (
+            partition by zone_id, device_id order by event_time, position_in_instant, event_id
+        ) as ended_at,
         lat as start_lat,
         lng as start_lng,
         battery_percent,
-    from events
+        position_in_instant,
+    from ordered
 ),
 
 final as (
@@ -140,6 +155,7 @@ final as (
         labels.area_name,  -- That area's name in the zone API (null outside every area or when unnamed).
         coalesce(labels.area_label, 'Outside every area')
             as area_label,  -- A readable label of the place: the area's name (else its type and id), or 'Outside every area'.
+        intervals.position_in_instant,  -- The event's place (1 first) among the vehicle's events at started_at, in state-machine order; 1 when it is alone.
     from intervals
     -- The event's place in the zone's areas in force at its time.
     left join versions
