@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.config import Settings
+from pipelines.config import Secret, Settings
 from pipelines.ingest import (
     GBFS_DATASETS,
     MDS_SNAPSHOT_DATASETS,
@@ -63,6 +63,20 @@ def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
         yield home
+
+
+def loopback_settings(url: str, root: Path, zones: tuple[str, ...] = ("1", "145")) -> Settings:
+    """Settings of a client of the embedded provider at `url`, its lake and warehouse under `root`."""
+    return Settings(
+        api_base_url=url,
+        maas_base_url=url,
+        client_id=CREDENTIALS.client_id,
+        client_secret=Secret(CREDENTIALS.client_secret),
+        auth_token=Secret(CREDENTIALS.auth_token),
+        zones=zones,
+        lake_dir=root / "lake",
+        warehouse=root / "warehouse.duckdb",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,13 @@ from typer.testing import CliRunner
 
 from pipelines.backfill import run_backfill
 from pipelines.cli import app
-from pipelines.config import Secret, Settings
 from pipelines.provider.app import ProviderApp
 from pipelines.provider.clock import FixedClock
 from pipelines.provider.server import running
 from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.snapshots import NEEDED_BY_MARTS, missing_snapshots, take_snapshots
 from pipelines.warehouse.build import Warehouse
-from tests.conftest import CREDENTIALS
+from tests.conftest import CREDENTIALS, loopback_settings
 from tests.scenario import query, write_system_information, write_zone_areas
 
 T0 = datetime(2026, 3, 10, 6, tzinfo=UTC)
@@ -50,16 +49,7 @@ def test_a_backfill_takes_the_snapshots_it_lacks_first(tmp_path: Path) -> None:
     options = ProviderOptions(zones=("1", "145"), vehicles=20, start=START, days=1, seed=5)
     provider = SimulatedProvider(options, FixedClock(START + timedelta(days=1, minutes=15)))
     with running(ProviderApp(provider, CREDENTIALS)) as url, dg.instance_for_test() as instance:
-        settings = Settings(
-            api_base_url=url,
-            maas_base_url=url,
-            client_id=CREDENTIALS.client_id,
-            client_secret=Secret(CREDENTIALS.client_secret),
-            auth_token=Secret(CREDENTIALS.auth_token),
-            zones=("1", "145"),
-            lake_dir=tmp_path / "lake",
-            warehouse=tmp_path / "warehouse.duckdb",
-        )
+        settings = loopback_settings(url, tmp_path)
         # `fleetlake snapshot --zones 145 --datasets zone_areas`: that one dataset of that one zone.
         runs = take_snapshots(settings, ["145"], ["zone_areas"], dagster_instance=instance)
         assert [(r.job, r.zones, r.datasets, r.success) for r in runs] == [

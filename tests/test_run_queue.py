@@ -36,14 +36,14 @@ from assets.run_limits import (
     MAX_RUNTIME_TAG,
     ingest_max_runtime_seconds,
 )
-from pipelines.config import Secret, Settings
+from pipelines.config import Settings
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, ZONE_DATASETS, ingest_snapshots
 from pipelines.lake.store import Lake
 from pipelines.provider.app import ProviderApp
 from pipelines.provider.clock import FixedClock
 from pipelines.provider.server import running
 from pipelines.voi.client import VoiClient
-from tests.conftest import CREDENTIALS, make_provider
+from tests.conftest import CREDENTIALS, loopback_settings, make_provider
 
 BIN = Path(sys.executable).parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -442,19 +442,6 @@ def marts(path: Path, lake: Path) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def settings_for(url: str, root: Path) -> Settings:
-    return Settings(
-        api_base_url=url,
-        maas_base_url=url,
-        client_id=CREDENTIALS.client_id,
-        client_secret=Secret(CREDENTIALS.client_secret),
-        auth_token=Secret(CREDENTIALS.auth_token),
-        zones=("1", "145"),
-        lake_dir=root / "lake",
-        warehouse=root / "warehouse.duckdb",
-    )
-
-
 def take_snapshots(settings: Settings, captured_at: datetime) -> None:
     import asyncio
 
@@ -497,12 +484,12 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
     clean, chaos = tmp_path / "clean", tmp_path / "chaos"
     with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
         for root in (clean, chaos):
-            take_snapshots(settings_for(url, root), captured_at=now)
+            take_snapshots(loopback_settings(url, root), captured_at=now)
         with dg.instance_for_test() as reference:
             started = time.monotonic()
             clean_run = run_job(
                 "mds_hourly_job",
-                settings_for(url, clean),
+                loopback_settings(url, clean),
                 first_hour=first_hour,
                 last_hour=first_hour + timedelta(hours=CHAOS_HOURS - 1),
                 dagster_instance=reference,

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import Secret, Settings
+from pipelines.config import Secret
 from pipelines.provider.app import ProviderApp
 from pipelines.provider.server import running
 from pipelines.provider.service import SimulatedProvider
@@ -83,19 +83,6 @@ def echo_server() -> tuple[Echo, str]:
     echo = Echo(make_provider(zones=("1", "145"), vehicles=30, days=1))
     with running(echo) as url:  # type: ignore[arg-type]
         yield echo, url
-
-
-def echo_settings(url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        api_base_url=url,
-        maas_base_url=url,
-        client_id=CREDENTIALS.client_id,
-        client_secret=Secret(CREDENTIALS.client_secret),
-        auth_token=Secret(CREDENTIALS.auth_token),
-        zones=("1", "145"),
-        lake_dir=tmp_path / "lake",
-        warehouse=tmp_path / "warehouse.duckdb",
-    )
 
 
 @pytest.mark.integration
