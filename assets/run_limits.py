@@ -13,7 +13,7 @@ to an hour (12 retries of 5 minutes), so it gets two; a backfill gets that plus 
 """
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pipelines.config import numeric_setting
 
@@ -59,14 +59,23 @@ def max_runtime_tags(seconds: int) -> dict[str, str]:
     return {MAX_RUNTIME_TAG: str(seconds)}
 
 
-def partition_hours(tags: Mapping[str, str]) -> int:
-    """How many hourly partitions a run's tags name (a range, or one partition); 1 when they name none."""
+def run_window(tags: Mapping[str, str]) -> tuple[datetime, datetime] | None:
+    """The hours a run covers, from its partition tags (a range, or one partition); None: no window."""
     first = tags.get(RANGE_START) or tags.get(PARTITION)
     last = tags.get(RANGE_END) or tags.get(PARTITION)
     if not first or not last:
-        return 1
+        return None
+    start, end = (datetime.strptime(key, HOURLY_KEY_FORMAT).replace(tzinfo=UTC) for key in (first, last))
+    return start, end + timedelta(hours=1)
+
+
+def partition_hours(tags: Mapping[str, str]) -> int:
+    """How many hourly partitions a run's tags name (a range, or one partition); 1 when they name none."""
     try:
-        start, end = (datetime.strptime(key, HOURLY_KEY_FORMAT) for key in (first, last))
+        window = run_window(tags)
     except ValueError:  # not an hourly key (a monthly report's): one run's worth
         return 1
-    return max(int((end - start).total_seconds() // 3600) + 1, 1)
+    if window is None:
+        return 1
+    start, end = window
+    return max(int((end - start).total_seconds() // 3600), 1)

@@ -6,12 +6,12 @@ window rebuilds everything. Partitioning them like the lake would add one materi
 hour to every run: measured, about 4.5 ms each on the sqlite instance, over a minute for a 30-day backfill.
 """
 
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 
 import dagster as dg
 
 from assets.resources import LakeStore, WarehouseStore
+from assets.run_limits import run_window
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import SUPERSEDED
 from pipelines.warehouse.build import Warehouse
@@ -19,8 +19,6 @@ from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
 from pipelines.warehouse.models import discover
 from pipelines.warehouse.window import FULL_WINDOW
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-PARTITION = "dagster/partition"
 GROUPS = {"staging": "staging", "core": "core", "main": "marts"}
 
 
@@ -64,16 +62,6 @@ def _specs() -> list[dg.AssetSpec]:
         for name, (inputs, method) in Warehouse.PYTHON_MODELS.items()
     ]
     return specs
-
-
-def run_window(tags: Mapping[str, str]) -> tuple[datetime, datetime] | None:
-    """The hours a run covers, from its partition tags (a range, or one partition); None: no window."""
-    first = tags.get(RANGE_START) or tags.get(PARTITION)
-    last = tags.get(RANGE_END) or tags.get(PARTITION)
-    if not first or not last:
-        return None
-    start, end = (datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC) for key in (first, last))
-    return start, end + timedelta(hours=1)
 
 
 CHECK_SPECS = [

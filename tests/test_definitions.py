@@ -7,7 +7,8 @@ import dagster as dg
 import yaml
 
 from assets.definitions import defs
-from assets.warehouse import model_key, run_window
+from assets.run_limits import run_window
+from assets.warehouse import model_key
 from pipelines.warehouse.models import discover
 
 REPO = Path(__file__).resolve().parents[1]
