@@ -6,7 +6,7 @@ STAMP := $(VENV)/.synced-stamp
 
 .PHONY: demo test lint typecheck fmt pytest dev bench clean
 
-$(STAMP): pyproject.toml uv.lock
+$(STAMP): pyproject.toml pipelines/provider/pyproject.toml uv.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) sync --frozen --quiet

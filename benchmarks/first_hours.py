@@ -16,6 +16,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.backfill import plan_lead_in
 from pipelines.config import Secret, Settings
 from pipelines.ingest import (
@@ -27,11 +32,6 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
-from pipelines.provider.app import Credentials, ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 

@@ -21,6 +21,10 @@ import duckdb
 import httpx
 import polars as pl
 
+from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.config import Settings
 from pipelines.ingest import (
     GBFS_DATASETS,
@@ -31,10 +35,6 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
-from pipelines.provider.app import Credentials, ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.state_machine import is_transition

@@ -26,11 +26,11 @@ import msgspec
 import polars as pl
 import shapely
 
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.ingest import write_partition
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, snapshot_stem
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.warehouse.areas import AREA_PRIORITY, assign
 
 ZONE = "1"

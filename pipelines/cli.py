@@ -13,15 +13,15 @@ import typer
 from dotenv import load_dotenv
 from rich.console import Console
 
+from fleetlake_provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
+from fleetlake_provider.city import CATALOG, DEFAULT_ZONES
+from fleetlake_provider.clock import AnchoredClock, Clock, WallClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.server import bind, serve_forever, url_of
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
+from fleetlake_provider.truth import write_truth
 from pipelines.config import Settings
 from pipelines.errorlog import log_detail
-from pipelines.provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
-from pipelines.provider.city import CATALOG, DEFAULT_ZONES
-from pipelines.provider.clock import AnchoredClock, Clock, WallClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.server import bind, serve_forever, url_of
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.provider.truth import write_truth
 from pipelines.reports.privacy import DEFAULT_K
 from pipelines.scrub import scrub
 

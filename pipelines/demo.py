@@ -12,13 +12,13 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.backfill import run_backfill
 from pipelines.config import Settings
 from pipelines.lake.store import Lake
 from pipelines.lake.summary import summarize
-from pipelines.provider.app import Credentials, ProviderApp
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.reports.city import timezone_of
 from pipelines.reports.export import export_report
 from pipelines.snapshots import print_snapshot_runs, take_snapshots

@@ -10,6 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.config import Secret, Settings
 from pipelines.ingest import (
     GBFS_DATASETS,
@@ -20,10 +24,6 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
-from pipelines.provider.app import Credentials, ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.service import SimulatedProvider
 from pipelines.config import Secret, Settings
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.service import SimulatedProvider
 from pipelines.voi.client import VoiClient
 from pipelines.voi.ratelimit import RateLimiter
 from tests.conftest import CREDENTIALS, NOW

@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.backfill import run_backfill
 from pipelines.cli import app
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from pipelines.snapshots import NEEDED_BY_MARTS, missing_snapshots, take_snapshots
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, loopback_settings

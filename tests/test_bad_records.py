@@ -10,13 +10,13 @@ import httpx
 import polars as pl
 import pytest
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.service import SimulatedProvider
 from pipelines.config import Settings
 from pipelines.ingest import IngestReport, hours_between, ingest_hours, reparse, write_partition
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, snapshot_stem
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.faults import Faults
-from pipelines.provider.service import SimulatedProvider
 from pipelines.voi.client import VoiClient, VoiRequestError
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.build import Warehouse

@@ -13,12 +13,12 @@ import pytest
 from rich.console import Console
 
 from assets.partitions import hourly_partitions, monthly_partitions
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.backfill import run_backfill
 from pipelines.config import Settings
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
 from tests.conftest import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,15 +18,15 @@ import pytest
 
 from assets.launch import run_job
 from assets.schedules import mds_hourly_schedule
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.server import running
+from fleetlake_provider.service import SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.config import Secret, Settings
 from pipelines.ingest import hours_between, ingest_hours, reparse
 from pipelines.lake.store import Lake
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.server import running
-from pipelines.provider.service import SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiAuthError, VoiClient
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.checks import MODEL_CHECKS

@@ -1,4 +1,4 @@
-"""The embedded provider's hostile faults (pipelines/provider/hostile.py), each off by default, and the client and
+"""The embedded provider's hostile faults (fleetlake_provider/hostile.py), each off by default, and the client and
 ingestion bounding each one: the partition it hits fails with a reason naming the limit, the others are written."""
 
 import asyncio
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from fleetlake_provider.faults import Faults
 from pipelines.ingest import IngestReport, ingest_hours
 from pipelines.lake.store import Lake
-from pipelines.provider.faults import Faults
 from tests.conftest import CREDENTIALS, NOW, START, make_provider
 from tests.misbehaving import Misbehaving, client, settings
 

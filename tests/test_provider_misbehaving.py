@@ -16,10 +16,10 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from fleetlake_provider.server import running
+from fleetlake_provider.service import SimulatedProvider
 from pipelines.ingest import IngestReport, ingest_hours
 from pipelines.lake.store import Lake, Partition
-from pipelines.provider.server import running
-from pipelines.provider.service import SimulatedProvider
 from pipelines.voi.client import ProviderUnreachable, VoiAuthError, VoiClient, VoiRequestError, http_date
 from pipelines.voi.ratelimit import RateLimiter
 from tests.conftest import START, make_provider

@@ -20,11 +20,11 @@ import httpx
 import polars as pl
 import pytest
 
-from pipelines.provider.app import Credentials, ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.server import running
-from pipelines.provider.service import SimulatedProvider
+from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.server import running
+from fleetlake_provider.service import SimulatedProvider
 from tests.conftest import CREDENTIALS, END, MDS_ACCEPT, NOW, START, bearer, make_provider
 
 pytestmark = pytest.mark.integration

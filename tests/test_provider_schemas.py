@@ -27,12 +27,12 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from shapely.geometry import shape
 
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.city import CATALOG
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.server import running
-from pipelines.provider.service import GBFS_FEEDS, SimulatedProvider
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.city import CATALOG
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.server import running
+from fleetlake_provider.service import GBFS_FEEDS, SimulatedProvider
 from tests.conftest import CREDENTIALS, END, NOW, SPECS, START, bearer, make_provider
 
 Json = dict[str, Any]

@@ -18,12 +18,12 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.provider.simulation import Fleet
-from pipelines.provider.truth import truth_frames
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
+from fleetlake_provider.simulation import Fleet
+from fleetlake_provider.truth import truth_frames
 from tests.conftest import CREDENTIALS, END, NOW, START, bearer, make_provider
 
 HOUR_MS = 3_600_000

@@ -12,14 +12,14 @@ import httpx
 import polars as pl
 import pytest
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.truth import truth_frames
 from pipelines.config import Settings
 from pipelines.ingest import PartitionResult, hours_between, ingest_hours, write_partition
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, delivery_stem
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, make_provider

@@ -22,6 +22,9 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.service import SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.cli import app
 from pipelines.config import Settings
 from pipelines.ingest import (
@@ -33,9 +36,6 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.service import SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.state_machine import is_transition

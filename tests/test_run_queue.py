@@ -36,12 +36,12 @@ from assets.run_limits import (
     MAX_RUNTIME_TAG,
     ingest_max_runtime_seconds,
 )
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
 from pipelines.config import Settings
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, ZONE_DATASETS, ingest_snapshots
 from pipelines.lake.store import Lake
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
 from pipelines.voi.client import VoiClient
 from tests.conftest import CREDENTIALS, loopback_settings, make_provider
 

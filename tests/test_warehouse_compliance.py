@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 import shapely
 
-from pipelines.provider.city import Area
-from pipelines.provider.truth import truth_frames
+from fleetlake_provider.city import Area
+from fleetlake_provider.truth import truth_frames
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.policy import PolicyError, load_policy_geographies, load_policy_rules
 from tests.conftest import SHARED, BuiltWarehouse

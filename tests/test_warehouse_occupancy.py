@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.provider.truth import truth_frames
+from fleetlake_provider.truth import truth_frames
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import BuiltWarehouse
 from tests.scenario import (

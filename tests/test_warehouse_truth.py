@@ -3,7 +3,7 @@
 import duckdb
 import polars as pl
 
-from pipelines.provider.truth import truth_frames
+from fleetlake_provider.truth import truth_frames
 from tests.conftest import BuiltWarehouse
 
 

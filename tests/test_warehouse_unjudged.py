@@ -11,11 +11,11 @@ import pytest
 import shapely
 from polars.testing import assert_frame_equal
 
+from fleetlake_provider.service import SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.config import Settings
 from pipelines.ingest import hours_between, ingest_hours
 from pipelines.lake.store import Lake
-from pipelines.provider.service import SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.reports.city import UnknownTimezone
 from pipelines.reports.export import export_report
 from pipelines.voi.client import VoiClient

@@ -10,6 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fleetlake_provider.app import ProviderApp
+from fleetlake_provider.clock import FixedClock
+from fleetlake_provider.server import running
+from fleetlake_provider.service import ProviderOptions, SimulatedProvider
+from fleetlake_provider.truth import truth_frames
 from pipelines.backfill import plan_lead_in
 from pipelines.config import Secret, Settings
 from pipelines.ingest import (
@@ -21,11 +26,6 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
-from pipelines.provider.app import ProviderApp
-from pipelines.provider.clock import FixedClock
-from pipelines.provider.server import running
-from pipelines.provider.service import ProviderOptions, SimulatedProvider
-from pipelines.provider.truth import truth_frames
 from pipelines.reports.export import export_report
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse

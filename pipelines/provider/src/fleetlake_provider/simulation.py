@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from pipelines.provider.city import METRES_PER_DEGREE, VEHICLE_TYPES, City
-from pipelines.provider.ids import uuid_batch
+from fleetlake_provider.city import METRES_PER_DEGREE, VEHICLE_TYPES, City
+from fleetlake_provider.ids import uuid_batch
 
 STATES = ("available", "reserved", "on_trip", "non_operational", "removed")
 AVAILABLE, RESERVED, ON_TRIP, NON_OPERATIONAL, REMOVED = range(len(STATES))

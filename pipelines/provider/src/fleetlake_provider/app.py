@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pipelines.provider import hostile
-from pipelines.provider.service import Json, ProviderError, SimulatedProvider
+from fleetlake_provider import hostile
+from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
 RATE_LIMIT_PER_MINUTE = 4000

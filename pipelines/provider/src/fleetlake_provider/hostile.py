@@ -16,7 +16,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from pipelines.provider.faults import Faults
+from fleetlake_provider.faults import Faults
 
 ENDLESS_PARAM = "endless"
 """Query parameter of the pages of an endless chain: the page's number in the chain."""

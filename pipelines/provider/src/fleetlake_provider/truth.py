@@ -4,8 +4,8 @@ from pathlib import Path
 
 import polars as pl
 
+from fleetlake_provider.service import SimulatedProvider
 from pipelines.lake.datasets import UTC_MS
-from pipelines.provider.service import SimulatedProvider
 
 TRUTH_TABLES = ("vehicles", "trips", "events", "vehicle_states")
 

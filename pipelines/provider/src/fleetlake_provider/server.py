@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from pipelines.provider.app import ProviderApp
+from fleetlake_provider.app import ProviderApp
 
 
 def bind(host: str, port: int) -> socket.socket:

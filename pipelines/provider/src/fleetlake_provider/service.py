@@ -13,11 +13,11 @@ import msgspec
 import numpy as np
 import polars as pl
 
-from pipelines.provider.city import CATALOG, DEFAULT_ZONES, VEHICLE_TYPES, Area, City, build_city
-from pipelines.provider.clock import Clock, WallClock
-from pipelines.provider.faults import Faults
-from pipelines.provider.ids import seed_from, uuid_from
-from pipelines.provider.simulation import Fleet, SimulationConfig, default_start, round_times, simulate
+from fleetlake_provider.city import CATALOG, DEFAULT_ZONES, VEHICLE_TYPES, Area, City, build_city
+from fleetlake_provider.clock import Clock, WallClock
+from fleetlake_provider.faults import Faults
+from fleetlake_provider.ids import seed_from, uuid_from
+from fleetlake_provider.simulation import Fleet, SimulationConfig, default_start, round_times, simulate
 
 MDS_VERSION = "2.0.0"
 GBFS_VERSION = "3.0"

@@ -34,7 +34,7 @@ class Faults:
     the GPS track is cleaned), served corrected from 5 minutes to `correction_max_s` after their hour was first
     served; the correction is the truth. A client that re-ingests the hour sees the same trip with other content."""
     correction_max_s: float = 3 * 3600.0
-    # A provider that does not play fair (pipelines/provider/hostile.py): bounded by the client, never absorbed.
+    # A provider that does not play fair (fleetlake_provider/hostile.py): bounded by the client, never absorbed.
     trickle_rate: float = 0.0
     """Share of 200 responses whose body trickles out one byte every `trickle_seconds`."""
     trickle_seconds: float = 2.0

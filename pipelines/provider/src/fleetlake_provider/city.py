@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from pipelines.provider.ids import uuid_from
+from fleetlake_provider.ids import uuid_from
 
 ParkingMode = Literal["free-floating", "parking-spot"]
 AreaType = Literal["operations", "no-parking", "parking-spot", "slow-zone", "no-riding", "incentive", "free-floating"]
