@@ -1,7 +1,7 @@
 """The `fleetlake` command line."""
 
 import asyncio
-import contextlib
+import importlib.util
 import sys
 import traceback
 from dataclasses import replace
@@ -13,22 +13,12 @@ import typer
 from dotenv import load_dotenv
 from rich.console import Console
 
-from fleetlake_provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
-from fleetlake_provider.city import CATALOG, DEFAULT_ZONES
-from fleetlake_provider.clock import AnchoredClock, Clock, WallClock
-from fleetlake_provider.faults import Faults
-from fleetlake_provider.server import bind, serve_forever, url_of
-from fleetlake_provider.service import ProviderOptions, SimulatedProvider
-from fleetlake_provider.truth import write_truth
 from pipelines.config import Settings
 from pipelines.errorlog import log_detail
 from pipelines.reports.privacy import DEFAULT_K
 from pipelines.scrub import scrub
 
-DEFAULT_ZONES_TEXT = ",".join(DEFAULT_ZONES)
 app = typer.Typer(help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True)
-provider_app = typer.Typer(help="The embedded Voi provider: a simulated city served over HTTP.", no_args_is_help=True)
-app.add_typer(provider_app, name="provider")
 console = Console(stderr=True)
 INPUT_ERROR = 2
 """Exit code of a command refused before it started (bad option or setting); 1 is a run that failed."""
@@ -61,136 +51,39 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _zones(value: str) -> tuple[str, ...]:
-    zones = tuple(z.strip() for z in value.split(",") if z.strip())
-    unknown = [z for z in zones if z not in CATALOG]
-    if unknown:
-        raise typer.BadParameter(f"unknown zone(s) {unknown}; the simulated cities are {sorted(CATALOG)}")
-    return zones
+SIMULATOR = "fleetlake_provider"
+"""The embedded provider's package, of its own distribution (fleetlake-provider), which a production install leaves
+out: the command line imports it only in the commands that start it."""
 
 
-Seed = Annotated[int, typer.Option(help="Seed of the simulation: the same seed gives the same city.")]
-Vehicles = Annotated[int, typer.Option(help="Vehicles per zone.", min=1)]
-Start = Annotated[
-    str | None,
-    typer.Option(help="First simulated UTC instant (ISO 8601); default: midnight UTC (days - 1) ago."),
-]
-Days = Annotated[int, typer.Option(help="Simulated days.", min=1)]
-Zones = Annotated[str, typer.Option(help=f"Comma-separated zone ids, of {sorted(CATALOG)}.")]
-FaultsOpt = Annotated[
-    str,
-    typer.Option(
-        envvar="FLEETLAKE_PROVIDER_FAULTS",
-        help="Faults to inject: 'all', or name=value pairs, e.g. server_error_rate=0.05,late_rate=0.02.",
-    ),
-]
-ReadyDelay = Annotated[float, typer.Option(help="Seconds after an hour ends before it is served (202 until then).")]
-ParkedDays = Annotated[
-    float,
-    typer.Option(
-        help="Vehicles parked long before the first hour: each is dropped off up to this many days before --start "
-        "(0: the fleet is deployed at --start).",
-        min=0,
-    ),
-]
-TimestampRounding = Annotated[
-    int,
-    typer.Option(
-        help="Round every served time down to this many seconds, as real feeds do (1: whole seconds; 900: the "
-        "15 minutes of published open data; it must divide an hour). 0 keeps milliseconds.",
-        min=0,
-        max=3600,
-    ),
-]
+def require_simulator(command: str) -> None:
+    """Stop with one clear line when the embedded provider is not installed, instead of an ImportError."""
+    if importlib.util.find_spec(SIMULATOR) is None:
+        fail(
+            f"`fleetlake {command}` runs the embedded provider, the fleetlake-provider distribution, which is not "
+            "installed here: in a clone of the repository `uv sync` installs it (pipelines/provider/), elsewhere "
+            "`pip install fleetlake-provider`",
+            INPUT_ERROR,
+        )
 
 
-def _options(
-    seed: int,
-    vehicles: int,
-    start: str | None,
-    days: int,
-    zones: str,
-    faults: str = "",
-    ready_delay: float = 600,
-    parked_days: float = 0.0,
-    timestamp_rounding: int = 0,
-) -> ProviderOptions:
-    try:
-        parsed_faults = Faults.parse(faults)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
-    if timestamp_rounding and 3600 % timestamp_rounding:
-        raise typer.BadParameter(f"--timestamp-rounding must divide an hour (3600 s), not {timestamp_rounding}")
-    return ProviderOptions(
-        zones=_zones(zones),
-        vehicles=vehicles,
-        start=_utc(start) if start else None,
-        days=days,
-        seed=seed,
-        ready_delay_s=ready_delay,
-        faults=parsed_faults,
-        parked_days=parked_days,
-        timestamp_rounding_s=timestamp_rounding,
-    )
+@app.command(
+    "provider",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def provider(ctx: typer.Context) -> None:
+    """The embedded Voi provider: a simulated city served over HTTP (serve, truth; see `fleetlake provider --help`)."""
+    require_simulator("provider")
+    from fleetlake_provider.cli import app as provider_app
 
-
-@provider_app.command("serve")
-def provider_serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8400,
-    seed: Seed = 7,
-    vehicles: Vehicles = 300,
-    start: Start = None,
-    days: Days = 2,
-    zones: Zones = DEFAULT_ZONES_TEXT,
-    faults: FaultsOpt = "",
-    ready_delay: ReadyDelay = 600.0,
-    rate_limit: Annotated[int, typer.Option(help="Requests per minute before HTTP 429.")] = RATE_LIMIT_PER_MINUTE,
-    now: Annotated[str | None, typer.Option(help="Pretend the current time is this instant (then it runs on).")] = None,
-    parked_days: ParkedDays = 0.0,
-    timestamp_rounding: TimestampRounding = 0,
-) -> None:
-    """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
-    options = _options(
-        seed, vehicles, start, days, zones, faults, ready_delay, parked_days, timestamp_rounding=timestamp_rounding
-    )
-    clock: Clock = AnchoredClock(_utc(now, "--now")) if now else WallClock()
-    sock = bind(host, port)
-    provider = SimulatedProvider(options, clock)
-    print(url_of(sock), flush=True)
-    console.print(
-        f"serving zones {', '.join(options.zones)}: {options.vehicles} vehicles each, "
-        f"{provider.config.start:%Y-%m-%d %H:%M}Z + {options.days} days, seed {options.seed}"
-        + (f", faults {faults}" if options.faults.any else "")
-        + (f", times rounded to {timestamp_rounding} s" if timestamp_rounding else "")
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(ProviderApp(provider, rate_limit_per_minute=rate_limit), sock)
-
-
-@provider_app.command("truth")
-def provider_truth(
-    out: Annotated[Path, typer.Option(help="Folder to write the Parquet files into.")],
-    seed: Seed = 7,
-    vehicles: Vehicles = 300,
-    start: Start = None,
-    days: Days = 2,
-    zones: Zones = DEFAULT_ZONES_TEXT,
-    parked_days: ParkedDays = 0.0,
-    timestamp_rounding: TimestampRounding = 0,
-) -> None:
-    """Write the simulated city's ground truth (trips, events, per-vehicle state timeline) as Parquet."""
-    options = _options(
-        seed, vehicles, start, days, zones, parked_days=parked_days, timestamp_rounding=timestamp_rounding
-    )
-    provider = SimulatedProvider(options)
-    for name, path in write_truth(provider, out).items():
-        console.print(f"{name:>15}: {path}")
+    provider_app(ctx.args, prog_name="fleetlake provider")
 
 
 @app.command("demo")
 def demo() -> None:
     """The main job against the embedded provider: backfill about 48 hours of 2 zones, snapshot, summarise."""
+    require_simulator("demo")
     from pipelines.demo import run_demo
 
     if not run_demo(console):

@@ -5,10 +5,10 @@ from pathlib import Path
 import polars as pl
 
 from fleetlake_provider.service import SimulatedProvider
-from pipelines.lake.datasets import UTC_MS
 
 TRUTH_TABLES = ("vehicles", "trips", "events", "vehicle_states")
-
+UTC_MS = pl.Datetime("ms", "UTC")
+"""The truth's times: UTC at millisecond precision, the precision of MDS times (epoch milliseconds)."""
 
 _UTC_NAMES = {"start_ms": "start_time", "end_ms": "end_time", "timestamp_ms": "timestamp"}
 
