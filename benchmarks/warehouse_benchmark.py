@@ -26,6 +26,7 @@ import msgspec
 import polars as pl
 import shapely
 
+from fleetlake_provider import gbfs, mds, zone_api
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from pipelines.ingest import write_partition
@@ -52,8 +53,8 @@ def write_lake(lake: Lake, days: int, vehicles: int, reuse: bool = False) -> tup
         key = f"{hour:%Y-%m-%dT%H}"
         window = (hour, hour + timedelta(hours=1))
         for name, payload in (
-            ("mds_trips", provider.trips(ZONE, key)),
-            ("mds_events", provider.events_historical(ZONE, key, 0, None)),
+            ("mds_trips", mds.trips(provider, ZONE, key)),
+            ("mds_events", mds.events_historical(provider, ZONE, key, 0, None)),
         ):
             result = write_partition(
                 lake, DATASETS[name], Partition(name, ZONE, hour), [msgspec.json.encode(payload)], window
@@ -68,11 +69,11 @@ def write_snapshots(lake: Lake, provider: SimulatedProvider, captured_at: dateti
     """The snapshots the models read (zones, vehicles, time zone, geofencing), as ingestion writes them."""
     hour = captured_at.replace(minute=0, second=0, microsecond=0)
     payloads = {
-        "zone_info": provider.zone_info(),
-        "zone_areas": provider.zone_areas(ZONE, version=2),
-        "mds_vehicles": provider.vehicles(ZONE, None, 0, None),
-        "gbfs_system_information": provider.gbfs(ZONE, "system_information", ""),
-        "gbfs_geofencing_zones": provider.gbfs(ZONE, "geofencing_zones", ""),
+        "zone_info": zone_api.info(provider),
+        "zone_areas": zone_api.areas(provider, ZONE, version=2),
+        "mds_vehicles": mds.vehicles(provider, ZONE, None, 0, None),
+        "gbfs_system_information": gbfs.feed(provider, ZONE, "system_information", ""),
+        "gbfs_geofencing_zones": gbfs.feed(provider, ZONE, "geofencing_zones", ""),
     }
     for name, payload in payloads.items():
         write_partition(

@@ -20,6 +20,7 @@ import httpx
 import polars as pl
 import pytest
 
+from fleetlake_provider import mds as mds_api
 from fleetlake_provider.app import Credentials, ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.faults import Faults
@@ -304,13 +305,13 @@ def test_paging_follows_links_next_to_the_whole_set() -> None:
         assert len(first["vehicles"]) == 50
         assert first["links"]["next"].startswith(str(client.base_url))
         for path, key, params, expected in (
-            ("vehicles", "vehicles", {}, unpaged.vehicles("145", None, 0, None)),
-            ("vehicles/status", "vehicles_status", {}, unpaged.vehicles_status("145", None, 0, None)),
+            ("vehicles", "vehicles", {}, mds_api.vehicles(unpaged, "145", None, 0, None)),
+            ("vehicles/status", "vehicles_status", {}, mds_api.vehicles_status(unpaged, "145", None, 0, None)),
             (
                 "events/recent",
                 "events",
                 window,
-                unpaged.events_recent("145", window["start_time"], window["end_time"], 0, None),
+                mds_api.events_recent(unpaged, "145", window["start_time"], window["end_time"], 0, None),
             ),
         ):
             assert "next" not in expected["links"], "the unpaged reference fits one page"
@@ -440,9 +441,9 @@ def _reference(provider: SimulatedProvider, zone: str, kind: str) -> dict[str, d
     for hour in range(ms(START), ms(END), HOUR_MS):
         param = hour_param(datetime.fromtimestamp(hour / 1000, UTC))
         if kind == "trips":
-            body = provider.trips(zone, param)
+            body = mds_api.trips(provider, zone, param)
         else:
-            body = provider.events_historical(zone, param, 0, None)
+            body = mds_api.events_historical(provider, zone, param, 0, None)
             assert "next" not in body["links"]
         out.update({r[id_key]: r for r in body[kind]})
     return out

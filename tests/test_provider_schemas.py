@@ -27,12 +27,14 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from shapely.geometry import shape
 
+from fleetlake_provider import mds
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.city import CATALOG
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.faults import Faults
+from fleetlake_provider.gbfs import FEEDS as GBFS_FEEDS
 from fleetlake_provider.server import running
-from fleetlake_provider.service import GBFS_FEEDS, SimulatedProvider
+from fleetlake_provider.service import SimulatedProvider
 from tests.conftest import CREDENTIALS, END, NOW, SPECS, START, bearer, make_provider
 
 Json = dict[str, Any]
@@ -500,8 +502,8 @@ def test_the_schemas_reject_the_providers_malformed_records(schema_shaped: Serve
     zone = FREE_FLOATING
     hour = utc_hour(zone, "sat-rush-08")
     reads: dict[str, tuple[str, Callable[[SimulatedProvider], Json]]] = {
-        "trips": ("trips", lambda p: p.trips(zone, hour)),
-        "events_historical": ("events", lambda p: p.events_historical(zone, hour, 0, None)),
+        "trips": ("trips", lambda p: mds.trips(p, zone, hour)),
+        "events_historical": ("events", lambda p: mds.events_historical(p, zone, hour, 0, None)),
     }
     for name, (key, read) in reads.items():
         good = {json.dumps(r, sort_keys=True) for r in read(clean)[key]}

@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from fleetlake_provider import gbfs, mds
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.server import running
@@ -455,9 +456,10 @@ def test_the_seed_decides_everything() -> None:
     # The payloads are built from the truth, so they agree too.
     hour = hour_param(START_MS + 9 * HOUR_MS)
     for zone_id in first.zones:
-        assert first.trips(zone_id, hour) == second.trips(zone_id, hour)
-        assert first.gbfs(zone_id, "vehicle_status", "http://x") == second.gbfs(zone_id, "vehicle_status", "http://x")
-        assert first.trips(zone_id, hour) != other.trips(zone_id, hour)
+        assert mds.trips(first, zone_id, hour) == mds.trips(second, zone_id, hour)
+        status = [gbfs.feed(p, zone_id, "vehicle_status", "http://x") for p in (first, second)]
+        assert status[0] == status[1]
+        assert mds.trips(first, zone_id, hour) != mds.trips(other, zone_id, hour)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from fleetlake_provider import hostile
+from fleetlake_provider import gbfs, hostile, mds, zone_api
 from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -96,24 +96,27 @@ class ProviderApp:
         self.burst_until = 0.0
         self.random = random.Random(fault_seed if fault_seed is not None else provider.options.seed)
         self.stats: dict[int, int] = {}
-        mds = "/v1/partner-apis/mds/{zone}"
+        mds_path = "/v1/partner-apis/mds/{zone}"
         self.app = Starlette(
             routes=[
                 Route("/v1/partner-apis/token", self._endpoint(self.token, auth=None), methods=["POST"]),
-                Route(f"{mds}/trips", self._endpoint(self.trips, auth="bearer", mds=True)),
+                # MDS 2.0 (mds.py)
+                Route(f"{mds_path}/trips", self._endpoint(self.trips, auth="bearer", mds=True)),
                 Route(
-                    f"{mds}/events/historical",
+                    f"{mds_path}/events/historical",
                     self._endpoint(self.events_historical, auth="bearer", mds=True),
                 ),
-                Route(f"{mds}/events/recent", self._endpoint(self.events_recent, auth="bearer", mds=True)),
-                Route(f"{mds}/vehicles/status", self._endpoint(self.vehicles_status, auth="bearer", mds=True)),
+                Route(f"{mds_path}/events/recent", self._endpoint(self.events_recent, auth="bearer", mds=True)),
+                Route(f"{mds_path}/vehicles/status", self._endpoint(self.vehicles_status, auth="bearer", mds=True)),
                 Route(
-                    f"{mds}/vehicles/status/{{device}}",
+                    f"{mds_path}/vehicles/status/{{device}}",
                     self._endpoint(self.vehicles_status, auth="bearer", mds=True),
                 ),
-                Route(f"{mds}/vehicles", self._endpoint(self.vehicles, auth="bearer", mds=True)),
-                Route(f"{mds}/vehicles/{{device}}", self._endpoint(self.vehicles, auth="bearer", mds=True)),
+                Route(f"{mds_path}/vehicles", self._endpoint(self.vehicles, auth="bearer", mds=True)),
+                Route(f"{mds_path}/vehicles/{{device}}", self._endpoint(self.vehicles, auth="bearer", mds=True)),
+                # GBFS 3.0 (gbfs.py)
                 Route("/v1/partner-apis/gbfs/{zone}/{feed}.json", self._endpoint(self.gbfs, auth="bearer")),
+                # Voi's zone API (zone_api.py)
                 Route("/v1/zone/info", self._endpoint(self.zone_info, auth="maas")),
                 Route("/v1/zone/id/{zone}", self._endpoint(self.zone_areas_v1, auth="maas")),
                 Route("/v2/zone/id/{zone}", self._endpoint(self.zone_areas_v2, auth="maas")),
@@ -216,7 +219,7 @@ class ProviderApp:
         return _json({"access_token": token, "expires_in": TOKEN_TTL_S, "token_type": "bearer"})
 
     async def trips(self, request: Request) -> Response:
-        return _json(self.provider.trips(request.path_params["zone"], request.query_params.get("end_time")))
+        return _json(mds.trips(self.provider, request.path_params["zone"], request.query_params.get("end_time")))
 
     def _cursor(self, request: Request) -> tuple[int, str]:
         try:
@@ -232,8 +235,8 @@ class ProviderApp:
     async def events_historical(self, request: Request) -> Response:
         cursor, next_url = self._cursor(request)
         return _json(
-            self.provider.events_historical(
-                request.path_params["zone"], request.query_params.get("event_time"), cursor, next_url
+            mds.events_historical(
+                self.provider, request.path_params["zone"], request.query_params.get("event_time"), cursor, next_url
             )
         )
 
@@ -241,41 +244,43 @@ class ProviderApp:
         cursor, next_url = self._cursor(request)
         q = request.query_params
         return _json(
-            self.provider.events_recent(
-                request.path_params["zone"], q.get("start_time"), q.get("end_time"), cursor, next_url
+            mds.events_recent(
+                self.provider, request.path_params["zone"], q.get("start_time"), q.get("end_time"), cursor, next_url
             )
         )
 
     async def vehicles(self, request: Request) -> Response:
         cursor, next_url = self._cursor(request)
         return _json(
-            self.provider.vehicles(request.path_params["zone"], request.path_params.get("device"), cursor, next_url)
+            mds.vehicles(
+                self.provider, request.path_params["zone"], request.path_params.get("device"), cursor, next_url
+            )
         )
 
     async def vehicles_status(self, request: Request) -> Response:
         cursor, next_url = self._cursor(request)
         return _json(
-            self.provider.vehicles_status(
-                request.path_params["zone"], request.path_params.get("device"), cursor, next_url
+            mds.vehicles_status(
+                self.provider, request.path_params["zone"], request.path_params.get("device"), cursor, next_url
             )
         )
 
     async def gbfs(self, request: Request) -> Response:
         zone = request.path_params["zone"]
         base = str(request.base_url).rstrip("/") + f"/v1/partner-apis/gbfs/{zone}"
-        return _json(self.provider.gbfs(zone, request.path_params["feed"], base))
+        return _json(gbfs.feed(self.provider, zone, request.path_params["feed"], base))
 
     async def zone_info(self, request: Request) -> Response:
-        return _json(self.provider.zone_info())
+        return _json(zone_api.info(self.provider))
 
     async def zone_areas_v1(self, request: Request) -> Response:
-        return _json(self.provider.zone_areas(request.path_params["zone"], version=1))
+        return _json(zone_api.areas(self.provider, request.path_params["zone"], version=1))
 
     async def zone_areas_v2(self, request: Request) -> Response:
-        return _json(self.provider.zone_areas(request.path_params["zone"], version=2))
+        return _json(zone_api.areas(self.provider, request.path_params["zone"], version=2))
 
     async def areas_occupancy(self, request: Request) -> Response:
-        return _json(self.provider.areas_occupancy(request.path_params["zone"]))
+        return _json(zone_api.occupancy(self.provider, request.path_params["zone"]))
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

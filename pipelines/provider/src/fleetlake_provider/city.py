@@ -8,7 +8,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import shapely
@@ -150,6 +150,19 @@ class Area:
     geometry: MultiPolygon
     capacity: int | None = None
     max_speed_kph: int | None = None
+
+    def geojson(self) -> dict[str, Any]:
+        """The geometry as a GeoJSON MultiPolygon, as every feed serves it: exterior ring, then holes."""
+        return {
+            "type": "MultiPolygon",
+            "coordinates": [
+                [
+                    [list(pt) for pt in poly.exterior.coords],
+                    *[[list(pt) for pt in r.coords] for r in poly.interiors],
+                ]
+                for poly in self.geometry.geoms
+            ],
+        }
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
+HOUR_MS = 3_600_000
+
 
 class Clock(Protocol):
     def now_ms(self) -> int: ...
