@@ -40,9 +40,11 @@ class ZoneIndex:
             device_ids=vehicles["device_id"].to_list(),
             vehicle_rows=vehicles.to_dicts(),
             event_ts=fleet.events["timestamp_ms"].to_numpy(),
-            event_faults=RecordFaults(fleet.events["timestamp_ms"].to_numpy(), f"events:{key}", faults, ready_delay_s),
+            event_faults=RecordFaults(
+                fleet.events["timestamp_ms"].to_numpy(), f"events:{key}", faults, ready_delay_s, "event"
+            ),
             trip_end=fleet.trips["end_ms"].to_numpy(),
-            trip_faults=RecordFaults(fleet.trips["end_ms"].to_numpy(), f"trips:{key}", faults, ready_delay_s),
+            trip_faults=RecordFaults(fleet.trips["end_ms"].to_numpy(), f"trips:{key}", faults, ready_delay_s, "trip"),
             interval_start=with_next["start_ms"].to_numpy(),
             interval_end=with_next["end_ms"].to_numpy(),
         )

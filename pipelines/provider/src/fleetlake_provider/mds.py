@@ -78,7 +78,7 @@ def _events_between(provider: SimulatedProvider, z: ZoneIndex, start_ms: int, en
     records = [
         _event_json(z, row, int(z.event_ts[i] + z.event_faults.lag_ms[i])) for row, i in zip(rows, idx, strict=True)
     ]
-    return z.event_faults.apply(records, idx, "event")
+    return z.event_faults.apply(records, idx)
 
 
 def trips(provider: SimulatedProvider, zone_id: str, end_time: str | None) -> Json:
@@ -107,7 +107,7 @@ def trips(provider: SimulatedProvider, zone_id: str, end_time: str | None) -> Js
         }
         for row, scale in zip(z.trips[idx].to_dicts() if len(idx) else [], factor.tolist(), strict=True)
     ]
-    return envelope(provider, "trips", z.trip_faults.apply(records, idx, "trip"), None)
+    return envelope(provider, "trips", z.trip_faults.apply(records, idx), None)
 
 
 def events_historical(
