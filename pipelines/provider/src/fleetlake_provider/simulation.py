@@ -346,18 +346,38 @@ def _to_lnglat(city: City, x: pl.Expr, y: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return lng, lat
 
 
+def _epoch_ms(config: SimulationConfig, col: str) -> pl.Expr:
+    """Simulation seconds to epoch milliseconds."""
+    return pl.lit(config.start_ms, pl.Int64) + (pl.col(col) * 1000).floor().cast(pl.Int64)
+
+
+def _state_names(col: str) -> pl.Expr:
+    return pl.col(col).replace_strict(dict(enumerate(STATES)), return_dtype=pl.String)
+
+
 def simulate(city: City, config: SimulationConfig) -> Fleet:
     """Run every vehicle of `city` through the window; deterministic in (city, config)."""
     sim = _Simulator(city, config)
     type_of = [0 if sim.rng.random() < VEHICLE_TYPES[0].share else 1 for _ in range(config.vehicles)]
     for dev in range(config.vehicles):
         sim.run_vehicle(dev, type_of[dev])
+    trip_ids = uuid_batch(len(sim.trips.data["dev"]), "trip", config.seed, city.zone_id)
+    return Fleet(
+        city,
+        config,
+        vehicles=_vehicles_frame(city, config, type_of),
+        trips=_trips_frame(city, config, sim.trips, trip_ids),
+        events=_events_frame(city, config, sim.events, trip_ids),
+        intervals=_intervals_frame(city, config, sim.intervals),
+    )
 
-    zone, seed, t0 = city.zone_id, config.seed, config.start_ms
+
+def _vehicles_frame(city: City, config: SimulationConfig, type_of: list[int]) -> pl.DataFrame:
+    """One row per device: its ids (MDS device id, the short id riders see) and its vehicle type."""
     n = config.vehicles
-    device_ids = uuid_batch(n, "device", seed, zone)
-    short_ids = uuid_batch(n, "short", seed, zone)
-    vehicles = pl.DataFrame(
+    device_ids = uuid_batch(n, "device", config.seed, city.zone_id)
+    short_ids = uuid_batch(n, "short", config.seed, city.zone_id)
+    return pl.DataFrame(
         {
             "device_idx": np.arange(n, dtype=np.int32),
             "device_id": device_ids,
@@ -371,11 +391,10 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
         }
     )
 
-    def ms(col: str) -> pl.Expr:
-        """Simulation seconds to epoch milliseconds."""
-        return pl.lit(t0, pl.Int64) + (pl.col(col) * 1000).floor().cast(pl.Int64)
 
-    ev = sim.events.frame(
+def _events_frame(city: City, config: SimulationConfig, columns: _Columns, trip_ids: list[str]) -> pl.DataFrame:
+    """One row per state change inside the window, sorted by time, with ids, places and the trip it belongs to."""
+    ev = columns.frame(
         {
             "dev": pl.Int32,
             "t": pl.Float64,
@@ -387,18 +406,17 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
             "trip": pl.Int64,
         }
     )
-    trip_ids = uuid_batch(len(sim.trips.data["dev"]), "trip", seed, zone)
     lng, lat = _to_lnglat(city, pl.col("x"), pl.col("y"))
-    events = (
+    return (
         ev.with_columns(
-            timestamp_ms=ms("t"),
+            timestamp_ms=_epoch_ms(config, "t"),
             lng=lng,
             lat=lat,
-            event_id=pl.Series(uuid_batch(ev.height, "event", seed, zone)),
+            event_id=pl.Series(uuid_batch(ev.height, "event", config.seed, city.zone_id)),
         )
         .with_columns(
             device_idx=pl.col("dev"),
-            vehicle_state=pl.col("state").replace_strict(dict(enumerate(STATES)), return_dtype=pl.String),
+            vehicle_state=_state_names("state"),
             trip_id=pl.when(pl.col("trip") >= 0).then(
                 pl.col("trip").replace_strict(dict(enumerate(trip_ids)), default=None)
             ),
@@ -415,8 +433,14 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
             "trip_id",
         )
         .sort("timestamp_ms", "device_idx")
+        .filter(pl.col("timestamp_ms") < config.end_ms)
     )
-    iv = sim.intervals.frame(
+
+
+def _intervals_frame(city: City, config: SimulationConfig, columns: _Columns) -> pl.DataFrame:
+    """One row per device and contiguous state, clipped to the window, with the vehicle's GBFS id (which rotates
+    after every trip) and the parking spot it stands in."""
+    iv = columns.frame(
         {
             "dev": pl.Int32,
             "state": pl.Int8,
@@ -429,22 +453,23 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
         }
     )
     end_ms = config.end_ms
+    lng, lat = _to_lnglat(city, pl.col("x"), pl.col("y"))
     intervals = (
-        iv.with_columns(start_ms=ms("t"), lng=lng, lat=lat)
+        iv.with_columns(start_ms=_epoch_ms(config, "t"), lng=lng, lat=lat)
         .with_columns(end_ms=pl.col("start_ms").shift(-1).over("dev").fill_null(end_ms))
         .filter(pl.col("start_ms") < end_ms)
         .with_columns(pl.col("end_ms").clip(upper_bound=end_ms))
     )
-    gbfs_ids = uuid_batch(intervals.height, "gbfs", seed, zone)
+    gbfs_ids = uuid_batch(intervals.height, "gbfs", config.seed, city.zone_id)
     # GBFS ids rotate after every trip: one id per (device, trips completed so far).
     rotation = intervals.select("dev", "trips_done").unique(maintain_order=True).with_row_index("rot")
     spot_idx = city.spot_index_of(intervals["lng"].to_numpy(), intervals["lat"].to_numpy())
     spot_ids = [a.area_id for a in city.parking_spots]
-    intervals = (
+    return (
         intervals.join(rotation, on=["dev", "trips_done"], how="left")
         .with_columns(
             device_idx=pl.col("dev"),
-            vehicle_state=pl.col("state").replace_strict(dict(enumerate(STATES)), return_dtype=pl.String),
+            vehicle_state=_state_names("state"),
             gbfs_vehicle_id=pl.col("rot").map_elements(lambda r: gbfs_ids[r], return_dtype=pl.String),
             spot_id=pl.Series(
                 [
@@ -468,7 +493,11 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
         )
         .sort("device_idx", "start_ms")
     )
-    tr = sim.trips.frame(
+
+
+def _trips_frame(city: City, config: SimulationConfig, columns: _Columns, trip_ids: list[str]) -> pl.DataFrame:
+    """One row per trip that ended inside the window, sorted by end time, with its places, duration and distance."""
+    tr = columns.frame(
         {
             "dev": pl.Int32,
             "start": pl.Float64,
@@ -482,12 +511,12 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
     )
     lng0, lat0 = _to_lnglat(city, pl.col("x0"), pl.col("y0"))
     lng1, lat1 = _to_lnglat(city, pl.col("x1"), pl.col("y1"))
-    trips = (
+    return (
         tr.with_columns(
             trip_id=pl.Series(trip_ids, dtype=pl.String),
             device_idx=pl.col("dev"),
-            start_ms=ms("start"),
-            end_ms=ms("end"),
+            start_ms=_epoch_ms(config, "start"),
+            end_ms=_epoch_ms(config, "end"),
             start_lat=lat0,
             start_lng=lng0,
             end_lat=lat1,
@@ -509,11 +538,9 @@ def simulate(city: City, config: SimulationConfig) -> Fleet:
             "duration_s",
             "distance_m",
         )
-        .filter(pl.col("end_ms") < end_ms)
+        .filter(pl.col("end_ms") < config.end_ms)
         .sort("end_ms", "device_idx")
     )
-    events = events.filter(pl.col("timestamp_ms") < end_ms)
-    return Fleet(city, config, vehicles, trips, events, intervals)
 
 
 def round_times(fleet: Fleet, bin_s: int) -> Fleet:
