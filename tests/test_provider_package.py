@@ -109,3 +109,12 @@ def test_the_code_location_and_the_command_line_load_without_the_simulator(tmp_p
     serve = fleetlake("provider", "serve")
     assert serve.returncode == 2, serve.stderr
     assert "the fleetlake-provider distribution, which is not installed here" in serve.stderr
+
+
+def test_a_bad_fault_setting_names_its_variable() -> None:
+    """The provider reads FLEETLAKE_PROVIDER_FAULTS itself; a value it cannot read is refused before it serves."""
+    runner = CliRunner(env={"COLUMNS": "400", "FLEETLAKE_PROVIDER_FAULTS": "server_error=0.1"})
+    # An unusable host as well: should the faults pass, binding fails at once instead of serving forever.
+    result = runner.invoke(app, ["provider", "serve", "--host", "256.0.0.1", "--vehicles", "2", "--days", "1"])
+    assert result.exit_code == 2, result.output
+    assert "--faults or FLEETLAKE_PROVIDER_FAULTS: unknown fault 'server_error=0.1'" in result.output

@@ -93,8 +93,8 @@ def _options(
 ) -> ProviderOptions:
     try:
         parsed_faults = Faults.parse(faults)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+    except ValueError as e:  # the value may come from the environment: name both places it is set
+        raise typer.BadParameter(f"--faults or {FAULTS_ENV}: {e}") from e
     if timestamp_rounding and 3600 % timestamp_rounding:
         raise typer.BadParameter(f"--timestamp-rounding must divide an hour (3600 s), not {timestamp_rounding}")
     return ProviderOptions(
