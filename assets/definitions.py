@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.ingestion import mds_hourly
 from assets.reports import city_report
-from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
+from assets.resources import resources_for
 from assets.schedules import (
     city_report_job,
     city_report_schedule,
@@ -18,6 +18,7 @@ from assets.schedules import (
     zone_geometry_job,
     zone_geometry_schedule,
 )
+from assets.settings import SETTINGS
 from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
 from assets.warehouse import warehouse_models
 
@@ -38,5 +39,5 @@ defs = dg.Definitions(
         zone_geometry_schedule,
         city_report_schedule,
     ],
-    resources={"voi": VoiApi(), "lake": LakeStore(), "warehouse": WarehouseStore(), "reports": ReportsFolder()},
+    resources=resources_for(SETTINGS, secrets_as_env_vars=True),
 )

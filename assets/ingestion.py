@@ -10,14 +10,11 @@ from assets.partitions import hourly
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from pipelines import progress
-from pipelines.config import env_number
 from pipelines.ingest import HOURLY_DATASETS, IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
 from pipelines.lake.store import Partition
 from pipelines.voi.client import VoiClient
 
-NOT_READY_RETRY_SECONDS = 300
-NOT_READY_MAX_RETRIES = 12
 CHECKS = ("schema_matches", "no_duplicate_ids", "timestamps_in_window", "row_count_sane")
 
 
@@ -88,10 +85,7 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
     if not_ready:
         hours_waiting = sorted({f"{r.hour:%Y-%m-%dT%H}" for r in not_ready})
         context.log.info(f"hours not ready yet at the provider: {hours_waiting}; retrying later")
-        raise dg.RetryRequested(
-            max_retries=int(env_number("FLEETLAKE_NOT_READY_MAX_RETRIES", NOT_READY_MAX_RETRIES, integer=True)),
-            seconds_to_wait=env_number("FLEETLAKE_NOT_READY_RETRY_SECONDS", NOT_READY_RETRY_SECONDS),
-        )
+        raise dg.RetryRequested(max_retries=voi.not_ready_max_retries, seconds_to_wait=voi.not_ready_retry_s)
     for dataset in datasets:
         summary = report.summary(dataset)
         key = dg.AssetKey(dataset)

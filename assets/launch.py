@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from assets.definitions import defs
-from assets.resources import LakeStore, ReportsFolder, VoiApi, WarehouseStore
+from assets.resources import resources_for
 from assets.run_limits import ingest_run_tags, partition_hours
 from pipelines import progress
 from pipelines.config import Settings
@@ -44,22 +44,6 @@ def instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def resources(settings: Settings, lake_dir: Path | None = None) -> dict[str, Any]:
-    return {
-        "voi": VoiApi(
-            api_base_url=settings.api_base_url,
-            maas_base_url=settings.maas_base_url,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret.reveal(),
-            auth_token=settings.auth_token.reveal(),
-            zones=",".join(settings.zones),
-        ),
-        "lake": LakeStore(root=str(lake_dir or settings.lake_dir)),
-        "warehouse": WarehouseStore(file=str(settings.warehouse)),
-        "reports": ReportsFolder(root=str(settings.reports_dir)),
-    }
-
-
 def partition_key(hour: datetime) -> str:
     return hour.strftime("%Y-%m-%d-%H:%M")
 
@@ -84,7 +68,7 @@ def run_job(
             "dagster/asset_partition_range_end": partition_key(last_hour),
         }
         if job_name in INGEST_JOBS:
-            tags.update(ingest_run_tags(partition_hours(tags)))
+            tags.update(ingest_run_tags(partition_hours(tags), settings.max_runtime_s))
     job = defs.resolve_job_def(job_name)
     if asset_selection is not None:
         job = job.get_subset(asset_selection={dg.AssetKey(name) for name in asset_selection})
@@ -93,7 +77,7 @@ def run_job(
         return job.execute_in_process(
             run_config=QUIET,
             tags=tags,
-            resources=resources(settings),
+            resources=resources_for(settings),
             instance=dagster_instance or instance(),
             raise_on_error=False,
         )

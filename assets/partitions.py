@@ -6,7 +6,7 @@ from datetime import date
 
 import dagster as dg
 
-from pipelines.config import Settings
+from assets.settings import SETTINGS
 
 
 def hourly_partitions(history_start: date) -> dg.HourlyPartitionsDefinition:
@@ -18,6 +18,5 @@ def monthly_partitions(history_start: date) -> dg.MonthlyPartitionsDefinition:
     return dg.MonthlyPartitionsDefinition(start_date=f"{history_start.replace(day=1):%Y-%m-%d}", timezone="UTC")
 
 
-HISTORY_START = Settings.from_env().history_start
-hourly = hourly_partitions(HISTORY_START)
-monthly = monthly_partitions(HISTORY_START)
+hourly = hourly_partitions(SETTINGS.history_start)
+monthly = monthly_partitions(SETTINGS.history_start)

@@ -1,64 +1,121 @@
-"""Dagster resources: the only way assets reach the Voi API, the lake, the warehouse and the reports."""
+"""Dagster resources: the only way assets reach the Voi API, the lake, the warehouse and the reports.
+
+Each is configured from the settings (pipelines/config.py) by `resources_for`, never from the environment on its
+own: the code location reads the settings once when it loads (assets/settings.py), the command line hands over its
+own. A credential set in the environment reaches a resource as a `dg.EnvVar`, resolved when the run starts, so
+the UI shows the variable's name, never its value; each resource checks what it is given through the same model.
+"""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from pipelines.config import Secret, Settings
+from pipelines.config import Settings
 from pipelines.lake.store import Lake
+from pipelines.warehouse.build import Warehouse
 
 
 class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Voi API access. Empty fields fall back to the environment (VOI_*, FLEETLAKE_ZONES) at run time."""
+    """Voi API access: where, with which credentials, which zones, the limits on every request, and how an hour
+    the provider has not compiled yet (HTTP 202) is asked for again."""
 
-    api_base_url: str = ""
-    maas_base_url: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    auth_token: str = ""
-    zones: str = ""
+    api_base_url: str
+    maas_base_url: str
+    client_id: str
+    client_secret: str
+    auth_token: str
+    zones: list[str]
+    request_deadline_s: float
+    max_pages: int
+    max_retry_after_s: float
+    max_response_bytes: int
+    not_ready_retry_s: float
+    not_ready_max_retries: int
 
     def settings(self) -> Settings:
-        env = Settings.from_env()
-        return Settings(
-            api_base_url=(self.api_base_url or env.api_base_url).rstrip("/"),
-            maas_base_url=(self.maas_base_url or env.maas_base_url).rstrip("/"),
-            client_id=self.client_id or env.client_id,
-            client_secret=Secret(self.client_secret) if self.client_secret else env.client_secret,
-            auth_token=Secret(self.auth_token) if self.auth_token else env.auth_token,
-            zones=tuple(z.strip() for z in self.zones.split(",") if z.strip()) or env.zones,
-            lake_dir=env.lake_dir,
-            warehouse=env.warehouse,
-            reports_dir=env.reports_dir,
-            request_deadline_s=env.request_deadline_s,
-            max_pages=env.max_pages,
-            max_retry_after_s=env.max_retry_after_s,
-            max_response_bytes=env.max_response_bytes,
-        )
+        """The API's settings, checked (a bad value from the launchpad names its variable)."""
+        return Settings(**self.model_dump(include=set(Settings.model_fields)))
 
 
 class LakeStore(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The Parquet lake; an empty root falls back to FLEETLAKE_LAKE_DIR at run time."""
+    """The Parquet lake (FLEETLAKE_LAKE_DIR)."""
 
-    root: str = ""
+    root: str
 
     def lake(self) -> Lake:
-        return Lake(Path(self.root) if self.root else Settings.from_env().lake_dir)
+        return Lake(Path(self.root))
 
 
 class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The DuckDB warehouse file; an empty path falls back to FLEETLAKE_WAREHOUSE at run time."""
+    """The DuckDB warehouse file (FLEETLAKE_WAREHOUSE) and what its build reads: memory, lead-in, the city's
+    policy folder, the idle limit and the configured time zones."""
 
-    file: str = ""
+    file: str
+    warehouse_memory: str
+    lead_in_hours: int
+    policy_dir: str | None
+    idle_limit_hours: float
+    zone_timezones: dict[str, str]
 
     def path(self) -> Path:
-        return Path(self.file) if self.file else Settings.from_env().warehouse
+        return Path(self.file)
+
+    def settings(self) -> Settings:
+        """The build's settings, checked (a bad value from the launchpad names its variable)."""
+        fields = self.model_dump(include=set(Settings.model_fields))
+        return Settings(**fields, warehouse=self.path())
+
+    def warehouse(self, lake_dir: Path) -> Warehouse:
+        return Warehouse(self.path(), lake_dir, settings=self.settings())
 
 
 class ReportsFolder(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Where city reports are written; an empty root falls back to FLEETLAKE_REPORTS_DIR at run time."""
+    """Where city reports are written (FLEETLAKE_REPORTS_DIR)."""
 
-    root: str = ""
+    root: str
 
     def path(self) -> Path:
-        return Path(self.root) if self.root else Settings.from_env().reports_dir
+        return Path(self.root)
+
+
+SECRETS = ("client_secret", "auth_token")
+
+
+def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> dict[str, Any]:
+    """The code location's resources, configured from `settings`. With `secrets_as_env_vars`, a credential the
+    environment set is handed over as its `dg.EnvVar` (resolved when a run starts, never shown in the UI); an unset
+    one is the embedded provider's published default."""
+
+    def secret(field: str) -> str:
+        if secrets_as_env_vars and settings.set_from_environment(field):
+            return dg.EnvVar(Settings.variable(field))
+        value: str = getattr(settings, field).reveal()
+        return value
+
+    return {
+        "voi": VoiApi(
+            api_base_url=settings.api_base_url,
+            maas_base_url=settings.maas_base_url,
+            client_id=settings.client_id,
+            client_secret=secret("client_secret"),
+            auth_token=secret("auth_token"),
+            zones=list(settings.zones),
+            request_deadline_s=settings.request_deadline_s,
+            max_pages=settings.max_pages,
+            max_retry_after_s=settings.max_retry_after_s,
+            max_response_bytes=settings.max_response_bytes,
+            not_ready_retry_s=settings.not_ready_retry_s,
+            not_ready_max_retries=settings.not_ready_max_retries,
+        ),
+        "lake": LakeStore(root=str(settings.lake_dir)),
+        "warehouse": WarehouseStore(
+            file=str(settings.warehouse),
+            warehouse_memory=settings.warehouse_memory,
+            lead_in_hours=settings.lead_in_hours,
+            policy_dir=None if settings.policy_dir is None else str(settings.policy_dir),
+            idle_limit_hours=settings.idle_limit_hours,
+            zone_timezones=dict(settings.zone_timezones),
+        ),
+        "reports": ReportsFolder(root=str(settings.reports_dir)),
+    }

@@ -13,6 +13,7 @@ Loaded by the webserver and the daemon from dagster.yaml: this module imports no
 import dagster as dg
 
 from assets.run_limits import INGEST_TAG, MAX_RUNTIME_TAG, ingest_run_tags, partition_hours
+from pipelines.config import Settings
 
 INGEST_STEP = "mds_hourly"  # the op of the mds_trips / mds_events multi-asset (assets/ingestion.py)
 
@@ -34,7 +35,8 @@ class IngestTaggingRunCoordinator(dg.QueuedRunCoordinator):
         """The ingestion tags a run lacks; none if it does not execute the ingestion step."""
         if INGEST_TAG in run.tags or not self.executes_ingestion(run):
             return {}
-        tags = ingest_run_tags(partition_hours(run.tags))
+        # Read when the run is queued, in the webserver's or the daemon's process (the coordinator outlives loads).
+        tags = ingest_run_tags(partition_hours(run.tags), Settings.from_env().max_runtime_s)
         if MAX_RUNTIME_TAG in run.tags:  # the launch chose its own
             del tags[MAX_RUNTIME_TAG]
         return tags

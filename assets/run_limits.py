@@ -15,12 +15,9 @@ to an hour (12 retries of 5 minutes), so it gets two; a backfill gets that plus 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from pipelines.config import numeric_setting
-
 INGEST_TAG = "fleetlake/ingest"
 INGEST_TAG_VALUE = "voi"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
-MAX_RUNTIME_ENV = "FLEETLAKE_MAX_RUNTIME_SECONDS"
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 PARTITION = "dagster/partition"
@@ -31,28 +28,22 @@ SNAPSHOT_MAX_RUNTIME_S = 15 * 60
 ZONE_GEOMETRY_MAX_RUNTIME_S = 30 * 60
 
 
-def _override() -> int | None:
-    """FLEETLAKE_MAX_RUNTIME_SECONDS: one maximum runtime for every ingesting run, when set (checked with the
-    other numeric settings when a command starts)."""
-    return int(numeric_setting(MAX_RUNTIME_ENV)) or None
-
-
-def ingest_max_runtime_seconds(hours: int) -> int:
-    """How long an ingesting run over `hours` hours may take before run monitoring fails it."""
-    override = _override()
+def ingest_max_runtime_seconds(hours: int, override: int | None = None) -> int:
+    """How long an ingesting run over `hours` hours may take before run monitoring fails it; `override` is the
+    setting FLEETLAKE_MAX_RUNTIME_SECONDS, one maximum runtime for every ingesting run when set."""
     if override is not None:
         return override
     return HOURLY_MAX_RUNTIME_S + BACKFILL_SECONDS_PER_HOUR * max(hours - 1, 0)
 
 
-def ingest_job_tags() -> dict[str, str]:
+def ingest_job_tags(override: int | None = None) -> dict[str, str]:
     """The tags of the MDS ingestion job itself: every run of it, however launched, starts with these."""
-    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(1))}
+    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(1, override))}
 
 
-def ingest_run_tags(hours: int) -> dict[str, str]:
-    """The tags of one ingesting run over `hours` hours (the command line's backfills)."""
-    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(hours))}
+def ingest_run_tags(hours: int, override: int | None = None) -> dict[str, str]:
+    """The tags of one ingesting run over `hours` hours (the command line's backfills, the run queue's)."""
+    return {INGEST_TAG: INGEST_TAG_VALUE, MAX_RUNTIME_TAG: str(ingest_max_runtime_seconds(hours, override))}
 
 
 def max_runtime_tags(seconds: int) -> dict[str, str]:

@@ -1,24 +1,21 @@
 """When things run: the last hours of MDS data every hour, GBFS every few minutes, zones daily, reports monthly."""
 
-import os
 from datetime import timedelta
 
 import dagster as dg
 
 from assets.reports import city_report
 from assets.run_limits import SNAPSHOT_MAX_RUNTIME_S, ZONE_GEOMETRY_MAX_RUNTIME_S, ingest_job_tags, max_runtime_tags
+from assets.settings import SETTINGS
 from assets.warehouse import warehouse_models
-from pipelines.config import env_number
-
-LOOKBACK_HOURS_ENV = "FLEETLAKE_LOOKBACK_HOURS"
-DEFAULT_LOOKBACK_HOURS = 6
+from pipelines.config import Settings
 
 # Ingest the window, then rebuild the warehouse models downstream of it, in one run. Its tags put every run of it
 # (scheduled, launched or backfilled from the UI) under the one-ingestion-at-a-time limit (assets/run_limits.py).
 mds_hourly_job = dg.define_asset_job(
     "mds_hourly_job",
     selection=dg.AssetSelection.assets("mds_trips", "mds_events") | dg.AssetSelection.assets(warehouse_models),
-    tags=ingest_job_tags(),
+    tags=ingest_job_tags(SETTINGS.max_runtime_s),
 )
 warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.assets(warehouse_models))
 gbfs_snapshot_job = dg.define_asset_job(
@@ -38,16 +35,14 @@ zone_geometry_job = dg.define_asset_job(
 city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelection.assets(city_report))
 
 
-def lookback_hours() -> int:
-    return int(env_number(LOOKBACK_HOURS_ENV, DEFAULT_LOOKBACK_HOURS, integer=True))
-
-
 @dg.schedule(job=mds_hourly_job, cron_schedule="5 * * * *", execution_timezone="UTC")
 def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """A few minutes past each hour: the hour that just ended, plus a lookback window for late records."""
+    """A few minutes past each hour: the hour that just ended, plus a lookback window for late records
+    (FLEETLAKE_LOOKBACK_HOURS, read at each tick: a bad value fails the tick with its name)."""
+    lookback_hours = Settings.from_env().lookback_hours
     scheduled = context.scheduled_execution_time
     last = scheduled.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    first = last - timedelta(hours=max(lookback_hours() - 1, 0))
+    first = last - timedelta(hours=max(lookback_hours - 1, 0))
     start_key, end_key = (t.strftime("%Y-%m-%d-%H:%M") for t in (first, last))
     return dg.RunRequest(
         run_key=f"mds-hourly-{end_key}",
@@ -61,7 +56,7 @@ def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 gbfs_snapshot_schedule = dg.ScheduleDefinition(
     name="gbfs_snapshot_schedule",
     job=gbfs_snapshot_job,
-    cron_schedule=os.environ.get("FLEETLAKE_GBFS_SNAPSHOT_CRON", "*/5 * * * *"),
+    cron_schedule=SETTINGS.gbfs_snapshot_cron,
     execution_timezone="UTC",
 )
 mds_vehicle_snapshot_schedule = dg.ScheduleDefinition(

@@ -76,7 +76,7 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
     rows just built (see pipelines/warehouse/checks.py)."""
     window = run_window(context.run.tags)
     names = {key.path[-1] for key in context.selected_asset_keys}
-    built = Warehouse(warehouse.path(), lake.lake().root)
+    built = warehouse.warehouse(lake.lake().root)
     runs = built.build(window, select=names)
     for run in runs:
         key = model_key(run.name, run.relation.split(".")[0])

@@ -8,7 +8,7 @@ flagged warm-up in the marts. It takes the zone, GBFS and MDS vehicle snapshots 
 """
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -105,7 +105,7 @@ def run_backfill(
         )
         return False
     zones = settings.zones or asyncio.run(_zones(settings))
-    settings = replace(settings, zones=zones)
+    settings = settings.model_copy(update={"zones": zones})
     snapshots_ok = snapshots_first(settings, zones, console, dagster_instance)
     lead_in_hours = settings.lead_in_hours if lead_in_hours is None else lead_in_hours
     lead_in = plan_lead_in(settings, zones, hours[0], lead_in_hours)

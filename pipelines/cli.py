@@ -4,7 +4,6 @@ import asyncio
 import importlib.util
 import sys
 import traceback
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -41,14 +40,13 @@ def _utc(value: str, option: str = "--start") -> datetime:
 
 
 def _settings() -> Settings:
-    """The settings from the environment, every numeric one checked (a bad one names its variable)."""
-    from pipelines.preflight import PreflightError, check_settings
+    """The settings from the environment, read once and every one checked (a bad one names its variable)."""
+    from pipelines.preflight import PreflightError, read_settings
 
     try:
-        check_settings()
+        return read_settings()
     except PreflightError as e:
         fail(str(e), INPUT_ERROR)
-    return Settings.from_env()
 
 
 SIMULATOR = "fleetlake_provider"
@@ -86,7 +84,7 @@ def demo() -> None:
     require_simulator("demo")
     from pipelines.demo import run_demo
 
-    if not run_demo(console):
+    if not run_demo(console, _settings()):
         raise typer.Exit(1)
 
 
@@ -114,12 +112,13 @@ def backfill(
     if last <= first:
         fail(f"--end {end} is not after --start {start}", INPUT_ERROR)
     if zones:
-        settings = replace(settings, zones=tuple(z.strip() for z in zones.split(",") if z.strip()))
+        settings = settings.model_copy(update={"zones": tuple(z.strip() for z in zones.split(",") if z.strip())})
     try:
         ready = asyncio.run(check_provider(settings))
     except PreflightError as e:
         fail(str(e), detail=traceback.format_exc())
-    if not run_backfill(replace(settings, zones=ready.zones), first, last, console, lead_in_hours=lead_in_hours):
+    ready_settings = settings.model_copy(update={"zones": ready.zones})
+    if not run_backfill(ready_settings, first, last, console, lead_in_hours=lead_in_hours):
         raise typer.Exit(1)
 
 
@@ -249,7 +248,9 @@ def export_command(
 
 
 def main() -> None:
-    # A .env in the working directory configures the command line as it configures `dagster dev`.
+    # A .env in the working directory configures the command line as it configures `dagster dev`. Settings read it
+    # themselves; it is loaded into the environment too for what reads the environment on its own: the embedded
+    # provider's credentials and faults, and Dagster's DAGSTER_HOME.
     load_dotenv(Path.cwd() / ".env", override=False)
     try:
         app()

@@ -26,7 +26,9 @@ from pipelines.snapshots import print_snapshot_runs, take_snapshots
 DEMO_HOURS = 48
 
 
-def run_demo(console: Console) -> bool:
+def run_demo(console: Console, base: Settings) -> bool:
+    """`base`: the settings from the environment; the demo keeps their folders, limits and warehouse settings and
+    points the API at its own provider."""
     now = datetime.now(UTC)
     # Simulate from the midnight before the demo window to the end of today.
     first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=DEMO_HOURS)
@@ -35,19 +37,9 @@ def run_demo(console: Console) -> bool:
     with console.status("simulating the demo cities..."):
         provider = SimulatedProvider(options)
     credentials = Credentials()
-    base = Settings.from_env()
     with running(ProviderApp(provider, credentials)) as url:
-        settings = Settings(
-            api_base_url=url,
-            maas_base_url=url,
-            client_id=credentials.client_id,
-            client_secret=base.client_secret,
-            auth_token=base.auth_token,
-            zones=options.zones,
-            lake_dir=base.lake_dir,
-            warehouse=base.warehouse,
-            reports_dir=base.reports_dir,
-        )
+        embedded = {"api_base_url": url, "maas_base_url": url, "client_id": credentials.client_id}
+        settings = base.model_copy(update={**embedded, "zones": options.zones})
         console.print(
             f"embedded Voi provider at [bold]{url}[/]: zones {', '.join(options.zones)}, "
             f"{options.vehicles} vehicles each, simulated from {start:%Y-%m-%d %H:%M}Z"

@@ -1,19 +1,21 @@
 """The command line's log: the detail behind a one-line error (a traceback, every failed partition of a run),
 appended to FLEETLAKE_LOG_FILE (default data/fleetlake.log), scrubbed of credentials like every error text."""
 
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.config import Settings, SettingsError
 from pipelines.scrub import scrub
-
-LOG_FILE_ENV = "FLEETLAKE_LOG_FILE"
-DEFAULT_LOG_FILE = "data/fleetlake.log"
 
 
 def log_file() -> Path:
-    return Path(os.environ.get(LOG_FILE_ENV, "").strip() or DEFAULT_LOG_FILE)
+    """FLEETLAKE_LOG_FILE; its default when the settings themselves cannot be read (the line saying so is
+    printed without detail, and any other error still has a log to go to)."""
+    try:
+        return Settings.from_env().log_file
+    except SettingsError:
+        return Settings().log_file
 
 
 def log_detail(text: str) -> Path | None:

@@ -1,5 +1,5 @@
 """What a command checks before it starts a run, so a mistake costs a second and one line instead of minutes of
-retries and a traceback: the numeric settings, the credentials (one token), the zone API and the zones asked for.
+retries and a traceback: the settings, the credentials (one token), the zone API and the zones asked for.
 """
 
 import asyncio
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from pipelines.config import Settings, SettingsError, check_numeric_settings
+from pipelines.config import Settings, SettingsError
 from pipelines.lake.store import check_zone_id
 from pipelines.voi.client import VoiClient, VoiError
 
@@ -27,10 +27,11 @@ class Ready:
     """Every zone the zone API lists for these credentials."""
 
 
-def check_settings() -> None:
-    """Every numeric setting must be usable before anything starts (they are otherwise read deep in a run)."""
+def read_settings() -> Settings:
+    """The settings from the environment, every one checked before anything starts; PreflightError names each bad
+    variable."""
     try:
-        check_numeric_settings()
+        return Settings.from_env()
     except SettingsError as e:
         raise PreflightError(str(e)) from e
 
@@ -60,7 +61,7 @@ async def check_provider(settings: Settings, transport: httpx.AsyncBaseTransport
     return Ready(zones=tuple(zones), listed=listed)
 
 
-def check_before_run(settings: Settings) -> Ready:
+def check_before_run() -> tuple[Settings, Ready]:
     """Settings, then the provider; raises PreflightError with the one line to print."""
-    check_settings()
-    return asyncio.run(check_provider(settings))
+    settings = read_settings()
+    return settings, asyncio.run(check_provider(settings))

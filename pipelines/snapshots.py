@@ -6,7 +6,7 @@ time zone and without vehicle types; so a backfill first takes the snapshots of 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -78,7 +78,7 @@ def take_snapshots(
             continue
         result = run_job(
             job,
-            replace(settings, zones=tuple(zones)),
+            settings.model_copy(update={"zones": tuple(zones)}),
             asset_selection=None if selected == captured else selected,
             dagster_instance=dagster_instance,
         )

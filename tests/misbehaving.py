@@ -6,7 +6,7 @@ that moves only when the client waits, so no test sleeps."""
 import asyncio
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -75,7 +75,7 @@ def settings(tmp: Path, **overrides: object) -> Settings:
         zones=("1", "145"),
         lake_dir=tmp / "lake",
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.model_copy(update=overrides)
 
 
 def client(transport: Misbehaving, settings: Settings, **kwargs: object) -> VoiClient:

@@ -29,7 +29,7 @@ def test_the_history_start_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("FLEETLAKE_HISTORY_START", "2019-03-01")
     assert Settings.from_env().history_start == date(2019, 3, 1)
     monkeypatch.setenv("FLEETLAKE_HISTORY_START", "March 2019")
-    with pytest.raises(ValueError, match="FLEETLAKE_HISTORY_START takes a date, YYYY-MM-DD, not 'March 2019'"):
+    with pytest.raises(ValueError, match="FLEETLAKE_HISTORY_START must be a date, YYYY-MM-DD, got 'March 2019'"):
         Settings.from_env()
 
 

@@ -48,7 +48,7 @@ def settings_for(url: str, lake_dir: Path, **overrides: object) -> Settings:
         lake_dir=lake_dir,
         warehouse=lake_dir.parent / f"{lake_dir.name}.duckdb",
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.model_copy(update=overrides)
 
 
 def lake_table(root: Path, dataset: str) -> pl.DataFrame:
@@ -256,10 +256,8 @@ def test_hour_not_ready_writes_nothing_and_is_retried(
     hour = HOURS[10]
     clock = FixedClock(hour + timedelta(hours=1, minutes=2))
     provider = make_provider(clock=clock)
-    monkeypatch.setenv("FLEETLAKE_NOT_READY_RETRY_SECONDS", "0")
-    monkeypatch.setenv("FLEETLAKE_NOT_READY_MAX_RETRIES", "2")
     with running(ProviderApp(provider, CREDENTIALS)) as url:
-        settings = settings_for(url, tmp_path, zones=("1",))
+        settings = settings_for(url, tmp_path, zones=("1",), not_ready_retry_s=0, not_ready_max_retries=2)
 
         async def attempt() -> list[str]:
             async with VoiClient(settings) as client:

@@ -97,9 +97,11 @@ def test_every_ingesting_run_carries_the_ingest_tag_and_a_maximum_runtime(monkey
         assert tags[MAX_RUNTIME_TAG] == str(15 * 60)
     # A backfill of 30 days: 2 h, and 2 minutes for each hour after the first.
     assert ingest_max_runtime_seconds(720) == HOURLY_MAX_RUNTIME_S + 719 * 120 == 93_480
+    # FLEETLAKE_MAX_RUNTIME_SECONDS, when set, is every ingesting run's; 0 is refused, naming it.
+    assert ingest_max_runtime_seconds(720, override=3600) == 3600
     monkeypatch.setenv("FLEETLAKE_MAX_RUNTIME_SECONDS", "0")
-    with pytest.raises(ValueError, match="FLEETLAKE_MAX_RUNTIME_SECONDS"):
-        ingest_max_runtime_seconds(1)
+    with pytest.raises(ValueError, match="FLEETLAKE_MAX_RUNTIME_SECONDS must be a positive whole number of seconds"):
+        Settings.from_env()
 
 
 @pytest.mark.integration

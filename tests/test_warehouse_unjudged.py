@@ -13,14 +13,14 @@ from polars.testing import assert_frame_equal
 
 from fleetlake_provider.service import SimulatedProvider
 from fleetlake_provider.truth import truth_frames
-from pipelines.config import Settings
+from pipelines.config import Settings, parse_zone_timezones
 from pipelines.ingest import hours_between, ingest_hours
 from pipelines.lake.store import Lake
 from pipelines.reports.city import UnknownTimezone
 from pipelines.reports.export import export_report
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
-from pipelines.warehouse.timezones import TimezoneConfigError, configured_timezones, zone_timezones
+from pipelines.warehouse.timezones import zone_timezones
 from tests.conftest import END, START
 from tests.scenario import (
     area,
@@ -377,15 +377,15 @@ def test_a_time_zone_arriving_later_relocalises_every_hour_on_the_next_build(tmp
 
 
 def test_the_configured_time_zones_are_read_strictly() -> None:
-    assert configured_timezones(" 1:Europe/Stockholm , 145:Europe/Berlin,") == {
+    assert parse_zone_timezones(" 1:Europe/Stockholm , 145:Europe/Berlin,") == {
         "1": "Europe/Stockholm",
         "145": "Europe/Berlin",
     }
-    assert configured_timezones("") == {}
-    with pytest.raises(TimezoneConfigError, match="'1=Europe/Stockholm' is not zone:Area/City"):
-        configured_timezones("1=Europe/Stockholm")
-    with pytest.raises(TimezoneConfigError, match="zone 9: 'Europe/Atlantis' is not an IANA time zone"):
-        configured_timezones("9:Europe/Atlantis")
+    assert parse_zone_timezones("") == {}
+    with pytest.raises(ValueError, match="'1=Europe/Stockholm' is not zone:Area/City"):
+        parse_zone_timezones("1=Europe/Stockholm")
+    with pytest.raises(ValueError, match="zone 9: 'Europe/Atlantis' is not an IANA time zone"):
+        parse_zone_timezones("9:Europe/Atlantis")
 
 
 def test_the_geometry_lookup_finds_each_city_offline() -> None:
@@ -471,12 +471,9 @@ def city_without_snapshots(
             await ingest_hours(client, Lake(settings.lake_dir), settings.zones, hours_between(START, END))
 
     asyncio.run(ingest())
-    warehouse = Warehouse(root / "warehouse.duckdb", settings.lake_dir)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("FLEETLAKE_POLICY_DIR", "FLEETLAKE_IDLE_LIMIT_HOURS"):
-            patch.delenv(name, raising=False)
-        patch.setenv("FLEETLAKE_ZONE_TIMEZONES", "1:Europe/Stockholm")
-        warehouse.build()
+    configured = Settings(zone_timezones={"1": "Europe/Stockholm"})
+    warehouse = Warehouse(root / "warehouse.duckdb", settings.lake_dir, settings=configured)
+    warehouse.build()
     return warehouse
 
 

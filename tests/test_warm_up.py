@@ -3,7 +3,7 @@ the warm-up has passed, for a city whose vehicles were parked days before the fi
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -292,6 +292,6 @@ def test_the_lead_in_fetches_only_from_the_first_hour_the_lake_lacks(tmp_path: P
     held = plan_lead_in(settings, ("1",), window_start, 3)
     assert (held.in_lake, held.first_to_fetch) == (3, None)  # all in the lake: the run starts at the window
     # The history starts at midnight: 02:00 has two hours before it, not four.
-    cut = plan_lead_in(replace(settings, history_start=date(2026, 3, 10)), ("1",), window_start, 4)
+    cut = plan_lead_in(settings.model_copy(update={"history_start": date(2026, 3, 10)}), ("1",), window_start, 4)
     assert (len(cut.hours), cut.in_lake, cut.first_to_fetch, cut.clipped) == (2, 2, None, True)
     assert plan_lead_in(settings, ("1",), window_start, 0).hours == []

@@ -9,7 +9,6 @@ of model and dataset names, and the lake's folder as a quoted literal in view de
 """
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,7 +38,6 @@ from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_
 from pipelines.warehouse.zone_extents import build_zone_extents
 
 log = logging.getLogger(__name__)
-DEFAULT_MEMORY_LIMIT = "3GB"
 # The distinct places of the window's locations, each with the version of its zone's areas in force at its time.
 COORDINATES = sql_text(
     """
@@ -209,13 +207,17 @@ class Warehouse:
         sql_dir: Path = SQL_DIR,
         memory_limit: str | None = None,
         lead_in_hours: int | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        """`settings` give the build's memory, lead-in, policy folder, idle limit and configured time zones (the
+        environment's when None, read now); `memory_limit` and `lead_in_hours` override theirs."""
         self.path = Path(path)
         self.lake_dir = Path(lake_dir)
         self.sql_dir = sql_dir
-        self.memory_limit = memory_limit or os.environ.get("FLEETLAKE_WAREHOUSE_MEMORY", DEFAULT_MEMORY_LIMIT)
+        self.settings = Settings.from_env() if settings is None else settings
+        self.memory_limit = memory_limit or self.settings.warehouse_memory
         # How long a zone's history (or its resumption after a gap) is flagged warm-up (core.int_warm_up_hours).
-        self.lead_in_hours = Settings.from_env().lead_in_hours if lead_in_hours is None else lead_in_hours
+        self.lead_in_hours = self.settings.lead_in_hours if lead_in_hours is None else lead_in_hours
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
@@ -461,8 +463,7 @@ class Warehouse:
         """The values a model's SQL may bind: the window's, and the settings models read."""
         return {**window_parameters(window), "lead_in_hours": self.lead_in_hours}
 
-    @staticmethod
-    def _zone_context_changed(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
+    def _zone_context_changed(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
         """Whether a zone's time zone, or its first capture of zone areas, differs from what the stored tables
         were built with: both hold for the zone's whole history (the first capture also governs earlier times), so
         a window build would leave every other window as it was. The build is then a full one, once."""
@@ -470,7 +471,8 @@ class Warehouse:
         if not stored <= set(catalog.kinds):
             return False
         built_timezones = dict(con.execute("select zone_id, timezone from core.int_zone_timezones").fetchall())
-        timezones = dict(read_zone_timezones(con).select("zone_id", "timezone").iter_rows())
+        configured = self.settings.zone_timezones
+        timezones = dict(read_zone_timezones(con, configured).select("zone_id", "timezone").iter_rows())
         built_areas = dict(
             con.execute("select zone_id, min(valid_from) from core.int_zone_area_versions group by zone_id").fetchall()
         )
@@ -488,11 +490,11 @@ class Warehouse:
 
     def _policy_rules(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.policy_rules: MDS Policy rules from FLEETLAKE_POLICY_DIR and the defaults (see policy.py)."""
-        return build_policy_rules(con, window)
+        return build_policy_rules(con, self.settings.policy_dir, self.settings.idle_limit_hours)
 
     def _policy_geographies(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.policy_geographies: the MDS Geography areas policy rules name (see policy_geographies.py)."""
-        return build_policy_geographies(con, window)
+        return build_policy_geographies(con, self.settings.policy_dir)
 
     def _policy_geography_points(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_policy_geography_points: the trip and event locations inside each policy geography."""
@@ -517,7 +519,7 @@ class Warehouse:
 
     def _zone_timezones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_zone_timezones: each zone's time zone and its source (see timezones.py)."""
-        return build_zone_timezones(con, window)
+        return build_zone_timezones(con, self.settings.zone_timezones)
 
     def _event_order(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_event_order: the order of a vehicle's events that share a timestamp (see event_order.py). A

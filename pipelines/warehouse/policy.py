@@ -1,6 +1,6 @@
 """City rules as MDS Policy: core.policy_rules, one row per rule of every policy file, plus the built-in defaults.
 
-Policies are read from the JSON files of a folder (`FLEETLAKE_POLICY_DIR`; none by default): MDS 2.0 flat files
+Policies are read from the JSON files of a folder (setting `FLEETLAKE_POLICY_DIR`; none by default): MDS 2.0 flat files
 (`{"policies": [...]}`), MDS REST responses (`{"data": {"policies": [...]}}`) or a single policy object. A file in a
 sub-folder named after a zone (`<dir>/<zone_id>/*.json`) applies to that zone only; a file at the top applies to
 every zone (`zone_id` null). The geographies rules name (MDS Geography JSON, see policy_geographies.py) are
@@ -22,7 +22,6 @@ speed limits and forbidden areas default to the zone API and GBFS geofencing, in
 """
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -32,14 +31,11 @@ import duckdb
 import msgspec
 import polars as pl
 
-from pipelines.config import env_number
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.policy_geographies import GEOGRAPHIES_SCHEMA, geography_objects, geography_rows
 from pipelines.warehouse.policy_schema import PolicySchemaError, check_policy, not_judged_because
 
 log = logging.getLogger(__name__)
-POLICY_DIR_ENV = "FLEETLAKE_POLICY_DIR"
-IDLE_LIMIT_ENV = "FLEETLAKE_IDLE_LIMIT_HOURS"
 DEFAULT_IDLE_LIMIT_HOURS = 72.0
 UNIT_FACTORS = {
     "devices": ("devices", 1.0),
@@ -263,15 +259,9 @@ def load_policy_rules(folder: Path | None, idle_limit_hours: float = DEFAULT_IDL
     return pl.DataFrame(rows, schema=POLICY_RULES_SCHEMA, orient="row")
 
 
-def _policy_folder() -> Path | None:
-    folder = os.environ.get(POLICY_DIR_ENV) or None
-    return Path(folder) if folder else None
-
-
-def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
+def build_policy_rules(con: duckdb.DuckDBPyConnection, folder: Path | None, idle_limit_hours: float) -> int:
     """The `policy_rules` python model: replaces core.policy_rules from the policy folder and the defaults."""
-    idle = env_number(IDLE_LIMIT_ENV, DEFAULT_IDLE_LIMIT_HOURS)
-    rules = load_policy_rules(_policy_folder(), idle)
+    rules = load_policy_rules(folder, idle_limit_hours)
     with registered(con, "loaded_policy_rules", rules):
         # Times of day as DuckDB TIME (Arrow hands over nanoseconds).
         con.execute(
@@ -281,9 +271,9 @@ def build_policy_rules(con: duckdb.DuckDBPyConnection, window: object = None) ->
     return rules.height
 
 
-def build_policy_geographies(con: duckdb.DuckDBPyConnection, window: object = None) -> int:
+def build_policy_geographies(con: duckdb.DuckDBPyConnection, folder: Path | None) -> int:
     """The `policy_geographies` python model: replaces core.policy_geographies from the policy folder."""
-    geographies = load_policy_geographies(_policy_folder())
+    geographies = load_policy_geographies(folder)
     with registered(con, "loaded_policy_geographies", geographies):
         con.execute("create or replace table core.policy_geographies as select * from loaded_policy_geographies")
     return geographies.height

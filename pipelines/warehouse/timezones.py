@@ -2,8 +2,8 @@
 
 A zone's time zone is taken, in this order, from:
 
-1. configuration: `FLEETLAKE_ZONE_TIMEZONES` (`1:Europe/Stockholm,145:Europe/Berlin`), the operator's own word,
-   which also corrects a feed that states a wrong one;
+1. configuration: the setting `FLEETLAKE_ZONE_TIMEZONES` (`1:Europe/Stockholm,145:Europe/Berlin`), the
+   operator's own word, which also corrects a feed that states a wrong one;
 2. GBFS `system_information.timezone`, the provider's statement (the latest snapshot);
 3. the zone's geometry: the IANA time zone at a representative point of its operations area (of all its areas
    when none is an operations area) in the latest zone_areas snapshot, looked up offline by timezonefinder, whose
@@ -12,11 +12,11 @@ A zone's time zone is taken, in this order, from:
 `timezone_source` says which (`configuration`, `gbfs_system_information`, `zone_geometry`). A zone none of them
 describes has no time zone (null): its local-time columns are null and data_quality_hourly counts its hours, rather
 than reading UTC as local time. A name that is not an IANA time zone is skipped (a feed's) or refused (the
-configuration's, with an error naming it).
+configuration's, when the settings are read: pipelines/config.py).
 """
 
 import logging
-import os
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,13 +26,11 @@ import polars as pl
 import shapely
 
 from pipelines.warehouse.frames import query_frame, registered
-from pipelines.warehouse.window import Window
 
 if TYPE_CHECKING:
     from timezonefinder import TimezoneFinder
 
 log = logging.getLogger(__name__)
-ZONE_TIMEZONES_ENV = "FLEETLAKE_ZONE_TIMEZONES"
 CONFIGURATION, GBFS, GEOMETRY = "configuration", "gbfs_system_information", "zone_geometry"
 ZONE_TIMEZONES_SCHEMA: dict[str, Any] = {"zone_id": pl.String, "timezone": pl.String, "timezone_source": pl.String}
 # Every zone the lake knows of, whatever it holds of it.
@@ -59,10 +57,6 @@ qualify area_type = 'operations' or count(*) filter (where area_type = 'operatio
 """
 
 
-class TimezoneConfigError(ValueError):
-    """FLEETLAKE_ZONE_TIMEZONES that cannot be read."""
-
-
 def is_timezone(name: str) -> bool:
     """Whether `name` is an IANA time zone this machine knows."""
     try:
@@ -70,22 +64,6 @@ def is_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
-
-
-def configured_timezones(text: str | None = None) -> dict[str, str]:
-    """`zone:Area/City,...` (FLEETLAKE_ZONE_TIMEZONES when `text` is None) as {zone_id: time zone}."""
-    text = os.environ.get(ZONE_TIMEZONES_ENV, "") if text is None else text
-    found: dict[str, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        zone, sep, name = (s.strip() for s in item.partition(":"))
-        if not sep or not zone or not name:
-            raise TimezoneConfigError(f"{ZONE_TIMEZONES_ENV}: {item!r} is not zone:Area/City")
-        if not is_timezone(name):
-            raise TimezoneConfigError(f"{ZONE_TIMEZONES_ENV}: zone {zone}: {name!r} is not an IANA time zone")
-        found[zone] = name
-    return found
 
 
 @cache
@@ -107,7 +85,7 @@ def timezone_at(geometries: list[bytes]) -> str | None:
 
 
 def zone_timezones(
-    zones: list[str], configured: dict[str, str], gbfs: dict[str, str], geometries: dict[str, list[bytes]]
+    zones: list[str], configured: Mapping[str, str], gbfs: dict[str, str], geometries: dict[str, list[bytes]]
 ) -> pl.DataFrame:
     """One row per zone (those of `zones` and `configured`): its time zone and source, by the module's order."""
     rows: list[tuple[str, str | None, str | None]] = []
@@ -126,9 +104,8 @@ def zone_timezones(
     return pl.DataFrame(rows, schema=ZONE_TIMEZONES_SCHEMA, orient="row")
 
 
-def read_zone_timezones(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def read_zone_timezones(con: duckdb.DuckDBPyConnection, configured: Mapping[str, str]) -> pl.DataFrame:
     """Every zone's time zone and its source, from the configuration and the lake (ZONE_TIMEZONES_SCHEMA)."""
-    configured = configured_timezones()
     zones = query_frame(con, ZONES)["zone_id"].drop_nulls().to_list()
     gbfs = dict(query_frame(con, GBFS_TIMEZONES).iter_rows())
     pending = set(zones) - set(configured) - {z for z, tz in gbfs.items() if is_timezone(tz)}
@@ -140,10 +117,10 @@ def read_zone_timezones(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return zone_timezones(zones, configured, gbfs, geometries)
 
 
-def build_zone_timezones(con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
-    """core.int_zone_timezones: every zone's time zone and its source (a small table, rebuilt whole each build)."""
-    del window  # a zone's time zone holds for all its history
-    table = read_zone_timezones(con)
+def build_zone_timezones(con: duckdb.DuckDBPyConnection, configured: Mapping[str, str]) -> int:
+    """core.int_zone_timezones: every zone's time zone and its source (a small table, rebuilt whole each build:
+    a zone's time zone holds for all its history)."""
+    table = read_zone_timezones(con, configured)
     with registered(con, "zone_timezones", table):
         con.execute("create or replace table core.int_zone_timezones as select * from zone_timezones")
     return table.height
