@@ -7,7 +7,8 @@ are only those of the launch. Every run submitted to the queue passes through `s
 executes the ingestion step gets the tag there, with a maximum runtime for the hours it covers, before it is
 queued. (The command line does not queue its runs: it executes them itself, tagged by assets/launch.py.)
 
-Loaded by the webserver and the daemon from dagster.yaml: this module imports nothing heavier than Dagster.
+Loaded by the webserver and the daemon from dagster.yaml: this module imports nothing heavier than Dagster and the
+settings model (pipelines/config.py), whose FLEETLAKE_MAX_RUNTIME_SECONDS it reads when a run is queued.
 """
 
 import dagster as dg

@@ -133,6 +133,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         env_ignore_empty=True,
+        validate_default=False,  # the defaults are this module's own; a given value is always checked
     )
 
     api_base_url: str = _variable("VOI_API_BASE_URL", SIMULATOR_URL, expects=URL)

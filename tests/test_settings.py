@@ -15,12 +15,13 @@ from dotenv import dotenv_values
 
 from assets.resources import LakeStore, VoiApi, WarehouseStore, resources_for
 from assets.schedules import mds_hourly_schedule
+from fleetlake_provider.cli import FAULTS_ENV
 from pipelines.config import Secret, Settings, SettingsError
 from pipelines.errorlog import log_file
 
 REPO = Path(__file__).resolve().parents[1]
-PROVIDER_VARIABLES = {"FLEETLAKE_PROVIDER_FAULTS"}
-"""Read by the embedded provider's command itself (it is a program of its own), not by the pipeline."""
+PROVIDER_VARIABLES = {FAULTS_ENV}
+"""Read by the embedded provider's command line itself (it is a program of its own), not by the pipeline."""
 
 
 @pytest.fixture(autouse=True)
