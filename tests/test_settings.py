@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from assets.resources import LakeStore, VoiApi, WarehouseStore, resources_for
 from assets.schedules import mds_hourly_schedule
+from fleetlake_provider.app import Credentials
 from fleetlake_provider.cli import FAULTS_ENV
 from pipelines.config import Secret, Settings, SettingsError
 from pipelines.errorlog import log_file
@@ -311,3 +312,29 @@ def test_the_env_example_lists_every_setting_with_its_default(monkeypatch: pytes
     assert set(dotenv_values(example)) == set(Settings.variables().values()) | PROVIDER_VARIABLES
     # Read as a .env file, it gives exactly the defaults: copying it changes nothing.
     assert Settings.from_env(env_file=example).model_dump() == Settings().model_dump()
+
+
+def test_the_refused_credentials_are_the_embedded_providers_own() -> None:
+    """The loopback rule knows the simulator's defaults without importing it (a production install lacks it)."""
+    provider, client = Credentials(), Settings()
+    assert (client.client_id, client.client_secret, client.auth_token) == (
+        provider.client_id,
+        Secret(provider.client_secret),
+        Secret(provider.auth_token),
+    )
+
+
+@pytest.mark.integration
+def test_reading_unset_settings_loads_neither_dagster_nor_duckdb(tmp_path: Path) -> None:
+    """Only a value that is set is judged by Dagster's or DuckDB's parser: the defaults are the module's own, so a
+    command that needs neither does not pay for loading them."""
+    env = {k: v for k, v in os.environ.items() if k not in Settings.variables().values()} | {"PYTHONPATH": str(REPO)}
+    script = (
+        "import sys; from pipelines.config import Settings; Settings.from_env(); "
+        "print(sorted(m for m in ('dagster', 'duckdb') if m in sys.modules))"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "[]"
