@@ -30,7 +30,8 @@ import pytest
 import shapely
 
 from assets.reports import city_report
-from assets.resources import ReportsFolder, VoiApi, WarehouseStore
+from assets.resources import resources_for
+from pipelines.config import Settings
 from pipelines.reports.city import UnknownZone, load_city
 from pipelines.reports.export import ReportFiles, export_report
 from pipelines.reports.figures import key_figures
@@ -540,11 +541,9 @@ def test_monthly_asset_writes_every_zone(built_warehouse: BuiltWarehouse, tmp_pa
         result = dg.materialize(
             [city_report],
             partition_key="2026-03-01",
-            resources={
-                "voi": VoiApi(zones="1,145,999"),
-                "warehouse": WarehouseStore(file=str(built_warehouse.warehouse.path)),
-                "reports": ReportsFolder(root=str(tmp_path)),
-            },
+            resources=resources_for(
+                Settings(zones=("1", "145", "999"), warehouse=built_warehouse.warehouse.path, reports_dir=tmp_path)
+            ),
             instance=instance,
         )
     assert result.success
