@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
 from pipelines.scrub import remember_secret
 
 HISTORY_START_ENV = "FLEETLAKE_HISTORY_START"
@@ -193,6 +194,14 @@ class Settings(BaseSettings):
     """Memory DuckDB may use while building (it spills to disk beyond)."""
     log_file: Path = _variable("FLEETLAKE_LOG_FILE", Path("data/fleetlake.log"), expects="a file path")
     """Where the command line writes the detail behind a one-line error."""
+    mds_versions: Annotated[tuple[tuple[str, MdsVersion], ...], NoDecode] = _variable(
+        "FLEETLAKE_MDS_VERSIONS",
+        (),
+        expects="zone:version pairs separated by commas (versions 2.0, 1.2, 0.4), e.g. '9:1.2,31:0.4'",
+    )
+    """(zone id, MDS version) of the zones read in MDS 1.2 or 0.4; every other zone is read in 2.0."""
+    legacy_mds_base_url: str = _variable("VOI_LEGACY_MDS_BASE_URL", "", expects=URL)
+    """The MDS 1.2 and 0.4 host (the seed's `mds.voiapp.io`); empty: the light-integration API's."""
 
     ENVIRONMENT: ClassVar[bool] = False
     """Whether this class reads the environment (the subclass `from_env` builds does)."""
@@ -228,7 +237,7 @@ class Settings(BaseSettings):
         stripped = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
         return {k: v for k, v in stripped.items() if v != ""}
 
-    @field_validator("api_base_url", "maas_base_url")
+    @field_validator("api_base_url", "maas_base_url", "legacy_mds_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if value == "":
@@ -276,6 +285,19 @@ class Settings(BaseSettings):
                 raise ValueError("not a memory size DuckDB reads") from None
         return value
 
+    @field_validator("mds_versions", mode="before")
+    @classmethod
+    def _mds_versions(cls, value: Any) -> Any:
+        return parse_mds_versions(value) if isinstance(value, str) else value
+
+    @property
+    def legacy_mds_url(self) -> str:
+        return self.legacy_mds_base_url or self.api_base_url
+
+    def mds_version(self, zone: str) -> MdsVersion:
+        """The MDS version the zone is read in."""
+        return dict(self.mds_versions).get(zone, "2.0")
+
     @model_validator(mode="after")
     def _zone_api_defaults_to_the_light_api(self) -> Self:
         if not self.maas_base_url:
@@ -317,6 +339,7 @@ class _FromEnvironment(Settings):
         pairs = (
             ("api_base_url", self.api_base_url, "client_secret", self.client_secret, SIMULATOR_CLIENT_SECRET),
             ("maas_base_url", self.maas_base_url, "auth_token", self.auth_token, SIMULATOR_AUTH_TOKEN),
+            ("legacy_mds_base_url", self.legacy_mds_url, "client_secret", self.client_secret, SIMULATOR_CLIENT_SECRET),
         )
         for url_field, url, secret_field, secret, default in pairs:
             if not _is_loopback(url) and secret.reveal() == default:
@@ -367,3 +390,16 @@ def describe(error: ValidationError) -> str:
         line = f"{variable} must be {own}, got {item['input']!r}"
         lines[variable] = f"{line} ({why})" if why and why not in own else line
     return "; ".join(lines.values())
+
+
+def parse_mds_versions(text: str) -> tuple[tuple[str, MdsVersion], ...]:
+    """`zone:version` pairs, comma-separated (`9:1.2,31:0.4`); a version other than 2.0, 1.2 or 0.4 is refused."""
+    pairs: list[tuple[str, MdsVersion]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        zone, _, version = (x.strip() for x in item.partition(":"))
+        if not zone or version not in MDS_VERSIONS:
+            raise ValueError(f"{item!r} is not zone:version with a version of {', '.join(MDS_VERSIONS)}")
+        pairs.append((zone, version))
+    return tuple(pairs)

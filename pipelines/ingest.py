@@ -16,6 +16,7 @@ from typing import Any, Literal
 import polars as pl
 
 from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
+from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
     INGESTED_AT,
     LEGACY_RAW_STEM,
@@ -53,6 +54,7 @@ GBFS_FEED = {
 }
 Status = Literal["written", "not_ready", "future", "failed"]
 MAX_CONCURRENT_PARTITIONS = 32
+MDS_VERSION_COLUMN = "mds_version"
 
 
 @dataclass
@@ -245,9 +247,15 @@ def superseded_records(
     previous = pl.read_parquet(previous_path) if previous_path.exists() else None
     if previous is not None and INGESTED_AT not in previous.columns:  # written before deliveries were stamped
         previous = previous.with_columns(pl.lit(None, SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
+    if previous is not None:  # written before a column existed (vehicle_type, mds_version): null there
+        previous = previous.with_columns(
+            pl.lit(None, dtype).alias(name) for name, dtype in dataset.schema.items() if name not in previous.columns
+        )
     if previous is not None and not previous.is_empty() and previous[INGESTED_AT][0] != ingested_at:
         key = list(dataset.key)
-        content = pl.struct(list(dataset.schema)).hash(seed=0).alias("content")
+        # A record is the same whichever MDS version delivered it.
+        compared_columns = [name for name in dataset.schema if name != MDS_VERSION_COLUMN]
+        content = pl.struct(compared_columns).hash(seed=0).alias("content")
         now = frame.select(*key, content)
         compared = previous.with_columns(content).join(now, on=key, how="left", suffix="_now")
         reason = (
@@ -322,7 +330,9 @@ async def ingest_hours(
                     partition = Partition(name, zone, hour)
                     pages = await fetch(zone, hour)
                     window = (hour, hour + timedelta(hours=1))
-                    result = await write(lake, DATASETS[name], partition, [p.body for p in pages], window)
+                    bodies = [p.body for p in pages]
+                    dataset = dataset_for(name, bodies, client.mds_version(zone))
+                    result = await write(lake, dataset, partition, bodies, window)
             except HourNotReady:
                 result = PartitionResult(name, zone, hour, "not_ready")
             except FutureHour:
@@ -394,11 +404,12 @@ async def ingest_snapshots(
                     pages = await _fetch_snapshot(client, name, zone)
                 # The zone list answers for every zone at once; each zone's partition keeps its own row.
                 only_zone = pl.col("source_zone_id") == zone if name == "zone_info" else None
+                bodies = [p.body for p in pages]
                 return await write(
                     lake,
-                    DATASETS[name],
+                    dataset_for(name, bodies, client.mds_version(zone)),
                     partition,
-                    [p.body for p in pages],
+                    bodies,
                     window,
                     stem=stem,
                     captured_at=captured_at,
@@ -427,6 +438,7 @@ def reparse(lake: Lake, dataset: str, zone_id: str, hour: datetime, stem: str = 
         pages = lake.read_raw(partition, stem=stem)
     if not pages:
         raise FileNotFoundError(f"no raw response kept for {dataset} zone {zone_id} at {hour:%Y-%m-%dT%H} ({stem})")
+    ds = dataset_for(dataset, pages)  # an MDS 1.2 or 0.4 delivery says its version
     if ds.kind == "hourly":
         window = (hour, hour + timedelta(hours=1))
         delivered = ingested_at_of(deliveries[-1])

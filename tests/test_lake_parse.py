@@ -596,6 +596,8 @@ def test_voi_mds_trips_example() -> None:
         "distance_m": 8329.0,
         "trip_type": ["rider"],
         "accessibility_attributes": [],
+        "vehicle_type": None,
+        "mds_version": "2.0",
     }
 
 

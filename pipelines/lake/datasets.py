@@ -137,6 +137,8 @@ def _trip(t: r.Trip) -> Row:
         "distance_m": float(t.distance),
         "trip_type": t.trip_type,
         "accessibility_attributes": t.accessibility_attributes,
+        "vehicle_type": None,  # MDS 2.0 says it in /vehicles, not on the trip
+        "mds_version": "2.0",
     }
 
 
@@ -153,6 +155,7 @@ def _event(e: r.Event) -> Row:
         "lng": e.location.lng if e.location else None,
         "battery_percent": e.battery_percent,
         "trip_ids": [t.lower() for t in e.trip_ids] if e.trip_ids else [],
+        "mds_version": "2.0",
     }
 
 
@@ -371,14 +374,14 @@ DATASETS: dict[str, Dataset] = {
             {"trip_id": pl.String, "device_id": pl.String, "provider_id": pl.String, "start_time": UTC_MS,
              "end_time": UTC_MS, "start_lat": pl.Float64, "start_lng": pl.Float64, "end_lat": pl.Float64,
              "end_lng": pl.Float64, "duration_s": pl.Float64, "distance_m": pl.Float64, "trip_type": STRINGS,
-             "accessibility_attributes": STRINGS},
+             "accessibility_attributes": STRINGS, "vehicle_type": pl.String, "mds_version": pl.String},
             key=("trip_id",), window_column="end_time", check=plausibility.trip,
         ),
         Dataset(
             "mds_events", "hourly", ("events",), r.Event, _event,
             {"event_id": pl.String, "device_id": pl.String, "provider_id": pl.String, "timestamp": UTC_MS,
              "publication_time": UTC_MS, "event_types": STRINGS, "vehicle_state": pl.String, "lat": pl.Float64,
-             "lng": pl.Float64, "battery_percent": pl.Float64, "trip_ids": STRINGS},
+             "lng": pl.Float64, "battery_percent": pl.Float64, "trip_ids": STRINGS, "mds_version": pl.String},
             key=("event_id",), window_column="timestamp", check=plausibility.event,
         ),
         Dataset(

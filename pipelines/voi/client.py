@@ -27,12 +27,15 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from pipelines import lenient_json
 from pipelines.config import Settings
+from pipelines.lake.mds_versions import MEDIA_TYPES, MdsVersion
 from pipelines.scrub import remember_secret, scrub
 from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
 from pipelines.voi.ratelimit import PROCESS_LIMITER, RateLimiter
 
 MDS_ACCEPT = "application/vnd.mds+json;version=2.0"
 TOKEN_PATH = "/v1/partner-apis/token"
+LEGACY_TOKEN_PATH = "/token"
+"""The MDS 1.2 and 0.4 host's own token endpoint (the seed: `POST mds.voiapp.io/token`)."""
 TOKEN_REFRESH_MARGIN_S = 60.0
 CONNECT_ATTEMPTS = 3
 """Refused connections are retried this often only: a provider that is down stays down for the whole run."""
@@ -83,6 +86,15 @@ class _TokenReply(msgspec.Struct):
 
     access_token: Annotated[str, msgspec.Meta(min_length=1)]
     expires_in: float = 900.0
+
+
+@dataclass
+class _TokenSlot:
+    """One token endpoint's access token: the API host and the legacy MDS host each issue their own."""
+
+    token: str | None = None
+    expires: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -158,9 +170,8 @@ class VoiClient:
             headers={"User-Agent": "fleetlake/0.1"},
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens: dict[str, _TokenSlot] = {}
+        """By token URL."""
         self._fatal: VoiAuthError | ProviderUnreachable | None = None
         """Credentials refused or provider unreachable: every later request of this client fails at once."""
 
@@ -172,12 +183,18 @@ class VoiClient:
 
     # -- auth ---------------------------------------------------------------------------------------------
 
-    async def _bearer(self, stale: str | None = None) -> str:
-        async with self._token_lock:
-            fresh = self._token is not None and self._token != stale
-            if fresh and self.clock.monotonic() < self._token_expires - TOKEN_REFRESH_MARGIN_S:
-                return self._token  # type: ignore[return-value]
-            url = self.settings.api_base_url + TOKEN_PATH
+    def _token_url(self, auth: str) -> str:
+        if auth == "legacy":
+            return self.settings.legacy_mds_url + LEGACY_TOKEN_PATH
+        return self.settings.api_base_url + TOKEN_PATH
+
+    async def _bearer(self, stale: str | None = None, token_url: str | None = None) -> str:
+        url = token_url or self._token_url("bearer")
+        slot = self._tokens.setdefault(url, _TokenSlot())
+        async with slot.lock:
+            fresh = slot.token is not None and slot.token != stale
+            if fresh and self.clock.monotonic() < slot.expires - TOKEN_REFRESH_MARGIN_S:
+                return slot.token  # type: ignore[return-value]
             reply = await self._send(
                 "POST",
                 url,
@@ -199,18 +216,20 @@ class VoiClient:
                 # The message names the field and the expected type, never the body (which holds the token).
                 raise VoiRequestError(f"token reply from {url} is unusable: {e}") from None
             remember_secret(token.access_token)
-            self._token = token.access_token
-            self._token_expires = self.clock.monotonic() + token.expires_in
+            slot.token = token.access_token
+            slot.expires = self.clock.monotonic() + token.expires_in
             self.stats.token_refreshes += 1
-            return self._token
+            return slot.token
 
     # -- transport ----------------------------------------------------------------------------------------
 
-    async def _send(self, method: str, url: str, *, bearer: bool = False, gated: bool = True, **kwargs: Any) -> _Reply:
+    async def _send(
+        self, method: str, url: str, *, bearer: str | None = None, gated: bool = True, **kwargs: Any
+    ) -> _Reply:
         """One request with rate limiting and retries of everything transient; returns the final response.
 
-        With `bearer`, the access token is attached only once the rate limiter lets the request go, so a
-        request that waited in the queue never leaves with a token that expired while it waited.
+        With `bearer` (the token endpoint's URL), the access token is attached only once the rate limiter lets the
+        request go, so a request that waited in the queue never leaves with a token that expired while it waited.
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Transient),
@@ -231,7 +250,8 @@ class VoiClient:
                         if refused >= CONNECT_ATTEMPTS:
                             self._fatal = ProviderUnreachable(
                                 f"{method} {_redact(url)}: connection refused {refused} times; is the provider "
-                                "up, and is its base URL (VOI_API_BASE_URL, VOI_MAAS_BASE_URL) right?"
+                                "up, and is its base URL (VOI_API_BASE_URL, VOI_MAAS_BASE_URL, "
+                                "VOI_LEGACY_MDS_BASE_URL) right?"
                             )
                             raise self._fatal from None
                         raise
@@ -241,14 +261,15 @@ class VoiClient:
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    async def _attempt(self, method: str, url: str, bearer: bool, gated: bool, **kwargs: Any) -> _Reply:
+    async def _attempt(self, method: str, url: str, bearer: str | None, gated: bool, **kwargs: Any) -> _Reply:
         if self._fatal is not None:
             raise type(self._fatal)(str(self._fatal))
         await self.limiter.acquire()
         # The token request skips the in-flight gate: requests holding the gate may be waiting for it.
         async with self._in_flight if gated else contextlib.nullcontext():
             if bearer:
-                kwargs["headers"] = {**kwargs["headers"], "Authorization": f"Bearer {await self._bearer()}"}
+                token = await self._bearer(token_url=bearer)
+                kwargs["headers"] = {**kwargs["headers"], "Authorization": f"Bearer {token}"}
             self.stats.requests += 1
             deadline = self.settings.request_deadline_s
             try:
@@ -306,10 +327,11 @@ class VoiClient:
             headers["X-Auth-Token"] = self.settings.auth_token.reveal()
             reply = await self._send("GET", url, headers=headers, params=params)
         else:
-            reply = await self._send("GET", url, bearer=True, headers=headers, params=params)
+            token_url = self._token_url(auth)
+            reply = await self._send("GET", url, bearer=token_url, headers=headers, params=params)
             if reply.status == 401:  # expired early or revoked: one fresh token, once
-                await self._bearer(stale=reply.authorization.removeprefix("Bearer "))
-                reply = await self._send("GET", url, bearer=True, headers=headers, params=params)
+                await self._bearer(stale=reply.authorization.removeprefix("Bearer "), token_url=token_url)
+                reply = await self._send("GET", url, bearer=token_url, headers=headers, params=params)
         status = reply.status
         if status == 200:
             return Page(reply.url, status, reply.body, reply.next_url)
@@ -322,9 +344,11 @@ class VoiClient:
             raise FutureHour(f"{_redact(reply.url)}: hour is in the future")
         raise VoiRequestError(f"GET {_redact(reply.url)} answered HTTP {status}: {reply.text[:200]}")
 
-    async def _pages(self, url: str, *, accept: str | None, params: dict[str, str] | None = None) -> list[Page]:
+    async def _pages(
+        self, url: str, *, accept: str | None, params: dict[str, str] | None = None, auth: str = "bearer"
+    ) -> list[Page]:
         """All pages of a paged MDS response, following `links.next`."""
-        pages = [await self._get(url, accept=accept, auth="bearer", params=params)]
+        pages = [await self._get(url, accept=accept, auth=auth, params=params)]
         seen = {pages[0].url}
         while True:
             next_url = pages[-1].next_url
@@ -338,29 +362,49 @@ class VoiClient:
             if httpx.URL(next_url).netloc != httpx.URL(url).netloc:  # never send our token elsewhere
                 raise VoiRequestError(f"{_redact(url)}: links.next points at another host: {_redact(next_url)}")
             seen.add(next_url)
-            pages.append(await self._get(next_url, accept=accept, auth="bearer"))
+            pages.append(await self._get(next_url, accept=accept, auth=auth))
 
     # -- endpoints ----------------------------------------------------------------------------------------
 
     def _mds(self, zone: str, path: str) -> str:
         return f"{self.settings.api_base_url}/v1/partner-apis/mds/{zone}/{path}"
 
+    def mds_version(self, zone: str) -> MdsVersion:
+        """The MDS version the zone is read in (FLEETLAKE_MDS_VERSIONS; 2.0 unless it names the zone)."""
+        return self.settings.mds_version(zone)
+
+    async def _legacy(self, zone: str, path: str, params: dict[str, str] | None = None) -> list[Page]:
+        """An MDS 1.2 or 0.4 endpoint of the legacy host (`/en/{zone}/...`), in the version the zone is read in."""
+        url = f"{self.settings.legacy_mds_url}/en/{zone}/{path}"
+        return await self._pages(url, accept=MEDIA_TYPES[self.mds_version(zone)], params=params, auth="legacy")
+
     async def mds_trips(self, zone: str, hour: datetime) -> list[Page]:
-        return await self._pages(self._mds(zone, "trips"), accept=MDS_ACCEPT, params={"end_time": hour_param(hour)})
+        params = {"end_time": hour_param(hour)}
+        if self.mds_version(zone) != "2.0":
+            return await self._legacy(zone, "trips", params)
+        return await self._pages(self._mds(zone, "trips"), accept=MDS_ACCEPT, params=params)
 
     async def mds_events_historical(self, zone: str, hour: datetime) -> list[Page]:
-        return await self._pages(
-            self._mds(zone, "events/historical"), accept=MDS_ACCEPT, params={"event_time": hour_param(hour)}
-        )
+        params = {"event_time": hour_param(hour)}
+        if self.mds_version(zone) != "2.0":
+            return await self._legacy(zone, "status_changes", params)
+        return await self._pages(self._mds(zone, "events/historical"), accept=MDS_ACCEPT, params=params)
 
     async def mds_events_recent(self, zone: str, start: datetime, end: datetime) -> list[Page]:
         params = {"start_time": str(_ms(start)), "end_time": str(_ms(end))}
+        if self.mds_version(zone) != "2.0":
+            return await self._legacy(zone, "events", params)
         return await self._pages(self._mds(zone, "events/recent"), accept=MDS_ACCEPT, params=params)
 
     async def mds_vehicles(self, zone: str) -> list[Page]:
+        if self.mds_version(zone) != "2.0":
+            return await self._legacy(zone, "vehicles")
         return await self._pages(self._mds(zone, "vehicles"), accept=MDS_ACCEPT)
 
     async def mds_vehicles_status(self, zone: str) -> list[Page]:
+        """2.0's vehicle status; a legacy zone's /vehicles, which says each vehicle's last status change too."""
+        if self.mds_version(zone) != "2.0":
+            return await self._legacy(zone, "vehicles")
         return await self._pages(self._mds(zone, "vehicles/status"), accept=MDS_ACCEPT)
 
     async def gbfs(self, zone: str, feed: str) -> Page:
@@ -395,8 +439,11 @@ class VoiClient:
             ) from None
 
     async def authenticate(self) -> None:
-        """Get an access token now: proves the credentials before any data is asked for."""
+        """Get an access token now: proves the credentials before any data is asked for (from the legacy MDS host
+        too when a zone is read there)."""
         await self._bearer()
+        if any(version != "2.0" for _, version in self.settings.mds_versions):
+            await self._bearer(token_url=self._token_url("legacy"))
 
 
 def _next_link(body: bytes) -> Any:

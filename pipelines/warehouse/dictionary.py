@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lake.mds_versions import GAPS
 from pipelines.lake.plausibility import DECISIONS
 from pipelines.warehouse.models import SQL_DIR, Model, discover
 
@@ -160,7 +161,26 @@ def render(marts: list[Mart]) -> str:
             *(f"| `{c.name}` | {_cell(c.type)} | {_cell(c.description)} |" for c in mart.columns),
         ]
     lines += bad_record_decisions()
+    lines += mds_version_gaps()
     return "\n".join(lines) + "\n"
+
+
+def mds_version_gaps() -> list[str]:
+    """The section on what MDS 1.2 and 0.4 (and 2.0) cannot say, and what the columns hold then."""
+    lines = [
+        "",
+        "## What each MDS version cannot say",
+        "",
+        "A zone may be read in MDS 2.0, 1.2 or 0.4 (`FLEETLAKE_MDS_VERSIONS`); `trips.mds_version` and the lake's "
+        "`mds_version` say which. Where a version cannot say something, the column is null (not known) or says "
+        "what it holds instead. Generated from `GAPS` in `pipelines/lake/mds_versions.py`; the mapping of states "
+        "and event types is in `docs/mds_versions.md`.",
+        "",
+        "| Versions | Columns | What they hold |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {', '.join(g.versions)} | {_cell(g.columns)} | {_cell(g.holds)} |" for g in GAPS]
+    return lines
 
 
 def bad_record_decisions() -> list[str]:

@@ -47,7 +47,9 @@ places as (
 measured as (
     select
         trips.*,
-        vehicles.vehicle_type,
+        -- The latest vehicles snapshot, else the trip's own record (MDS 1.2 and 0.4 say the type on each trip; a
+        -- 0.4 /vehicles lists only vehicles in the public right of way).
+        coalesce(vehicles.vehicle_type, trips.reported_vehicle_type) as vehicle_type,
         systems.timezone as timezone,
         epoch(trips.end_time) - epoch(trips.start_time) as duration_s,
         bins.timestamp_bin_s,
@@ -81,7 +83,7 @@ final as (
         judged.zone_id,
         judged.trip_id,
         judged.device_id,
-        judged.vehicle_type,
+        judged.vehicle_type,  -- The vehicle's MDS type (`scooter_standing`, `bicycle`, ...): from the latest vehicles snapshot, else the trip's own record (MDS 1.2 and 0.4 carry it; 1.x `scooter` is 2.0 `scooter_standing`).
         judged.start_time,  -- When the trip started (UTC).
         judged.end_time,  -- When the trip ended (UTC); the trip's partition hour.
         make_timestamp(epoch_us(judged.start_time) + start_offset.offset_us) as start_time_local,  -- start_time in the zone's local time zone (naive local timestamp).
@@ -116,7 +118,7 @@ final as (
             when judged.longest_s > 0 and judged.distance_m / judged.longest_s * 3.6 > 45 then true
             when judged.shortest_s > 0 and judged.distance_m / judged.shortest_s * 3.6 <= 45 then false
         end as is_impossible_speed,  -- The average speed exceeds 45 km/h (null when binned times cannot tell).
-        judged.trip_type,  -- MDS trip types (e.g. rider).
+        judged.trip_type,  -- MDS trip types (e.g. rider); null for a trip delivered in MDS 1.2 or 0.4, which have none.
         judged.delivery_hour,  -- The UTC hour of the partition that delivered this version of the trip.
         start_label.area_name as start_area_name,  -- The start area's name in the zone API (null outside every area or when unnamed).
         case when versions.valid_from is not null then coalesce(start_label.area_label, 'Outside every area') end
@@ -133,6 +135,7 @@ final as (
             and judged.end_lat between extents.min_lat and extents.max_lat
             and judged.end_lng between extents.min_lng and extents.max_lng
         ) as is_far_from_zone,  -- The start or end lies more than 50 km beyond the box of every area the zone API gave the zone (a GPS glitch or a vehicle carried away; null when the zone has no areas).
+        judged.mds_version,  -- The MDS version the trip was delivered in: '2.0', '1.2' or '0.4' (docs/mds_versions.md says what the older ones lack); null for lake files older than the column.
     from judged
     left join core.int_zone_extents as extents on judged.zone_id = extents.zone_id
     left join core.int_zone_offsets as start_offset

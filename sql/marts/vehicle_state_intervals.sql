@@ -134,6 +134,7 @@ intervals as (
         lng as start_lng,
         battery_percent,
         position_in_instant,
+        mds_version,
     from ordered
 ),
 
@@ -156,6 +157,7 @@ final as (
         coalesce(labels.area_label, 'Outside every area')
             as area_label,  -- A readable label of the place: the area's name (else its type and id), or 'Outside every area'.
         intervals.position_in_instant,  -- The event's place (1 first) among the vehicle's events at started_at, in state-machine order; 1 when it is alone.
+        intervals.mds_version,  -- The MDS version the event that began the interval was delivered in ('2.0', '1.2', '0.4'); a 0.4 feed cannot say a hold that is not a ride (docs/mds_versions.md); null for lake files older than the column.
     from intervals
     -- The event's place in the zone's areas in force at its time.
     left join versions

@@ -107,6 +107,9 @@ final as (
             ),
             false
         ) as state_contradicts_event,
+        -- The MDS version the event was delivered in ('2.0', '1.2', '0.4'; pipelines/lake/mds_versions.py maps the
+        -- older versions' states and event types); null for files older than the column.
+        mds_version,
     from deduplicated
 )
 

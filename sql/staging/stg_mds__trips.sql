@@ -68,6 +68,10 @@ final as (
         trip_type,
         delivery_hour,
         ingested_at,
+        -- The vehicle type the trip record itself says (MDS 1.2 and 0.4 do; 2.0 says it in /vehicles only).
+        vehicle_type as reported_vehicle_type,
+        -- The MDS version the trip was delivered in ('2.0', '1.2', '0.4'); null for files older than the column.
+        mds_version,
     from deduplicated
 )
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from fleetlake_provider import gbfs, hostile, mds, zone_api
+from fleetlake_provider import gbfs, hostile, legacy_mds, mds, zone_api
 from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -121,6 +121,7 @@ class ProviderApp:
                 Route("/v1/zone/id/{zone}", self._endpoint(self.zone_areas_v1, auth="maas")),
                 Route("/v2/zone/id/{zone}", self._endpoint(self.zone_areas_v2, auth="maas")),
                 Route("/v1/zone/id/{zone}/areasOccupancy", self._endpoint(self.areas_occupancy, auth="maas")),
+                *legacy_mds.routes(self),
             ]
         )
 
