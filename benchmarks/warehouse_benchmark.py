@@ -1,16 +1,28 @@
 """Warehouse benchmark: prints figures measured side by side in one run (not a test; machines are noisy).
 
+Two storage designs are measured one after the other on the same lake, each figure printed with the machine's load
+(`uptime`) at its end:
+- build-aside, the warehouse's design (pipelines/warehouse/publish.py): a build works on a private DuckDB file (a
+  copy of the published one; an empty one for a full build) and publishes it by an atomic rename;
+- DuckLake, the alternative: the same models built into a DuckLake (a catalog database, SQLite by default, and
+  Parquet data files), each model committed as it is built, as the build runs them (`--ducklake-catalog` points it
+  elsewhere, e.g. `postgres:dbname=fleetlake host=...`).
+
 1. A lake of DAYS days of one 10,000-vehicle city (written from the provider's payloads through the same
    parse-and-write path ingestion uses, without HTTP), then a full warehouse build in a child process:
    wall time and peak memory (goals: 60 s and 4 GiB on 2 cores).
 2. Rebuilding one hour (window build) after the full build (goal: 2 s): the newest hour, as the hourly schedule
    does, then an hour in the middle of the history, as re-ingested late data does. Each is built three times, as
-   an hourly run builds it: in a fresh process, on a fresh copy of the fully built warehouse; the median and the
-   range are printed (a shared machine's speed drifts by half within minutes).
-3. Zone assignment: points per second, vectorised (one STRtree query for all points) against a plain loop
+   an hourly run builds it, in a fresh process; the median and the range are printed (a shared machine's speed
+   drifts by half within minutes). Build-aside's figure includes copying the published file; that copy alone is
+   printed beside it.
+3. Analyst queries, each in a fresh process as a shell or notebook session runs it: open the warehouse read-only,
+   run the query, read every row.
+4. Zone assignment: points per second, vectorised (one STRtree query for all points) against a plain loop
    of one STRtree query per point, on the same points and areas.
 
 Usage: .venv/bin/python benchmarks/warehouse_benchmark.py [--days 30] [--vehicles 10000] [--lake DIR]
+       [--ducklake-catalog sqlite:PATH | postgres:DSN] [--skip-ducklake]
 (--lake keeps the lake in DIR and reuses it on the next run with the same days and vehicles.)
 """
 
@@ -88,11 +100,45 @@ def write_snapshots(lake: Lake, provider: SimulatedProvider, captured_at: dateti
         )
 
 
+# The DuckLake alternative: the same Warehouse, building in a DuckLake instead of a private file.
+DUCKLAKE = """
+from contextlib import contextmanager
+import duckdb
+from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.extensions import NO_DOWNLOADS, load_extensions
+from pipelines.warehouse.policy import RULE_IN_EFFECT
+
+
+def open_ducklake(catalog, data_path, read_only=False):
+    con = duckdb.connect(config=NO_DOWNLOADS)
+    load_extensions(con, "ducklake", "postgres" if catalog.startswith("postgres:") else "sqlite")
+    con.execute("set enable_progress_bar = false")
+    con.execute("set memory_limit = '3GB'")
+    options = "read_only" if read_only else "data_path " + repr(data_path)
+    con.execute("attach " + repr("ducklake:" + catalog) + " as warehouse (" + options + ")")
+    con.execute("use warehouse")
+    return con
+
+
+class DuckLakeWarehouse(Warehouse):
+    catalog = ""
+    data_path = ""
+
+    @contextmanager
+    def building(self, fresh):
+        with open_ducklake(self.catalog, self.data_path) as con:
+            con.execute(RULE_IN_EFFECT)
+            yield con
+"""
+
 BUILD = """
 import sys, time, resource
 from pathlib import Path
 from pipelines.warehouse.build import Warehouse
 w = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+if sys.argv[3:]:
+    w = DuckLakeWarehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+    w.catalog, w.data_path = sys.argv[3], sys.argv[4]
 t = time.perf_counter()
 runs = w.build()
 full = time.perf_counter() - t
@@ -106,16 +152,60 @@ HOUR = """
 import shutil, sys, time
 from datetime import datetime, timedelta
 from pathlib import Path
-shutil.copyfile(sys.argv[1], sys.argv[2])
 from pipelines.warehouse.build import Warehouse
-w = Warehouse(Path(sys.argv[2]), Path(sys.argv[3]))
-hour = datetime.fromisoformat(sys.argv[4])
+copy = 0.0
+w = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+if sys.argv[4:]:
+    w = DuckLakeWarehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+    w.catalog, w.data_path = sys.argv[4], sys.argv[5]
+else:  # what the build's copy of the published file costs, alone
+    t = time.perf_counter()
+    shutil.copyfile(sys.argv[1], sys.argv[1] + ".copy")
+    copy = time.perf_counter() - t
+    Path(sys.argv[1] + ".copy").unlink()
+hour = datetime.fromisoformat(sys.argv[3])
 t = time.perf_counter()
 runs = w.build((hour, hour + timedelta(hours=1)))
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, copy)
 for run in sorted(runs, key=lambda r: -r.seconds)[:6]:
     print(f"  {run.name:<28} {run.seconds:7.2f} s  {run.mode}", file=sys.stderr)
 """
+
+# What analysts ask, from a fresh session: a compliance figure of the month, a day of occupancy, trips per day,
+# one vehicle's timeline.
+QUERIES = {
+    "violations per rule, the month": (
+        "select rule, sum(violation_count) from compliance_daily group by rule order by 2 desc"
+    ),
+    "deployed vehicles per hour, one day": (
+        "select hour_local, avg_vehicles from occupancy_hourly where scope = 'zone' and vehicle_state = 'deployed' "
+        "and hour >= timestamptz '2026-03-15 00:00:00+00' and hour < timestamptz '2026-03-16 00:00:00+00' order by 1"
+    ),
+    "trips and mean distance per local day": (
+        "select cast(start_time_local as date), count(*), avg(distance_m) from trips group by 1 order by 1"
+    ),
+    "one vehicle's timeline": (
+        "select * from vehicle_state_intervals where device_id = (select min(device_id) from trips) order by started_at"
+    ),
+}
+
+QUERY = """
+import sys, time
+import duckdb
+t = time.perf_counter()
+if sys.argv[3:]:
+    con = open_ducklake(sys.argv[3], "", read_only=True)
+else:
+    con = duckdb.connect(sys.argv[1], read_only=True)
+rows = len(con.execute(sys.argv[2]).fetchall())
+print(time.perf_counter() - t, rows)
+"""
+
+
+def load() -> str:
+    """The machine's load averages (1, 5 and 15 minutes), as `uptime` prints them."""
+    out = subprocess.run(["uptime"], capture_output=True, text=True).stdout
+    return "load " + out.rsplit("load average:", 1)[-1].strip()
 
 
 def zone_assignment(provider: SimulatedProvider, lake_root: Path) -> tuple[int, float, float]:
@@ -157,12 +247,55 @@ def zone_assignment(provider: SimulatedProvider, lake_root: Path) -> tuple[int, 
     return points.height, points.height / fast, points.height / slow
 
 
-def child(script: str, *arguments: str) -> "subprocess.CompletedProcess[str]":
-    """Runs `script` in a fresh Python process (as an hourly run is one), failing loudly."""
-    out = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True)
+def child(script: str, *arguments: str, ducklake: bool = False) -> "subprocess.CompletedProcess[str]":
+    """Runs `script` in a fresh Python process (as an hourly run is one), failing loudly; with DuckLake's
+    connection and builder defined first when `ducklake`."""
+    code = DUCKLAKE + script if ducklake else script
+    out = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr)
     return out
+
+
+def measure(
+    label: str, published: Path, lake_root: Path, hours: list[tuple[str, datetime]], ducklake: list[str]
+) -> None:
+    """Every figure of one design, each followed by the machine's load when it was taken."""
+    print(f"== {label}")
+    full_out = child(BUILD, str(published), str(lake_root), *ducklake, ducklake=bool(ducklake))
+    full, max_rss_kib = (float(x) for x in full_out.stdout.splitlines()[-1].split())
+    print(f"full build:        {full:6.1f} s   (goal 60 s)  [{load()}]")
+    print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")
+    if ducklake:
+        files = [p for p in Path(ducklake[1]).rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files) / 2**30
+        print(f"stored:            {size:6.2f} GiB in {len(files):,} Parquet files")
+    else:
+        print(f"stored:            {published.stat().st_size / 2**30:6.2f} GiB in one DuckDB file")
+    hour_runs = []
+    for hour_label, hour in hours:
+        outs = [
+            child(HOUR, str(published), str(lake_root), hour.isoformat(), *ducklake, ducklake=bool(ducklake))
+            for _ in range(3)
+        ]
+        figures = sorted(tuple(float(x) for x in out.stdout.split()[-2:]) for out in outs)
+        low, median, high = (f[0] for f in figures)
+        copy = "" if ducklake else f"; the copy alone {figures[1][1]:.2f} s"
+        lead = "" if hour_runs else "one-hour rebuild:"
+        print(
+            f"{lead:<18} {median:6.2f} s   (goal 2 s) {hour_label}; {low:.2f}-{high:.2f} s over 3 fresh "
+            f"processes{copy}  [{load()}]"
+        )
+        hour_runs.append((hour_label, outs[-1].stderr.rstrip()))
+    for query_label, sql in QUERIES.items():
+        out = child(QUERY, str(published), sql, *ducklake[:1], ducklake=bool(ducklake))
+        seconds, rows = out.stdout.split()[-2:]
+        print(f"analyst query:     {float(seconds):6.2f} s   {query_label} ({int(rows):,} rows)  [{load()}]")
+    print("full build, slowest models:")
+    print(full_out.stderr.rstrip())
+    for hour_label, slowest in hour_runs:
+        print(f"one-hour rebuild ({hour_label}), slowest models:")
+        print(slowest)
 
 
 def main() -> None:
@@ -170,6 +303,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--vehicles", type=int, default=10_000)
     parser.add_argument("--lake", type=Path, help="keep the lake here and reuse it when it is already there")
+    parser.add_argument("--ducklake-catalog", help="DuckLake's catalog (default: a SQLite file in a temporary folder)")
+    parser.add_argument("--skip-ducklake", action="store_true", help="measure the build-aside design only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         lake = Lake(args.lake / f"{args.days}d-{args.vehicles}v" if args.lake else Path(tmp) / "lake")
@@ -182,25 +317,16 @@ def main() -> None:
         # The hourly schedule rebuilds the newest hour; re-ingested late data rebuilds an older one.
         newest = START + timedelta(days=args.days) - timedelta(hours=1)
         middle = START + timedelta(days=args.days // 2, hours=17)
-        built = Path(tmp) / "w.duckdb"
-        full_out = child(BUILD, str(built), str(lake.root))
-        full, max_rss_kib = (float(x) for x in full_out.stdout.splitlines()[-1].split())
-        print(f"full build:        {full:6.1f} s   (goal 60 s)")
-        print(f"peak memory:       {max_rss_kib / 1024 / 1024:6.2f} GiB (goal 4 GiB)")
-        hour_runs = []
-        for label, hour in (("the newest hour, as the hourly schedule builds it", newest),
-                            ("an hour in the middle of the history (late data)", middle)):  # fmt: skip
-            copy = str(Path(tmp) / "hour.duckdb")
-            outs = [child(HOUR, str(built), copy, str(lake.root), hour.isoformat()) for _ in range(3)]
-            low, median, high = sorted(float(out.stdout.split()[-1]) for out in outs)
-            lead = "" if hour_runs else "one-hour rebuild:"
-            print(f"{lead:<18} {median:6.2f} s   (goal 2 s) {label}; {low:.2f}-{high:.2f} s over 3 fresh processes")
-            hour_runs.append((label, outs[-1].stderr.rstrip()))
-        print("full build, slowest models:")
-        print(full_out.stderr.rstrip())
-        for label, slowest in hour_runs:
-            print(f"one-hour rebuild ({label}), slowest models:")
-            print(slowest)
+        hours = [
+            ("the newest hour, as the hourly schedule builds it", newest),
+            ("an hour in the middle of the history (late data)", middle),
+        ]
+        measure("build-aside (one DuckDB file, published by rename)", Path(tmp) / "w.duckdb", lake.root, hours, [])
+        if not args.skip_ducklake:
+            catalog = args.ducklake_catalog or f"sqlite:{Path(tmp) / 'ducklake.sqlite'}"
+            data = Path(tmp) / "ducklake-data"
+            measure(f"DuckLake (catalog {catalog.split(':')[0]}, local Parquet)", Path(tmp) / "unused", lake.root,
+                    hours, [catalog, str(data) + "/"])  # fmt: skip
         points, fast, slow = zone_assignment(provider, lake.root)
         print(
             f"zone assignment:   {points:,} points; vectorised {fast:,.0f}/s, "

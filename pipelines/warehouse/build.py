@@ -9,9 +9,11 @@ of model and dataset names, and the lake's folder as a quoted literal in view de
 """
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +34,7 @@ from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
+from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -208,6 +211,7 @@ class Warehouse:
         memory_limit: str | None = None,
         lead_in_hours: int | None = None,
         settings: Settings | None = None,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
         """`settings` give the build's memory, lead-in, policy folder, idle limit and configured time zones (the
         environment's when None, read now); `memory_limit` and `lead_in_hours` override theirs."""
@@ -218,13 +222,16 @@ class Warehouse:
         self.memory_limit = memory_limit or self.settings.warehouse_memory
         # How long a zone's history (or its resumption after a gap) is flagged warm-up (core.int_warm_up_hours).
         self.lead_in_hours = self.settings.lead_in_hours if lead_in_hours is None else lead_in_hours
+        # How long a build waits for another one to publish before it gives up (see publish.py).
+        self.lock_timeout_s = lock_timeout_s
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False, path: Path | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection to the published warehouse, or to the file at `path` (a build's working file)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        con = duckdb.connect(str(path or self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
         con.execute("set enable_progress_bar = false")
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
@@ -240,7 +247,10 @@ class Warehouse:
         folder = self.path.parent / ".empty" / name / "zone_id=none" / "date=1970-01-01" / "hour=00"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "part-0.parquet"
-        pl.DataFrame(schema=schema).write_parquet(path)
+        # Written aside and renamed: readers' lake views read this file while a build rewrites it.
+        aside = folder / f".part-0.parquet.{os.getpid()}"
+        pl.DataFrame(schema=schema).write_parquet(aside)
+        aside.replace(path)
         return path.parents[3]
 
     def _lake_views(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[str]]]:
@@ -315,7 +325,9 @@ class Warehouse:
         order = build_order(models, {n: inputs for n, (inputs, _) in self.python_models.items()})
         chosen = set(select) if select is not None else None
         runs = []
-        with self.connect() as con:
+        # Built aside and published whole (see publish.py); every model of a full build starts from nothing.
+        fresh = window is None and (chosen is None or chosen >= set(order))
+        with self.building(fresh) as con:
             self._window_views(con, window, self._lake_views(con))
             for statement in OBSOLETE:
                 con.execute(statement)
@@ -344,6 +356,14 @@ class Warehouse:
                     rows = con.execute(count).fetchall()[0][0]
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
         return runs
+
+    @contextmanager
+    def building(self, fresh: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to build in, to a private copy of the warehouse (or an empty file when `fresh`) that is
+        published whole when the block ends without an error (see publish.py)."""
+        with build_aside(self.path, fresh, self.lock_timeout_s) as working, self.connect(path=working) as con:
+            yield con
+            con.execute("checkpoint")  # the working file whole, without a write-ahead log, before it is published
 
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None, catalog: Catalog) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql

@@ -1,0 +1,168 @@
+"""Readers and builders of one warehouse at once, in separate processes, as analysts, schedules and backfills are:
+a reader's open transaction never fails a build nor sees it land; a build killed with SIGKILL at any moment
+leaves readers on the previous complete build, and the rerun completes it; overlapping backfills both land.
+
+Each test starts from a published warehouse that lacks the rows of some hours in two marts (as one whose builds of
+those hours have not run yet); building those hours restores exactly the shared city's full build."""
+
+import random
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.publish import working_files
+from pipelines.warehouse.sqltext import sql_text
+from tests.conftest import START, BuiltWarehouse
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+# Two windows of six hours, on either side of the EU's switch to summer time.
+FIRST = (START + timedelta(hours=18), START + timedelta(hours=24))
+SECOND = (START + timedelta(hours=30), START + timedelta(hours=36))
+# Marts whose rows of an hour the tests remove (and a build of the hour puts back), with their time column.
+EMPTIED = {"occupancy_hourly": "hour", "trips": "end_time"}
+
+BUILD = """
+import sys
+from datetime import datetime
+from pathlib import Path
+from pipelines.warehouse.build import Warehouse
+window = None if sys.argv[3] == "full" else (datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4]))
+warehouse = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
+print("building", flush=True)
+warehouse.build(window)
+"""
+
+READER = """
+import sys
+import duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("begin transaction")
+def seen():
+    return " ".join(str(con.execute(f"select count(*) from {name}").fetchall()[0][0]) for name in sys.argv[2:])
+print(seen(), flush=True)
+sys.stdin.readline()
+print(seen(), flush=True)
+"""
+
+
+def marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every mart's rows, sorted, doubles rounded (a sum's last bits depend on the order DuckDB adds in)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute("select table_name from duckdb_tables() where schema_name = 'main' order by 1").fetchall()
+        found = {}
+        for (name,) in tables:
+            rows = con.execute(sql_text("select * from {name}", name=name)).fetchall()
+            rounded = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows]
+            found[name] = sorted(rounded, key=repr)
+        return found
+
+
+def counts(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            name: con.execute(sql_text("select count(*) from {name}", name=name)).fetchall()[0][0] for name in EMPTIED
+        }
+
+
+def without(built: BuiltWarehouse, path: Path, *windows: tuple[datetime, datetime]) -> dict[str, int]:
+    """The shared city's warehouse at `path`, less the marts' rows of `windows`; returns how many each lost."""
+    shutil.copyfile(built.warehouse.path, path)
+    lost = dict.fromkeys(EMPTIED, 0)
+    with duckdb.connect(str(path)) as con:
+        for start, end in windows:
+            for name, column in EMPTIED.items():
+                deleted = sql_text(
+                    "delete from {name} where {column} >= $start and {column} < $end", name=name, column=column
+                )
+                lost[name] += con.execute(deleted, {"start": start, "end": end}).fetchall()[0][0]
+    assert all(lost.values()), lost  # each window held rows of each mart
+    return lost
+
+
+def start_build(published: Path, lake: Path, window: tuple[datetime, datetime] | None) -> subprocess.Popen[str]:
+    arguments = ["full"] if window is None else [window[0].isoformat(), window[1].isoformat()]
+    command = [sys.executable, "-c", BUILD, str(published), str(lake), *arguments]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen[str]) -> None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+
+
+@pytest.fixture
+def clean(built_warehouse: BuiltWarehouse) -> dict[str, list[tuple[Any, ...]]]:
+    return marts(built_warehouse.warehouse.path)
+
+
+@pytest.mark.slow
+def test_a_reader_in_a_long_transaction_neither_blocks_builds_nor_sees_them_land(
+    built_warehouse: BuiltWarehouse, tmp_path: Path, clean: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    published = tmp_path / "warehouse.duckdb"
+    lost = without(built_warehouse, published, FIRST)
+    before = counts(published)
+    command = [sys.executable, "-c", READER, str(published), *EMPTIED]
+    with subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        first_look = reader.stdout.readline().split()
+        warehouse = Warehouse(published, built_warehouse.lake)
+        warehouse.build(FIRST)  # a window build, while the reader holds its transaction (and the file) open
+        assert counts(published) == {name: before[name] + lost[name] for name in EMPTIED}
+        warehouse.build()  # and a full build
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        second_look = reader.stdout.readline().split()
+    assert first_look == second_look == [str(before[name]) for name in EMPTIED]
+    assert marts(published) == clean  # a new reader sees the last build, complete
+    assert working_files(published) == []
+
+
+@pytest.mark.slow
+def test_builds_killed_at_random_moments_leave_the_previous_build_and_the_rerun_completes_it(
+    built_warehouse: BuiltWarehouse, tmp_path: Path, clean: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    published = tmp_path / "warehouse.duckdb"
+    without(built_warehouse, published, FIRST)
+    previous = marts(published)
+    draw = random.Random(13)
+    outcomes = []
+    for window in (FIRST, None, FIRST):
+        build = start_build(published, built_warehouse.lake, window)
+        assert build.stdout is not None and build.stdout.readline() == "building\n"
+        time.sleep(draw.uniform(0.0, 3.0))  # somewhere in the copy, the models or the publishing
+        build.kill()
+        build.communicate()
+        outcomes.append("killed" if build.returncode == -9 else "finished")
+        state = marts(published)
+        assert state in (previous, clean), f"after a build {outcomes[-1]}, readers see half a build"
+        if state == clean:  # it had published before the signal: the next kill interrupts a build of that
+            previous = clean
+    assert "killed" in outcomes
+    finish(start_build(published, built_warehouse.lake, FIRST))  # the rerun
+    assert marts(published) == clean
+    assert working_files(published) == []
+
+
+@pytest.mark.slow
+def test_two_overlapping_backfills_both_succeed_and_the_marts_equal_a_clean_build(
+    built_warehouse: BuiltWarehouse, tmp_path: Path, clean: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    published = tmp_path / "warehouse.duckdb"
+    lost = without(built_warehouse, published, FIRST, SECOND)
+    before = counts(published)
+    first = start_build(published, built_warehouse.lake, FIRST)
+    second = start_build(published, built_warehouse.lake, SECOND)
+    finish(first)
+    finish(second)
+    assert counts(published) == {name: before[name] + lost[name] for name in EMPTIED}
+    assert marts(published) == clean
