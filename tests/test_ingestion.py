@@ -103,7 +103,7 @@ def test_backfill_lands_exactly_the_providers_records(
     assert trips.schema["start_time"] == pl.Datetime("ms", "UTC")
     assert trips["end_time"].equals(truth["end_time"].cast(pl.Datetime("ms", "UTC")))
     assert trips["distance_m"].equals(truth["distance_m"].cast(pl.Float64))
-    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events() if e.asset_key}
     # The hourly job ingests, then builds the warehouse models downstream of the window.
     assert {"mds_trips", "mds_events", "trips", "vehicle_state_intervals"} <= materialized
     checks = result.get_asset_check_evaluations()
@@ -141,10 +141,7 @@ def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path, dagster
     assert set(quarantined["dataset"]) == {"mds_trips", "mds_events"}
     # Each reason names the offending field: a path into the record, or the missing field.
     assert quarantined["reason"].str.contains(r"at `\$\.|missing required field `").all()
-    retries = sum(
-        lake_metadata(run)["retries"].value  # type: ignore[attr-defined]
-        for run in (first, second)
-    )
+    retries = sum(lake_metadata(run)["retries"].value for run in (first, second))
     assert retries > 0
     assert sum(faulty.zones["1"].event_faults.duplicate) > 0
 
@@ -296,10 +293,12 @@ def test_future_hours_are_skipped_not_failed(provider: SimulatedProvider, served
 def test_hourly_schedule_asks_for_the_last_hour_and_a_lookback(monkeypatch: pytest.MonkeyPatch) -> None:
     context = dg.build_schedule_context(scheduled_execution_time=START + timedelta(hours=30, minutes=5))
     request = mds_hourly_schedule(context)
+    assert isinstance(request, dg.RunRequest)
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-00:00"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-03-29-05:00"
     monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")
     request = mds_hourly_schedule(context)
+    assert isinstance(request, dg.RunRequest)
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-05:00"
 
 

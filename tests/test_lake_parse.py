@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 import pytest
 import shapely
@@ -78,17 +79,18 @@ def source_records(dataset: str, document: dict[str, Any]) -> list[Any]:
             node = node.get(key) if isinstance(node, dict) else None
         if node is not None:
             assert isinstance(node, list)
+            records: list[Any] = node
             if dataset == "gbfs_geofencing_zones" and "global_rules" in document["data"]:
                 # GBFS 3.0 global rules land as one more row, without geometry (scope "global").
-                node = [
-                    *node,
+                records = [
+                    *records,
                     {
                         "type": "GlobalRules",
                         "geometry": None,
                         "properties": {"rules": document["data"]["global_rules"]},
                     },
                 ]
-            return node
+            return records
     raise AssertionError(f"no record list for {dataset}")
 
 
@@ -99,8 +101,8 @@ def parse_sample(relative: str) -> tuple[Parsed, list[Any]]:
     return parsed, source_records(dataset, json.loads(path.read_bytes()))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def from_seconds(seconds: int) -> datetime:
@@ -901,7 +903,8 @@ def test_empty_record_list_gives_an_empty_typed_frame() -> None:
     assert (parsed.received, parsed.quarantined, parsed.duplicates) == (0, [], 0)
     assert parsed.frame.schema == pl.Schema(DATASETS["mds_trips"].schema)
     single = raw_records(DATASETS["gbfs_system_information"], b'{"data":{"system_id":"x"}}')
-    assert [bytes(r) for r in single] == [b'{"system_id":"x"}']  # a single-object feed is one record
+    # A single-object feed is one record.
+    assert [bytes(r) if isinstance(r, msgspec.Raw) else r for r in single] == [b'{"system_id":"x"}']
 
 
 def test_integer_too_large_for_int64_is_quarantined_not_crashing_the_partition() -> None:

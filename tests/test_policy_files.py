@@ -16,7 +16,7 @@ from tests.test_warehouse_compliance import CAP_POLICY, CITY
 
 RULE_ID = CAP_POLICY["policies"][0]["rules"][0]["rule_id"]
 # CAP_POLICY as the schema has it: a mode, no nulls for absent fields, an MDS 2.0 vehicle type.
-VALID_POLICY = copy.deepcopy(CAP_POLICY)
+VALID_POLICY: dict[str, Any] = copy.deepcopy(CAP_POLICY)
 VALID_POLICY["policies"][0] |= {"mode_id": "micromobility"}
 for absent in ("end_date", "prev_policies"):
     del VALID_POLICY["policies"][0][absent]

@@ -215,7 +215,7 @@ class Served:
         self.clock.set(moment)
         return self
 
-    def mds(self, path: str, **params: object) -> Json:
+    def mds(self, path: str, **params: str | int) -> Json:
         response = self.client.get(f"{MDS_PREFIX}{path}", params=params, headers=self.headers)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/vnd.mds+json")
@@ -466,14 +466,15 @@ PAGED: dict[str, tuple[str, dict[str, object], str]] = {
 }
 
 
-def _query(zone: str, params: dict[str, object]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _query(zone: str, params: dict[str, object]) -> dict[str, str | int]:
+    out: dict[str, str | int] = {}
     for key, value in params.items():
         if isinstance(value, datetime):
             out[key] = ms(value)
         elif key.endswith("_time") and value in SLOTS:
             out[key] = utc_hour(zone, str(value))
         else:
+            assert isinstance(value, str | int), (key, value)
             out[key] = value
     return out
 
@@ -539,10 +540,10 @@ def undo_seed_quirks(payload: Json, name: str, now_ms: int) -> Json:
     return out
 
 
-def mds_request(name: str, zone: str, device: str) -> tuple[str, dict[str, object]]:
+def mds_request(name: str, zone: str, device: str) -> tuple[str, dict[str, str | int]]:
     hour = utc_hour(zone, "sat-rush-08")
-    recent = {"start_time": ms(END - timedelta(hours=2)), "end_time": ms(NOW)}
-    return {
+    recent: dict[str, str | int] = {"start_time": ms(END - timedelta(hours=2)), "end_time": ms(NOW)}
+    requests: dict[str, tuple[str, dict[str, str | int]]] = {
         "trips": (f"/{zone}/trips", {"end_time": hour}),
         "events_historical": (f"/{zone}/events/historical", {"event_time": hour}),
         "events_recent": (f"/{zone}/events/recent", recent),
@@ -550,7 +551,8 @@ def mds_request(name: str, zone: str, device: str) -> tuple[str, dict[str, objec
         "vehicles_device_id": (f"/{zone}/vehicles/{device}", {}),
         "vehicles_status": (f"/{zone}/vehicles/status", {}),
         "vehicles_status_device_id": (f"/{zone}/vehicles/status/{device}", {}),
-    }[name]
+    }
+    return requests[name]
 
 
 @pytest.mark.parametrize("name", MDS_NAMES)

@@ -158,9 +158,11 @@ def test_key_figures_equal_the_figures_recomputed_from_the_daily_table(built_war
         assert key["hours_with_data"] == daily["hours_with_data"].sum() == 48  # the two days ingested
         assert key["hours_in_period"] == daily["hours_in_day"].sum() == 71
         assert key["data_coverage_percent"] == pytest.approx(
-            (daily["data_coverage_percent"] * daily["hours_in_day"]).sum() / daily["hours_in_day"].sum()
+            float((daily["data_coverage_percent"] * daily["hours_in_day"]).sum()) / float(daily["hours_in_day"].sum())
         )
-        assert key["trips_per_vehicle_per_day"] == pytest.approx(daily["trips"].sum() / daily["vehicle_days"].sum())
+        assert key["trips_per_vehicle_per_day"] == pytest.approx(
+            float(daily["trips"].sum()) / float(daily["vehicle_days"].sum())
+        )
         # Each day's own rate divides the same way.
         for row in daily.filter(pl.col("vehicle_days") > 0).iter_rows(named=True):
             assert row["trips_per_vehicle"] == pytest.approx(row["trips"] / row["vehicle_days"])

@@ -446,7 +446,7 @@ def _area_bounds(con: duckdb.DuckDBPyConnection, zone: str) -> tuple[float, floa
 
 
 def _signed_area(ring: Any) -> float:
-    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) / 2
+    return float(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) / 2)
 
 
 @pytest.mark.integration
@@ -550,7 +550,8 @@ def test_monthly_asset_writes_every_zone(built_warehouse: BuiltWarehouse, tmp_pa
     (materialization,) = result.asset_materializations_for_node("city_report")
     metadata = materialization.metadata
     assert metadata["zones"].value == "1, 145" and metadata["skipped_zones"].value == "999"
-    assert metadata["period"].value.startswith("2026-03-01 to 2026-03-31")
+    period = metadata["period"].value
+    assert isinstance(period, str) and period.startswith("2026-03-01 to 2026-03-31")
     assert metadata["suppressed_cells"].value > 0  # type: ignore[operator]
     for zone in ("1", "145"):
         html = Path(str(metadata[f"html_zone_{zone}"].value))
@@ -619,9 +620,11 @@ def test_page_renders_its_charts_and_maps_in_chromium(
         assert chart["width"] > 600 and chart["height"] > 200, chart
         assert chart["shapes"] > 20 and chart["text"] > 3, chart
     # The maps draw every area of the zone (Berlin: its parking spots among them).
-    (areas,) = marts.execute(
+    counted = marts.execute(
         "select count(distinct area_id) from staging.stg_zone__areas where zone_id = '145'"
     ).fetchone()
+    assert counted is not None
+    (areas,) = counted
     assert areas > 30 and charts[3]["shapes"] > areas and charts[4]["shapes"] > areas
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]

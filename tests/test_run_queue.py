@@ -499,7 +499,7 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
             clean_seconds = time.monotonic() - started
         assert clean_run.success
         build_seconds = sum(
-            float(e.materialization.metadata["seconds"].value)  # type: ignore[arg-type]
+            float(e.materialization.metadata["seconds"].value)  # type: ignore[arg-type,misc]
             for e in clean_run.get_asset_materialization_events()
             if "seconds" in e.materialization.metadata
         )

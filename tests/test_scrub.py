@@ -2,6 +2,7 @@
 and the command line against a provider whose error bodies echo what it was sent."""
 
 import base64
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class Echo:
 
 
 @pytest.fixture(scope="module")
-def echo_server() -> tuple[Echo, str]:
+def echo_server() -> Iterator[tuple[Echo, str]]:
     echo = Echo(make_provider(zones=("1", "145"), vehicles=30, days=1))
     with running(echo) as url:  # type: ignore[arg-type]
         yield echo, url

@@ -263,7 +263,9 @@ def test_a_credential_from_the_environment_reaches_a_run_as_its_env_var(monkeypa
 def test_the_hourly_schedule_names_a_bad_lookback_at_its_tick(monkeypatch: pytest.MonkeyPatch) -> None:
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 29, 6, 5, tzinfo=UTC))
     monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "2")
-    assert mds_hourly_schedule(context).tags["dagster/asset_partition_range_start"] == "2026-03-29-04:00"
+    request = mds_hourly_schedule(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-04:00"
     monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "6.5")
     with pytest.raises(SettingsError, match=re.escape("FLEETLAKE_LOOKBACK_HOURS must be a whole number, 0 or more")):
         mds_hourly_schedule(context)

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.warehouse.build import FULL_WINDOW, Warehouse
+from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
+from pipelines.warehouse.window import FULL_WINDOW
 from tests.conftest import BuiltWarehouse
 
 pytestmark = pytest.mark.integration

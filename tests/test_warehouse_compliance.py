@@ -164,7 +164,7 @@ def test_compliance_daily_counts_every_violation(city: Warehouse) -> None:
     assert day["violations_per_100_trips"][0] == pytest.approx(25.0)
 
 
-CAP_POLICY = {
+CAP_POLICY: dict[str, Any] = {
     "version": "2.0.0",
     "last_updated": 1767225600000,
     "policies": [

@@ -3,6 +3,7 @@ silent vehicles, empty and missing hours, zones without parking spots. Window bu
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -76,7 +77,7 @@ def assert_same_as_full_build(
         assert_frame_equal(table(incremental, relation, order), table(full, relation, order), check_row_order=True)
 
 
-def quality(warehouse: Warehouse) -> dict[datetime, dict[str, object]]:
+def quality(warehouse: Warehouse) -> dict[datetime, dict[str, Any]]:
     frame = run(
         warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour_start", {"zone": ZONE}
     )

@@ -202,7 +202,7 @@ def test_a_speed_rule_for_some_days_needs_the_local_time(
     (no GBFS, no areas) is not judged, not judged by the zone API's 20 km/h instead; configured, it is judged."""
     folder = tmp_path / "policies"
     folder.mkdir()
-    speed_rule = {
+    speed_rule: dict[str, object] = {
         "name": "Mondays slow",
         "rule_id": "9b2f3c6e-0d1a-4a51-8f0e-3b3f1a2c4d5e",
         "rule_type": "speed",
@@ -212,7 +212,11 @@ def test_a_speed_rule_for_some_days_needs_the_local_time(
         "maximum": 10,
         "days": ["mon"],
     }
-    body = {"name": "City", "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33", "rules": [speed_rule]}
+    body: dict[str, object] = {
+        "name": "City",
+        "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33",
+        "rules": [speed_rule],
+    }
     body |= {"start_date": 1767225600000, "published_date": 1767224400000}
     (folder / "policies.json").write_text(json.dumps({"policies": [body]}))
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
@@ -249,7 +253,7 @@ def test_a_time_rule_for_some_days_needs_the_local_time(
     zone whose time zone is unknown, is not judged (not by the 72-hour default instead); configured, it is."""
     folder = tmp_path / "policies"
     folder.mkdir()
-    time_rule = {
+    time_rule: dict[str, object] = {
         "name": "Mondays short",
         "rule_id": "5c7e1a2b-3d4f-4a6b-8c9d-0e1f2a3b4c5d",
         "rule_type": "time",
@@ -259,7 +263,11 @@ def test_a_time_rule_for_some_days_needs_the_local_time(
         "maximum": 1,
         "days": ["mon"],
     }
-    body = {"name": "City", "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33", "rules": [time_rule]}
+    body: dict[str, object] = {
+        "name": "City",
+        "policy_id": "3f0c1f7c-0a8e-4a8e-9f27-6b7c1a0b7c33",
+        "rules": [time_rule],
+    }
     body |= {"start_date": 1767225600000, "published_date": 1767224400000}
     (folder / "policies.json").write_text(json.dumps({"policies": [body]}))
     monkeypatch.setenv("FLEETLAKE_POLICY_DIR", str(folder))
