@@ -1,10 +1,6 @@
 """Ingestion end to end: the embedded provider over loopback HTTP, real Dagster runs, the lake on disk."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +21,7 @@ from fleetlake_provider.server import running
 from fleetlake_provider.service import SimulatedProvider
 from fleetlake_provider.truth import truth_frames
 from pipelines.config import Secret, Settings
-from pipelines.ingest import hours_between, ingest_hours, reparse
+from pipelines.ingest import IngestReport, hours_between, ingest_hours, reparse
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiAuthError, VoiClient
 from pipelines.voi.ratelimit import RateLimiter
@@ -120,20 +116,37 @@ def test_backfill_lands_exactly_the_providers_records(
     )
 
 
-def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance) -> None:
-    """5xx, 429 storms, slow and cut bodies, early token expiry, duplicates, late and malformed records."""
+def ingest_window(settings: Settings) -> IngestReport:
+    """Every hour of the window, both zones, both hourly datasets: what a backfill's ingestion does, without the
+    Dagster run around it (test_backfill_lands_exactly_the_providers_records runs that) and its warehouse build."""
+
+    async def run() -> IngestReport:
+        async with VoiClient(settings) as client:
+            return await ingest_hours(client, Lake(settings.lake_dir), settings.zones, HOURS)
+
+    report = asyncio.run(run())
+    assert not report.with_status("failed"), [r.error for r in report.with_status("failed")]
+    return report
+
+
+@pytest.mark.slow
+def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path) -> None:
+    """5xx, 429 storms, slow and cut bodies, early token expiry, duplicates, late and malformed records, over a
+    real socket and the provider's real clock (each fault alone, with an injected clock: test_client_behaviour.py,
+    test_provider_misbehaving.py)."""
     clean_dir, faulty_dir = tmp_path / "clean", tmp_path / "faulty"
-    backfill(settings_for(served, clean_dir), dagster_instance)
+    ingest_window(settings_for(served, clean_dir))
 
     clock = FixedClock(NOW)
     faults = replace(Faults.all_on(), token_lifetime_s=5.0, late_max_s=2 * 3600.0)
     faulty = make_provider(clock=clock, faults=faults)
-    with running(ProviderApp(faulty, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
-        first = backfill(settings_for(url, faulty_dir), dagster_instance)
+    app = ProviderApp(faulty, CREDENTIALS, rate_limit_per_minute=1_000_000)
+    with running(app) as url:
+        first = ingest_window(settings_for(url, faulty_dir))
         # Late records are not there yet; the lookback re-ingest after they are published brings them in.
         assert lake_table(faulty_dir, "mds_events").height < lake_table(clean_dir, "mds_events").height
         clock.advance(faults.late_max_s + 3600)
-        second = backfill(settings_for(url, faulty_dir), dagster_instance)
+        second = ingest_window(settings_for(url, faulty_dir))
     for dataset in KEYS:
         assert lake_table(faulty_dir, dataset).equals(lake_table(clean_dir, dataset)), dataset
     quarantined = pl.read_parquet(faulty_dir / "quarantine", hive_partitioning=True)
@@ -141,56 +154,11 @@ def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path, dagster
     assert set(quarantined["dataset"]) == {"mds_trips", "mds_events"}
     # Each reason names the offending field: a path into the record, or the missing field.
     assert quarantined["reason"].str.contains(r"at `\$\.|missing required field `").all()
-    retries = sum(lake_metadata(run)["retries"].value for run in (first, second))
-    assert retries > 0
+    reasons = {reason for report in (first, second) for reason in report.retry_reasons}
+    # Transient trouble of each kind was met and retried: 429 storms, server errors and cut bodies.
+    assert {"429", "cut body"} <= reasons and reasons & {"500", "502", "503"}, reasons
+    assert app.stats.get(401, 0) > 0  # tokens expired early and were replaced
     assert sum(faulty.zones["1"].event_faults.duplicate) > 0
-
-
-def test_killed_backfill_rerun_gives_an_identical_lake(
-    served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
-) -> None:
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    backfill(settings_for(served, reference), dagster_instance)
-    env = {
-        **os.environ,
-        "VOI_API_BASE_URL": served,
-        "VOI_MAAS_BASE_URL": served,
-        "FLEETLAKE_LAKE_DIR": str(killed),
-        "FLEETLAKE_WAREHOUSE": str(tmp_path / "killed.duckdb"),
-        "FLEETLAKE_ZONES": "1,145",
-    }
-    env["DAGSTER_HOME"] = str(tmp_path / "dagster")  # its own instance, not the repo's
-    (tmp_path / "dagster").mkdir()
-    command = [
-        str(Path(sys.executable).parent / "fleetlake"),
-        "backfill",
-        "--start",
-        START.isoformat(),
-        "--end",
-        END.isoformat(),
-    ]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(killed.glob("mds_*/**/*.parquet"))) < 40:
-            assert process.poll() is None, "the backfill finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    partial = list(killed.glob("mds_*/**/*.parquet"))
-    assert 40 <= len(partial) < 2 * len(HOURS) * 2
-    for path in partial:  # whatever is visible is whole
-        pl.read_parquet(path)
-    rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    for dataset in KEYS:
-        assert lake_table(killed, dataset).equals(lake_table(reference, dataset)), dataset
-    assert not list(killed.rglob("*.tmp")), "temporary files left behind"
 
 
 def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:
