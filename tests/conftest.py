@@ -56,6 +56,14 @@ def make_provider(clock: FixedClock | None = None, **options: object) -> Simulat
     return SimulatedProvider(ProviderOptions(**{**defaults, **options}), clock or FixedClock(NOW))  # type: ignore[arg-type]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, slow tests first (in their order): the end-to-end tests start at once, side by side,
+    and the many short ones fill the workers around them, instead of a long test starting last and running
+    alone. In one process the order is left as written (a module's tests together share its fixtures)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A Dagster instance of the test session's own: the command line otherwise records its runs in the repo's."""

@@ -517,6 +517,7 @@ def test_page_is_self_contained(exported: Exported) -> None:
     assert "Berlin parking" in page
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_cli_writes_a_report_and_refuses_unknown_zones(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
     env = {**os.environ, "FLEETLAKE_WAREHOUSE": str(built_warehouse.warehouse.path)}
@@ -535,6 +536,7 @@ def test_cli_writes_a_report_and_refuses_unknown_zones(built_warehouse: BuiltWar
         export_report(built_warehouse.warehouse.path, "../1", FIRST_DAY, LAST_DAY, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_monthly_asset_writes_every_zone(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:

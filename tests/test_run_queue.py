@@ -104,6 +104,7 @@ def test_every_ingesting_run_carries_the_ingest_tag_and_a_maximum_runtime(monkey
         Settings.from_env()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_the_queue_tags_any_run_that_ingests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A materialization or asset backfill from the asset graph runs the implicit asset job, which has no tags of
@@ -166,6 +167,7 @@ def test_the_command_line_uses_the_repo_instance_from_any_directory(
     assert dagster_home() == tmp_path / "relative" / "home"
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_processes_started_in_different_directories_share_one_instance(tmp_path: Path) -> None:
     """What the daemon, the webserver and the command line do: open $DAGSTER_HOME with the repo's dagster.yaml."""

@@ -86,6 +86,7 @@ def echo_server() -> Iterator[tuple[Echo, str]]:
         yield echo, url
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_an_echoed_token_reaches_neither_the_console_the_log_nor_the_dagster_event_log(
     echo_server: tuple[Echo, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -243,6 +243,7 @@ def test_a_redelivery_into_a_later_hour_replaces_the_trip_in_a_window_build(tmp_
     assert run(warehouse, "select count(*) as n from trips")["n"][0] == 1
 
 
+@pytest.mark.slow
 def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     start = datetime(2026, 4, 2, 6, tzinfo=UTC)
