@@ -192,9 +192,8 @@ def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:
     assert app.stats.get(429, 0) == 0
     busiest = max(sum(1 for t in admitted if s <= t < s + 2.0) for s in admitted)
     assert busiest <= 100
-    # And it is not idling either: close to the bound over the run.
-    span = admitted[-1] - admitted[0]
-    assert len(admitted) / span > 0.6 * (100 - 10) / 2.0
+    # That it keeps close to the bound (not idling) is a matter of its slots, which real time on a loaded machine
+    # cannot tell: test_client_behaviour.py checks each slot on an injected clock.
 
 
 def test_a_faster_client_honours_retry_after_and_loses_nothing(tmp_path: Path) -> None:
