@@ -266,7 +266,7 @@ def test_authenticating_proves_the_legacy_host_credentials_when_a_zone_is_read_t
     settings = Settings(
         api_base_url="https://api.example",
         legacy_mds_base_url="https://mds.example",
-        mds_versions=versions,  # type: ignore[arg-type]
+        mds_versions=versions,
     )
 
     async def run() -> None:

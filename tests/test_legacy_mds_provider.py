@@ -216,7 +216,7 @@ def test_data_faults_are_the_same_and_cost_no_true_record(tmp_path: Path) -> Non
 
     def lake_of(provider: SimulatedProvider, root: Path, version: str) -> tuple[pl.DataFrame, pl.DataFrame, int]:
         app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
-        settings = Settings(api_base_url="http://provider", zones=("1",), lake_dir=root, mds_versions=(("1", version),))  # type: ignore[arg-type]
+        settings = Settings(api_base_url="http://provider", zones=("1",), lake_dir=root, mds_versions=(("1", version),))
 
         async def run() -> int:
             async with VoiClient(settings, transport=httpx.ASGITransport(app.app)) as client:
