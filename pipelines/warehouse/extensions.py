@@ -20,7 +20,10 @@ import duckdb
 # The name DuckDB knows each extension by inside its file, where it differs from the package's.
 ENTRY_NAMES = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 # No extension is ever fetched or loaded behind the project's back.
-NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+NO_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 
 class ExtensionMissing(RuntimeError):
