@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import duckdb
 import polars as pl
@@ -30,6 +30,7 @@ from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
 from pipelines.warehouse.frames import query_frame, registered
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
+from pipelines.warehouse.lineage import PythonModelReads
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
@@ -179,7 +180,8 @@ class Catalog:
 
 
 class Warehouse:
-    # Models computed in Python (shapely), by name: their inputs and the method that builds them.
+    # Models computed in Python (shapely), by name: their inputs and the method that builds them. A statement that
+    # names a relation outside its inputs fails the build (lineage.PythonModelReads).
     PYTHON_MODELS: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
         "int_coordinate_areas": (
             ("stg_mds__trips", "stg_mds__events", "stg_zone__areas", "int_zone_area_versions"),
@@ -191,11 +193,21 @@ class Warehouse:
             ("policy_geographies", "stg_mds__trips", "stg_mds__events"),
             "_policy_geography_points",
         ),
-        "int_trip_start_geofences": (("stg_mds__trips",), "_trip_start_geofences"),
-        "int_gbfs_vehicle_positions": (("stg_zone__areas",), "_gbfs_vehicle_positions"),
+        "int_trip_start_geofences": (("stg_mds__trips", "lake.gbfs_geofencing_zones"), "_trip_start_geofences"),
+        "int_gbfs_vehicle_positions": (
+            ("stg_zone__areas", "lake.gbfs_vehicle_status", "lake.gbfs_geofencing_zones"),
+            "_gbfs_vehicle_positions",
+        ),
         "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
         "int_zone_timezones": (
-            ("int_hourly_partitions", "stg_gbfs__system_information", "stg_zone__areas"),
+            (
+                "int_hourly_partitions",
+                "stg_gbfs__system_information",
+                "stg_zone__areas",
+                "lake.gbfs_system_information",
+                "lake.zone_areas",
+                "lake.zone_info",
+            ),
             "_zone_timezones",
         ),
         "int_zone_extents": (("stg_zone__areas",), "_zone_extents"),
@@ -339,7 +351,8 @@ class Warehouse:
                     continue
                 began = time.perf_counter()
                 if name in self.python_models:
-                    placed = self.python_models[name][1](con, window)
+                    inputs, builder = self.python_models[name]
+                    placed = builder(cast(duckdb.DuckDBPyConnection, PythonModelReads(con, name, inputs)), window)
                     runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
                     continue
                 model = models[name]

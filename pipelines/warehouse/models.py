@@ -1,9 +1,11 @@
 """The SQL models in `sql/`: one file a model, the file name its table, a header that says the rest.
 
     -- <what the model is>
-    -- grain: one row per <what>
-    -- inputs: <model or lake.<dataset> names, comma-separated>
+    -- grain: (<columns>) one row per <what>   (`()`: rows without a key of their own)
+    -- inputs: <model or lake.<dataset> names, comma-separated; empty when it reads none>
     -- materialized: view | table | incremental(<timestamp column>) | accumulating
+    -- window: <timestamp column>  (optional, views: the column that puts a row in a build's window, which the
+                                    grain's check reads by; an incremental model's is its incremental column)
     -- unique_key: <columns>  (optional, incremental models: stored rows sharing these values with a returned row
                               are replaced, wherever they lie: a re-delivery into another window replaces the row)
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
@@ -20,6 +22,11 @@ unique_key only the returned rows inside the window are inserted.
 An accumulating model is a set that only grows between full builds (the series a mart reports, say): a window
 build inserts the rows its SQL returns for the window that the table lacks, and removes none.
 
+The header's promises are checked. The grain's columns (in parentheses, then what a row is in words) hold no
+value twice: the marts' uniqueness checks are generated from them (checks.py). The inputs are exactly the relations
+the SQL reads, which DuckDB's parser finds (lineage.py): a model that reads a table it does not declare, or
+declares one it does not read, fails to load, naming the table.
+
 `staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
 """
 
@@ -28,9 +35,19 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+import duckdb
+
+from pipelines.warehouse.lineage import LineageError, compare, input_name, relations_read
+
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
-HEADER = re.compile(r"^--\s*(grain|inputs|materialized|unique_key|keep):\s*(.+?)\s*$", re.MULTILINE)
+# One header line: its key, then its value up to the end of that line (spaces and tabs only: `\s` would let an
+# empty value run on into the next line and take it for its own).
+HEADER = re.compile(
+    r"^--[ \t]*(grain|inputs|materialized|unique_key|keep|window)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE
+)
+GRAIN = re.compile(r"^\(([^()]*)\)[ \t]*(.*)$")
+COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
 KEEP = re.compile(r"^latest(?:\((\w+)\))?$")
 
@@ -41,6 +58,7 @@ class Model:
     schema: str
     sql: str
     grain: str
+    """The header's grain: its columns in parentheses, then what a row is in words."""
     inputs: tuple[str, ...]
     materialized: str
     incremental_column: str | None
@@ -51,18 +69,50 @@ class Model:
     path: Path | None = None
     newest_by: str | None = None
     """With keep_latest: the column that says which row is newer, before the incremental value."""
+    grain_columns: tuple[str, ...] = ()
+    """The columns no two rows share all of: the grain's promise, which the marts' checks test."""
+    window_column: str | None = None
+    """The timestamp column that puts a row in a build's window: the incremental column, or a view's `window:`."""
 
     @property
     def relation(self) -> str:
         return f"{self.schema}.{self.name}"
 
 
-def parse_model(path: Path) -> Model:
-    text = path.read_text()
-    header = dict(HEADER.findall(text))
+def _columns(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
+
+
+def parse_header(path: Path, text: str) -> dict[str, str]:
+    """The header's keys and values; a key given twice is an error, not a silent choice of one."""
+    found = HEADER.findall(text)
+    header = dict(found)
+    repeated = sorted({key for key, _ in found if [k for k, _ in found].count(key) > 1})
+    if repeated:
+        raise ValueError(f"{path}: header gives {repeated} more than once")
     missing = {"grain", "inputs", "materialized"} - set(header)
     if missing:
         raise ValueError(f"{path}: header lacks {sorted(missing)} (see pipelines/warehouse/models.py)")
+    return header
+
+
+def parse_grain(path: Path, grain: str) -> tuple[str, ...]:
+    """The grain's columns. `()` says a row has no key of its own (a row of the lake
+    that cannot be identified, counted as evidence): no check can hold it to one."""
+    found = GRAIN.match(grain)
+    columns = _columns(found.group(1)) if found else ()
+    if found is None or not all(COLUMN.match(c) for c in columns):
+        raise ValueError(
+            f"{path}: grain must begin with its columns in parentheses, as `-- grain: (zone_id, hour) one row per "
+            f"...`, not {grain!r}"
+        )
+    return columns
+
+
+def parse_model(path: Path) -> Model:
+    text = path.read_text()
+    header = parse_header(path, text)
+    grain_columns = parse_grain(path, header["grain"])
     materialized = header["materialized"]
     incremental = INCREMENTAL.match(materialized)
     if materialized not in ("view", "table", "accumulating") and incremental is None:
@@ -74,19 +124,58 @@ def parse_model(path: Path) -> Model:
         raise ValueError(
             f"{path}: `keep: latest` or `latest(<column>)` is the only keep rule, and it needs a unique_key"
         )
+    if "window" in header and (materialized != "view" or not COLUMN.match(header["window"])):
+        raise ValueError(f"{path}: `window: <column>` is for views (an incremental model's window is its column)")
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],
         sql=text,
         grain=header["grain"],
-        inputs=tuple(i.strip() for i in header["inputs"].split(",") if i.strip()),
+        inputs=_columns(header["inputs"]),
         materialized="incremental" if incremental else materialized,
         incremental_column=incremental.group(1) if incremental else None,
-        unique_key=tuple(c.strip() for c in header.get("unique_key", "").split(",") if c.strip()),
+        unique_key=_columns(header.get("unique_key", "")),
         keep_latest="keep" in header,
         path=path,
         newest_by=keep.group(1) if "keep" in header else None,
+        grain_columns=grain_columns,
+        window_column=incremental.group(1) if incremental else header.get("window"),
     )
+
+
+# What each model's SQL reads, by its text: the models are parsed at every build and every load of the assets.
+_READS: dict[str, frozenset[tuple[str, str]]] = {}
+
+
+def _relations_read(models: dict[str, Model]) -> dict[str, frozenset[tuple[str, str]]]:
+    """What each model reads, parsed on one connection for those not parsed before (a connection costs more than
+    a model's parse)."""
+    unread = [model.sql for model in models.values() if model.sql not in _READS]
+    if unread:
+        with duckdb.connect() as con:
+            for sql in unread:
+                _READS[sql] = frozenset(relations_read(con, sql))
+    return {name: _READS[model.sql] for name, model in models.items()}
+
+
+def verify_inputs(models: dict[str, Model]) -> None:
+    """Each model's declared inputs are exactly what its SQL reads, or loading fails naming the model and table.
+
+    A relation of `core` that no SQL model builds is taken for a Python model (build_order refuses an unknown one).
+    """
+    schemas = {name: model.schema for name, model in models.items()}
+    reads = _relations_read(models)
+    for model in models.values():
+        try:
+            read = {
+                name if schema == "core" and name not in schemas else input_name(schema, name, schemas)
+                for schema, name in reads[model.name]
+            }
+        except LineageError as error:
+            raise LineageError(f"{model.path or model.name}: model {model.name} {error}") from None
+        problem = compare(model.inputs, read)
+        if problem:
+            raise LineageError(f"{model.path or model.name}: model {model.name} {problem}")
 
 
 def discover(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
@@ -97,6 +186,7 @@ def discover(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
             if model.name in models:
                 raise ValueError(f"two models are called {model.name}")
             models[model.name] = model
+    verify_inputs(models)
     return models
 
 

@@ -1,5 +1,5 @@
 -- Every delivery of an MDS trip or event: which hourly partition carried which record, repeats included.
--- grain: one row per dataset, zone_id, record id, partition hour and delivery (kept, or superseded)
+-- grain: (dataset, zone_id, record_id, partition_hour, delivery) one row per dataset, zone_id, record id, partition hour and delivery (kept, or superseded)
 -- inputs: lake.mds_trips, lake.mds_events, lake.superseded_mds_trips, lake.superseded_mds_events
 -- materialized: incremental(partition_hour)
 -- The lake's id columns as a table: data quality asks of each record whether an earlier delivery carried it, and

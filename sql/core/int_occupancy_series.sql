@@ -1,5 +1,5 @@
 -- The series occupancy counts: each zone area (or outside every area) and vehicle state a state interval began in.
--- grain: one row per zone_id, area_id, area_type and vehicle_state
+-- grain: (zone_id, area_id, area_type, vehicle_state) one row per zone_id, area_id, area_type and vehicle_state
 -- inputs: vehicle_state_intervals
 -- materialized: accumulating
 -- A window build adds the series its intervals begin (an interval begun before the window keeps its area and

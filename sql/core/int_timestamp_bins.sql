@@ -1,5 +1,5 @@
 -- The bin a zone-hour's MDS times are rounded to, when they all are: whole seconds, minutes, 15 minutes, ...
--- grain: one row per zone_id and hour_start (UTC) with MDS events or trips
+-- grain: (zone_id, hour_start) one row per zone_id and hour_start (UTC) with MDS events or trips
 -- inputs: stg_mds__events, stg_mds__trips
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start

@@ -1,5 +1,5 @@
 -- The trips that trip_start and trip_end events name, one row per event and trip named.
--- grain: one row per event_id and trip_id (trip_id null when the event names no trip)
+-- grain: (event_id, trip_id) one row per event_id and trip_id (trip_id null when the event names no trip)
 -- inputs: stg_mds__events
 -- materialized: incremental(event_time)
 -- unique_key: event_id

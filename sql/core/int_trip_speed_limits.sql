@@ -1,5 +1,5 @@
 -- The speed limit each trip is judged by, and where it comes from; null when no source gives one (not judged).
--- grain: one row per trip_id (trips ending in the window)
+-- grain: (trip_id) one row per trip_id (trips ending in the window)
 -- inputs: trips, policy_rules, int_policy_geography_points, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(end_time)
 -- unique_key: trip_id

@@ -1,5 +1,5 @@
 -- Rows of the lake's hourly MDS files that staging leaves out because an id does not read as a UUID.
--- grain: one row per such row of the lake (dataset, zone_id, partition hour, the first id at fault)
+-- grain: () one row per such row of the lake (dataset, zone_id, partition hour, the first id at fault)
 -- inputs: lake.mds_trips, lake.mds_events
 -- materialized: incremental(partition_hour)
 -- Ingestion admits only whole UUIDs; a lake file written before that check (an id with a final newline passed

@@ -3,7 +3,7 @@
 -- its next event; once the lead-in ($lead_in_hours, FLEETLAKE_LEAD_IN_HOURS) of hours before an hour are all
 -- delivered, every vehicle that spoke within the lead-in is known. One silent for longer is still not (the MDS
 -- Metrics methodology lets a city set such vehicles aside as anomalous after 48 hours).
--- grain: one row per zone_id and warm-up hour, from the zone's first to its last delivered MDS events hour
+-- grain: (zone_id, hour) one row per zone_id and warm-up hour, from the zone's first to its last delivered MDS events hour
 -- inputs: int_hourly_partitions
 -- materialized: table
 -- An hour is warm-up when the last hour without an MDS events partition before it (the hour before the first one, at

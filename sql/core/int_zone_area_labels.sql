@@ -1,6 +1,6 @@
 -- Each zone area's type, name and a readable label, per run of zone API snapshots that named it alike, with the
 -- span of time the run governs.
--- grain: one row per zone_id, area_id and span_start (a run of snapshots with the same type and name for the area)
+-- grain: (zone_id, area_id, span_start) one row per zone_id, area_id and span_start (a run of snapshots with the same type and name for the area)
 -- inputs: stg_zone__areas
 -- materialized: table
 -- Marts name the areas they carry from here, by the time their placement used (a trip's end, a state's start) or

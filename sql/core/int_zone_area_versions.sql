@@ -1,5 +1,5 @@
 -- Versions of each zone's areas: a run of zone API snapshots with the same areas, and the span of time it governs.
--- grain: one row per zone_id and version (the first snapshot of a run of identical snapshots)
+-- grain: (zone_id, valid_from) one row per zone_id and version (the first snapshot of a run of identical snapshots)
 -- inputs: stg_zone__areas
 -- materialized: table
 -- Geometry is captured daily and rarely changes: points are placed once per version, not once per capture. The

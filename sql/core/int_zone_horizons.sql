@@ -1,6 +1,6 @@
 -- The span of each zone's MDS event deliveries: its first delivered hour and its data horizon, the end of its
 -- latest delivered hour, the clock that open state intervals run to.
--- grain: one row per zone_id with at least one delivered MDS events partition
+-- grain: (zone_id) one row per zone_id with at least one delivered MDS events partition
 -- inputs: int_hourly_partitions
 -- materialized: view
 -- From the list of the lake's hourly files (a few per hour), not the events: an hour delivered without events

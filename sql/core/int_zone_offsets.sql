@@ -1,6 +1,6 @@
 -- Each zone's offset from UTC, per 15-minute UTC bucket: local times by arithmetic instead of a time zone lookup
 -- per row (DuckDB resolves a time zone named by a column anew for every row: seconds per million rows).
--- grain: one row per zone_id and 15-minute UTC bucket, a day either side of the zone's trips and events
+-- grain: (zone_id, bucket) one row per zone_id and 15-minute UTC bucket, a day either side of the zone's trips and events
 -- inputs: stg_mds__trips, stg_mds__events, int_zone_timezones
 -- materialized: incremental(bucket)
 -- unique_key: zone_id, bucket

@@ -1,6 +1,6 @@
 -- Trips counted where and when they start and where and when they end, with their durations and distances, per
 -- zone, zone area and UTC hour (MDS Metrics trips.[start_loc/end_loc].count, .duration.*, .distance.*).
--- grain: one row per zone_id, hour, location ('start' or 'end'), scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
+-- grain: (zone_id, hour, location, scope, area_id) one row per zone_id, hour, location ('start' or 'end'), scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
 -- inputs: trips
 -- materialized: incremental(hour)
 -- unique_key: zone_id, hour

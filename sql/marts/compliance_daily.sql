@@ -1,5 +1,5 @@
 -- Violations per zone, local day and rule, with the day's trips for a rate per 100 trips.
--- grain: one row per zone_id, local_date and rule (every rule, zero when none broke it that day)
+-- grain: (zone_id, local_date, rule) one row per zone_id, local_date and rule (every rule, zero when none broke it that day)
 -- inputs: compliance_violations, compliance_unjudged, trips, int_zone_timezones
 -- materialized: view
 -- A view: a light aggregate of violations and trips, computed when read (a twentieth of a second at a month

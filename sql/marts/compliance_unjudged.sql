@@ -1,5 +1,5 @@
 -- What the compliance rules could not judge for want of an input (zone areas, a limit, a local time), and why.
--- grain: one row per rule and trip (trip rules), vehicle state interval (time rules) or zone hour (fleet counts) not judged
+-- grain: (unjudged_key) one row per rule and trip (trip rules), vehicle state interval (time rules) or zone hour (fleet counts) not judged
 -- inputs: trips, int_trip_speed_limits, vehicle_state_intervals, int_zone_horizons, int_zone_timezones, policy_rules, lake.zone_info, lake.gbfs_geofencing_zones
 -- materialized: incremental(evidence_at)
 -- unique_key: unjudged_key

@@ -1,5 +1,5 @@
 -- Every breach of the city's rules: trip ends, trip starts, speeds, idle vehicles, GBFS positions, fleet counts.
--- grain: one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
+-- grain: (violation_key) one row per violation (rule, and the trip, vehicle interval, GBFS sighting or zone hour it concerns)
 -- inputs: trips, int_trip_speed_limits, vehicle_state_intervals, int_zone_horizons, int_trip_start_geofences, int_gbfs_vehicle_positions, policy_rules, policy_geographies, int_policy_geography_points, stg_mds__vehicles, int_zone_timezones, lake.zone_info, int_zone_area_labels
 -- materialized: incremental(evidence_at)
 -- unique_key: violation_key

@@ -1,5 +1,5 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
--- grain: one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
+-- grain: (zone_id, hour_start) one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
 -- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_unreadable_records, int_zone_extents, int_timestamp_bins, int_event_order
 -- materialized: incremental(hour_start)
 -- unique_key: zone_id, hour_start

@@ -1,5 +1,5 @@
 -- MDS vehicle events counted per event type, zone, zone area and UTC hour (MDS Metrics events.[event_type].count).
--- grain: one row per zone_id, hour, event_type, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
+-- grain: (zone_id, hour, event_type, scope, area_id) one row per zone_id, hour, event_type, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
 -- inputs: vehicle_state_intervals, stg_mds__events, int_zone_timezones
 -- materialized: incremental(hour)
 -- An event counts once for each of its event_types, in the hour it happened and the area where it happened: the

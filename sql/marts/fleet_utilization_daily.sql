@@ -1,6 +1,6 @@
 -- Daily fleet utilization per zone and local day (MDS Metrics dockless.*): deployed vehicles, active and inactive
 -- vehicles, idle share of time and trips per vehicle.
--- grain: one row per zone_id and local_date (the zone's own calendar day; 23 or 25 hours across a DST change)
+-- grain: (zone_id, local_date) one row per zone_id and local_date (the zone's own calendar day; 23 or 25 hours across a DST change)
 -- inputs: occupancy_hourly, vehicle_state_intervals, trips
 -- materialized: incremental(day_start)
 -- unique_key: zone_id, local_date

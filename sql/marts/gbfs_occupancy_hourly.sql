@@ -1,6 +1,6 @@
 -- Vehicle counts per state from the GBFS vehicle_status snapshots, per zone, zone area and UTC hour, beside the
 -- MDS-derived time-weighted average of occupancy_hourly for the same zone, area, hour and state.
--- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
+-- grain: (zone_id, scope, area_id, hour, vehicle_state) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
 -- inputs: int_gbfs_vehicle_positions, occupancy_hourly, int_zone_area_labels, int_zone_timezones
 -- materialized: incremental(hour)
 -- GBFS lists parked vehicles only: disabled ones are non_operational (even when also reserved), reserved ones

@@ -2,7 +2,7 @@
 -- deployed vehicles (dockless.deployed.*: in the public right of way = available, reserved, non_operational or
 -- on_trip) and parked vehicles (the project's own measure: deployed but not on a trip), per zone, zone area and UTC
 -- hour, from the MDS state timeline.
--- grain: one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
+-- grain: (zone_id, scope, area_id, hour, vehicle_state) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
 -- inputs: vehicle_state_intervals, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones, int_warm_up_hours
 -- materialized: incremental(hour)
 -- Exact, not sampled: each interval adds +1 at its start and -1 at its end to every series it counts in (its area

@@ -1,5 +1,5 @@
 -- Origin-destination flows: trips between start and end areas ('outside' when in no area), per local day.
--- grain: one row per zone_id, start_date_local, start area and end area
+-- grain: (zone_id, start_date_local, start_area_id, end_area_id) one row per zone_id, start_date_local, start area and end area
 -- inputs: trips
 -- materialized: view
 -- A view: a light aggregate of trips, computed when read (a tenth of a second at a month of a 10,000-vehicle

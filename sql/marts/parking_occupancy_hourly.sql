@@ -1,6 +1,6 @@
 -- Parking-spot occupancy per hour: vehicles parked in each spot (occupancy_hourly's parked: available, reserved or
 -- non_operational, by the area of the event that began the state; a trip that starts in the spot leaves it) against the spot's capacity, beside the occupancy the zone API itself reported.
--- grain: one row per zone_id, parking-spot area_id and hour (every hour of occupancy_hourly, zeros included)
+-- grain: (zone_id, area_id, hour) one row per zone_id, parking-spot area_id and hour (every hour of occupancy_hourly, zeros included)
 -- inputs: occupancy_hourly, stg_zone__areas, lake.zone_area_occupancy
 -- materialized: incremental(hour)
 -- Capacity is the one in force in the hour: the last the zone API reported for the spot by the hour's end (the

@@ -1,5 +1,5 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
--- grain: one row per trip_id (deduplicated across re-deliveries)
+-- grain: (trip_id) one row per trip_id (deduplicated across re-deliveries)
 -- inputs: stg_mds__trips, stg_mds__vehicles, int_zone_timezones, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels, int_zone_extents, int_timestamp_bins
 -- materialized: incremental(end_time)
 -- unique_key: trip_id

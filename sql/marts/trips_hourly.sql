@@ -1,5 +1,5 @@
 -- Trip demand and trip measures by the UTC hour in which trips start (MDS metrics count trips at their start).
--- grain: one row per zone_id, vehicle_type and start_hour_utc
+-- grain: (zone_id, vehicle_type, start_hour_utc) one row per zone_id, vehicle_type and start_hour_utc
 -- inputs: trips
 -- materialized: incremental(start_hour_utc)
 -- unique_key: zone_id, start_hour_utc

@@ -1,5 +1,5 @@
 -- Each vehicle's state from one MDS event to the next: the vehicle state timeline.
--- grain: one row per zone_id, device_id, started_at and position_in_instant (a contiguous state interval; one per event)
+-- grain: (event_id) one row per event: the contiguous state interval it begins (one per zone_id, device_id, started_at and position_in_instant too)
 -- inputs: stg_mds__events, int_event_order, int_zone_area_versions, int_coordinate_areas, int_zone_area_labels
 -- materialized: incremental(started_at)
 -- unique_key: event_id

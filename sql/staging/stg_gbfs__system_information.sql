@@ -1,5 +1,5 @@
 -- Each zone's system as GBFS last described it; the time zone gives every local-time column.
--- grain: one row per zone_id
+-- grain: (zone_id) one row per zone_id
 -- inputs: lake.gbfs_system_information
 -- materialized: view
 -- A snapshot whose time zone DuckDB does not know (ingestion quarantines those; older lake files may hold one) is

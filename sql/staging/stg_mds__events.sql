@@ -1,5 +1,5 @@
 -- MDS vehicle events as delivered, kept once even when an event was delivered more than once.
--- grain: one row per event_id
+-- grain: (event_id) one row per event_id
 -- inputs: lake.mds_events
 -- materialized: incremental(delivery_hour)
 -- unique_key: event_id

@@ -1,5 +1,5 @@
 -- MDS trips as delivered, kept once even when a trip was delivered in more than one hour.
--- grain: one row per trip_id
+-- grain: (trip_id) one row per trip_id
 -- inputs: lake.mds_trips
 -- materialized: incremental(delivery_hour)
 -- unique_key: trip_id

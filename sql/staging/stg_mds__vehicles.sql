@@ -1,5 +1,5 @@
 -- The latest known description of each vehicle (type, propulsion) from the MDS vehicles snapshots.
--- grain: one row per zone_id and device_id
+-- grain: (zone_id, device_id) one row per zone_id and device_id
 -- inputs: lake.mds_vehicles
 -- materialized: incremental(captured_at)
 -- unique_key: zone_id, device_id

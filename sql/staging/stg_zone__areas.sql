@@ -1,5 +1,5 @@
 -- Zone areas per snapshot of the zone API, with the span of time each snapshot describes.
--- grain: one row per zone_id, snapshot (valid_from) and area_id
+-- grain: (zone_id, valid_from, area_id) one row per zone_id, snapshot (valid_from) and area_id
 -- inputs: lake.zone_areas
 -- materialized: view
 with source as (
