@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks, unique_check
 from pipelines.warehouse.lineage import LineageError, PythonModelReads, relations_named
-from pipelines.warehouse.models import discover, parse_model
+from pipelines.warehouse.models import build_order, discover, parse_model
 from tests.conftest import BuiltWarehouse
 
 
@@ -185,3 +185,11 @@ def test_a_python_model_may_read_only_its_declared_inputs() -> None:
         with pytest.raises(LineageError, match=r"^Python model int_b reads lake.zone_info without declaring it"):
             reads.execute("insert into core.int_b select x from lake.zone_info")
         assert con.execute("select count(*) from core.int_b").fetchall() == [(1,)]  # refused before it ran
+
+
+def test_a_python_models_unknown_input_is_refused(tmp_path: Path) -> None:
+    write_model(tmp_path, "staging", "stg_a", HEADER.format(inputs="lake.a"), "select x from lake.a")
+    models = discover(tmp_path)
+    assert build_order(models, {"int_b": ("stg_a",)}) == ["stg_a", "int_b"]
+    with pytest.raises(ValueError, match=r"^Python model int_b: unknown inputs \['stg_typo'\]"):
+        build_order(models, {"int_b": ("stg_typo",)})

@@ -201,4 +201,7 @@ def build_order(models: dict[str, "Model"], python_models: dict[str, tuple[str, 
             raise ValueError(f"{name}: unknown inputs {unknown}")
     for name, inputs in python_models.items():
         graph[name] = {i for i in inputs if i in known}
+        unknown = [i for i in inputs if i not in known and not i.startswith("lake.")]
+        if unknown:
+            raise ValueError(f"Python model {name}: unknown inputs {unknown}")
     return list(TopologicalSorter(graph).static_order())
