@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from fleetlake_provider import gbfs, hostile, legacy_mds, mds, zone_api
+from fleetlake_provider import gbfs, gbfs_v2, hostile, legacy_mds, mds, zone_api
 from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -116,6 +116,9 @@ class ProviderApp:
                 Route(f"{mds_path}/vehicles/{{device}}", self._endpoint(self.vehicles, auth="bearer", mds=True)),
                 # GBFS 3.0 (gbfs.py)
                 Route("/v1/partner-apis/gbfs/{zone}/{feed}.json", self._endpoint(self.gbfs, auth="bearer")),
+                # GBFS 2.3, account-wide (gbfs_v2.py); the seed's gbfs.json names itself at /gbfs/gbfs.json
+                Route(f"{gbfs_v2.PREFIX}/{{feed}}.json", self._endpoint(self.gbfs_v2, auth="bearer")),
+                Route(gbfs_v2.SEED_DISCOVERY_PATH, self._endpoint(self.gbfs_v2, auth="bearer")),
                 # Voi's zone API (zone_api.py)
                 Route("/v1/zone/info", self._endpoint(self.zone_info, auth="maas")),
                 Route("/v1/zone/id/{zone}", self._endpoint(self.zone_areas_v1, auth="maas")),
@@ -270,6 +273,10 @@ class ProviderApp:
         zone = request.path_params["zone"]
         base = str(request.base_url).rstrip("/") + f"/v1/partner-apis/gbfs/{zone}"
         return _json(gbfs.feed(self.provider, zone, request.path_params["feed"], base))
+
+    async def gbfs_v2(self, request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return _json(gbfs_v2.feed(self.provider, request.path_params.get("feed", "gbfs"), base))
 
     async def zone_info(self, request: Request) -> Response:
         return _json(zone_api.info(self.provider))
