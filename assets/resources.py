@@ -32,6 +32,7 @@ class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
     max_response_bytes: int
     not_ready_retry_s: float
     not_ready_max_retries: int
+    gbfs_versions: list[str]
 
     def settings(self) -> Settings:
         """The API's settings, checked (a bad value from the launchpad names its variable)."""
@@ -107,6 +108,7 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
             max_response_bytes=settings.max_response_bytes,
             not_ready_retry_s=settings.not_ready_retry_s,
             not_ready_max_retries=settings.not_ready_max_retries,
+            gbfs_versions=list(settings.gbfs_versions),
         ),
         "lake": LakeStore(root=str(settings.lake_dir)),
         "warehouse": WarehouseStore(

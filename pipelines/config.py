@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     """(zone id, MDS version) of the zones read in MDS 1.2 or 0.4; every other zone is read in 2.0."""
     legacy_mds_base_url: str = _variable("VOI_LEGACY_MDS_BASE_URL", "", expects=URL)
     """The MDS 1.2 and 0.4 host (the seed's `mds.voiapp.io`); empty: the light-integration API's."""
+    gbfs_versions: Annotated[tuple[str, ...], NoDecode] = _variable(
+        "FLEETLAKE_GBFS_VERSIONS", ("3.0",), expects="3.0, 2.3, '3.0,2.3' or 'both'"
+    )
+    """The GBFS versions snapshots read: 3.0 (per zone), 2.3 (account-wide, placed in zones by geometry) or both."""
 
     ENVIRONMENT: ClassVar[bool] = False
     """Whether this class reads the environment (the subclass `from_env` builds does)."""
@@ -259,6 +263,13 @@ class Settings(BaseSettings):
     @classmethod
     def _timezones(cls, value: Any) -> Any:
         return parse_zone_timezones(value) if isinstance(value, str) else value
+
+    @field_validator("gbfs_versions", mode="before")
+    @classmethod
+    def _gbfs_versions(cls, value: Any) -> Any:
+        from pipelines.gbfs_v2 import parse_gbfs_versions
+
+        return parse_gbfs_versions(value if isinstance(value, str) else ",".join(value))
 
     @field_validator("gbfs_snapshot_cron")
     @classmethod

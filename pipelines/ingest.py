@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from pipelines.gbfs_v2 import GBFS_V2_FEED, snapshot_targets
 from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
@@ -354,6 +355,8 @@ async def ingest_hours(
 async def _fetch_snapshot(client: VoiClient, name: str, zone: str) -> list[Page]:
     if name in GBFS_FEED:
         return [await client.gbfs(zone, GBFS_FEED[name])]
+    if name in GBFS_V2_FEED:
+        return [await client.gbfs_v2(GBFS_V2_FEED[name])]
     if name == "mds_vehicles":
         return await client.mds_vehicles(zone)
     if name == "mds_vehicle_status":
@@ -422,7 +425,7 @@ async def ingest_snapshots(
         return run
 
     with _lake_writer() as write:
-        results = await _bounded(task(name, zone) for zone in zones for name in datasets)
+        results = await _bounded(task(name, zone) for name, zone in snapshot_targets(zones, datasets))
     return _report(client, results)
 
 

@@ -13,12 +13,13 @@ import dagster as dg
 from rich.console import Console
 
 from pipelines.config import Settings
+from pipelines.gbfs_v2 import GBFS_V2_DATASETS
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS
 
 # Each snapshot job and the datasets it captures (assets/schedules.py selects the same assets).
 SNAPSHOT_JOBS: dict[str, tuple[str, ...]] = {
     "zone_geometry_job": ("zone_info", "zone_areas"),
-    "gbfs_snapshot_job": (*GBFS_DATASETS, "zone_area_occupancy"),
+    "gbfs_snapshot_job": (*GBFS_DATASETS, *GBFS_V2_DATASETS, "zone_area_occupancy"),
     "mds_vehicle_snapshot_job": MDS_SNAPSHOT_DATASETS,
 }
 SNAPSHOT_DATASETS = tuple(d for datasets in SNAPSHOT_JOBS.values() for d in datasets)

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = {
     "mds_trips", "mds_events", "mds_vehicles", "mds_vehicle_status", "gbfs_vehicle_status", "gbfs_station_status",
     "gbfs_station_information", "gbfs_geofencing_zones", "gbfs_vehicle_types", "gbfs_system_information",
-    "gbfs_pricing_plans", "zone_info", "zone_areas", "zone_area_occupancy",
+    "gbfs_pricing_plans", "zone_info", "zone_areas", "zone_area_occupancy", "gbfs_v2_free_bike_status",
+    "gbfs_v2_system_regions",
 }  # fmt: skip
 LAKE_GROUPS = {"lake", "snapshots", "zones"}
 

@@ -279,6 +279,10 @@ def _geofencing_feature(f: r.GbfsGeofencingFeature) -> Row:
     }
 
 
+def _region(region: r.GbfsRegion) -> Row:
+    return {"region_id": str(region.region_id), "name": region.name}
+
+
 def _vehicle_type(t: r.GbfsVehicleType) -> Row:
     return {
         "vehicle_type_id": t.vehicle_type_id,
@@ -447,6 +451,20 @@ DATASETS: dict[str, Dataset] = {
              "is_taxable": pl.Boolean, "description": pl.String, "per_min_pricing": pl.List(SEGMENT),
              "per_km_pricing": pl.List(SEGMENT), "surge_pricing": pl.Boolean},
             key=("plan_id",),
+        ),
+        # GBFS 2.3, account-wide (pipelines/gbfs_v2.py): one partition for every zone the account sees.
+        Dataset(
+            "gbfs_v2_free_bike_status", "snapshot", ("data", "bikes"), r.GbfsVehicle, _gbfs_vehicle,
+            {"vehicle_id": pl.String, "lat": pl.Float64, "lon": pl.Float64, "is_reserved": pl.Boolean,
+             "is_disabled": pl.Boolean, "vehicle_type_id": pl.String, "last_reported": UTC_MS,
+             "current_range_meters": pl.Float64, "current_fuel_percent": pl.Float64, "station_id": pl.String,
+             "pricing_plan_id": pl.String},
+            key=("vehicle_id",), check=plausibility.gbfs_vehicle,
+        ),
+        Dataset(
+            "gbfs_v2_system_regions", "snapshot", ("data", "regions"), r.GbfsRegion, _region,
+            {"region_id": pl.String, "name": pl.String},
+            key=("region_id",),
         ),
         Dataset(
             "zone_info", "snapshot", ("data", "attributes", "zones"), r.ZoneInfo, _zone_info,

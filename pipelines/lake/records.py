@@ -206,6 +206,13 @@ class GbfsPricingPlan(Struct, kw_only=True):
     surge_pricing: bool | None = None
 
 
+class GbfsRegion(Struct, kw_only=True):
+    """GBFS 2.3 `system_regions`; Voi's seed calls `region_id` a Number, the schema a string: both are taken."""
+
+    region_id: Id | int
+    name: str
+
+
 class SpeedConfig(Struct, kw_only=True):
     maxSpeed: NonNegative | None = None
     reducedSpeed: NonNegative | None = None

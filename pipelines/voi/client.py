@@ -411,6 +411,11 @@ class VoiClient:
         url = f"{self.settings.api_base_url}/v1/partner-apis/gbfs/{zone}/{feed}.json"
         return await self._get(url, accept="application/json", auth="bearer")
 
+    async def gbfs_v2(self, feed: str) -> Page:
+        """A GBFS 2.3 feed: account-wide, at the same host and with the same token as GBFS 3.0."""
+        url = f"{self.settings.api_base_url}/gbfs/v2/{feed}.json"
+        return await self._get(url, accept="application/json", auth="bearer")
+
     async def zone_info(self) -> Page:
         return await self._get(f"{self.settings.maas_base_url}/v1/zone/info", accept=None, auth="maas")
 

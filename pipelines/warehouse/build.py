@@ -29,6 +29,7 @@ from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS,
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
 from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.gbfs_v2 import build_gbfs_v2_vehicle_zones
 from pipelines.warehouse.geofences import build_gbfs_vehicle_positions, build_trip_start_geofences
 from pipelines.warehouse.lineage import PythonModelReads
 from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
@@ -194,8 +195,9 @@ class Warehouse:
             "_policy_geography_points",
         ),
         "int_trip_start_geofences": (("stg_mds__trips", "lake.gbfs_geofencing_zones"), "_trip_start_geofences"),
+        "int_gbfs_v2_vehicle_zones": (("stg_zone__areas", "lake.gbfs_v2_free_bike_status"), "_gbfs_v2_vehicle_zones"),
         "int_gbfs_vehicle_positions": (
-            ("stg_zone__areas", "lake.gbfs_vehicle_status", "lake.gbfs_geofencing_zones"),
+            ("stg_zone__areas", "lake.gbfs_vehicle_status", "lake.gbfs_geofencing_zones", "int_gbfs_v2_vehicle_zones"),
             "_gbfs_vehicle_positions",
         ),
         "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
@@ -541,6 +543,11 @@ class Warehouse:
         """core.int_gbfs_vehicle_positions: GBFS snapshot vehicles with area and geofencing rule."""
         built = self._exists(con, "core", "int_gbfs_vehicle_positions")
         return build_gbfs_vehicle_positions(con, window if built else None)
+
+    def _gbfs_v2_vehicle_zones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
+        """core.int_gbfs_v2_vehicle_zones: GBFS 2.3 sightings placed in zones by geometry (see gbfs_v2.py)."""
+        built = self._exists(con, "core", "int_gbfs_v2_vehicle_zones")
+        return build_gbfs_v2_vehicle_zones(con, window if built else None)
 
     def _zone_extents(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_zone_extents: each zone's areas' bounding box widened by 50 km (see zone_extents.py)."""

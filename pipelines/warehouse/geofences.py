@@ -6,7 +6,8 @@ snapshots, matched like zone areas (the snapshot in force at the point's time, e
 vectorised with shapely 2 STRtree queries, one per zone and snapshot.
 
 Two python models: core.int_trip_start_geofences (one row per trip: the rule at its start) and
-core.int_gbfs_vehicle_positions (one row per vehicle per GBFS snapshot: its top-priority zone area and its rule).
+core.int_gbfs_vehicle_positions (one row per vehicle per GBFS snapshot: its top-priority zone area and its rule;
+GBFS 2.3's account-wide sightings join it once placed in their zones, pipelines/warehouse/gbfs_v2.py).
 """
 
 from datetime import datetime
@@ -18,6 +19,7 @@ import shapely
 
 from pipelines.warehouse.areas import assign, within, zone_areas
 from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.gbfs_v2 import with_gbfs_v2
 from pipelines.warehouse.window import FULL_WINDOW
 
 GLOBAL_ORDER = 1 << 30
@@ -159,7 +161,8 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         "where date between cast(timezone('UTC', $window_start) as date) "
         "and cast(timezone('UTC', $window_end) as date) and captured_at >= $window_start and captured_at < $window_end",
         {"window_start": start, "window_end": end},
-    ).with_row_index("row")
+    )
+    vehicles = with_gbfs_v2(con, vehicles, start, end).with_row_index("row")
     points = vehicles.select(
         pl.lit("gbfs_vehicle").alias("kind"),
         pl.col("row").cast(pl.String).alias("record_id"),
