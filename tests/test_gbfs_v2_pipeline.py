@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 import shapely
@@ -235,3 +236,30 @@ def test_gbfs_2_3_occupancy_equals_gbfs_3_0(built: dict[str, Built]) -> None:
         assert row17["avg_vehicles"] == (first + second) / 2
         assert (row17["min_vehicles"], row17["max_vehicles"]) == (min(first, second), max(first, second))
         assert row18["avg_vehicles"] == third
+
+
+# -- the Dagster snapshot asset follows the setting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("versions", "expected"),
+    [
+        (("2.3",), {*GBFS_V2_DATASETS, "zone_area_occupancy"}),
+        (("3.0",), {*GBFS_DATASETS, "zone_area_occupancy"}),
+    ],
+)
+def test_snapshot_asset_captures_the_configured_versions(
+    served: str, tmp_path: Path, versions: tuple[str, ...], expected: set[str]
+) -> None:
+    from assets.resources import resources_for
+    from assets.snapshots import gbfs_snapshot
+
+    settings = loopback_settings(served, tmp_path, ZONES).model_copy(update={"gbfs_versions": versions})
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([gbfs_snapshot], resources=resources_for(settings), instance=instance)
+    assert result.success
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events() if e.asset_key}
+    assert materialized == expected
+    written = {p.name for p in settings.lake_dir.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert written >= expected - {"zone_area_occupancy"}
+    assert not written & ({*GBFS_DATASETS, *GBFS_V2_DATASETS} - expected)
