@@ -152,9 +152,10 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Built]]:
-    """One provider, captured at the same three instants into three lakes (GBFS 3.0, 2.3, both), each built."""
+    """One provider, captured at the same three instants into three lakes (GBFS 3.0, 2.3, both), each built. Its
+    2.3 feed also lists two vehicles far beyond both zones (`gbfs_v2_strays`), as real account-wide feeds do."""
     clock = FixedClock(NOW)
-    provider = make_provider(clock=clock)
+    provider = make_provider(clock=clock, gbfs_v2_strays=2)
     root = tmp_path_factory.mktemp("gbfs_v2")
     choices: dict[str, Sequence[str]] = {
         "3.0": GBFS_DATASETS,
@@ -206,14 +207,19 @@ def test_lake_keeps_the_account_wide_delivery(built: dict[str, Built]) -> None:
 
 
 def test_every_sighting_is_placed_in_its_zone(built: dict[str, Built]) -> None:
-    """Each 2.3 sighting lands in the zone whose 3.0 feed lists the same vehicle at the same capture."""
+    """Each 2.3 sighting lands in the zone whose 3.0 feed lists the same vehicle at the same capture; the two
+    strays, beyond both zones, are kept at every capture with no zone: 2 x 3 sightings counted outside."""
     v2 = built["2.3"].query(
         "select zone_id, captured_at, vehicle_id, zone_placement from core.int_gbfs_v2_vehicle_zones"
     )
     v3 = built["3.0"].query("select zone_id, captured_at, vehicle_id from core.int_gbfs_vehicle_positions")
-    assert v2.height == v3.height > 3 * 200
-    assert v2["zone_placement"].is_in(["inside", "near"]).all()
-    assert v2.select("zone_id", "captured_at", "vehicle_id").sort(pl.all()).equals(v3.sort(pl.all()))
+    placed = v2.filter(pl.col("zone_id").is_not_null())
+    assert placed.height == v3.height > 3 * 200
+    assert placed["zone_placement"].is_in(["inside", "near"]).all()
+    assert placed.select("zone_id", "captured_at", "vehicle_id").sort(pl.all()).equals(v3.sort(pl.all()))
+    outside = v2.filter(pl.col("zone_id").is_null())
+    assert outside.height == 6 and outside["zone_placement"].unique().to_list() == ["outside"]
+    assert outside["vehicle_id"].n_unique() == 2
 
 
 def test_gbfs_2_3_occupancy_equals_gbfs_3_0(built: dict[str, Built]) -> None:

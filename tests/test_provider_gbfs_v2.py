@@ -145,3 +145,15 @@ def test_free_bike_status_lists_every_zones_vehicles_as_gbfs_3_does(seed_shaped:
 def test_gbfs_v2_needs_the_bearer_token(seed_shaped: Client) -> None:
     assert seed_shaped.http.get("/gbfs/v2/free_bike_status.json").status_code == 401
     assert seed_shaped.http.get("/gbfs/v2/nothing.json", headers=seed_shaped.headers).status_code == 404
+
+
+def test_strays_are_listed_only_when_asked() -> None:
+    """`gbfs_v2_strays`: that many more bikes, about 220 km north of Stockholm, valid 2.3, in no zone's 3.0 feed."""
+    plain = make_provider(clock=FixedClock(NOW))
+    stray = make_provider(clock=FixedClock(NOW), gbfs_v2_strays=3)
+    base = gbfs_v2.feed(plain, "free_bike_status", "http://127.0.0.1")
+    more = gbfs_v2.feed(stray, "free_bike_status", "http://127.0.0.1")
+    assert errors("free_bike_status", more) == []
+    extra = more["data"]["bikes"][len(base["data"]["bikes"]) :]
+    assert more["data"]["bikes"][: len(base["data"]["bikes"])] == base["data"]["bikes"]
+    assert [(b["lat"], b["lon"]) for b in extra] == [(61.3326, 18.0649), (61.3426, 18.0649), (61.3526, 18.0649)]

@@ -16,6 +16,7 @@ import polars as pl
 
 from fleetlake_provider.city import VEHICLE_TYPES
 from fleetlake_provider.gbfs import geofencing
+from fleetlake_provider.ids import uuid_from
 from fleetlake_provider.service import Json, NotFound, SimulatedProvider
 
 GBFS_VERSION = "2.3"
@@ -166,7 +167,27 @@ def _free_bike_status(provider: SimulatedProvider, at: int, base_url: str) -> tu
                     },
                 }
             )
-    return 0, {"bikes": bikes}
+    return 0, {"bikes": bikes + _strays(provider, at)}
+
+
+def _strays(provider: SimulatedProvider, at: int) -> list[Json]:
+    """`ProviderOptions.gbfs_v2_strays` vehicles about 220 km north of the first city: in no zone."""
+    first = next(iter(provider.zones.values())).city.spec
+    kind = VEHICLE_TYPES[0]
+    return [
+        {
+            "bike_id": uuid_from("gbfs-v2-stray", provider.options.seed, i),
+            "last_reported": _posix(at),
+            "lat": round(first.lat + 2.0 + 0.01 * i, 6),
+            "lon": first.lng,
+            "is_reserved": False,
+            "is_disabled": False,
+            "vehicle_type_id": kind.vehicle_type_id,
+            "current_range_meters": kind.max_range_m,
+            "pricing_plan_id": kind.pricing_plan_id,
+        }
+        for i in range(provider.options.gbfs_v2_strays)
+    ]
 
 
 def _geofencing_zones(provider: SimulatedProvider, at: int, base_url: str) -> tuple[int, Json]:

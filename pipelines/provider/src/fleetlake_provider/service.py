@@ -62,6 +62,10 @@ class ProviderOptions:
     timestamp_rounding_s: int = 0
     """Round every time the city's feeds serve down to this many seconds (0: milliseconds, as simulated; 1: whole
     seconds; 900: the 15 minutes of published open data), the truth included."""
+    gbfs_v2_strays: int = 0
+    """GBFS 2.3's account-wide free_bike_status also lists this many vehicles far beyond every zone (about 220 km
+    north of the first city), as real account-wide feeds do (Voi's Marseille feed lists one in Berlin and one in
+    Italy). No zone's feed and no truth has them; 0 lists the zones' vehicles only."""
 
 
 class SimulatedProvider:
