@@ -269,3 +269,29 @@ def test_snapshot_asset_captures_the_configured_versions(
     written = {p.name for p in settings.lake_dir.iterdir() if p.is_dir() and not p.name.startswith("_")}
     assert written >= expected - {"zone_area_occupancy"}
     assert not written & ({*GBFS_DATASETS, *GBFS_V2_DATASETS} - expected)
+
+
+def test_placement_mart_counts_vehicles_outside_every_zone(built: dict[str, Built]) -> None:
+    """gbfs_v2_zone_placement_hourly by hand: hour 17 has two captures, hour 18 one; the two strays are outside at
+    each (4 and 2 sightings, 2 vehicles on average), and each zone's average equals its parked average in
+    gbfs_occupancy_hourly."""
+    placement = built["2.3"].query(
+        "select hour, zone_id, snapshots, sightings, avg_vehicles, inside_sightings + near_sightings as placed, "
+        "outside_sightings from gbfs_v2_zone_placement_hourly order by hour, zone_id nulls last"
+    )
+    outside = placement.filter(pl.col("zone_id").is_null())
+    assert outside.select("snapshots", "sightings", "avg_vehicles", "placed", "outside_sightings").rows() == [
+        (2, 4, 2.0, 0, 4),
+        (1, 2, 2.0, 0, 2),
+    ]
+    zones = placement.filter(pl.col("zone_id").is_not_null())
+    assert (
+        zones.height == 4 and (zones["placed"] == zones["sightings"]).all() and (zones["outside_sightings"] == 0).all()
+    )
+    parked = built["2.3"].query(
+        "select hour, zone_id, avg_vehicles from gbfs_occupancy_hourly "
+        "where scope = 'zone' and vehicle_state = 'parked' order by hour, zone_id"
+    )
+    assert zones.select("hour", "zone_id", "avg_vehicles").equals(parked)
+    # Nothing of 2.3 reaches the mart when only 3.0 is read.
+    assert built["3.0"].query("select count(*) as n from gbfs_v2_zone_placement_hourly")["n"][0] == 0
