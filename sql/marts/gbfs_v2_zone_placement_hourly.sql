@@ -1,5 +1,5 @@
 -- GBFS 2.3 sightings (Voi's account-wide free_bike_status) per UTC hour and the zone each was placed in by geometry, vehicles outside every known zone included.
--- grain: one row per hour and zone_id (null: outside every known zone) with sightings in the GBFS 2.3 snapshots captured in the hour
+-- grain: (hour, zone_id) one row per hour and zone_id (null: outside every known zone) with sightings in the GBFS 2.3 snapshots captured in the hour
 -- inputs: int_gbfs_v2_vehicle_zones
 -- materialized: incremental(hour)
 -- GBFS 2.3 lists every zone's vehicles in one feed without their zone; core.int_gbfs_v2_vehicle_zones places each
