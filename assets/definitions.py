@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.fanout import zone_backfill_job
 from assets.ingestion import mds_hourly
 from assets.reports import city_report
 from assets.resources import resources_for
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         mds_vehicle_snapshot_job,
         zone_geometry_job,
         city_report_job,
+        zone_backfill_job,
     ],
     schedules=[
         mds_hourly_schedule,

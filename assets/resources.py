@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.executors import StepValues
 from pipelines.config import Settings
 from pipelines.lake.store import Lake
 from pipelines.warehouse.build import Warehouse
@@ -40,12 +41,12 @@ class VoiApi(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class LakeStore(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The Parquet lake (FLEETLAKE_LAKE_DIR)."""
+    """The Parquet lake (FLEETLAKE_LAKE_DIR): a folder, or `s3://bucket/prefix` (pipelines/lake/filesystem.py)."""
 
     root: str
 
     def lake(self) -> Lake:
-        return Lake(Path(self.root))
+        return Lake(self.root)
 
 
 class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -111,6 +112,7 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
             gbfs_versions=list(settings.gbfs_versions),
         ),
         "lake": LakeStore(root=str(settings.lake_dir)),
+        "step_values": StepValues(base=settings.step_values_dir, lake=str(settings.lake_dir)),
         "warehouse": WarehouseStore(
             file=str(settings.warehouse),
             warehouse_memory=settings.warehouse_memory,

@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pipelines.lake.filesystem import lake_root
 from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
 from pipelines.scrub import remember_secret
 
@@ -146,7 +147,8 @@ class Settings(BaseSettings):
     auth_token: Secret = _variable("VOI_AUTH_TOKEN", factory=lambda: Secret(SIMULATOR_AUTH_TOKEN))
     zones: Annotated[tuple[str, ...], NoDecode] = _variable("FLEETLAKE_ZONES", (), expects="zone ids and commas")
     """Empty means: discover them from the zone API."""
-    lake_dir: Path = _variable("FLEETLAKE_LAKE_DIR", Path("data/lake"), expects="a folder")
+    lake_dir: Path = _variable("FLEETLAKE_LAKE_DIR", Path("data/lake"), expects="a folder or s3://bucket/prefix")
+    """A local folder, or `s3://bucket/prefix` in an S3-compatible store (pipelines/lake/filesystem.py)."""
     warehouse: Path = _variable("FLEETLAKE_WAREHOUSE", Path("data/warehouse.duckdb"), expects="a file path")
     reports_dir: Path = _variable("FLEETLAKE_REPORTS_DIR", Path("data/reports"), expects="a folder")
     request_deadline_s: PositiveSeconds = _variable("FLEETLAKE_REQUEST_DEADLINE_SECONDS", 120.0)
@@ -206,6 +208,23 @@ class Settings(BaseSettings):
         "FLEETLAKE_GBFS_VERSIONS", ("3.0",), expects="3.0, 2.3, '3.0,2.3' or 'both'"
     )
     """The GBFS versions snapshots read: 3.0 (per zone), 2.3 (account-wide, placed in zones by geometry) or both."""
+    executor: Literal["multiprocess", "in_process", "celery"] = _variable(
+        "FLEETLAKE_EXECUTOR", "multiprocess", expects="multiprocess, in_process or celery"
+    )
+    """How zone_backfill_job's steps run (assets/executors.py, docs/scale-out.md)."""
+    max_processes: Annotated[int, annotated_types.Ge(1)] | None = _variable(
+        "FLEETLAKE_MAX_PROCESSES", None, expects="a positive whole number"
+    )
+    """The multiprocess executor's most steps at once; None: the machine's cores."""
+    celery_broker: str = _variable("FLEETLAKE_CELERY_BROKER", "", expects="a Celery broker URL, e.g. redis://host/0")
+    """The Celery broker of FLEETLAKE_EXECUTOR=celery."""
+    celery_backend: str = _variable("FLEETLAKE_CELERY_BACKEND", "", expects="a Celery result backend URL")
+    """The Celery result backend; empty: the broker."""
+    build_queue: str = _variable("FLEETLAKE_BUILD_QUEUE", "dagster", expects="a Celery queue name")
+    """The Celery queue of the build step (the machine that holds the warehouse listens on it)."""
+    step_values_dir: str = _variable("FLEETLAKE_STEP_VALUES_DIR", "", expects="a folder or s3://bucket/prefix")
+    """Where steps on other machines hand each other values; empty: beside a lake in a bucket, else the instance's
+    storage folder."""
 
     ENVIRONMENT: ClassVar[bool] = False
     """Whether this class reads the environment (the subclass `from_env` builds does)."""
@@ -251,6 +270,12 @@ class Settings(BaseSettings):
         except ValidationError:
             raise ValueError(URL) from None
         return value.rstrip("/")
+
+    @field_validator("lake_dir", mode="plain")
+    @classmethod
+    def _lake(cls, value: Any) -> Path:
+        """A folder stays a Path; `s3://bucket/prefix` becomes a path in the bucket (a Path would lose its `//`)."""
+        return lake_root(value)
 
     @field_validator("zones", mode="before")
     @classmethod

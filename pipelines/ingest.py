@@ -17,6 +17,7 @@ import polars as pl
 
 from pipelines.gbfs_v2 import GBFS_V2_FEED, snapshot_targets
 from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
+from pipelines.lake.filesystem import readable
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
     INGESTED_AT,
@@ -245,7 +246,7 @@ def superseded_records(
         )
     previous_path = lake.data_path(partition)
     own_path = lake.superseded_path(partition, delivery_stem(ingested_at))
-    previous = pl.read_parquet(previous_path) if previous_path.exists() else None
+    previous = pl.read_parquet(readable(previous_path)) if previous_path.exists() else None
     if previous is not None and INGESTED_AT not in previous.columns:  # written before deliveries were stamped
         previous = previous.with_columns(pl.lit(None, SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
     if previous is not None:  # written before a column existed (vehicle_type, mds_version): null there
@@ -270,7 +271,7 @@ def superseded_records(
         ).filter(pl.col("reason").is_not_null())
         parts.append(replaced.select(columns))
     elif own_path.exists():
-        kept = pl.read_parquet(own_path)
+        kept = pl.read_parquet(readable(own_path))
         parts.append(kept.filter(~pl.col("reason").str.ends_with("_in_response")))
     if not parts:
         return pl.DataFrame(schema={**dataset.schema, **SUPERSEDED_COLUMNS})

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.lake.datasets import DATASETS
+from pipelines.lake.filesystem import is_remote, readable
 from pipelines.lake.store import INGESTED_AT, SUPERSEDED_COLUMNS, Lake, Partition
 
 MAX_QUARANTINE_SHARE = 0.05
@@ -24,11 +25,18 @@ def existing(paths: list[Path]) -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
+def _scan(paths: list[Path]) -> pl.LazyFrame:
+    """The files' rows with their path (`file`); files in a bucket are read through the lake's filesystem."""
+    if not any(is_remote(p) for p in paths):
+        return pl.scan_parquet(paths, include_file_paths="file")
+    return pl.concat([pl.read_parquet(readable(p)).with_columns(file=pl.lit(str(p))).lazy() for p in paths])
+
+
 def check_schema(dataset: str, paths: list[Path], extra: dict[str, pl.DataType] | None = None) -> CheckOutcome:
     """The files have the dataset's columns; an hourly dataset's also its delivery's `ingested_at`."""
     stamped = {INGESTED_AT: SUPERSEDED_COLUMNS[INGESTED_AT]} if DATASETS[dataset].kind == "hourly" else {}
     expected = pl.Schema({**DATASETS[dataset].schema, **stamped, **(extra or {})})
-    wrong = [str(p) for p in paths if pl.read_parquet_schema(p) != expected]
+    wrong = [str(p) for p in paths if pl.read_parquet_schema(readable(p)) != expected]
     return CheckOutcome(
         "schema_matches",
         not wrong,
@@ -41,13 +49,7 @@ def check_unique_ids(dataset: str, paths: list[Path]) -> CheckOutcome:
     key = list(DATASETS[dataset].key)
     if not key or not paths:
         return CheckOutcome("no_duplicate_ids", True, "nothing to check")
-    dupes = (
-        pl.scan_parquet(paths, include_file_paths="file")
-        .group_by("file", *key)
-        .len()
-        .filter(pl.col("len") > 1)
-        .collect()
-    )
+    dupes = _scan(paths).group_by("file", *key).len().filter(pl.col("len") > 1).collect()
     return CheckOutcome(
         "no_duplicate_ids",
         dupes.height == 0,
@@ -71,7 +73,7 @@ def check_window(lake: Lake, dataset: str, partitions: list[Partition]) -> Check
             .str.to_datetime("%Y-%m-%d %H:%M", time_zone="UTC", time_unit="ms")
         )
         outside = (
-            pl.scan_parquet(paths, include_file_paths="file")
+            _scan(paths)
             .with_columns(start=folder_hour)
             .filter((pl.col(column) < pl.col("start")) | (pl.col(column) >= pl.col("start") + timedelta(hours=1)))
             .select(pl.len())

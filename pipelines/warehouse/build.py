@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS
+from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable, uri
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
@@ -89,7 +90,7 @@ class ModelRun:
     seconds: float
 
 
-def _edge_files(folder: Path, levels: int) -> Iterator[Path]:
+def _edge_files(folder: LakePath, levels: int) -> Iterator[LakePath]:
     """The oldest and the newest file under each partition of `folder` (its first `levels` levels; date and
     hour folders below them), found by listing only the folders on the way."""
     if levels:
@@ -105,27 +106,27 @@ def _edge_files(folder: Path, levels: int) -> Iterator[Path]:
             yield pick(files)
 
 
-def one_schema(folder: Path, levels: int) -> bool:
+def one_schema(folder: LakePath, levels: int) -> bool:
     """Whether the dataset's files seem to share one schema: its oldest and newest files per partition agree.
 
     Ingestion writes a dataset's schema whole, so files differ only across versions that changed it, and then the
     oldest and the newest do. Reading with union_by_name costs every file's footer at every query; without it
     DuckDB opens only the files a query keeps, and a file that does not match fails the query loudly.
     """
-    schemas = {pq.read_schema(path).remove_metadata() for path in _edge_files(folder, levels)}
+    schemas = {pq.read_schema(readable(path)).remove_metadata() for path in _edge_files(folder, levels)}
     return len(schemas) <= 1
 
 
-def lacks_columns(folder: Path, levels: int, names: Iterable[str]) -> bool:
+def lacks_columns(folder: LakePath, levels: int, names: Iterable[str]) -> bool:
     """Whether the oldest or newest file of a partition lacks one of `names` (written before they existed)."""
     wanted = set(names)
-    return any(not wanted <= set(pq.read_schema(path).names) for path in _edge_files(folder, levels))
+    return any(not wanted <= set(pq.read_schema(readable(path)).names) for path in _edge_files(folder, levels))
 
 
-def lake_schemas(lake_dir: Path) -> dict[str, tuple[Path, dict[str, Any], bool]]:
+def lake_schemas(lake_dir: LakePath) -> dict[str, tuple[LakePath, dict[str, Any], bool]]:
     """Every lake view: its folder, its columns, and whether files of an older version must be read by name
     (hourly partitions gained `ingested_at`; their superseded records are read beside them)."""
-    sources: dict[str, tuple[Path, dict[str, Any], bool]] = {}
+    sources: dict[str, tuple[LakePath, dict[str, Any], bool]] = {}
     for name, dataset in DATASETS.items():
         if dataset.kind == "snapshot":
             sources[name] = (lake_dir / name, dataset.schema | {"captured_at": pl.Datetime("ms", "UTC")}, False)
@@ -220,7 +221,7 @@ class Warehouse:
     def __init__(
         self,
         path: Path,
-        lake_dir: Path,
+        lake_dir: str | LakePath,
         sql_dir: Path = SQL_DIR,
         memory_limit: str | None = None,
         lead_in_hours: int | None = None,
@@ -230,7 +231,7 @@ class Warehouse:
         """`settings` give the build's memory, lead-in, policy folder, idle limit and configured time zones (the
         environment's when None, read now); `memory_limit` and `lead_in_hours` override theirs."""
         self.path = Path(path)
-        self.lake_dir = Path(lake_dir)
+        self.lake_dir = lake_root(lake_dir)
         self.sql_dir = sql_dir
         self.settings = Settings.from_env() if settings is None else settings
         self.memory_limit = memory_limit or self.settings.warehouse_memory
@@ -250,6 +251,7 @@ class Warehouse:
         con.execute("set enable_progress_bar = false")
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
         con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
+        attach_lake(con, self.lake_dir)  # a lake in object storage: httpfs and the bucket's secret
         if not read_only:
             con.execute(RULE_IN_EFFECT)  # the compliance marts' test of a policy rule's days and hours
         return con
@@ -297,7 +299,7 @@ class Warehouse:
             else:
                 union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
             unions[name] = (union, padding)
-            literal = [str(folder.resolve() / pattern), *padding] if padding else str(folder.resolve() / pattern)
+            literal = [f"{uri(folder)}/{pattern}", *padding] if padding else f"{uri(folder)}/{pattern}"
             statement = sql_text(LAKE_VIEW, literal=literal, schema="lake", name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:
@@ -321,7 +323,7 @@ class Warehouse:
         for name, relative in WINDOWED.items():
             folder = self.lake_dir / relative
             patterns = [f"zone_id=*/date={day}/hour=*/*.parquet" for day in window_days(window)]
-            files = [str(folder.resolve() / pattern) for pattern in patterns if any(folder.glob(pattern))]
+            files = [f"{uri(folder)}/{pattern}" for pattern in patterns if any(folder.glob(pattern))]
             union, padding = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
                 files = [str(self._empty_file(name, schemas[name][1]) / "zone_id=*/date=*/hour=*/*.parquet")]

@@ -7,12 +7,12 @@ the window's date folders.
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from pipelines.lake.datasets import DATASETS
+from pipelines.lake.filesystem import LakePath, uri
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.window import window_days
 
@@ -24,7 +24,7 @@ CREATE = (
 )
 
 
-def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:
+def _files(lake_dir: LakePath, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str]]:
     """(dataset, zone_id, partition hour, path) of every hourly file in the window (all of them without one)."""
     dates = window_days(window)
     found = []
@@ -36,12 +36,12 @@ def _files(lake_dir: Path, window: tuple[datetime, datetime] | None) -> list[tup
                     continue
                 hour = datetime.fromisoformat(match["date"]).replace(hour=int(match["hour"]), tzinfo=UTC)
                 if window is None or window[0] <= hour < window[1]:
-                    found.append((dataset, match["zone"], hour, str(path.resolve())))
+                    found.append((dataset, match["zone"], hour, uri(path)))
     return found
 
 
 def build_hourly_partitions(
-    con: duckdb.DuckDBPyConnection, lake_dir: Path, window: tuple[datetime, datetime] | None
+    con: duckdb.DuckDBPyConnection, lake_dir: LakePath, window: tuple[datetime, datetime] | None
 ) -> int:
     files = _files(lake_dir, window)
     if window is None:

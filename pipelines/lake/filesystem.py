@@ -1,0 +1,201 @@
+"""Where the lake lives: a local folder or an S3-compatible bucket, named by one setting (FLEETLAKE_LAKE_DIR).
+
+A local path keeps the lake on this machine's disk; `s3://bucket/prefix` puts it in object storage, where every
+machine of a scale-out deployment (docs/scale-out.md) reads and writes the same lake. Paths under the root are
+universal_pathlib paths over fsspec: a local root is a `pathlib.Path` (a PosixUPath), a bucket an s3fs path with
+the same `/`, `glob`, `exists`, `read_bytes` and `unlink`. fsspec rather than pyarrow.fs because Dagster's own
+UPathIOManager is built on it, so the values its steps hand each other on other machines travel through the
+same layer and the same settings (`step_io_base`), and because s3fs is plain Python over aiobotocore, safe in
+the forked and spawned processes of Dagster's executors and Celery's worker pool.
+
+Object storage is reached with the standard AWS variables, as every S3 client reads them: AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or AWS_DEFAULT_REGION) and, for a store other than AWS's
+(MinIO, Ceph, moto), AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL. DuckDB reads the same bucket through its httpfs
+extension, loaded from the duckdb-extension-httpfs package (never downloaded), with a secret made from them.
+
+A reader must see a file whole or not at all: locally each file is written under a hidden temporary name and
+renamed into place; in object storage one PUT makes an object appear whole (a multipart upload only on
+completion), so a file is uploaded in one request from memory and never renamed.
+"""
+
+import io
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from upath import UPath
+
+if TYPE_CHECKING:  # the settings read lake locations without loading DuckDB
+    import duckdb
+
+LakePath = Path
+"""A path in the lake: a local `Path`, or a universal_pathlib path in a bucket typed as one. An s3fs path offers
+every pathlib method the lake uses (`/`, `glob`, `iterdir`, `is_dir`, `exists`, `read_bytes`, `write_bytes`,
+`unlink`, `name`, `parent`), so the lake's code reads the same for both; what differs (atomic writes, the names
+DuckDB reads, opening for Polars and pyarrow) goes through the functions below."""
+OBJECT_STORE_SCHEMES = ("s3", "s3a")
+
+
+def _endpoint_url() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL_S3", "").strip() or os.environ.get("AWS_ENDPOINT_URL", "").strip()
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION", "").strip() or os.environ.get("AWS_DEFAULT_REGION", "").strip()
+
+
+def storage_options() -> dict[str, Any]:
+    """s3fs options from the standard AWS variables. Directory listings are not cached: another machine writes
+    the partitions this process lists next."""
+    options: dict[str, Any] = {"use_listings_cache": False}
+    if _endpoint_url():
+        options["endpoint_url"] = _endpoint_url()
+    if _region():
+        options["client_kwargs"] = {"region_name": _region()}
+    return options
+
+
+def is_remote(location: str | os.PathLike[str]) -> bool:
+    """Whether a lake location names object storage (`s3://...`) rather than a local folder."""
+    if isinstance(location, UPath):
+        return location.protocol in OBJECT_STORE_SCHEMES
+    return not isinstance(location, Path) and urlsplit(str(location)).scheme in OBJECT_STORE_SCHEMES
+
+
+def lake_root(location: str | os.PathLike[str]) -> LakePath:
+    """The lake's root from a setting: a local folder as a `Path`, `s3://bucket/prefix` as an s3fs path."""
+    if isinstance(location, Path | UPath):
+        return location
+    text = str(location).strip()
+    if is_remote(text):
+        if not urlsplit(text).netloc:
+            raise ValueError(f"lake location {text!r} names no bucket: expected s3://bucket/prefix")
+        return cast(Path, UPath(text.rstrip("/"), **storage_options()))
+    return Path(text)
+
+
+def uri(path: LakePath) -> str:
+    """The path as DuckDB and other engines name it: an absolute local path, or `s3://bucket/key`."""
+    if is_remote(path):
+        return str(path)
+    return str(path.resolve())
+
+
+def readable(path: LakePath) -> str | Path | IO[bytes]:
+    """Something Polars and pyarrow read a Parquet file from: the local path, or the object's bytes."""
+    if is_remote(path):
+        return io.BytesIO(path.read_bytes())
+    return path
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Temporary names carry their writer's process id; a writer that is gone left its file behind."""
+    try:
+        pid = int(tmp.name.rsplit(".", 3)[-3])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object]) -> int:
+    """Write a file so that readers see the previous version or the new one, never part of it; returns its size.
+
+    `write` writes the file's content to the path or binary stream it is given.
+    """
+    if is_remote(path):
+        buffer = io.BytesIO()
+        write(buffer)
+        body = buffer.getvalue()
+        path.write_bytes(body)  # one PUT: the object appears whole
+        return len(body)
+    local = path
+    local.parent.mkdir(parents=True, exist_ok=True)
+    # Left by a writer that crashed: invisible to readers, and nobody will finish it. Any name in the folder, not
+    # only this file's: a rerun writes its raw response under its own delivery's name, not the crashed one's.
+    for stale in local.parent.glob(".*.tmp"):
+        if not _writer_alive(stale):
+            stale.unlink(missing_ok=True)
+    tmp = local.with_name(f".{local.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(local)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return local.stat().st_size
+
+
+def remove(path: LakePath) -> None:
+    """Delete a file if it is there."""
+    if is_remote(path):
+        if path.exists():
+            path.unlink()
+        return
+    path.unlink(missing_ok=True)
+
+
+def httpfs_extension() -> Path:
+    """The httpfs extension shipped by the duckdb-extension-httpfs package for exactly this DuckDB release."""
+    import duckdb
+    import duckdb_extension_httpfs  # a data package: the extension file only
+
+    folder = Path(next(iter(duckdb_extension_httpfs.__path__)))
+    path = folder / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not path.is_file():
+        raise RuntimeError(
+            f"the httpfs extension for DuckDB {duckdb.__version__} is not at {path}: install "
+            f"duckdb-extension-httpfs=={duckdb.__version__} (the project pins it)"
+        )
+    return path
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def attach_lake(con: "duckdb.DuckDBPyConnection", root: LakePath) -> None:
+    """Let a DuckDB connection read the lake: nothing for a local one; for a bucket, load httpfs from its package
+    and make a secret, scoped to the bucket, from the standard AWS variables."""
+    if not is_remote(root):
+        return
+    con.execute(f"load {_literal(str(httpfs_extension()))}")
+    bucket = urlsplit(str(root)).netloc
+    options = {"type": "s3", "scope": f"s3://{bucket}"}
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options["key_id"] = os.environ["AWS_ACCESS_KEY_ID"]
+        options["secret"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        options["session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    if _region():
+        options["region"] = _region()
+    endpoint = _endpoint_url()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options["endpoint"] = parts.netloc + parts.path.rstrip("/")
+        options["use_ssl"] = "true" if parts.scheme == "https" else "false"
+        options["url_style"] = "path"  # a self-hosted store rarely has a DNS name per bucket
+    body = ", ".join(
+        f"{key} {value}" if key == "use_ssl" else f"{key} {_literal(value)}" for key, value in options.items()
+    )
+    con.execute(f"create or replace temporary secret fleetlake_lake ({body})")
+
+
+__all__ = [
+    "LakePath",
+    "attach_lake",
+    "httpfs_extension",
+    "is_remote",
+    "lake_root",
+    "readable",
+    "remove",
+    "storage_options",
+    "uri",
+    "write_whole",
+]

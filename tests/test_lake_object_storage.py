@@ -1,0 +1,147 @@
+"""The lake in an S3-compatible bucket (moto's server on loopback): the same files as on disk, each written whole
+in one PUT, and DuckDB reading them through httpfs loaded from its PyPI package."""
+
+import asyncio
+import gzip
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import s3fs
+
+from pipelines.ingest import ingest_hours
+from pipelines.lake import checks, filesystem
+from pipelines.lake.datasets import Quarantined
+from pipelines.lake.store import Lake, Partition
+from pipelines.voi.client import VoiClient
+from tests.conftest import START, loopback_settings
+from tests.loopback_servers import s3_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BUCKET = "fleetlake-lake"
+HOUR = datetime(2026, 3, 28, 9, tzinfo=UTC)
+KEY, SECRET = "fleetlake", "fleetlake-secret"
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with s3_server(tmp_path_factory.mktemp("moto")) as url:
+        s3fs.S3FileSystem(endpoint_url=url, key=KEY, secret=SECRET).mkdir(BUCKET)
+        yield url
+
+
+@pytest.fixture
+def bucket_lake(endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Lake:
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Lake(f"s3://{BUCKET}/{request.node.name}/")
+
+
+def keys(endpoint: str, prefix: str) -> list[str]:
+    return sorted(s3fs.S3FileSystem(endpoint_url=endpoint, key=KEY, secret=SECRET).find(f"{BUCKET}/{prefix}"))
+
+
+def test_a_local_location_stays_a_plain_path_and_a_bucket_needs_a_name(tmp_path: Path) -> None:
+    assert filesystem.lake_root(str(tmp_path)) == tmp_path and type(filesystem.lake_root(str(tmp_path))) is type(
+        tmp_path
+    )
+    assert not filesystem.is_remote("data/lake") and filesystem.is_remote("s3://bucket/lake")
+    assert filesystem.uri(Path("data/lake")) == str(Path("data/lake").resolve())
+    with pytest.raises(ValueError, match="names no bucket"):
+        filesystem.lake_root("s3:///lake")
+
+
+def test_partitions_raw_pages_and_quarantine_in_a_bucket(bucket_lake: Lake, endpoint: str) -> None:
+    prefix = "test_partitions_raw_pages_and_quarantine_in_a_bucket"
+    assert str(bucket_lake.root) == f"s3://{BUCKET}/{prefix}"
+    part = Partition("mds_trips", "1", HOUR)
+    first = pl.DataFrame({"trip_id": ["a", "b", "c"], "distance": [1.0, 2.0, 3.0]})
+    size = bucket_lake.write_data(part, first)
+    assert size == len(bucket_lake.data_path(part).read_bytes()) > 0
+    bucket_lake.write_data(part, first.head(2))  # re-writing a partition replaces it exactly
+    assert pl.read_parquet(filesystem.readable(bucket_lake.data_path(part))).equals(first.head(2))
+
+    pages = [b'{"data": {"trips": []}, "page": 1}', b'{"page": 2}', b'{"page": 3}']
+    bucket_lake.write_raw(part, pages, "delivery-20260328T100000000000Z")
+    bucket_lake.write_raw(part, pages[:2], "delivery-20260328T100000000000Z")  # fewer pages: the third goes
+    assert bucket_lake.read_raw(part, "delivery-20260328T100000000000Z") == pages[:2]
+    assert bucket_lake.raw_deliveries(part) == ["delivery-20260328T100000000000Z"]
+    assert bucket_lake.same_raw(part, pages[:2], "delivery-20260328T100000000000Z")
+    raw = bucket_lake.raw_dir(part) / "delivery-20260328T100000000000Z.page-0000.json.gz"
+    assert gzip.decompress(raw.read_bytes()) == pages[0]
+
+    window = (HOUR, HOUR.replace(hour=10))
+    bucket_lake.write_quarantine(part, [Quarantined(4, "trip_id: missing", "{}")], window, HOUR)
+    assert bucket_lake.quarantine_path(part).exists()
+    bucket_lake.write_quarantine(part, [], window, HOUR)  # a clean re-run removes the stale file
+    assert not bucket_lake.quarantine_path(part).exists()
+
+    # Whole objects only: no temporary names, nothing but the partition, its two pages.
+    assert keys(endpoint, prefix) == [
+        f"{BUCKET}/{prefix}/_raw/mds_trips/zone_id=1/date=2026-03-28/hour=09/"
+        f"delivery-20260328T100000000000Z.page-{n:04d}.json.gz"
+        for n in range(2)
+    ] + [f"{BUCKET}/{prefix}/mds_trips/zone_id=1/date=2026-03-28/hour=09/part-0.parquet"]
+    assert [str(p) for p in bucket_lake.partitions("mds_trips")] == [
+        f"s3://{BUCKET}/{prefix}/mds_trips/zone_id=1/date=2026-03-28/hour=09/part-0.parquet"
+    ]
+
+
+def test_duckdb_reads_the_bucket_through_httpfs_from_its_package(bucket_lake: Lake) -> None:
+    for zone, rows in (("1", 3), ("145", 2)):
+        frame = pl.DataFrame({"trip_id": [f"{zone}-{n}" for n in range(rows)], "distance": [1.5] * rows})
+        bucket_lake.write_data(Partition("mds_trips", zone, HOUR), frame)
+    extension = filesystem.httpfs_extension()
+    assert extension.is_file() and "duckdb_extension_httpfs" in extension.parts
+    with duckdb.connect() as con:
+        con.execute("set autoinstall_known_extensions = false")  # nothing may be downloaded
+        con.execute("set autoload_known_extensions = false")
+        filesystem.attach_lake(con, bucket_lake.root)
+        pattern = f"{filesystem.uri(bucket_lake.dataset_dir('mds_trips'))}/zone_id=*/date=*/hour=*/*.parquet"
+        counted = con.execute(
+            "select zone_id::varchar, count(*), sum(distance) from read_parquet($files, hive_partitioning = true) "
+            "group by all order by all",
+            {"files": pattern},
+        ).fetchall()
+        assert counted == [("1", 3, 4.5), ("145", 2, 3.0)]
+        assert con.execute("select loaded from duckdb_extensions() where extension_name = 'httpfs'").fetchone() == (
+            True,
+        )
+
+
+def test_the_ingestion_checks_read_partitions_in_a_bucket(bucket_lake: Lake, served: str, tmp_path: Path) -> None:
+    """An hour ingested into the bucket passes the asset checks; a trip moved into the wrong hour's folder, and a
+    duplicated id, are found there as on disk."""
+    settings = loopback_settings(served, tmp_path, zones=("1",))
+    hour = START + timedelta(hours=8)
+
+    async def ingest() -> None:
+        async with VoiClient(settings) as client:
+            report = await ingest_hours(client, bucket_lake, ["1"], [hour], ["mds_trips"])
+        assert [r.status for r in report.results] == ["written"]
+
+    asyncio.run(ingest())
+    part = Partition("mds_trips", "1", hour)
+    paths = checks.existing([bucket_lake.data_path(part)])
+    assert len(paths) == 1
+    trips = pl.read_parquet(filesystem.readable(paths[0]))
+    assert trips.height > 3
+    assert checks.check_schema("mds_trips", paths).passed
+    assert checks.check_unique_ids("mds_trips", paths).passed
+    assert checks.check_window(bucket_lake, "mds_trips", [part]).passed
+
+    moved = Partition("mds_trips", "1", hour + timedelta(hours=1))
+    bucket_lake.write_data(moved, pl.concat([trips.head(2), trips.head(1)]))
+    outcome = checks.check_window(bucket_lake, "mds_trips", [part, moved])
+    assert (outcome.passed, outcome.failures) == (False, 3)
+    duplicated = checks.check_unique_ids("mds_trips", checks.existing([bucket_lake.data_path(moved)]))
+    assert (duplicated.passed, duplicated.failures) == (False, 1)
