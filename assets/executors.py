@@ -10,8 +10,8 @@ and every Celery worker load it alike):
 - `in_process`: every step in the run's own process, one after the other.
 - `celery`: dagster-celery's executor; each step is a Celery task on the broker FLEETLAKE_CELERY_BROKER (results
   in FLEETLAKE_CELERY_BACKEND, default: the broker), run by whichever worker takes it. Its workers start with
-  `dagster-celery worker start -A dagster_celery.app -y deploy/scale-out/celery.yaml`. Steps on other
-  machines need the instance's storage shared (deploy/scale-out/dagster.yaml: Postgres) and the values steps
+  `dagster-celery worker start -A dagster_celery.app -y docs/scale-out/celery.yaml`. Steps on other
+  machines need the instance's storage shared (docs/scale-out/dagster.yaml: Postgres) and the values steps
   hand each other too (`StepValues`).
 """
 

@@ -16,7 +16,7 @@ from fleetlake_provider.app import Credentials
 from tests.loopback_servers import stop_group
 
 REPO = Path(__file__).resolve().parents[1]
-DEPLOY = REPO / "deploy" / "scale-out"
+DEPLOY = REPO / "docs" / "scale-out"
 BIN = Path(sys.executable).parent
 S3_KEY, S3_SECRET = "fleetlake", "fleetlake-secret"
 WORKER_READY_S = 180
@@ -35,7 +35,7 @@ def deployment_env(
     executor: str = "celery",
 ) -> dict[str, str]:
     """The environment of every process of the deployment (the run's and the workers'), its instance in
-    `home` with deploy/scale-out/dagster.yaml."""
+    `home` with docs/scale-out/dagster.yaml."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
     credentials = Credentials()
