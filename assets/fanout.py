@@ -19,14 +19,16 @@ from typing import Any
 import dagster as dg
 
 from assets.executors import fan_out_executor
+from assets.partition_keys import hourly_key
 from assets.resources import LakeStore, VoiApi, WarehouseStore
-from assets.run_limits import HOURLY_KEY_FORMAT
+from assets.schedules import SNAPSHOT_JOBS
 from assets.settings import SETTINGS
-from pipelines.backfill import plan_lead_in
-from pipelines.ingest import HOURLY_DATASETS, hours_between, ingest_hours, ingest_snapshots
+from pipelines.ingest import hours_between, ingest_hours, ingest_snapshots
+from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.store import check_zone_id
+from pipelines.lead_in import plan_lead_in
+from pipelines.needed_snapshots import missing_snapshots
 from pipelines.scrub import scrub
-from pipelines.snapshots import SNAPSHOT_JOBS, missing_snapshots
 from pipelines.voi.client import VoiClient
 
 STEP_VALUES = "step_values"
@@ -133,7 +135,7 @@ def ingest_zone(context: dg.OpExecutionContext, task: ZoneTask, voi: VoiApi, lak
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key=dataset,
-                    partition=written.hour.strftime(HOURLY_KEY_FORMAT),
+                    partition=hourly_key(written.hour),
                     metadata={"zone": zone, "rows": written.rows, "quarantined": written.quarantined},
                 )
             )

@@ -10,12 +10,18 @@ from assets.partitions import hourly
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from pipelines import progress
-from pipelines.ingest import HOURLY_DATASETS, IngestReport, PartitionResult, hours_between, ingest_hours
+from pipelines.ingest import IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
+from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.store import Partition
 from pipelines.voi.client import VoiClient
 
 CHECKS = ("schema_matches", "no_duplicate_ids", "timestamps_in_window", "row_count_sane")
+DESCRIPTIONS = {
+    "mds_trips": "MDS 2.0 trips, one row per trip and delivery hour (by end time), per zone.",
+    "mds_events": "MDS 2.0 vehicle events, one row per event (by event time), per zone.",
+}
+"""Each hourly dataset's asset description (pipelines/lake/datasets.py says which datasets are hourly)."""
 
 
 def _check_results(
@@ -44,18 +50,8 @@ def _check_results(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            "mds_trips",
-            description="MDS 2.0 trips, one row per trip and delivery hour (by end time), per zone.",
-            kinds={"parquet"},
-            group_name="lake",
-        ),
-        dg.AssetSpec(
-            "mds_events",
-            description="MDS 2.0 vehicle events, one row per event (by event time), per zone.",
-            kinds={"parquet"},
-            group_name="lake",
-        ),
+        dg.AssetSpec(dataset, description=DESCRIPTIONS[dataset], kinds={"parquet"}, group_name="lake")
+        for dataset in HOURLY_DATASETS
     ],
     check_specs=[dg.AssetCheckSpec(name, asset=key) for key in HOURLY_DATASETS for name in CHECKS],
     partitions_def=hourly,

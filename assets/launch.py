@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from assets.definitions import defs
+from assets.partition_keys import range_tags
 from assets.resources import resources_for
 from assets.run_limits import ingest_run_tags, partition_hours
 from pipelines import progress
@@ -44,10 +45,6 @@ def instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def partition_key(hour: datetime) -> str:
-    return hour.strftime("%Y-%m-%d-%H:%M")
-
-
 def run_job(
     job_name: str,
     settings: Settings,
@@ -63,10 +60,7 @@ def run_job(
     (assets/run_limits.py)."""
     tags = {}
     if first_hour is not None and last_hour is not None:
-        tags = {
-            "dagster/asset_partition_range_start": partition_key(first_hour),
-            "dagster/asset_partition_range_end": partition_key(last_hour),
-        }
+        tags = range_tags(first_hour, last_hour)
         if job_name in INGEST_JOBS:
             tags.update(ingest_run_tags(partition_hours(tags), settings.max_runtime_s))
     job = defs.resolve_job_def(job_name)

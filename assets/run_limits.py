@@ -13,15 +13,12 @@ to an hour (12 retries of 5 minutes), so it gets two; a backfill gets that plus 
 """
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+
+from assets.partition_keys import run_window
 
 INGEST_TAG = "fleetlake/ingest"
 INGEST_TAG_VALUE = "voi"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-PARTITION = "dagster/partition"
-HOURLY_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 HOURLY_MAX_RUNTIME_S = 2 * 3600
 BACKFILL_SECONDS_PER_HOUR = 120
 SNAPSHOT_MAX_RUNTIME_S = 15 * 60
@@ -48,16 +45,6 @@ def ingest_run_tags(hours: int, override: int | None = None) -> dict[str, str]:
 
 def max_runtime_tags(seconds: int) -> dict[str, str]:
     return {MAX_RUNTIME_TAG: str(seconds)}
-
-
-def run_window(tags: Mapping[str, str]) -> tuple[datetime, datetime] | None:
-    """The hours a run covers, from its partition tags (a range, or one partition); None: no window."""
-    first = tags.get(RANGE_START) or tags.get(PARTITION)
-    last = tags.get(RANGE_END) or tags.get(PARTITION)
-    if not first or not last:
-        return None
-    start, end = (datetime.strptime(key, HOURLY_KEY_FORMAT).replace(tzinfo=UTC) for key in (first, last))
-    return start, end + timedelta(hours=1)
 
 
 def partition_hours(tags: Mapping[str, str]) -> int:

@@ -4,9 +4,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.ingestion import mds_hourly
+from assets.partition_keys import hourly_key, range_tags
 from assets.reports import city_report
 from assets.run_limits import SNAPSHOT_MAX_RUNTIME_S, ZONE_GEOMETRY_MAX_RUNTIME_S, ingest_job_tags, max_runtime_tags
 from assets.settings import SETTINGS
+from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
 from assets.warehouse import warehouse_models
 from pipelines.config import Settings
 
@@ -14,24 +17,35 @@ from pipelines.config import Settings
 # (scheduled, launched or backfilled from the UI) under the one-ingestion-at-a-time limit (assets/run_limits.py).
 mds_hourly_job = dg.define_asset_job(
     "mds_hourly_job",
-    selection=dg.AssetSelection.assets("mds_trips", "mds_events") | dg.AssetSelection.assets(warehouse_models),
+    selection=dg.AssetSelection.assets(mds_hourly, warehouse_models),
     tags=ingest_job_tags(SETTINGS.max_runtime_s),
 )
 warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.assets(warehouse_models))
+# Snapshots are not under the ingestion limit: a few requests each, and a snapshot taken late is a snapshot lost.
 gbfs_snapshot_job = dg.define_asset_job(
     "gbfs_snapshot_job",
-    selection=dg.AssetSelection.groups("snapshots") - dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),
+    selection=dg.AssetSelection.assets(gbfs_snapshot),
     tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
-# Snapshots are not under the ingestion limit: a few requests each, and a snapshot taken late is a snapshot lost.
 mds_vehicle_snapshot_job = dg.define_asset_job(
     "mds_vehicle_snapshot_job",
-    selection=dg.AssetSelection.assets("mds_vehicles", "mds_vehicle_status"),
+    selection=dg.AssetSelection.assets(mds_vehicle_snapshot),
     tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
 zone_geometry_job = dg.define_asset_job(
-    "zone_geometry_job", selection=dg.AssetSelection.groups("zones"), tags=max_runtime_tags(ZONE_GEOMETRY_MAX_RUNTIME_S)
+    "zone_geometry_job",
+    selection=dg.AssetSelection.assets(zone_geometry),
+    tags=max_runtime_tags(ZONE_GEOMETRY_MAX_RUNTIME_S),
 )
+SNAPSHOT_JOBS: dict[str, tuple[str, ...]] = {
+    job.name: tuple(spec.key.path[-1] for spec in captures.specs)
+    for job, captures in (
+        (zone_geometry_job, zone_geometry),
+        (gbfs_snapshot_job, gbfs_snapshot),
+        (mds_vehicle_snapshot_job, mds_vehicle_snapshot),
+    )
+}
+"""Each snapshot job and the datasets it captures, in the order of its asset's specs (`fleetlake snapshot`)."""
 city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelection.assets(city_report))
 
 
@@ -43,14 +57,7 @@ def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     scheduled = context.scheduled_execution_time
     last = scheduled.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     first = last - timedelta(hours=max(lookback_hours - 1, 0))
-    start_key, end_key = (t.strftime("%Y-%m-%d-%H:%M") for t in (first, last))
-    return dg.RunRequest(
-        run_key=f"mds-hourly-{end_key}",
-        tags={
-            "dagster/asset_partition_range_start": start_key,
-            "dagster/asset_partition_range_end": end_key,
-        },
-    )
+    return dg.RunRequest(run_key=f"mds-hourly-{hourly_key(last)}", tags=range_tags(first, last))
 
 
 gbfs_snapshot_schedule = dg.ScheduleDefinition(

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from assets.partition_keys import run_window
 from assets.resources import LakeStore, WarehouseStore
-from assets.run_limits import run_window
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import SUPERSEDED
 from pipelines.warehouse.build import Warehouse

@@ -27,7 +27,8 @@ import msgspec
 
 from assets.launch import run_job
 from pipelines.config import Settings
-from pipelines.ingest import HOURLY_DATASETS, PartitionResult, hours_between, ingest_hours
+from pipelines.ingest import PartitionResult, hours_between, ingest_hours
+from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
 from pipelines.voi.ratelimit import RateLimiter

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import polars as pl
 
 from pipelines.gbfs_v2 import GBFS_V2_FEED, snapshot_targets
-from pipelines.lake.datasets import DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
+from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
 from pipelines.lake.filesystem import readable
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
@@ -33,7 +33,6 @@ from pipelines.lake.store import (
 from pipelines.scrub import scrub
 from pipelines.voi.client import FutureHour, HourNotReady, Page, ProviderUnreachable, VoiAuthError, VoiClient, VoiError
 
-HOURLY_DATASETS = ("mds_trips", "mds_events")
 GBFS_DATASETS = (
     "gbfs_vehicle_status",
     "gbfs_station_status",
@@ -54,6 +53,11 @@ GBFS_FEED = {
     "gbfs_system_information": "system_information",
     "gbfs_pricing_plans": "system_pricing_plans",
 }
+HOURLY_ENDPOINTS: dict[str, Callable[[VoiClient, str, datetime], Awaitable[list[Page]]]] = {
+    "mds_trips": VoiClient.mds_trips,
+    "mds_events": VoiClient.mds_events_historical,
+}
+"""The client call that fetches one zone and hour of each hourly dataset."""
 Status = Literal["written", "not_ready", "future", "failed"]
 MAX_CONCURRENT_PARTITIONS = 32
 MDS_VERSION_COLUMN = "mds_version"
@@ -325,12 +329,11 @@ async def ingest_hours(
 
     def task(name: str, zone: str, hour: datetime) -> Callable[[], Awaitable[PartitionResult]]:
         async def run() -> PartitionResult:
-            fetch = client.mds_trips if name == "mds_trips" else client.mds_events_historical
             result = stop.skipped(name, zone, hour)
             try:
                 if result is None:
                     partition = Partition(name, zone, hour)
-                    pages = await fetch(zone, hour)
+                    pages = await HOURLY_ENDPOINTS[name](client, zone, hour)
                     window = (hour, hour + timedelta(hours=1))
                     bodies = [p.body for p in pages]
                     dataset = dataset_for(name, bodies, client.mds_version(zone))
@@ -406,8 +409,8 @@ async def ingest_snapshots(
                     pages = zone_info_pages
                 else:
                     pages = await _fetch_snapshot(client, name, zone)
-                # The zone list answers for every zone at once; each zone's partition keeps its own row.
-                only_zone = pl.col("source_zone_id") == zone if name == "zone_info" else None
+                zone_column = DATASETS[name].zone_column
+                only_zone = pl.col(zone_column) == zone if zone_column else None
                 bodies = [p.body for p in pages]
                 return await write(
                     lake,
@@ -457,5 +460,5 @@ def reparse(lake: Lake, dataset: str, zone_id: str, hour: datetime, stem: str = 
         stem=stem,
         captured_at=captured_at,
         keep_raw=False,
-        rows_filter=pl.col("source_zone_id") == zone_id if dataset == "zone_info" else None,
+        rows_filter=pl.col(ds.zone_column) == zone_id if ds.zone_column else None,
     )

@@ -10,13 +10,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from cli.app import app
+from cli.backfill import run_backfill
+from cli.snapshots import take_snapshots
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.server import running
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
-from pipelines.backfill import run_backfill
-from pipelines.cli import app
-from pipelines.snapshots import NEEDED_BY_MARTS, missing_snapshots, take_snapshots
+from pipelines.needed_snapshots import NEEDED_BY_MARTS, missing_snapshots
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, loopback_settings
 from tests.scenario import query, write_system_information, write_zone_areas

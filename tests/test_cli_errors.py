@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from pipelines import cli
+from cli import app as cli
 from pipelines.config import Settings
 from tests.conftest import CREDENTIALS
 

@@ -7,7 +7,7 @@ import dagster as dg
 import yaml
 
 from assets.definitions import defs
-from assets.run_limits import run_window
+from assets.partition_keys import run_window
 from assets.warehouse import model_key
 from pipelines.warehouse.models import discover
 

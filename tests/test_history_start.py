@@ -13,11 +13,11 @@ import pytest
 from rich.console import Console
 
 from assets.partitions import hourly_partitions, monthly_partitions
+from cli.backfill import run_backfill
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.server import running
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
-from pipelines.backfill import run_backfill
 from pipelines.config import Settings
 from tests.conftest import CREDENTIALS
 
@@ -80,7 +80,7 @@ def test_a_2019_archive_loads_when_the_history_starts_there(tmp_path: Path) -> N
         }
         cli = ["backfill", "--start", "2019-03-01T00:00", "--end", "2019-03-01T03:00", "--zones", "1"]
         loaded = subprocess.run(
-            [sys.executable, "-c", "from pipelines.cli import main; main()", *cli],
+            [sys.executable, "-c", "from cli.app import main; main()", *cli],
             cwd=tmp_path,  # no dagster.yaml here: an ephemeral instance
             env=env,
             capture_output=True,

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER = ROOT / "pipelines" / "provider"
-COMMAND_LINE = {"pipelines/cli.py", "pipelines/demo.py"}
-"""The only modules of the pipeline that may import the simulator: the commands that start it."""
+COMMAND_LINE = {"cli/app.py", "cli/demo.py"}
+"""The only modules that may import the simulator: the commands that start it."""
 
 
 def imported_modules(path: Path, top_level_only: bool = False) -> set[str]:
@@ -51,7 +51,7 @@ def test_the_simulator_imports_nothing_of_the_pipeline() -> None:
 
 def test_the_pipeline_reaches_the_simulator_only_from_the_command_line() -> None:
     importers = set()
-    for folder in ("pipelines", "assets"):
+    for folder in ("cli", "assets", "pipelines"):
         for module in (ROOT / folder).rglob("*.py"):
             if MEMBER in module.parents:
                 continue
@@ -59,7 +59,7 @@ def test_the_pipeline_reaches_the_simulator_only_from_the_command_line() -> None
                 importers.add(str(module.relative_to(ROOT)))
     assert importers <= COMMAND_LINE, importers - COMMAND_LINE
     # The command line imports it inside the commands that start it, so every other command runs without it.
-    assert "fleetlake_provider" not in roots(imported_modules(ROOT / "pipelines" / "cli.py", top_level_only=True))
+    assert "fleetlake_provider" not in roots(imported_modules(ROOT / "cli" / "app.py", top_level_only=True))
 
 
 def test_the_provider_command_hands_its_arguments_to_the_providers_own_command_line() -> None:
@@ -88,7 +88,7 @@ import sys
 # An install without the simulator: its source folder is not on the path.
 sys.path = [p for p in sys.path if not p.rstrip("/").endswith("pipelines/provider/src")]
 import assets.definitions
-from pipelines.cli import main
+from cli.app import main
 sys.argv = ["fleetlake", *sys.argv[1:]]
 main()
 """

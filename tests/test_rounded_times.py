@@ -22,10 +22,10 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from cli.app import app
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.service import SimulatedProvider
 from fleetlake_provider.truth import truth_frames
-from pipelines.cli import app
 from pipelines.config import Settings
 from pipelines.ingest import (
     GBFS_DATASETS,

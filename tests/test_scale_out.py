@@ -18,13 +18,13 @@ import pytest
 import s3fs
 from rich.console import Console
 
+from cli.backfill import run_backfill
+from cli.snapshots import SNAPSHOT_DATASETS
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.server import running
-from pipelines.backfill import run_backfill
 from pipelines.config import Settings
 from pipelines.ingest import ingest_snapshots
 from pipelines.lake.store import Lake
-from pipelines.snapshots import SNAPSHOT_DATASETS
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.models import discover
 from tests.conftest import CREDENTIALS, START, loopback_settings, make_provider

@@ -14,10 +14,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from typer.testing import CliRunner
 
+from cli.app import app
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.server import running
 from fleetlake_provider.service import SimulatedProvider
-from pipelines.cli import app
 from pipelines.config import Secret
 from pipelines.scrub import remember_secret, scrub
 from tests.conftest import CREDENTIALS, START, make_provider

@@ -15,10 +15,10 @@ from dotenv import dotenv_values
 
 from assets.resources import LakeStore, VoiApi, WarehouseStore, resources_for
 from assets.schedules import mds_hourly_schedule
+from cli.errorlog import log_file
 from fleetlake_provider.app import Credentials
 from fleetlake_provider.cli import FAULTS_ENV
 from pipelines.config import Secret, Settings, SettingsError
-from pipelines.errorlog import log_file
 
 REPO = Path(__file__).resolve().parents[1]
 PROVIDER_VARIABLES = {FAULTS_ENV}

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from cli.app import app
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
 from pipelines.warehouse.window import FULL_WINDOW

@@ -15,7 +15,6 @@ from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.server import running
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from fleetlake_provider.truth import truth_frames
-from pipelines.backfill import plan_lead_in
 from pipelines.config import Secret, Settings
 from pipelines.ingest import (
     GBFS_DATASETS,
@@ -26,6 +25,7 @@ from pipelines.ingest import (
     ingest_snapshots,
 )
 from pipelines.lake.store import Lake
+from pipelines.lead_in import plan_lead_in
 from pipelines.reports.export import export_report
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse

@@ -16,13 +16,14 @@ from rich.console import Console
 from assets import executors
 from assets.definitions import defs
 from assets.resources import resources_for
+from cli.backfill import run_backfill
+from cli.snapshots import SNAPSHOT_DATASETS
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.server import running
-from pipelines.backfill import run_backfill
 from pipelines.config import Settings, SettingsError
 from pipelines.ingest import ingest_snapshots
 from pipelines.lake.store import Lake
-from pipelines.snapshots import NEEDED_BY_MARTS, SNAPSHOT_DATASETS
+from pipelines.needed_snapshots import NEEDED_BY_MARTS
 from pipelines.voi.client import VoiClient
 from tests.conftest import CREDENTIALS, START, loopback_settings, make_provider
 

@@ -84,6 +84,12 @@ class Dataset:
     check: Callable[[Row, int | None], str | None] | None = None
     """Plausibility beyond types (pipelines/lake/plausibility.py): the row and the ingest clock (epoch ms) in,
     the reason to quarantine out (None: kept)."""
+    single_record: bool = False
+    """`path` may lead to one object instead of a list: the response's only record (GBFS system_information
+    describes one system)."""
+    zone_column: str | None = None
+    """A response that answers for every zone at once (the zone API's zone list): the column naming each row's
+    zone, so that each zone's partition keeps its own rows."""
 
 
 def _ms(value: int | str | None, *, seconds: bool = False, column: str = "timestamp") -> int | None:
@@ -443,7 +449,7 @@ DATASETS: dict[str, Dataset] = {
             "gbfs_system_information", "snapshot", ("data",), r.GbfsSystemInformation, _system_information,
             {"system_id": pl.String, "name": pl.String, "timezone": pl.String, "languages": STRINGS,
              "operator": pl.String, "email": pl.String},
-            key=("system_id",), check=plausibility.gbfs_system_information,
+            key=("system_id",), check=plausibility.gbfs_system_information, single_record=True,
         ),
         Dataset(
             "gbfs_pricing_plans", "snapshot", ("data", "plans"), r.GbfsPricingPlan, _pricing_plan,
@@ -471,7 +477,7 @@ DATASETS: dict[str, Dataset] = {
             {"zone_name": pl.String, "parking_mode": pl.String, "licence_verification_required": pl.Boolean,
              "max_speed": pl.Float64, "reduced_speed": pl.Float64, "min_required_rides": pl.Int64,
              "speed_unit": pl.String, "is_sleeping": pl.Boolean, "source_zone_id": pl.String},
-            key=("source_zone_id",),
+            key=("source_zone_id",), zone_column="source_zone_id",
         ),
         Dataset(
             "zone_areas", "snapshot", ("data", "attributes", "areas"), r.ZoneArea, _zone_area,
@@ -485,6 +491,9 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }  # fmt: skip
+HOURLY_DATASETS = tuple(name for name, dataset in DATASETS.items() if dataset.kind == "hourly")
+"""The datasets delivered per zone and UTC hour (MDS trips and events), each hour a partition its deliveries
+replace; every other dataset is a snapshot stamped with its capture time."""
 
 
 def _at(body: bytes | msgspec.Raw, path: Sequence[str]) -> msgspec.Raw | None:
@@ -526,7 +535,7 @@ def _strict_records(dataset: Dataset, body: bytes) -> list[msgspec.Raw]:
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
             raise _NotStrictJson(str(e)) from None
         except msgspec.ValidationError:
-            if dataset.name == "gbfs_system_information":
+            if dataset.single_record:
                 return [node]
             raise PayloadError(f"{dataset.name}: `{'.'.join(path)}` is not a list") from None
         if dataset.companion is not None:
@@ -560,7 +569,7 @@ def _lenient_records(dataset: Dataset, document: Any) -> list[msgspec.Raw | leni
         if node is None:
             continue
         if not isinstance(node, list):
-            if dataset.name == "gbfs_system_information" and isinstance(node, dict):
+            if dataset.single_record and isinstance(node, dict):
                 return [_lenient_record(node)]
             raise PayloadError(f"{dataset.name}: `{'.'.join(path)}` is not a list")
         records = [_lenient_record(value) for value in node]

@@ -23,9 +23,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pipelines.config import Settings
-from pipelines.lake.datasets import DATASETS
+from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS
 from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable, uri
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
+from pipelines.voi.publication import READY_DELAY
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
@@ -73,10 +74,8 @@ LAKE_VIEW = (
 # The hourly MDS datasets, and the records their deliveries superseded, that window builds read only within the
 # window's days (see Warehouse._window_views): view name -> folder under the lake.
 WINDOWED = {
-    "mds_trips": "mds_trips",
-    "mds_events": "mds_events",
-    "superseded_mds_trips": f"{SUPERSEDED}/mds_trips",
-    "superseded_mds_events": f"{SUPERSEDED}/mds_events",
+    **{name: name for name in HOURLY_DATASETS},
+    **{f"{SUPERSEDED}_{name}": f"{SUPERSEDED}/{name}" for name in HOURLY_DATASETS},
 }
 
 
@@ -201,7 +200,7 @@ class Warehouse:
             ("stg_zone__areas", "lake.gbfs_vehicle_status", "lake.gbfs_geofencing_zones", "int_gbfs_v2_vehicle_zones"),
             "_gbfs_vehicle_positions",
         ),
-        "int_hourly_partitions": (("lake.mds_trips", "lake.mds_events"), "_hourly_partitions"),
+        "int_hourly_partitions": (tuple(f"lake.{name}" for name in HOURLY_DATASETS), "_hourly_partitions"),
         "int_zone_timezones": (
             (
                 "int_hourly_partitions",
@@ -498,7 +497,7 @@ class Warehouse:
 
     def _parameters(self, window: Window | None) -> dict[str, Any]:
         """The values a model's SQL may bind: the window's, and the settings models read."""
-        return {**window_parameters(window), "lead_in_hours": self.lead_in_hours}
+        return {**window_parameters(window), "lead_in_hours": self.lead_in_hours, "ready_delay": READY_DELAY}
 
     def _zone_context_changed(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
         """Whether a zone's time zone, or its first capture of zone areas, differs from what the stored tables

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from pipelines.lake.datasets import DATASETS
+from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.filesystem import LakePath, uri
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.window import window_days
 
-HOURLY = tuple(name for name, dataset in DATASETS.items() if dataset.kind == "hourly")
 FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
 CREATE = (
     "create table if not exists core.int_hourly_partitions "
@@ -28,7 +27,7 @@ def _files(lake_dir: LakePath, window: tuple[datetime, datetime] | None) -> list
     """(dataset, zone_id, partition hour, path) of every hourly file in the window (all of them without one)."""
     dates = window_days(window)
     found = []
-    for dataset in HOURLY:
+    for dataset in HOURLY_DATASETS:
         for date in dates:
             for path in (lake_dir / dataset).glob(f"zone_id=*/date={date}/hour=*/*.parquet"):
                 match = FOLDERS.search(path.as_posix())

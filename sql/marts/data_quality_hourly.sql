@@ -7,8 +7,9 @@
 -- belong to the hour of the record (a trip's end, an event's time), which is also the partition it arrives in.
 -- A record delivered again is a duplicate when its content is the same as the delivery before (in ingest order), a
 -- conflict when it differs (the newest delivery wins in staging); both also count the copies one response repeated.
--- Late: published more than 10 minutes (the provider's ready delay) after its hour ended, so an ingest of the hour
--- as soon as the provider served it missed the event; only re-ingesting the hour brings it in.
+-- Late: published after its hour was served, the provider's ready delay (READY_DELAY in pipelines/voi/publication.py)
+-- after the hour ended, so an ingest of the hour as soon as the provider served it missed the event; only
+-- re-ingesting the hour brings it in.
 -- Warm-up: an hour whose opening vehicle states are not all known yet (core.int_warm_up_hours), the first hours of a
 -- zone's history (a backfill's lead-in) or of its resumption after a gap.
 -- A window build also rebuilds the hours its trips' events fall in, and those of the trips its events name: a trip
@@ -236,7 +237,7 @@ late as (
         count(*) as late_events,
     from events
     where
-        publication_time > record_hour + interval 70 minute
+        publication_time > record_hour + interval 1 hour + $ready_delay
         and event_time >= (select first_hour from bounds)
         and event_time < (select end_hour from bounds)
     group by zone_id, record_hour
@@ -389,7 +390,7 @@ final as (
         coalesce(quarantined.mds_events_quarantined, 0) as mds_events_quarantined,  -- Event records of the hour's delivery rejected into the quarantine (invalid, or outside the hour).
         coalesce(duplicates.mds_trips_duplicates, 0)::bigint as mds_trips_duplicates,  -- Trips of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
         coalesce(duplicates.mds_events_duplicates, 0)::bigint as mds_events_duplicates,  -- Events of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
-        coalesce(late.late_events, 0) as late_events,  -- Events of the hour published more than 10 minutes (the ready delay) after the hour ended.
+        coalesce(late.late_events, 0) as late_events,  -- Events of the hour published later than the provider's ready delay after the hour ended.
         coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
         coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
         coalesce(orphan_events.trip_events_without_trip, 0) as trip_events_without_trip,  -- trip_start/trip_end events of the hour naming no trip the lake holds (yet).

@@ -12,16 +12,16 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from cli.backfill import run_backfill
+from cli.snapshots import print_snapshot_runs, take_snapshots
 from fleetlake_provider.app import Credentials, ProviderApp
 from fleetlake_provider.server import running
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
-from pipelines.backfill import run_backfill
 from pipelines.config import Settings
 from pipelines.lake.store import Lake
 from pipelines.lake.summary import summarize
 from pipelines.reports.city import timezone_of
 from pipelines.reports.export import export_report
-from pipelines.snapshots import print_snapshot_runs, take_snapshots
 
 DEMO_HOURS = 48
 

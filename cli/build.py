@@ -52,7 +52,7 @@ def print_build(settings: Settings, console: Console, window: tuple[datetime, da
     status = "[green]done[/]" if result.success else "[red]failed[/]"
     console.print(f"{status}: run {result.run_id[:8]}, {len(hours)} hours rebuilt in {settings.warehouse}")
     if not result.success:
-        from pipelines.backfill import print_failure
+        from cli.backfill import print_failure
 
         print_failure(console, result, [])
     return result.success

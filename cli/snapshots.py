@@ -7,47 +7,19 @@ time zone and without vehicle types; so a backfill first takes the snapshots of 
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
 
+from assets.schedules import SNAPSHOT_JOBS
 from pipelines.config import Settings
-from pipelines.gbfs_v2 import GBFS_V2_DATASETS
-from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS
+from pipelines.needed_snapshots import missing_snapshots
 
-# Each snapshot job and the datasets it captures (assets/schedules.py selects the same assets).
-SNAPSHOT_JOBS: dict[str, tuple[str, ...]] = {
-    "zone_geometry_job": ("zone_info", "zone_areas"),
-    "gbfs_snapshot_job": (*GBFS_DATASETS, *GBFS_V2_DATASETS, "zone_area_occupancy"),
-    "mds_vehicle_snapshot_job": MDS_SNAPSHOT_DATASETS,
-}
 SNAPSHOT_DATASETS = tuple(d for datasets in SNAPSHOT_JOBS.values() for d in datasets)
-# What the marts read from snapshots: zone areas and names, the time zone, vehicle types and geofencing rules, and
-# the MDS vehicles (vehicle types of trips). A zone lacking any of them gets its snapshots before a backfill.
-NEEDED_BY_MARTS = (
-    "zone_info",
-    "zone_areas",
-    "gbfs_system_information",
-    "gbfs_vehicle_types",
-    "gbfs_geofencing_zones",
-    "mds_vehicles",
-)
 
 
 def job_of(dataset: str) -> str:
     return next(job for job, datasets in SNAPSHOT_JOBS.items() if dataset in datasets)
-
-
-def has_snapshot(lake_dir: Path, dataset: str, zone: str) -> bool:
-    """Whether the lake holds at least one snapshot of `dataset` for `zone` (an empty capture counts)."""
-    return next((lake_dir / dataset / f"zone_id={zone}").glob("date=*/hour=*/snapshot-*.parquet"), None) is not None
-
-
-def missing_snapshots(lake_dir: Path, zones: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Per zone, the datasets the marts need that the lake has no snapshot of (zones lacking none are left out)."""
-    missing = {zone: tuple(d for d in NEEDED_BY_MARTS if not has_snapshot(lake_dir, d, zone)) for zone in zones}
-    return {zone: datasets for zone, datasets in missing.items() if datasets}
 
 
 @dataclass(frozen=True)

@@ -8,60 +8,26 @@ flagged warm-up in the marts. It takes the zone, GBFS and MDS vehicle snapshots 
 """
 
 import asyncio
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from cli.errorlog import log_detail
+from cli.snapshots import snapshots_first
 from pipelines.config import HISTORY_START_ENV, Settings
-from pipelines.errorlog import log_detail
-from pipelines.ingest import HOURLY_DATASETS, PartitionResult, hours_between
-from pipelines.lake.store import Lake, Partition
+from pipelines.ingest import PartitionResult, hours_between
+from pipelines.lake.datasets import HOURLY_DATASETS
+from pipelines.lead_in import LeadIn, history_start, plan_lead_in
 from pipelines.scrub import scrub
-from pipelines.snapshots import snapshots_first
 from pipelines.voi.client import VoiClient
 
 
 async def _zones(settings: Settings) -> tuple[str, ...]:
     async with VoiClient(settings) as client:
         return tuple(await client.zones())
-
-
-def history_start(settings: Settings) -> datetime:
-    """The first hour the hourly partitions hold (assets/partitions.py)."""
-    return datetime.combine(settings.history_start, time(0), UTC)
-
-
-@dataclass(frozen=True)
-class LeadIn:
-    """The hours read before a window: those asked for, those the lake already holds, the first one to fetch."""
-
-    hours: list[datetime]
-    in_lake: int
-    first_to_fetch: datetime | None
-    clipped: bool
-    """Whether the history start cut it short."""
-
-
-def plan_lead_in(settings: Settings, zones: tuple[str, ...], window_start: datetime, lead_in_hours: int) -> LeadIn:
-    """The lead-in before `window_start`, within the history; one run covers a contiguous range, so it fetches from
-    the first lead-in hour any zone lacks a partition of (none: the window alone)."""
-    wanted = window_start - timedelta(hours=lead_in_hours)
-    first = max(wanted, history_start(settings))
-    hours = hours_between(first, window_start)
-    lake = Lake(settings.lake_dir)
-
-    def held(hour: datetime) -> bool:
-        return all(
-            lake.data_path(Partition(dataset, zone, hour)).is_file() for zone in zones for dataset in HOURLY_DATASETS
-        )
-
-    in_lake = [held(hour) for hour in hours]
-    first_to_fetch = next((hour for hour, present in zip(hours, in_lake, strict=True) if not present), None)
-    return LeadIn(hours, sum(in_lake), first_to_fetch, clipped=first > wanted)
 
 
 def _say_lead_in(lead_in: LeadIn, lead_in_hours: int, window_start: datetime, console: Console) -> None:

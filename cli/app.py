@@ -12,8 +12,8 @@ import typer
 from dotenv import load_dotenv
 from rich.console import Console
 
+from cli.errorlog import log_detail
 from pipelines.config import Settings
-from pipelines.errorlog import log_detail
 from pipelines.reports.privacy import DEFAULT_K
 from pipelines.scrub import scrub
 
@@ -41,7 +41,7 @@ def _utc(value: str, option: str = "--start") -> datetime:
 
 def _settings() -> Settings:
     """The settings from the environment, read once and every one checked (a bad one names its variable)."""
-    from pipelines.preflight import PreflightError, read_settings
+    from cli.preflight import PreflightError, read_settings
 
     try:
         return read_settings()
@@ -82,7 +82,7 @@ def provider(ctx: typer.Context) -> None:
 def demo() -> None:
     """The main job against the embedded provider: backfill about 48 hours of 2 zones, snapshot, summarise."""
     require_simulator("demo")
-    from pipelines.demo import run_demo
+    from cli.demo import run_demo
 
     if not run_demo(console, _settings()):
         raise typer.Exit(1)
@@ -104,8 +104,8 @@ def backfill(
 ) -> None:
     """Ingest MDS trips and events for every hour in [start, end), after a lead-in, as one Dagster run with a
     progress bar; zone, GBFS and MDS vehicle snapshots are taken first for a zone the lake has none of."""
-    from pipelines.backfill import run_backfill
-    from pipelines.preflight import PreflightError, check_provider
+    from cli.backfill import run_backfill
+    from cli.preflight import PreflightError, check_provider
 
     settings = _settings()
     first, last = _utc(start, "--start"), _utc(end, "--end")
@@ -131,7 +131,7 @@ def snapshot_command(
     ] = None,
 ) -> None:
     """Take the zone, GBFS and MDS vehicle snapshots now (each of its Dagster jobs concerned, one run each)."""
-    from pipelines.snapshots import SNAPSHOT_DATASETS, print_snapshot_runs, take_snapshots
+    from cli.snapshots import SNAPSHOT_DATASETS, print_snapshot_runs, take_snapshots
     from pipelines.voi.client import VoiClient
 
     settings = _settings()
@@ -157,7 +157,7 @@ def build_command(
     end: Annotated[str | None, typer.Option(help="End of the range, exclusive (ISO 8601).")] = None,
 ) -> None:
     """Rebuild the warehouse models only: all of them, or the incremental ones for a window of hours."""
-    from pipelines.warehouse.report import print_build
+    from cli.build import print_build
 
     settings = _settings()
     if (start is None) != (end is None):
