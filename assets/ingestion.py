@@ -9,6 +9,7 @@ import dagster as dg
 from assets.partitions import hourly
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
+from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
 from pipelines import progress
 from pipelines.ingest import IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
@@ -57,7 +58,7 @@ def _check_results(
     partitions_def=hourly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
-    op_tags={"fleetlake/ingest": "voi"},
+    op_tags={INGEST_TAG: INGEST_TAG_VALUE},
 )
 def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) -> Iterator[object]:
     """Fetch each selected dataset for every zone and hour of the window; 202 hours retry later."""

@@ -9,6 +9,7 @@ import polars as pl
 
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
+from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
 from pipelines.config import Settings
 from pipelines.gbfs_v2 import GBFS_V2_DATASETS, gbfs_datasets
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, IngestReport, ingest_snapshots
@@ -40,7 +41,7 @@ def snapshot_assets(
         ],
         check_specs=[dg.AssetCheckSpec(c, asset=d) for d in datasets for c in SNAPSHOT_CHECKS],
         can_subset=True,
-        op_tags={"fleetlake/ingest": "voi"},
+        op_tags={INGEST_TAG: INGEST_TAG_VALUE},
     )
     def capture(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) -> Iterator[object]:
         selected = [k.path[-1] for k in context.selected_asset_keys]

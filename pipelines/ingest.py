@@ -33,17 +33,6 @@ from pipelines.lake.store import (
 from pipelines.scrub import scrub
 from pipelines.voi.client import FutureHour, HourNotReady, Page, ProviderUnreachable, VoiAuthError, VoiClient, VoiError
 
-GBFS_DATASETS = (
-    "gbfs_vehicle_status",
-    "gbfs_station_status",
-    "gbfs_station_information",
-    "gbfs_geofencing_zones",
-    "gbfs_vehicle_types",
-    "gbfs_system_information",
-    "gbfs_pricing_plans",
-)
-MDS_SNAPSHOT_DATASETS = ("mds_vehicles", "mds_vehicle_status")
-ZONE_DATASETS = ("zone_info", "zone_areas", "zone_area_occupancy")
 GBFS_FEED = {
     "gbfs_vehicle_status": "vehicle_status",
     "gbfs_station_status": "station_status",
@@ -53,6 +42,10 @@ GBFS_FEED = {
     "gbfs_system_information": "system_information",
     "gbfs_pricing_plans": "system_pricing_plans",
 }
+"""Each GBFS dataset and the feed of `gbfs.json` it is read from."""
+GBFS_DATASETS = tuple(GBFS_FEED)
+MDS_SNAPSHOT_DATASETS = ("mds_vehicles", "mds_vehicle_status")
+ZONE_DATASETS = ("zone_info", "zone_areas", "zone_area_occupancy")
 HOURLY_ENDPOINTS: dict[str, Callable[[VoiClient, str, datetime], Awaitable[list[Page]]]] = {
     "mds_trips": VoiClient.mds_trips,
     "mds_events": VoiClient.mds_events_historical,
