@@ -380,26 +380,27 @@ async def ingest_snapshots(
     stem = snapshot_stem(captured_at)
     window = (captured_at, captured_at)
     stop = RunStop()
-    zone_info_pages: list[Page] | None = None
-    zone_info_failure: str | None = None
-    if "zone_info" in datasets:
+    # A dataset that answers for every zone at once (zone_column) is fetched once, each zone keeping its own rows.
+    every_zone_pages: dict[str, list[Page]] = {}
+    every_zone_failures: dict[str, str] = {}
+    for name in (name for name in datasets if DATASETS[name].zone_column):
         try:
-            zone_info_pages = await _fetch_snapshot(client, "zone_info", "-")
-        except Exception as e:  # fails the zone_info partitions only
+            every_zone_pages[name] = await _fetch_snapshot(client, name, "-")
+        except Exception as e:  # fails this dataset's partitions only
             stop.note(e)
-            zone_info_failure = failure_reason(e)
+            every_zone_failures[name] = failure_reason(e)
 
     def task(name: str, zone: str) -> Callable[[], Awaitable[PartitionResult]]:
         async def run() -> PartitionResult:
             skipped = stop.skipped(name, zone, hour)
             if skipped is not None:
                 return skipped
-            if name == "zone_info" and zone_info_failure is not None:
-                return PartitionResult(name, zone, hour, "failed", error=zone_info_failure)
+            if name in every_zone_failures:
+                return PartitionResult(name, zone, hour, "failed", error=every_zone_failures[name])
             try:
                 partition = Partition(name, zone, hour)
-                if name == "zone_info" and zone_info_pages is not None:
-                    pages = zone_info_pages
+                if name in every_zone_pages:
+                    pages = every_zone_pages[name]
                 else:
                     pages = await _fetch_snapshot(client, name, zone)
                 zone_column = DATASETS[name].zone_column
