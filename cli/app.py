@@ -18,7 +18,14 @@ from pipelines.reports.privacy import DEFAULT_K
 from pipelines.scrub import scrub
 
 app = typer.Typer(help="fleetlake: a micromobility data warehouse for the Voi partner APIs.", no_args_is_help=True)
-console = Console(stderr=True)
+
+
+def console() -> Console:
+    """The console of this command's messages (stderr), made when the command runs: rich fixes a console's width
+    from COLUMNS when it is made, so one made at import would keep the width of whoever imported the module first."""
+    return Console(stderr=True)
+
+
 INPUT_ERROR = 2
 """Exit code of a command refused before it started (bad option or setting); 1 is a run that failed."""
 
@@ -27,7 +34,7 @@ def fail(message: str, code: int = 1, detail: str | None = None) -> NoReturn:
     """One actionable line on the console, the detail (if any) in the log, a non-zero exit."""
     where = log_detail(detail) if detail else None
     suffix = f" (detail in {where})" if where else ""
-    console.print(f"[red]error:[/] {scrub(message)}{suffix}", highlight=False, soft_wrap=True)
+    console().print(f"[red]error:[/] {scrub(message)}{suffix}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -84,7 +91,7 @@ def demo() -> None:
     require_simulator("demo")
     from cli.demo import run_demo
 
-    if not run_demo(console, _settings()):
+    if not run_demo(console(), _settings()):
         raise typer.Exit(1)
 
 
@@ -118,7 +125,7 @@ def backfill(
     except PreflightError as e:
         fail(str(e), detail=traceback.format_exc())
     ready_settings = settings.model_copy(update={"zones": ready.zones})
-    if not run_backfill(ready_settings, first, last, console, lead_in_hours=lead_in_hours):
+    if not run_backfill(ready_settings, first, last, console(), lead_in_hours=lead_in_hours):
         raise typer.Exit(1)
 
 
@@ -145,7 +152,7 @@ def snapshot_command(
         async with VoiClient(settings) as client:
             return tuple(await client.zones())
 
-    if not print_snapshot_runs(take_snapshots(settings, chosen_zones or asyncio.run(every_zone()), chosen), console):
+    if not print_snapshot_runs(take_snapshots(settings, chosen_zones or asyncio.run(every_zone()), chosen), console()):
         raise typer.Exit(1)
 
 
@@ -168,7 +175,7 @@ def build_command(
             f"no lake at {settings.lake_dir} (FLEETLAKE_LAKE_DIR): nothing to build from; ingest first with "
             "`fleetlake backfill --start ... --end ...`"
         )
-    if not print_build(settings, console, window):
+    if not print_build(settings, console(), window):
         raise typer.Exit(1)
 
 
@@ -186,7 +193,7 @@ def reparse_command(
         result = reparse(Lake(_settings().lake_dir), dataset, zone, _utc(hour, "--hour"))
     except (FileNotFoundError, KeyError, ValueError) as e:
         fail(f"cannot reparse {dataset} zone {zone} at {hour}: {e}", INPUT_ERROR)
-    console.print(
+    console().print(
         f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
         f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped, "
         f"{result.conflicts} conflicting repeats resolved (the later copy kept)"
@@ -231,7 +238,7 @@ def export_command(
     try:
         files = export_report(settings.warehouse, zone, first, last, out or settings.reports_dir, k=k)
     except (UnknownZone, FileNotFoundError, ValueError) as e:
-        console.print(f"[red]{e}[/]")
+        console().print(f"[red]{e}[/]")
         raise typer.Exit(1) from e
     stdout = Console(soft_wrap=True, highlight=False)
     stdout.print(f"[bold]{files.city}[/] (zone {zone}), {first} to {last}, local time {files.timezone}")
@@ -258,7 +265,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as e:  # the last resort: one line and the traceback in the log, never 80 lines
         where = log_detail(traceback.format_exc())
-        console.print(
+        console().print(
             f"[red]error:[/] {scrub(f'{type(e).__name__}: {e}')}" + (f" (detail in {where})" if where else ""),
             highlight=False,
             soft_wrap=True,

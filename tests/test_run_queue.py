@@ -43,6 +43,7 @@ from pipelines.config import Settings
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, ZONE_DATASETS, ingest_snapshots
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
+from tests.comparable_rows import comparable
 from tests.conftest import CREDENTIALS, loopback_settings, make_provider
 
 BIN = Path(sys.executable).parent
@@ -429,8 +430,8 @@ def lake_frame(root: Path, dataset: str, key: str) -> pl.DataFrame:
 
 
 def marts(path: Path, lake: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every table and view of the warehouse, all rows, in a stable order; the lake's own folder (in the file
-    names of the partitions a model read) written as <lake>, and the delivery stamps left out."""
+    """Every table and view of the warehouse, all rows, comparable (tests/comparable_rows.py); the lake's own folder
+    (in the file names of the partitions a model read) written as <lake>, and the delivery stamps left out."""
     with duckdb.connect(str(path), read_only=True) as con:
         relations = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
@@ -447,14 +448,14 @@ def marts(path: Path, lake: Path) -> dict[str, list[tuple[object, ...]]]:
             return ", ".join(f'"{c}"' for s, t, c in columns if (s, t) == (schema, name))
 
         return {
-            f"{schema}.{name}": [
+            f"{schema}.{name}": comparable(
                 tuple(v.replace(str(lake), "<lake>") if isinstance(v, str) else v for v in row)
                 for row in con.execute(
                     f'select * exclude ({excluded(schema, name)}) from "{schema}"."{name}" order by all'
                     if excluded(schema, name)
                     else f'select * from "{schema}"."{name}" order by all'
                 ).fetchall()
-            ]
+            )
             for schema, name in relations
         }
 

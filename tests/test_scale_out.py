@@ -27,6 +27,7 @@ from pipelines.ingest import ingest_snapshots
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.models import discover
+from tests.comparable_rows import comparable
 from tests.conftest import CREDENTIALS, START, loopback_settings, make_provider
 from tests.loopback_servers import missing_servers, postgres, redis, s3_server
 from tests.scale_out_deployment import S3_KEY, S3_SECRET, celery_workers, deployment_env, run_zone_backfill
@@ -54,13 +55,14 @@ def _servers_or_skip() -> None:
 
 
 def marts(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every mart's rows in a stable order, without the wall-clock stamps of deliveries and snapshots."""
+    """Every mart's rows, comparable (tests/comparable_rows.py), without the wall-clock stamps of deliveries and
+    snapshots."""
     with duckdb.connect(str(path), read_only=True) as con:
         out = {}
         for mart in MARTS:
             names = [row[0] for row in con.execute(f'describe "{mart}"').fetchall()]
             kept = ", ".join(f'"{n}"' for n in names if not n.endswith(STAMPS))
-            out[mart] = con.execute(f'select {kept} from "{mart}" order by all').fetchall()
+            out[mart] = comparable(con.execute(f'select {kept} from "{mart}"').fetchall())
         return out
 
 

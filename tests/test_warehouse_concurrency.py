@@ -20,6 +20,7 @@ import pytest
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.publish import working_files
 from pipelines.warehouse.sqltext import sql_text
+from tests.comparable_rows import comparable
 from tests.conftest import START, BuiltWarehouse
 
 pytestmark = pytest.mark.integration
@@ -55,14 +56,12 @@ print(seen(), flush=True)
 
 
 def marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every mart's rows, sorted, doubles rounded (a sum's last bits depend on the order DuckDB adds in)."""
+    """Every mart's rows, comparable (tests/comparable_rows.py)."""
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute("select table_name from duckdb_tables() where schema_name = 'main' order by 1").fetchall()
         found = {}
         for (name,) in tables:
-            rows = con.execute(sql_text("select * from {name}", name=name)).fetchall()
-            rounded = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows]
-            found[name] = sorted(rounded, key=repr)
+            found[name] = comparable(con.execute(sql_text("select * from {name}", name=name)).fetchall())
         return found
 
 
