@@ -105,7 +105,7 @@ DUCKLAKE = """
 from contextlib import contextmanager
 import duckdb
 from pipelines.warehouse.build import Warehouse
-from pipelines.warehouse.extensions import NO_DOWNLOADS, load_extensions
+from pipelines.duckdb_extensions import NO_DOWNLOADS, load_extensions
 from pipelines.warehouse.policy import RULE_IN_EFFECT
 
 

@@ -1,11 +1,11 @@
-"""DuckDB extensions load from their PyPI packages, with nothing downloaded (pipelines/warehouse/extensions.py)."""
+"""DuckDB extensions load from their PyPI packages, with nothing downloaded (pipelines/duckdb_extensions.py)."""
 
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.warehouse.extensions import NO_DOWNLOADS, ExtensionMissing, extension_file, load_extensions
+from pipelines.duckdb_extensions import NO_DOWNLOADS, ExtensionMissing, extension_file, load_extensions
 from pipelines.warehouse.sqltext import sql_text
 
 

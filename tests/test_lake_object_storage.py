@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import s3fs
 
+from pipelines.duckdb_extensions import extension_file
 from pipelines.ingest import ingest_hours
 from pipelines.lake import checks, filesystem
 from pipelines.lake.datasets import Quarantined
@@ -100,7 +101,7 @@ def test_duckdb_reads_the_bucket_through_httpfs_from_its_package(bucket_lake: La
     for zone, rows in (("1", 3), ("145", 2)):
         frame = pl.DataFrame({"trip_id": [f"{zone}-{n}" for n in range(rows)], "distance": [1.5] * rows})
         bucket_lake.write_data(Partition("mds_trips", zone, HOUR), frame)
-    extension = filesystem.httpfs_extension()
+    extension = extension_file("httpfs")
     assert extension.is_file() and "duckdb_extension_httpfs" in extension.parts
     with duckdb.connect() as con:
         con.execute("set autoinstall_known_extensions = false")  # nothing may be downloaded

@@ -141,33 +141,16 @@ def remove(path: LakePath) -> None:
     path.unlink(missing_ok=True)
 
 
-def httpfs_extension() -> Path:
-    """The httpfs extension shipped by the duckdb-extension-httpfs package for exactly this DuckDB release."""
-    import duckdb
-    import duckdb_extension_httpfs  # a data package: the extension file only
-
-    folder = Path(next(iter(duckdb_extension_httpfs.__path__)))
-    path = folder / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
-    if not path.is_file():
-        raise RuntimeError(
-            f"the httpfs extension for DuckDB {duckdb.__version__} is not at {path}: install "
-            f"duckdb-extension-httpfs=={duckdb.__version__} (the project pins it)"
-        )
-    return path
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def attach_lake(con: "duckdb.DuckDBPyConnection", root: LakePath) -> None:
     """Let a DuckDB connection read the lake: nothing for a local one; for a bucket, load httpfs from its package
     and make a secret, scoped to the bucket, from the standard AWS variables."""
     if not is_remote(root):
         return
-    con.execute(f"load {_literal(str(httpfs_extension()))}")
+    from pipelines.duckdb_extensions import load_extensions  # duckdb itself only where a connection is made
+
+    load_extensions(con, "httpfs")
     bucket = urlsplit(str(root)).netloc
-    options = {"type": "s3", "scope": f"s3://{bucket}"}
+    options: dict[str, str | bool] = {"type": "s3", "scope": f"s3://{bucket}"}
     if os.environ.get("AWS_ACCESS_KEY_ID"):
         options["key_id"] = os.environ["AWS_ACCESS_KEY_ID"]
         options["secret"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
@@ -179,18 +162,16 @@ def attach_lake(con: "duckdb.DuckDBPyConnection", root: LakePath) -> None:
     if endpoint:
         parts = urlsplit(endpoint)
         options["endpoint"] = parts.netloc + parts.path.rstrip("/")
-        options["use_ssl"] = "true" if parts.scheme == "https" else "false"
+        options["use_ssl"] = parts.scheme == "https"
         options["url_style"] = "path"  # a self-hosted store rarely has a DNS name per bucket
-    body = ", ".join(
-        f"{key} {value}" if key == "use_ssl" else f"{key} {_literal(value)}" for key, value in options.items()
-    )
-    con.execute(f"create or replace temporary secret fleetlake_lake ({body})")
+    # The option names are this function's own; every value is a bound parameter.
+    body = ", ".join(f"{key} ${key}" for key in options)
+    con.execute(f"create or replace temporary secret fleetlake_lake ({body})", options)
 
 
 __all__ = [
     "LakePath",
     "attach_lake",
-    "httpfs_extension",
     "is_remote",
     "lake_root",
     "readable",
