@@ -2,10 +2,13 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import polars as pl
+
+from pipelines.warehouse.sqltext import sql_text
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
@@ -22,3 +25,19 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -
         yield
     finally:
         con.unregister(name)
+
+
+def store_captures(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, captured: tuple[datetime, datetime] | None
+) -> None:
+    """`frame` as `core.<table>`: the whole table on a full build (`captured` None), else in place of the rows
+    captured in [start, end), the snapshots a window build placed again."""
+    with registered(con, "captures", frame):
+        if captured is None:
+            con.execute(sql_text("create or replace table core.{table} as select * from captures", table=table))
+            return
+        con.execute(
+            sql_text("delete from core.{table} where captured_at >= $start and captured_at < $end", table=table),
+            {"start": captured[0], "end": captured[1]},
+        )
+        con.execute(sql_text("insert into core.{table} by name select * from captures", table=table))

@@ -21,7 +21,7 @@ import shapely
 
 from pipelines.gbfs_v2 import ACCOUNT
 from pipelines.warehouse.areas import zone_areas
-from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.frames import query_frame, store_captures
 from pipelines.warehouse.window import FULL_WINDOW
 from pipelines.warehouse.zone_extents import zone_extents
 
@@ -103,16 +103,7 @@ def build_gbfs_v2_vehicle_zones(con: duckdb.DuckDBPyConnection, window: tuple[da
         {"account": ACCOUNT, "window_start": start, "window_end": end},
     )
     placed = place_in_zones(sightings, zone_areas(con)).select("zone_id", *SIGHTING_COLUMNS, "zone_placement")
-    with registered(con, "gbfs_v2_placed", placed):
-        if window is None:
-            con.execute("create or replace table core.int_gbfs_v2_vehicle_zones as select * from gbfs_v2_placed")
-        else:
-            con.execute(
-                "delete from core.int_gbfs_v2_vehicle_zones "
-                "where captured_at >= $window_start and captured_at < $window_end",
-                {"window_start": start, "window_end": end},
-            )
-            con.execute("insert into core.int_gbfs_v2_vehicle_zones by name select * from gbfs_v2_placed")
+    store_captures(con, "int_gbfs_v2_vehicle_zones", placed, (start, end) if window else None)
     return placed.height
 
 

@@ -18,7 +18,7 @@ import polars as pl
 import shapely
 
 from pipelines.warehouse.areas import assign, within, zone_areas
-from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.frames import query_frame, registered, store_captures
 from pipelines.warehouse.gbfs_v2 import with_gbfs_v2
 from pipelines.warehouse.window import FULL_WINDOW
 
@@ -180,14 +180,5 @@ def build_gbfs_vehicle_positions(con: duckdb.DuckDBPyConnection, window: tuple[d
         .with_columns(pl.col("area_type").fill_null("outside"))
         .drop("row")
     )
-    with registered(con, "gbfs_positions", positions):
-        if window is None:
-            con.execute("create or replace table core.int_gbfs_vehicle_positions as select * from gbfs_positions")
-        else:
-            con.execute(
-                "delete from core.int_gbfs_vehicle_positions "
-                "where captured_at >= $window_start and captured_at < $window_end",
-                {"window_start": start, "window_end": end},
-            )
-            con.execute("insert into core.int_gbfs_vehicle_positions by name select * from gbfs_positions")
+    store_captures(con, "int_gbfs_vehicle_positions", positions, (start, end) if window else None)
     return positions.height
