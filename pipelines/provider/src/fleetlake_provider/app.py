@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from fleetlake_provider import gbfs, gbfs_v2, hostile, legacy_mds, mds, zone_api
+from fleetlake_provider import gbfs, gbfs_v2, hostile, insurance, legacy_mds, mds, zone_api
 from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -124,6 +124,8 @@ class ProviderApp:
                 Route("/v1/zone/id/{zone}", self._endpoint(self.zone_areas_v1, auth="maas")),
                 Route("/v2/zone/id/{zone}", self._endpoint(self.zone_areas_v2, auth="maas")),
                 Route("/v1/zone/id/{zone}/areasOccupancy", self._endpoint(self.areas_occupancy, auth="maas")),
+                # Insurance trips (insurance.py)
+                Route(insurance.PATH, self._endpoint(self.insurance_trips, auth="bearer")),
                 *legacy_mds.routes(self),
             ]
         )
@@ -277,6 +279,11 @@ class ProviderApp:
     async def gbfs_v2(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
         return _json(gbfs_v2.feed(self.provider, request.path_params.get("feed", "gbfs"), base))
+
+    async def insurance_trips(self, request: Request) -> Response:
+        insurance.negotiate(request.headers.get("accept", ""))
+        body = insurance.trips(self.provider, request.path_params["zone"], request.query_params.get("end_time"))
+        return _json(body, media=insurance.MEDIA_TYPE)
 
     async def zone_info(self, request: Request) -> Response:
         return _json(zone_api.info(self.provider))

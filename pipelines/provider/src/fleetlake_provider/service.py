@@ -66,6 +66,9 @@ class ProviderOptions:
     """GBFS 2.3's account-wide free_bike_status also lists this many vehicles far beyond every zone (about 220 km
     north of the first city), as real account-wide feeds do (Voi's Marseille feed lists one in Berlin and one in
     Italy). No zone's feed and no truth has them; 0 lists the zones' vehicles only."""
+    insurance_group_share: float = 0.0
+    """The share of trips the insurance feed calls group rides (`group-host` or `group-guest`, `is_group_ride`
+    true), as real feeds have them; 0: every ride `solo`."""
 
 
 class SimulatedProvider:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import polars as pl
 
+from fleetlake_provider.insurance import insurance_truth
 from fleetlake_provider.service import SimulatedProvider
 
 TRUTH_TABLES = ("vehicles", "trips", "events", "vehicle_states")
@@ -83,9 +84,10 @@ def truth_frames(provider: SimulatedProvider) -> dict[str, pl.DataFrame]:
 
 
 def write_truth(provider: SimulatedProvider, out: Path) -> dict[str, Path]:
+    """The truth tables, and the insurance trips' (`insurance_trips.parquet`: personal data of simulated riders)."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, frame in truth_frames(provider).items():
+    for name, frame in {**truth_frames(provider), "insurance_trips": insurance_truth(provider)}.items():
         path = out / f"{name}.parquet"
         frame.write_parquet(path)
         written[name] = path
