@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from pipelines.lake.filesystem import lake_root
+from pipelines.lake.filesystem import is_remote, lake_root
 from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
 from pipelines.scrub import remember_secret
 
@@ -226,6 +226,16 @@ class Settings(BaseSettings):
     """Where steps on other machines hand each other values; empty: beside a lake in a bucket, else the instance's
     storage folder."""
 
+    insurance_trips: bool = _variable("FLEETLAKE_INSURANCE_TRIPS", False, expects="true or false")
+    """Ingest the insurance trips (personal data: licence plates, riders' ride counts); off unless set. They are
+    kept apart from everything a city sees, in FLEETLAKE_INSURANCE_DIR (docs/privacy.md)."""
+    insurance_dir: Path = _variable("FLEETLAKE_INSURANCE_DIR", Path("data/insurance"), expects="a local folder")
+    """The insurance trips' own lake and warehouse file, owner-only; a local folder, never the city's lake."""
+    insurance_retention_days: Annotated[int, annotated_types.Ge(1)] = _variable(
+        "FLEETLAKE_INSURANCE_RETENTION_DAYS", 30
+    )
+    """Days an insurance trip is kept after the hour it ended; older ones are purged from lake and warehouse."""
+
     ENVIRONMENT: ClassVar[bool] = False
     """Whether this class reads the environment (the subclass `from_env` builds does)."""
 
@@ -276,6 +286,14 @@ class Settings(BaseSettings):
     def _lake(cls, value: Any) -> Path:
         """A folder stays a Path; `s3://bucket/prefix` becomes a path in the bucket (a Path would lose its `//`)."""
         return lake_root(value)
+
+    @field_validator("insurance_dir", mode="plain")
+    @classmethod
+    def _insurance_dir(cls, value: Any) -> Path:
+        """Owner-only permissions are a local file system's: a bucket cannot hold the insurance trips."""
+        if is_remote(value):
+            raise ValueError("a local folder; object storage has no owner-only files") from None
+        return Path(value)
 
     @field_validator("zones", mode="before")
     @classmethod

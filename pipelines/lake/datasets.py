@@ -8,7 +8,6 @@ into its records by msgspec; a body msgspec refuses as a whole (one NaN, one lon
 lenient reader, and only the records holding such a value are refused.
 """
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -666,7 +665,7 @@ def parse(
                 values.append(row[name])
     # pyarrow builds typed columns (nested lists, epoch-ms timestamps) from Python lists in C++;
     # polars would build one Series per nested row.
-    table = pa.Table.from_pydict(columns, schema=_arrow_schema(dataset.name))
+    table = pa.Table.from_pydict(columns, schema=_arrow_schema(dataset))
     conflicts = sum(r.conflict for r in repeats)
     return Parsed(
         pl.DataFrame(pl.from_arrow(table)), received, quarantined, len(repeats) - conflicts, conflicts, repeats
@@ -676,9 +675,16 @@ def parse(
 def frame_of(dataset: Dataset, rows: Sequence[Row]) -> pl.DataFrame:
     """Rows as `parse` makes them (epoch-ms times, plain lists), typed with the dataset's columns."""
     columns = {name: [row[name] for row in rows] for name in dataset.schema}
-    return pl.DataFrame(pl.from_arrow(pa.Table.from_pydict(columns, schema=_arrow_schema(dataset.name))))
+    return pl.DataFrame(pl.from_arrow(pa.Table.from_pydict(columns, schema=_arrow_schema(dataset))))
 
 
-@functools.cache
-def _arrow_schema(name: str) -> pa.Schema:
-    return pl.DataFrame(schema=DATASETS[name].schema).to_arrow().schema
+_ARROW_SCHEMAS: dict[str, pa.Schema] = {}
+
+
+def _arrow_schema(dataset: Dataset) -> pa.Schema:
+    """The dataset's columns as Arrow types, made once per dataset name (a dataset need not be in DATASETS: the
+    insurance trips are kept out of it, and so out of the city's lake and warehouse)."""
+    schema = _ARROW_SCHEMAS.get(dataset.name)
+    if schema is None:
+        schema = _ARROW_SCHEMAS[dataset.name] = pl.DataFrame(schema=dataset.schema).to_arrow().schema
+    return schema

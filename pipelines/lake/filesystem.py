@@ -103,11 +103,29 @@ def _writer_alive(tmp: Path) -> bool:
     return True
 
 
-def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object]) -> int:
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create `folder` and its missing parents readable by their owner only (0700), whatever the umask."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+        path.chmod(PRIVATE_FOLDER)
+
+
+def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object], *, private: bool = False) -> int:
     """Write a file so that readers see the previous version or the new one, never part of it; returns its size.
 
-    `write` writes the file's content to the path or binary stream it is given.
+    `write` writes the file's content to the path or binary stream it is given. A `private` file is its owner's
+    alone from its first byte (0600, made before anything is written to it; new folders 0700).
     """
+    if private and is_remote(path):
+        raise ValueError(f"{path}: a private file needs a local folder (object storage has no owner-only files)")
     if is_remote(path):
         buffer = io.BytesIO()
         write(buffer)
@@ -115,7 +133,10 @@ def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object]) -> 
         path.write_bytes(body)  # one PUT: the object appears whole
         return len(body)
     local = path
-    local.parent.mkdir(parents=True, exist_ok=True)
+    if private:
+        make_private_folder(local.parent)
+    else:
+        local.parent.mkdir(parents=True, exist_ok=True)
     # Left by a writer that crashed: invisible to readers, and nobody will finish it. Any name in the folder, not
     # only this file's: a rerun writes its raw response under its own delivery's name, not the crashed one's.
     for stale in local.parent.glob(".*.tmp"):
@@ -123,6 +144,8 @@ def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object]) -> 
             stale.unlink(missing_ok=True)
     tmp = local.with_name(f".{local.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
+        if private:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
         write(tmp)
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
@@ -174,6 +197,7 @@ __all__ = [
     "attach_lake",
     "is_remote",
     "lake_root",
+    "make_private_folder",
     "readable",
     "remove",
     "storage_options",

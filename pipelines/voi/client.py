@@ -33,6 +33,8 @@ from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
 from pipelines.voi.ratelimit import PROCESS_LIMITER, RateLimiter
 
 MDS_ACCEPT = "application/vnd.mds+json;version=2.0"
+INSURANCE_ACCEPT = "application/vnd.insurance+json;version=2.0"
+"""The insurance trips' media type (the seed's "Insurance providers" section)."""
 TOKEN_PATH = "/v1/partner-apis/token"
 LEGACY_TOKEN_PATH = "/token"
 """The MDS 1.2 and 0.4 host's own token endpoint (the seed: `POST mds.voiapp.io/token`)."""
@@ -406,6 +408,11 @@ class VoiClient:
         if self.mds_version(zone) != "2.0":
             return await self._legacy(zone, "vehicles")
         return await self._pages(self._mds(zone, "vehicles/status"), accept=MDS_ACCEPT)
+
+    async def insurance_trips(self, zone: str, hour: datetime) -> list[Page]:
+        """The insurance trips that ended in the hour (personal data: only pipelines/insurance calls this)."""
+        url = f"{self.settings.api_base_url}/v1/partner-apis/insurance/{zone}/trips"
+        return await self._pages(url, accept=INSURANCE_ACCEPT, params={"end_time": hour_param(hour)})
 
     async def gbfs(self, zone: str, feed: str) -> Page:
         url = f"{self.settings.api_base_url}/v1/partner-apis/gbfs/{zone}/{feed}.json"
