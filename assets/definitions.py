@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.fanout import zone_backfill_job
 from assets.ingestion import mds_hourly
+from assets.insurance import insurance_definitions
 from assets.reports import city_report
 from assets.resources import resources_for
 from assets.schedules import (
@@ -23,7 +24,7 @@ from assets.settings import SETTINGS
 from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
 from assets.warehouse import warehouse_models
 
-defs = dg.Definitions(
+city = dg.Definitions(
     assets=[mds_hourly, gbfs_snapshot, mds_vehicle_snapshot, zone_geometry, warehouse_models, city_report],
     jobs=[
         mds_hourly_job,
@@ -43,3 +44,5 @@ defs = dg.Definitions(
     ],
     resources=resources_for(SETTINGS, secrets_as_env_vars=True),
 )
+defs = dg.Definitions.merge(city, insurance_definitions(SETTINGS))
+"""The city's definitions, and the insurance trips' when FLEETLAKE_INSURANCE_TRIPS switches them on."""

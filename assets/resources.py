@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.executors import StepValues
 from pipelines.config import Settings
+from pipelines.insurance.area import InsuranceArea, open_area
 from pipelines.lake.store import Lake
 from pipelines.warehouse.build import Warehouse
 
@@ -72,6 +73,18 @@ class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
         return Warehouse(self.path(), lake_dir, settings=self.settings())
 
 
+class InsuranceStore(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The insurance trips' owner-only folder (FLEETLAKE_INSURANCE_DIR) and how long they are kept
+    (FLEETLAKE_INSURANCE_RETENTION_DAYS); only assets/insurance.py reads it."""
+
+    root: str
+    retention_days: int
+
+    def area(self) -> InsuranceArea:
+        """The area, refused (ExposedInsuranceData) if anything in it is readable by others."""
+        return open_area(Path(self.root))
+
+
 class ReportsFolder(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Where city reports are written (FLEETLAKE_REPORTS_DIR)."""
 
@@ -122,4 +135,5 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
             zone_timezones=dict(settings.zone_timezones),
         ),
         "reports": ReportsFolder(root=str(settings.reports_dir)),
+        "insurance": InsuranceStore(root=str(settings.insurance_dir), retention_days=settings.insurance_retention_days),
     }

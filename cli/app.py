@@ -254,6 +254,31 @@ def export_command(
         stdout.print(f"  {name + ':':<{width}}{text}")
 
 
+@app.command("purge-insurance")
+def purge_insurance_command() -> None:
+    """Remove the insurance trips past FLEETLAKE_INSURANCE_RETENTION_DAYS from their lake and warehouse now.
+
+    Each insurance run purges as it goes; this is for a folder no run looks after any more (the trips switched off).
+    """
+    from datetime import timedelta
+
+    from pipelines.insurance.area import ExposedInsuranceData, open_area
+    from pipelines.insurance.purge import purge
+
+    settings = _settings()
+    try:
+        area = open_area(settings.insurance_dir)
+    except ExposedInsuranceData as e:
+        fail(str(e))
+    report = purge(area, timedelta(days=settings.insurance_retention_days))
+    console().print(
+        f"insurance trips ending before {report.cutoff:%Y-%m-%dT%H:%MZ} purged: {report.partitions} zone-hours, "
+        f"{report.files} files; {report.trips_kept} trips kept in {area.warehouse}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     # A .env in the working directory configures the command line as it configures `dagster dev`. Settings read it
     # themselves; it is loaded into the environment too for what reads the environment on its own: the embedded

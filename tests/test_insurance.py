@@ -13,7 +13,9 @@ import duckdb
 import httpx
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from cli.app import app
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.faults import Faults
 from fleetlake_provider.insurance import insurance_truth
@@ -211,3 +213,21 @@ def test_a_purge_whose_rebuild_fails_leaves_no_warehouse(tmp_path: Path) -> None
         purge(area, timedelta(days=1), START + timedelta(days=1, hours=1))
     assert not area.warehouse.exists()
     assert not list(area.root.glob(".*building*"))
+
+
+def test_the_command_line_purges_a_folder_no_run_looks_after(
+    ingested: Ingested, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fleetlake purge-insurance` purges by the wall clock, whether or not the trips are still switched on."""
+    root = Path(shutil.copytree(ingested.area.root, tmp_path / "area"))
+    monkeypatch.chdir(tmp_path)  # no .env of the repository's
+    monkeypatch.setenv("FLEETLAKE_INSURANCE_DIR", str(root))
+    monkeypatch.setenv("FLEETLAKE_INSURANCE_RETENTION_DAYS", "1")
+    result = CliRunner().invoke(app, ["purge-insurance"])
+    assert result.exit_code == 0, result.output
+    assert "purged: 48 zone-hours" in result.output and "0 trips kept" in result.output
+    assert not [p for p in (root / "lake").rglob("*") if p.is_file()]
+    assert trips(InsuranceArea(root)).is_empty()
+    (root / "insurance.duckdb").chmod(0o644)
+    refused = CliRunner().invoke(app, ["purge-insurance"])
+    assert refused.exit_code == 1 and "must be readable by its owner only" in refused.output
