@@ -24,7 +24,7 @@ from pipelines.config import Settings, SettingsError
 from pipelines.ingest import IngestReport, hours_between
 from pipelines.insurance import warehouse
 from pipelines.insurance.area import ExposedInsuranceData, InsuranceArea, exposed, open_area
-from pipelines.insurance.ingest import ingest_insurance_trips
+from pipelines.insurance.ingest import ingest_insurance_trips, without_body
 from pipelines.insurance.purge import purge
 from pipelines.insurance.trips import NAME, PERSONAL_FIELDS
 from pipelines.lake.datasets import DATASETS
@@ -44,14 +44,16 @@ class Ingested:
     report: IngestReport
 
 
-def ingest(provider: SimulatedProvider, root: Path, hours: list[datetime]) -> tuple[InsuranceArea, IngestReport]:
+def ingest(
+    provider: SimulatedProvider, root: Path, hours: list[datetime], zones: tuple[str, ...] = ZONES
+) -> tuple[InsuranceArea, IngestReport]:
     area = open_area(root)
     app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
-    settings = Settings(api_base_url="http://provider", zones=ZONES)
+    settings = Settings(api_base_url="http://provider", zones=zones)
 
     async def run() -> IngestReport:
         async with VoiClient(settings, transport=httpx.ASGITransport(app.app)) as client:
-            return await ingest_insurance_trips(client, area, ZONES, hours)
+            return await ingest_insurance_trips(client, area, zones, hours)
 
     return area, asyncio.run(run())
 
@@ -231,3 +233,18 @@ def test_the_command_line_purges_a_folder_no_run_looks_after(
     (root / "insurance.duckdb").chmod(0o644)
     refused = CliRunner().invoke(app, ["purge-insurance"])
     assert refused.exit_code == 1 and "must be readable by its owner only" in refused.output
+
+
+def test_a_failure_reason_never_carries_the_insurance_endpoints_body(tmp_path: Path) -> None:
+    provider = make_provider(days=1, vehicles=10)
+    _, report = ingest(provider, tmp_path / "area", [START + timedelta(hours=1)], zones=("1", "31"))
+    (failed,) = report.with_status("failed")
+    assert failed.zone_id == "31" and failed.error is not None
+    assert failed.error.endswith("answered HTTP 404 (its body is not logged: it may hold personal data)")
+    assert report.summary()["partitions_written"] == 1
+    reason = 'GET http://p/v1/partner-apis/insurance/1/trips answered HTTP 418: {"trips": [{"license_plate": "x"}]}'
+    assert without_body(reason) == (
+        "GET http://p/v1/partner-apis/insurance/1/trips answered HTTP 418 (its body is not logged: it may hold "
+        "personal data)"
+    )
+    assert without_body("deadline") == "deadline"

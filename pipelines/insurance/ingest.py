@@ -7,6 +7,7 @@ the parser's messages, which name fields and never their values) is all that lea
 """
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -17,6 +18,13 @@ from pipelines.lake.store import Partition
 from pipelines.voi.client import FutureHour, HourNotReady, VoiClient
 
 MAX_CONCURRENT = 8
+ANSWERED = re.compile(r"(answered HTTP \d{3}): .*", re.DOTALL)
+
+
+def without_body(reason: str) -> str:
+    """A failure's reason without the excerpt of the response body the client adds to an unexpected status: from
+    the insurance endpoint, that body could hold a trip."""
+    return ANSWERED.sub(r"\1 (its body is not logged: it may hold personal data)", reason)
 
 
 async def ingest_insurance_trips(
@@ -47,7 +55,7 @@ async def ingest_insurance_trips(
                 result = PartitionResult(NAME, zone, hour, "future")
             except Exception as e:  # every failure is this partition's own; the others go on
                 stop.note(e)
-                result = PartitionResult(NAME, zone, hour, "failed", error=failure_reason(e))
+                result = PartitionResult(NAME, zone, hour, "failed", error=without_body(failure_reason(e)))
         if on_result is not None:
             on_result(result)
         return result
