@@ -40,7 +40,8 @@ from pipelines.voi.client import VoiClient
     op_tags={INGEST_TAG: INGEST_TAG_VALUE},
 )
 def insurance_trips(context: dg.AssetExecutionContext, voi: VoiApi, insurance: InsuranceStore) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    """Fetch every zone's insurance trips for the window's hours, purge the expired ones, rebuild the warehouse."""
+    """Fetch every zone's insurance trips for the window's hours, then purge the expired ones and rebuild the
+    warehouse (also when the fetching failed)."""
     window = context.partition_time_window
     hours = hours_between(window.start.astimezone(UTC), window.end.astimezone(UTC))
     area = insurance.area()
@@ -50,12 +51,14 @@ def insurance_trips(context: dg.AssetExecutionContext, voi: VoiApi, insurance: I
             zones = await client.zones()
             return await ingest_insurance_trips(client, area, zones, hours), zones
 
-    report, zones = asyncio.run(run())
+    try:
+        report, zones = asyncio.run(run())
+    finally:  # the retention does not wait for the provider: a failed or retried run purges too
+        purged = purge(area, timedelta(days=insurance.retention_days))
     raise_if_failed(report)
     if report.with_status("not_ready"):
         context.log.info("hours not ready yet at the provider; retrying later")
         raise dg.RetryRequested(max_retries=voi.not_ready_max_retries, seconds_to_wait=voi.not_ready_retry_s)
-    purged = purge(area, timedelta(days=insurance.retention_days))
     summary = report.summary()
     return dg.MaterializeResult(
         asset_key="insurance_trips",

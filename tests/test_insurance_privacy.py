@@ -14,6 +14,7 @@ Dagster instance. The same reader, pointed at the insurance area, finds them all
 import gzip
 import json
 import logging
+import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,3 +256,28 @@ def test_switched_on_the_code_location_gains_the_insurance_asset_job_and_schedul
     assert [{k: v for k, v in r.tags.items() if k != "dagster/schedule_name"} for r in requests] == [
         range_tags(datetime(2026, 3, 28, 7, tzinfo=UTC), datetime(2026, 3, 28, 9, tzinfo=UTC))
     ]
+
+
+def test_a_run_that_cannot_reach_the_provider_still_purges(scene: Scene, tmp_path: Path) -> None:
+    """The retention does not wait for the provider: the run fails, the expired trips are gone all the same."""
+    area = Path(shutil.copytree(scene.settings.insurance_dir, tmp_path / "insurance"))
+    assert any(area.glob("lake/insurance_trips/**/*.parquet"))
+    settings = Settings(
+        api_base_url="http://127.0.0.1:9",  # nothing listens on the discard port
+        zones=ZONES,
+        insurance_trips=True,
+        insurance_dir=area,
+        insurance_retention_days=1,
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [insurance_trips],
+            resources=resources_for(settings),
+            instance=instance,
+            tags=range_tags(FIRST_HOUR, LAST_HOUR),
+            raise_on_error=False,
+        )
+    assert not result.success
+    assert not [p for p in (area / "lake").rglob("*") if p.is_file()]
+    with duckdb.connect(str(area / "insurance.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from insurance_trips").fetchone() == (0,)
