@@ -353,6 +353,23 @@ class Settings(BaseSettings):
         return dict(self.mds_versions).get(zone, "2.0")
 
     @model_validator(mode="after")
+    def _insurance_apart(self) -> Self:
+        """The insurance trips' folder shares no folder with what a city sees: not inside its lake or reports, and
+        holding neither (whoever may read those would read the insurance trips too)."""
+        mine = self.insurance_dir.resolve()
+        for field in ("lake_dir", "reports_dir"):
+            theirs = getattr(self, field)
+            if is_remote(theirs):
+                continue
+            theirs = Path(theirs).resolve()
+            if mine == theirs or mine.is_relative_to(theirs) or theirs.is_relative_to(mine):
+                raise ValueError(
+                    f"{self.variable('insurance_dir')} ({self.insurance_dir}) must be a folder of its own, apart "
+                    f"from {self.variable(field)} ({getattr(self, field)}): the insurance trips are personal data"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _zone_api_defaults_to_the_light_api(self) -> Self:
         if not self.maas_base_url:
             object.__setattr__(self, "maas_base_url", self.api_base_url)  # frozen: set once, while validating

@@ -86,6 +86,10 @@ def test_off_unless_set_and_never_in_a_bucket() -> None:
     with pytest.raises(SettingsError, match="FLEETLAKE_INSURANCE_RETENTION_DAYS"):
         Settings(insurance_retention_days=0)
     assert NAME not in DATASETS  # the city's ingestion, lake views and assets walk DATASETS
+    for inside in ("data/lake/insurance", "data/lake", "data/reports/insurance", "data"):
+        with pytest.raises(SettingsError, match=r"FLEETLAKE_INSURANCE_DIR .* must be a folder of its own"):
+            Settings(insurance_dir=inside)
+    assert Settings(lake_dir="s3://bucket/lake").insurance_dir == Path("data/insurance")
 
 
 def test_the_warehouse_holds_every_trip_as_the_truth_says(ingested: Ingested) -> None:
