@@ -94,5 +94,5 @@ def test_a_backfill_takes_the_snapshots_it_lacks_first(tmp_path: Path) -> None:
     built = Warehouse(settings.warehouse, settings.lake_dir)
     zones = query(built, "select zone_id, any_value(timezone) as tz from occupancy_hourly group by 1 order by 1")
     assert zones.rows() == [("1", "Europe/Stockholm"), ("145", "Europe/Berlin")]
-    quality = query(built, "select min(hour_start) as first, count(*) as hours from data_quality_hourly")
+    quality = query(built, "select min(hour) as first, count(*) as hours from data_quality_hourly")
     assert quality.rows() == [(START, 10)]  # 5 hours (00:00-05:00 UTC) of 2 zones

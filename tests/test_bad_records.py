@@ -147,7 +147,7 @@ def test_a_lake_row_whose_id_is_not_a_uuid_never_fails_the_build_and_is_counted(
     quality = query(
         warehouse,
         "select mds_trips_unreadable, mds_events_unreadable, mds_trips_records from data_quality_hourly "
-        "where zone_id = '1' and hour_start = $hour",
+        "where zone_id = '1' and hour = $hour",
         {"hour": HOUR},
     )
     assert quality.rows() == [(1, 1, 2)]
@@ -174,7 +174,7 @@ def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(tmp
     assert dict(events.rows()) == {e["event_id"]: False for e in sound} | {e["event_id"]: True for e in flagged}
     quality = query(
         warehouse,
-        "select events_contradicting_state from data_quality_hourly where zone_id = '1' and hour_start = $hour",
+        "select events_contradicting_state from data_quality_hourly where zone_id = '1' and hour = $hour",
         {"hour": HOUR},
     )
     assert quality["events_contradicting_state"].to_list() == [len(flagged)] == [3]
@@ -259,7 +259,7 @@ def test_locations_far_from_the_zone_are_kept_flagged_and_counted(tmp_path: Path
     quality = query(
         warehouse,
         "select trips_far_from_zone, events_far_from_zone from data_quality_hourly "
-        "where zone_id = '1' and hour_start = $hour",
+        "where zone_id = '1' and hour = $hour",
         {"hour": HOUR},
     )
     assert quality.rows() == [(1, 1)]

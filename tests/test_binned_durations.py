@@ -72,7 +72,7 @@ def test_binned_hours_judge_the_reported_duration(warehouse: Warehouse) -> None:
 
 
 def test_data_quality_says_each_hours_bin(warehouse: Warehouse) -> None:
-    quality = run(warehouse, "select hour_start, timestamp_bin_s from data_quality_hourly order by hour_start")
+    quality = run(warehouse, "select hour, timestamp_bin_s from data_quality_hourly order by hour")
     # 08: 08:00 and 08:15 (900 s). 09: milliseconds (none). 10: 10:00:01, 10:05:00 and 10:05:08 (1 s).
     assert quality.rows() == [(T0, 900), (T0 + H, None), (T0 + 2 * H, 1)]
 
@@ -96,7 +96,7 @@ def test_without_a_reported_duration_the_bins_bound_it_and_unknown_stays_null(wa
 def test_a_window_off_the_hour_rebuilds_whole_hours(warehouse: Warehouse) -> None:
     before = flags(warehouse)
     warehouse.build(window=(T0 + H + 10 * M, T0 + 2 * H + 3 * M))
-    bins = run(warehouse, "select hour_start, timestamp_bin_s from core.int_timestamp_bins order by hour_start")
+    bins = run(warehouse, "select hour, timestamp_bin_s from core.int_timestamp_bins order by hour")
     # 09:10-10:03 touches 09:00 and 10:00: each is judged on its whole hour (10:00-10:03 alone holds one time, too
     # few to tell a bin), and its row replaced.
     assert bins.rows() == [(T0, 900), (T0 + H, None), (T0 + 2 * H, 1)]

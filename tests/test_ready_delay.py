@@ -45,7 +45,7 @@ def test_an_event_is_late_when_published_after_its_hour_was_served(tmp_path: Pat
     warehouse.build()
     quality = query(
         warehouse,
-        "select late_events from data_quality_hourly where zone_id = $zone and hour_start = $hour",
+        "select late_events from data_quality_hourly where zone_id = $zone and hour = $hour",
         {"zone": ZONE, "hour": HOUR},
     )
     assert quality["late_events"].to_list() == [2]

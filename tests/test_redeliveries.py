@@ -58,8 +58,8 @@ def setup_lake(tmp_path: Path) -> Path:
 
 
 def quality(warehouse: Warehouse) -> dict[datetime, dict[str, Any]]:
-    frame = run(warehouse, "select * from data_quality_hourly where zone_id = $z order by hour_start", {"z": ZONE})
-    return {row["hour_start"]: row for row in frame.iter_rows(named=True)}
+    frame = run(warehouse, "select * from data_quality_hourly where zone_id = $z order by hour", {"z": ZONE})
+    return {row["hour"]: row for row in frame.iter_rows(named=True)}
 
 
 def build(tmp_path: Path, lake: Path, name: str = "warehouse") -> Warehouse:

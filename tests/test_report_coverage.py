@@ -117,7 +117,7 @@ def test_in_response_duplicates_and_conflicts_reach_the_data_quality_table(month
     with duckdb.connect(str(month), read_only=True) as con:
         hour = con.execute(
             "select mds_trips_records, mds_trips_duplicates, mds_trips_conflicts from data_quality_hourly "
-            "where hour_start = $h",
+            "where hour = $h",
             {"h": REPEATED_HOUR},
         ).fetchall()
         assert hour == [(3, 1, 1)]

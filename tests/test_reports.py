@@ -305,8 +305,8 @@ def test_tables_equal_the_marts(exported: Exported, marts: duckdb.DuckDBPyConnec
         started = mart(
             marts,
             """
-            select start_hour_local as hour_local, sum(trip_count) as trips from trips_hourly
-            where zone_id = $zone and start_hour_utc >= $start and start_hour_utc < $end
+            select hour_local, sum(trip_count) as trips from trips_hourly
+            where zone_id = $zone and hour >= $start and hour < $end
             group by all order by 1
             """,
             zone=zone, start=b["start"], end=b["end"],
@@ -374,8 +374,8 @@ def test_small_counts_are_suppressed_and_flagged(exported: Exported, marts: duck
     started = mart(
         marts,
         """
-        select start_hour_local as hour_local, vehicle_type, sum(trip_count) as trips_mart from trips_hourly
-        where zone_id = '1' and start_hour_utc >= $start and start_hour_utc < $end group by all
+        select hour_local, vehicle_type, sum(trip_count) as trips_mart from trips_hourly
+        where zone_id = '1' and hour >= $start and hour < $end group by all
         """,
         start=b["start"], end=b["end"],
     )  # fmt: skip

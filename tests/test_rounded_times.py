@@ -195,10 +195,10 @@ def test_an_hour_rebuilt_alone_equals_the_full_build(rounded: RoundedCity, tmp_p
     order = {
         "vehicle_state_intervals": "zone_id, device_id, started_at, position_in_instant",
         "core.int_event_order": "zone_id, event_time, position, event_id",
-        "core.int_timestamp_bins": "zone_id, hour_start",
+        "core.int_timestamp_bins": "zone_id, hour",
         "trips": "trip_id",
         "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
-        "data_quality_hourly": "zone_id, hour_start",
+        "data_quality_hourly": "zone_id, hour",
     }
     before = {name: table(warehouse, name, by) for name, by in order.items()}
     hour = START + timedelta(hours=8)

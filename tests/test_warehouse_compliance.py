@@ -576,13 +576,13 @@ def test_trip_end_violations_match_the_truth(built_warehouse: BuiltWarehouse) ->
 def test_trips_hourly_counts_match_the_truth_by_start_hour(built_warehouse: BuiltWarehouse) -> None:
     truth = (
         truth_frames(built_warehouse.provider)["trips"]
-        .group_by("zone_id", "vehicle_type", pl.col("start_time").dt.truncate("1h").alias("start_hour_utc"))
+        .group_by("zone_id", "vehicle_type", pl.col("start_time").dt.truncate("1h").alias("hour"))
         .agg(pl.len().alias("trip_count"))
     )
     hourly = query(
-        built_warehouse.warehouse, "select zone_id, vehicle_type, start_hour_utc, trip_count from trips_hourly"
+        built_warehouse.warehouse, "select zone_id, vehicle_type, hour, trip_count from trips_hourly"
     )
-    key = ["zone_id", "vehicle_type", "start_hour_utc"]
+    key = ["zone_id", "vehicle_type", "hour"]
     assert sorted(hourly.with_columns(pl.col("trip_count").cast(pl.Int64)).rows()) == sorted(
         truth.select(*key, pl.col("trip_count").cast(pl.Int64)).rows()
     )

@@ -39,10 +39,10 @@ COMPARED = {
     "trips": "trip_id",
     "vehicle_state_intervals": "zone_id, device_id, started_at",
     "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
-    "data_quality_hourly": "zone_id, hour_start",
+    "data_quality_hourly": "zone_id, hour",
     "compliance_violations": "rule, observed_at, device_id, trip_id",
     "compliance_daily": "zone_id, local_date, rule",
-    "trips_hourly": "zone_id, vehicle_type, start_hour_utc",
+    "trips_hourly": "zone_id, vehicle_type, hour",
     "fleet_utilization_daily": "zone_id, local_date",
     "staging.stg_mds__events": "event_id",
     "staging.stg_mds__trips": "trip_id",
@@ -79,9 +79,9 @@ def assert_same_as_full_build(
 
 def quality(warehouse: Warehouse) -> dict[datetime, dict[str, Any]]:
     frame = run(
-        warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour_start", {"zone": ZONE}
+        warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour", {"zone": ZONE}
     )
-    return {row["hour_start"]: row for row in frame.iter_rows(named=True)}
+    return {row["hour"]: row for row in frame.iter_rows(named=True)}
 
 
 def test_local_times_follow_the_dst_changes(tmp_path: Path) -> None:

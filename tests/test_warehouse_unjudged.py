@@ -96,9 +96,9 @@ def test_no_zone_areas_is_not_a_violation_and_is_counted(tmp_path: Path) -> None
 
     quality = query(
         warehouse,
-        "select hour_start, trips_not_judged, trips_without_zone_areas, trips_without_geofencing, "
+        "select hour, trips_not_judged, trips_without_zone_areas, trips_without_geofencing, "
         "trips_without_speed_limit, timezone_source from data_quality_hourly where trips_not_judged > 0 "
-        "order by hour_start",
+        "order by hour",
     )
     assert quality.rows() == [
         (at(10), 3, 3, 3, 0, "gbfs_system_information"),
@@ -130,7 +130,7 @@ def test_zone_areas_arriving_later_make_the_trips_judged_on_the_next_build(tmp_p
         "trips": "trip_id",
         "compliance_violations": "violation_key",
         "compliance_unjudged": "unjudged_key",
-        "data_quality_hourly": "zone_id, hour_start",
+        "data_quality_hourly": "zone_id, hour",
     }.items():
         assert_frame_equal(table(warehouse, relation, order), table(full, relation, order))
 
@@ -149,7 +149,7 @@ def test_hour_by_hour_builds_judge_and_count_as_a_full_build(tmp_path: Path) -> 
         "core.int_trip_speed_limits": "trip_id",
         "compliance_violations": "violation_key",
         "compliance_unjudged": "unjudged_key",
-        "data_quality_hourly": "zone_id, hour_start",
+        "data_quality_hourly": "zone_id, hour",
     }.items():
         assert_frame_equal(table(hourly, relation, order), table(full, relation, order))
     assert query(hourly, "select count(*) from compliance_unjudged").item() == 12
@@ -188,7 +188,7 @@ def test_no_speed_limit_and_no_parking_mode_are_not_judged(tmp_path: Path) -> No
     quality = query(
         warehouse,
         "select trips_not_judged, trips_without_speed_limit, trips_without_parking_mode from data_quality_hourly "
-        "where hour_start = $hour",
+        "where hour = $hour",
         {"hour": at(10)},
     )
     assert quality.row(0) == (1, 1, 1)
@@ -240,7 +240,7 @@ def test_a_speed_rule_for_some_days_needs_the_local_time(
         assert unjudged["reason"].to_list() == ["no_local_time"]
         assert limits.rows() == [(None, None, True)]
         quality = query(
-            warehouse, "select trips_without_speed_limit from data_quality_hourly where hour_start = $h", {"h": at(10)}
+            warehouse, "select trips_without_speed_limit from data_quality_hourly where hour = $h", {"h": at(10)}
         )
         assert quality.item() == 1
 

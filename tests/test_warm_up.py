@@ -63,8 +63,8 @@ def build_gappy_history(lake: Path, lead_in_hours: int) -> Warehouse:
 
 def test_warm_up_hours_are_worked_out_by_hand(tmp_path: Path) -> None:
     warehouse = build_gappy_history(tmp_path / "lake", lead_in_hours=3)
-    quality = query(warehouse, "select hour_start, warm_up, coverage from data_quality_hourly order by hour_start")
-    assert quality["hour_start"].to_list() == [T0 + n * H for n in range(12)]
+    quality = query(warehouse, "select hour, warm_up, coverage from data_quality_hourly order by hour")
+    assert quality["hour"].to_list() == [T0 + n * H for n in range(12)]
     # Hour h is warm-up when an hour of [h-3, h) has no events partition (before hour 0 none has): 0, 1, 2 at the
     # start; 6 has hours 3-5 before it (its own absence is a coverage gap); 7 to 10 have the missing 6 or 7 within
     # three hours; 11 has 8-10.
@@ -192,9 +192,9 @@ def test_after_the_lead_in_occupancy_equals_the_truth(parked_city: ParkedCity) -
     # The warm-up is the lead-in: its 48 hours flagged, in the occupancy mart and in data quality alike.
     flagged = mart.filter(pl.col("warm_up"))["hour"].unique().sort()
     assert flagged.to_list() == [START - 48 * H + n * H for n in range(48)]
-    quality = query(warehouse, "select hour_start, warm_up from data_quality_hourly order by hour_start")
-    assert quality.filter(pl.col("warm_up"))["hour_start"].to_list() == flagged.to_list()
-    assert quality.filter(~pl.col("warm_up"))["hour_start"].to_list() == hours_between(*WINDOW)
+    quality = query(warehouse, "select hour, warm_up from data_quality_hourly order by hour")
+    assert quality.filter(pl.col("warm_up"))["hour"].to_list() == flagged.to_list()
+    assert quality.filter(~pl.col("warm_up"))["hour"].to_list() == hours_between(*WINDOW)
     # Within the warm-up the counts are lower bounds: never above the truth.
     warm = mart.filter(pl.col("warm_up")).join(truth, on=["zone_id", "vehicle_state", "hour"], how="left")
     assert (warm["max_vehicles"] <= warm["max"].fill_null(0)).all()

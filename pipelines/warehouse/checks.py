@@ -115,7 +115,7 @@ CONSISTENCY_CHECKS = (
         "active_within_deployed",
         "No day counts more active vehicles than deployed ones.",
         "select count(*) from main.fleet_utilization_daily "
-        "where day_start >= $window_start - interval 1 day and day_start < $window_end "
+        "where day_start_at >= $window_start - interval 1 day and day_start_at < $window_end "
         "and active_vehicles > deployed_vehicles",
     ),
 )

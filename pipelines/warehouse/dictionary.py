@@ -145,6 +145,8 @@ def render(marts: list[Mart]) -> str:
         "`pipelines.warehouse.dictionary.write_dictionary` from the model headers in `sql/marts/`, the column types",
         "of a built warehouse and the trailing `-- ` comments of each model's `final` select: edit those, not this.",
         "",
+        *naming_convention(),
+        "",
         *(f"- [`{mart.name}`](#{mart.name})" for mart in marts),
     ]
     for mart in marts:
@@ -163,6 +165,50 @@ def render(marts: list[Mart]) -> str:
     lines += bad_record_decisions()
     lines += mds_version_gaps()
     return "\n".join(lines) + "\n"
+
+
+# How time and place columns are named in every model (staging, core and marts): one name for one kind of value.
+NAMING = (
+    ("`hour`", "TIMESTAMP WITH TIME ZONE", "Start of the UTC hour the row counts (every hourly mart's grain)."),
+    ("`hour_local`", "TIMESTAMP", "That hour in the zone's local time zone (naive local timestamp)."),
+    ("`local_date`", "DATE", "The zone's local calendar day (23 or 25 hours across a DST change)."),
+    (
+        "`<role>_hour`",
+        "TIMESTAMP WITH TIME ZONE",
+        "Start of a UTC hour in another role: `delivery_hour` (the lake partition that delivered a record; "
+        "`partition_hour` in the core models that list the lake's files), `first_hour`, `last_missing_hour`.",
+    ),
+    (
+        "`<event>_at`",
+        "TIMESTAMP WITH TIME ZONE",
+        "An instant (UTC): `started_at`, `ended_at`, `observed_at`, `captured_at`, `evidence_at`, `day_start_at`. "
+        "Fields MDS names itself keep their MDS name: `start_time`, `end_time`, `event_time`, `publication_time`.",
+    ),
+    ("`<instant>_local`", "TIMESTAMP", "An instant in the zone's local time zone: `start_time_local`, ..."),
+    ("`timezone`", "VARCHAR", "The zone's IANA time zone every `*_local` column uses (null: local times unknown)."),
+    ("`zone_id`", "VARCHAR", "The Voi zone (one city or operating area)."),
+    (
+        "`area_id`, `area_type`, `area_name`, `area_label`",
+        "VARCHAR",
+        "A zone area: its id in the zone API, its type (`parking-spot`, `no-parking`, `operations`, ...), its name "
+        "when it has one, and a readable label (its name, else its type and id). Every mart column holding an area "
+        "id comes with its type and label; `start_`/`end_` prefix them where a row has two (`start_area_label`).",
+    ),
+    ("`lat`, `lng`", "DOUBLE", "WGS 84 degrees; `start_lat`, `end_lng`, ... where a row has two places."),
+)
+
+
+def naming_convention() -> list[str]:
+    """The section on how time and place columns are named, at the top of the dictionary."""
+    return [
+        "## Names of time and place columns",
+        "",
+        "The same kind of value has the same name in every model, whatever the mart:",
+        "",
+        "| Name | Type | What it holds |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {kind} | {_cell(text)} |" for name, kind, text in NAMING),
+    ]
 
 
 def mds_version_gaps() -> list[str]:

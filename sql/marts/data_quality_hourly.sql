@@ -1,8 +1,8 @@
 -- Data quality of the MDS hourly deliveries: what arrived, what was rejected, repeated, late or unmatched.
--- grain: (zone_id, hour_start) one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
+-- grain: (zone_id, hour) one row per zone_id and hour (UTC), every hour from the zone's first to its last delivered partition
 -- inputs: int_hourly_partitions, lake.quarantine, int_mds_deliveries, int_trip_event_links, stg_mds__trips, stg_mds__events, compliance_unjudged, int_zone_timezones, int_warm_up_hours, int_unreadable_records, int_zone_extents, int_timestamp_bins, int_event_order
--- materialized: incremental(hour_start)
--- unique_key: zone_id, hour_start
+-- materialized: incremental(hour)
+-- unique_key: zone_id, hour
 -- Delivery counts (records, quarantined, duplicates, conflicts, partitions) belong to the hour of the partition; the others
 -- belong to the hour of the record (a trip's end, an event's time), which is also the partition it arrives in.
 -- A record delivered again is a duplicate when its content is the same as the delivery before (in ingest order), a
@@ -152,12 +152,12 @@ zone_spans as (
 ),
 
 grid as (
-    select zone_id, hour_start
+    select zone_id, hour
     from (
-        select zone_id, unnest(generate_series(first_hour, last_hour, interval 1 hour)) as hour_start,
+        select zone_id, unnest(generate_series(first_hour, last_hour, interval 1 hour)) as hour,
         from zone_spans
     )
-    where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
+    where hour >= (select first_hour from bounds) and hour < (select end_hour from bounds)
 ),
 
 -- Each delivery of an id after its first, in the order they were ingested (files of older versions, without an
@@ -368,9 +368,9 @@ far_events as (
 -- Rounded times (core.int_timestamp_bins), and the events that share their vehicle and time with another, which
 -- rounding makes common (core.int_event_order puts them in state-machine order).
 bins as (
-    select zone_id, hour_start, timestamp_bin_s,
+    select zone_id, hour, timestamp_bin_s,
     from core.int_timestamp_bins
-    where hour_start >= (select first_hour from bounds) and hour_start < (select end_hour from bounds)
+    where hour >= (select first_hour from bounds) and hour < (select end_hour from bounds)
 ),
 
 tied as (
@@ -383,7 +383,7 @@ tied as (
 final as (
     select
         grid.zone_id,
-        grid.hour_start,  -- Start of the UTC hour.
+        grid.hour,  -- Start of the UTC hour.
         coalesce(delivered.mds_trips_records, 0) as mds_trips_records,  -- Trips in the hour's mds_trips partition (0 when it is empty or missing).
         coalesce(delivered.mds_events_records, 0) as mds_events_records,  -- Events in the hour's mds_events partition (0 when it is empty or missing).
         coalesce(quarantined.mds_trips_quarantined, 0) as mds_trips_quarantined,  -- Trip records of the hour's delivery rejected into the quarantine (invalid, or ending outside the hour).
@@ -423,22 +423,22 @@ final as (
         bins.timestamp_bin_s,  -- The bin (seconds) all the hour's MDS times are rounded to (900: the 15 minutes of published open data), null when they are not rounded or fewer than two; trips ending in a binned hour judge their anomaly flags on the reported duration.
         coalesce(tied.tied_events, 0) as tied_events,  -- Events of the hour that share their vehicle and timestamp with another (ordered along the MDS state machine in vehicle_state_intervals).
     from grid
-    left join delivered on grid.zone_id = delivered.zone_id and grid.hour_start = delivered.partition_hour
-    left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour_start = quarantined.partition_hour
-    left join duplicates on grid.zone_id = duplicates.zone_id and grid.hour_start = duplicates.partition_hour
-    left join late on grid.zone_id = late.zone_id and grid.hour_start = late.record_hour
+    left join delivered on grid.zone_id = delivered.zone_id and grid.hour = delivered.partition_hour
+    left join quarantined on grid.zone_id = quarantined.zone_id and grid.hour = quarantined.partition_hour
+    left join duplicates on grid.zone_id = duplicates.zone_id and grid.hour = duplicates.partition_hour
+    left join late on grid.zone_id = late.zone_id and grid.hour = late.record_hour
     left join unmatched_trips
-        on grid.zone_id = unmatched_trips.zone_id and grid.hour_start = unmatched_trips.record_hour
-    left join orphan_events on grid.zone_id = orphan_events.zone_id and grid.hour_start = orphan_events.record_hour
+        on grid.zone_id = unmatched_trips.zone_id and grid.hour = unmatched_trips.record_hour
+    left join orphan_events on grid.zone_id = orphan_events.zone_id and grid.hour = orphan_events.record_hour
     left join core.int_zone_timezones as timezones on grid.zone_id = timezones.zone_id
-    left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour_start = unjudged.record_hour
-    left join warm_up on grid.zone_id = warm_up.zone_id and grid.hour_start = warm_up.hour
-    left join unreadable on grid.zone_id = unreadable.zone_id and grid.hour_start = unreadable.partition_hour
-    left join contradicting on grid.zone_id = contradicting.zone_id and grid.hour_start = contradicting.record_hour
-    left join far_trips on grid.zone_id = far_trips.zone_id and grid.hour_start = far_trips.record_hour
-    left join far_events on grid.zone_id = far_events.zone_id and grid.hour_start = far_events.record_hour
-    left join bins on grid.zone_id = bins.zone_id and grid.hour_start = bins.hour_start
-    left join tied on grid.zone_id = tied.zone_id and grid.hour_start = tied.record_hour
+    left join unjudged on grid.zone_id = unjudged.zone_id and grid.hour = unjudged.record_hour
+    left join warm_up on grid.zone_id = warm_up.zone_id and grid.hour = warm_up.hour
+    left join unreadable on grid.zone_id = unreadable.zone_id and grid.hour = unreadable.partition_hour
+    left join contradicting on grid.zone_id = contradicting.zone_id and grid.hour = contradicting.record_hour
+    left join far_trips on grid.zone_id = far_trips.zone_id and grid.hour = far_trips.record_hour
+    left join far_events on grid.zone_id = far_events.zone_id and grid.hour = far_events.record_hour
+    left join bins on grid.zone_id = bins.zone_id and grid.hour = bins.hour
+    left join tied on grid.zone_id = tied.zone_id and grid.hour = tied.record_hour
 )
 
 select * from final

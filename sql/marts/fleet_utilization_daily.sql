@@ -2,7 +2,7 @@
 -- vehicles, idle share of time and trips per vehicle.
 -- grain: (zone_id, local_date) one row per zone_id and local_date (the zone's own calendar day; 23 or 25 hours across a DST change)
 -- inputs: occupancy_hourly, vehicle_state_intervals, trips
--- materialized: incremental(day_start)
+-- materialized: incremental(day_start_at)
 -- unique_key: zone_id, local_date
 -- A window build rebuilds the local days the window overlaps, and the days its trips started on (a trip ending
 -- after midnight counts on the day it began).
@@ -49,7 +49,7 @@ days as (
         zone_id,
         cast(hour_local as date) as local_date,
         any_value(timezone) as timezone,
-        min(hour) as day_start,
+        min(hour) as day_start_at,
         max(hour) + interval 1 hour as day_end,
         count(distinct hour) as hours,
         coalesce(sum(state_seconds) filter (where vehicle_state = 'deployed'), 0) as deployed_seconds,
@@ -67,7 +67,7 @@ intervals as (
     where
         vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
         and started_at < (select max(day_end) from days)
-        and ended_at > (select min(day_start) from days)
+        and ended_at > (select min(day_start_at) from days)
     union all
     select zone_id, device_id, started_at, ended_at,
     from main.vehicle_state_intervals
@@ -83,14 +83,14 @@ deployed_vehicles as (
     inner join intervals
         on days.zone_id = intervals.zone_id
         and intervals.started_at < days.day_end
-        and coalesce(intervals.ended_at, days.day_end) > days.day_start
+        and coalesce(intervals.ended_at, days.day_end) > days.day_start_at
 ),
 
 device_trips as (
     select zone_id, cast(start_time_local as date) as local_date, device_id, count(*) as trips,
     from trips
     where
-        start_time >= (select min(day_start) from days) - interval 1 day
+        start_time >= (select min(day_start_at) from days) - interval 1 day
         and start_time < (select max(day_end) from days) + interval 1 day
     group by zone_id, cast(start_time_local as date), device_id
 ),
@@ -119,7 +119,7 @@ measured as (
     select
         days.zone_id,
         days.local_date,
-        days.day_start,
+        days.day_start_at,
         days.timezone,
         days.hours,
         days.deployed_seconds / (days.hours * 3600.0) as deployed_avg,
@@ -138,7 +138,7 @@ final as (
     select
         zone_id,
         local_date,  -- The zone's local calendar day.
-        day_start,  -- Start (UTC) of the day's first hour with occupancy: local midnight, later at the data's start.
+        day_start_at,  -- Start (UTC) of the day's first hour with occupancy: local midnight, later at the data's start.
         timezone,  -- The zone's IANA time zone (core.int_zone_timezones: configuration, GBFS or geometry; null when unknown), which defines local_date.
         hours,  -- Hours of the day with occupancy: 24 (23 or 25 across a DST change), fewer at the data's edges.
         deployed_avg,  -- Time-weighted average of vehicles in the public right of way (available, reserved, non_operational or on_trip) over the day's hours (dockless.deployed.avg).

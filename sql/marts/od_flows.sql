@@ -1,5 +1,5 @@
 -- Origin-destination flows: trips between start and end areas ('outside' when in no area), per local day.
--- grain: (zone_id, start_date_local, start_area_id, end_area_id) one row per zone_id, start_date_local, start area and end area
+-- grain: (zone_id, local_date, start_area_id, end_area_id) one row per zone_id, local_date, start area and end area
 -- inputs: trips
 -- materialized: view
 -- A view: a light aggregate of trips, computed when read (a tenth of a second at a month of a 10,000-vehicle
@@ -12,7 +12,7 @@ with trips as (
 final as (
     select
         zone_id,
-        cast(start_time_local as date) as start_date_local,  -- The local calendar day on which the trips started.
+        cast(start_time_local as date) as local_date,  -- The local calendar day on which the trips started.
         start_area_id,  -- The most specific zone area containing the trip starts (null outside every area).
         start_area_type,  -- That area's type, or 'outside'; null when the zone's areas are not known.
         end_area_id,  -- The most specific zone area containing the trip ends (null outside every area).
@@ -27,7 +27,7 @@ final as (
         arg_max(end_area_label, end_time)
             as end_area_label,  -- A readable label of the end area: its name (else its type and id), or 'Outside every area'.
     from trips
-    group by zone_id, start_date_local, start_area_id, start_area_type, end_area_id, end_area_type
+    group by zone_id, local_date, start_area_id, start_area_type, end_area_id, end_area_type
 )
 
 select * from final

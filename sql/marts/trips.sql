@@ -22,9 +22,9 @@ systems as (
 ),
 
 bins as (
-    select zone_id, hour_start, timestamp_bin_s,
+    select zone_id, hour, timestamp_bin_s,
     from core.int_timestamp_bins
-    where hour_start >= time_bucket(interval 1 hour, $window_start) and hour_start < $window_end
+    where hour >= time_bucket(interval 1 hour, $window_start) and hour < $window_end
 ),
 
 -- Both ends of a trip are placed in the zone's areas in force at its end time (the first capture's before it). A
@@ -56,7 +56,7 @@ measured as (
     from trips
     left join vehicles on trips.zone_id = vehicles.zone_id and trips.device_id = vehicles.device_id
     left join systems on trips.zone_id = systems.zone_id
-    left join bins on trips.zone_id = bins.zone_id and time_bucket(interval 1 hour, trips.end_time) = bins.hour_start
+    left join bins on trips.zone_id = bins.zone_id and time_bucket(interval 1 hour, trips.end_time) = bins.hour
 ),
 
 -- The duration the flags judge, or its bounds: exact from the times when they are not binned; the reported one

@@ -1,17 +1,17 @@
 -- Trip demand and trip measures by the UTC hour in which trips start (MDS metrics count trips at their start).
--- grain: (zone_id, vehicle_type, start_hour_utc) one row per zone_id, vehicle_type and start_hour_utc
+-- grain: (zone_id, vehicle_type, hour) one row per zone_id, vehicle_type and hour
 -- inputs: trips
--- materialized: incremental(start_hour_utc)
--- unique_key: zone_id, start_hour_utc
+-- materialized: incremental(hour)
+-- unique_key: zone_id, hour
 -- Anomalous trips (under 10 s, over 5 h, impossible speed) are counted but kept out of the distributions.
 -- A window build recounts the hours in which the window's trips started (a trip counts at its start, and arrives
 -- with its end) and the hours of the window itself.
 with touched_hours as (
-    select distinct zone_id, time_bucket(interval 1 hour, start_time) as start_hour_utc,
+    select distinct zone_id, time_bucket(interval 1 hour, start_time) as hour,
     from main.trips
     where end_time >= $window_start and end_time < $window_end
     union
-    select distinct zone_id, time_bucket(interval 1 hour, start_time) as start_hour_utc,
+    select distinct zone_id, time_bucket(interval 1 hour, start_time) as hour,
     from main.trips
     where start_time >= $window_start and start_time < $window_end
 ),
@@ -21,16 +21,16 @@ trips as (
     from main.trips
     semi join touched_hours
         on trips.zone_id = touched_hours.zone_id
-        and time_bucket(interval 1 hour, trips.start_time) = touched_hours.start_hour_utc
+        and time_bucket(interval 1 hour, trips.start_time) = touched_hours.hour
     where
-        trips.start_time >= (select min(start_hour_utc) from touched_hours)
-        and trips.start_time < (select max(start_hour_utc) from touched_hours) + interval 1 hour
+        trips.start_time >= (select min(hour) from touched_hours)
+        and trips.start_time < (select max(hour) from touched_hours) + interval 1 hour
 ),
 
 flagged as (
     select
         *,
-        time_bucket(interval 1 hour, start_time) as start_hour_utc,
+        time_bucket(interval 1 hour, start_time) as hour,
         is_under_10s or is_over_5h or is_impossible_speed as is_anomaly,
     from trips
 ),
@@ -39,11 +39,11 @@ final as (
     select
         zone_id,
         vehicle_type,
-        start_hour_utc,  -- Start of the UTC hour in which the trips started.
-        timezone(any_value(timezone), start_hour_utc)
-            as start_hour_local,  -- start_hour_utc in the zone's local time zone (naive local timestamp).
-        cast(timezone(any_value(timezone), start_hour_utc) as date)
-            as start_date_local,  -- The local calendar day of start_hour_local.
+        hour,  -- Start of the UTC hour in which the trips started.
+        timezone(any_value(timezone), hour)
+            as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
+        cast(timezone(any_value(timezone), hour) as date)
+            as local_date,  -- The local calendar day of hour_local.
         count(*) as trip_count,  -- Trips started in the hour, anomalies included.
         count(*) filter (where is_anomaly)
             as anomaly_count,  -- Trips flagged under 10 s, over 5 h or at an impossible speed.
@@ -61,7 +61,7 @@ final as (
         quantile_cont(distance_m, 0.9) filter (where not is_anomaly)
             as distance_p90_m,  -- 90th percentile (interpolated) of the valid trips' reported distances, in metres.
     from flagged
-    group by zone_id, vehicle_type, start_hour_utc
+    group by zone_id, vehicle_type, hour
 )
 
 select * from final

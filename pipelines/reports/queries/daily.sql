@@ -40,20 +40,20 @@ compliance as (
 
 quality as (
     select
-        cast(timezone($timezone, hour_start) as date) as local_date,
+        cast(timezone($timezone, hour) as date) as local_date,
         count(*) filter (where has_mds_trips_partition or has_mds_events_partition) as hours_with_data,
         sum(coverage) as covered_hours,
     from main.data_quality_hourly
-    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
-    group by cast(timezone($timezone, hour_start) as date)
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
+    group by cast(timezone($timezone, hour) as date)
 ),
 
 -- Hours whose fleet counts are lower bounds (vehicles parked since before the history may be missing).
 warm_up as (
-    select cast(timezone($timezone, hour_start) as date) as local_date, count(*) filter (where warm_up) as warm_up_hours,
+    select cast(timezone($timezone, hour) as date) as local_date, count(*) filter (where warm_up) as warm_up_hours,
     from main.data_quality_hourly
-    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
-    group by cast(timezone($timezone, hour_start) as date)
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
+    group by cast(timezone($timezone, hour) as date)
 ),
 
 final as (

@@ -10,7 +10,7 @@ with days as (
 
 hours as (
     select
-        cast(timezone($timezone, hour_start) as date) as local_date,
+        cast(timezone($timezone, hour) as date) as local_date,
         coverage,
         cast(has_mds_trips_partition as integer) + cast(has_mds_events_partition as integer) as partitions_present,
         missing_partitions,
@@ -22,7 +22,7 @@ hours as (
         trips_without_start_event + trips_without_end_event + trip_events_without_trip as unmatched_records,
         warm_up,
     from main.data_quality_hourly
-    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
 ),
 
 by_day as (

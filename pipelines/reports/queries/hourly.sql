@@ -21,10 +21,10 @@ with fleet as (
 ),
 
 trips as (
-    select start_hour_utc as hour, sum(trip_count) as trips,
+    select hour, sum(trip_count) as trips,
     from main.trips_hourly
-    where zone_id = $zone_id and start_hour_utc >= $start_utc and start_hour_utc < $end_utc
-    group by start_hour_utc
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
+    group by hour
 ),
 
 hours as (

@@ -2,10 +2,10 @@
 -- grain: one row per hour of the period the warehouse has and vehicle type
 -- inputs: trips_hourly, vehicle_state_intervals, stg_mds__vehicles, occupancy_hourly
 with trips as (
-    select start_hour_utc as hour, coalesce(vehicle_type, 'unknown') as vehicle_type, sum(trip_count) as trips,
+    select hour, coalesce(vehicle_type, 'unknown') as vehicle_type, sum(trip_count) as trips,
     from main.trips_hourly
-    where zone_id = $zone_id and start_hour_utc >= $start_utc and start_hour_utc < $end_utc
-    group by start_hour_utc, coalesce(vehicle_type, 'unknown')
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
+    group by hour, coalesce(vehicle_type, 'unknown')
 ),
 
 final as (

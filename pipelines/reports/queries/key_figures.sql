@@ -92,14 +92,14 @@ quality as (
         count(*) filter (where has_mds_trips_partition or has_mds_events_partition) as hours_with_data,
         100.0 * coalesce(sum(coverage), 0) / (select sum(hours_in_day) from report_days) as data_coverage_percent,
     from main.data_quality_hourly
-    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
 ),
 
 -- Hours whose fleet counts are lower bounds: vehicles parked since before the history may be missing.
 warm_up as (
     select count(*) filter (where warm_up) as warm_up_hours,
     from main.data_quality_hourly
-    where zone_id = $zone_id and hour_start >= $start_utc and hour_start < $end_utc
+    where zone_id = $zone_id and hour >= $start_utc and hour < $end_utc
 )
 
 select
