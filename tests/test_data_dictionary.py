@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.warehouse.dictionary import column_comments, describe, render, summary, write_dictionary
@@ -57,3 +58,33 @@ def test_every_mart_column_is_described(built_warehouse: BuiltWarehouse, mart: s
     (described,) = [m for m in describe(built_warehouse.warehouse.path) if m.name == mart]
     assert described.grain and described.summary
     assert [f"{mart}.{c.name}" for c in described.columns if not c.description] == []
+
+
+@pytest.mark.integration
+def test_the_warehouse_carries_the_dictionary_as_comments(built_warehouse: BuiltWarehouse) -> None:
+    """What `describe`, duckdb_columns(), DBeaver and Dagster show is the dictionary, word for word."""
+    with duckdb.connect(str(built_warehouse.warehouse.path), read_only=True) as con:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'main' "
+                "union all select view_name, comment from duckdb_views() where schema_name = 'main' and not internal"
+            ).fetchall()
+        )
+        columns = {
+            (table, column): comment
+            for table, column, comment in con.execute(
+                "select table_name, column_name, comment from duckdb_columns() where schema_name = 'main'"
+            ).fetchall()
+        }
+    marts = [mart for mart in describe(built_warehouse.warehouse.path) if mart.name in MARTS]
+    assert {mart.name for mart in marts} == set(MARTS)
+    for mart in marts:
+        assert mart.summary.endswith("."), f"{mart.name}'s summary stops mid-sentence: {mart.summary!r}"
+        assert tables[mart.name] == mart.summary
+        for column in mart.columns:
+            assert columns[(mart.name, column.name)] == column.description, f"{mart.name}.{column.name}"
+
+
+def test_a_summary_runs_over_several_lines_up_to_the_header() -> None:
+    sql = "-- Trips counted per\n-- zone and hour.\n-- grain: (zone_id) one row per zone\n-- A note.\nselect 1\n"
+    assert summary(sql) == "Trips counted per zone and hour."

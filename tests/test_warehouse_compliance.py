@@ -579,9 +579,7 @@ def test_trips_hourly_counts_match_the_truth_by_start_hour(built_warehouse: Buil
         .group_by("zone_id", "vehicle_type", pl.col("start_time").dt.truncate("1h").alias("hour"))
         .agg(pl.len().alias("trip_count"))
     )
-    hourly = query(
-        built_warehouse.warehouse, "select zone_id, vehicle_type, hour, trip_count from trips_hourly"
-    )
+    hourly = query(built_warehouse.warehouse, "select zone_id, vehicle_type, hour, trip_count from trips_hourly")
     key = ["zone_id", "vehicle_type", "hour"]
     assert sorted(hourly.with_columns(pl.col("trip_count").cast(pl.Int64)).rows()) == sorted(
         truth.select(*key, pl.col("trip_count").cast(pl.Int64)).rows()

@@ -78,9 +78,7 @@ def assert_same_as_full_build(
 
 
 def quality(warehouse: Warehouse) -> dict[datetime, dict[str, Any]]:
-    frame = run(
-        warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour", {"zone": ZONE}
-    )
+    frame = run(warehouse, "select * from data_quality_hourly where zone_id = $zone order by hour", {"zone": ZONE})
     return {row["hour"]: row for row in frame.iter_rows(named=True)}
 
 

@@ -28,6 +28,7 @@ from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.voi.publication import READY_DELAY
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
+from pipelines.warehouse.dictionary import write_comments
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
 from pipelines.warehouse.frames import query_frame, registered
@@ -371,6 +372,7 @@ class Warehouse:
                     count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
                     rows = con.execute(count).fetchall()[0][0]
                 runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
+            write_comments(con, models.values())
         return runs
 
     @contextmanager

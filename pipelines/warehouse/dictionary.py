@@ -13,6 +13,7 @@ Each mart's section comes from three places, so the dictionary cannot drift from
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import duckdb
 
 from pipelines.lake.mds_versions import GAPS
 from pipelines.lake.plausibility import DECISIONS
-from pipelines.warehouse.models import SQL_DIR, Model, discover
+from pipelines.warehouse.models import HEADER, SQL_DIR, Model, discover
+from pipelines.warehouse.sqltext import quoted, sql_text
 
 MART_SCHEMA = "main"
 COMMON_COLUMNS = {
@@ -38,7 +40,6 @@ FINAL_CTE = re.compile(r"^final\s+as\s*\((?P<body>.*?)^\)", re.MULTILINE | re.DO
 TRAILING = re.compile(r"^\s*(?!--)(?P<expr>\S.*?)\s*--\s*(?P<text>\S.*?)\s*$")
 ALIAS = re.compile(r"\bas\s+(\w+)\s*,?$", re.IGNORECASE)
 LAST_NAME = re.compile(r"(\w+)\s*,?$")
-HEADER_LINE = re.compile(r"^--\s*(grain|inputs|materialized):", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,58 @@ def column_comments(sql: str) -> dict[str, str]:
 
 
 def summary(sql: str) -> str:
-    """The model's first comment line: what it is."""
+    """What the model is: its comment lines before the first header line (grain, inputs, ...), as one sentence."""
+    lines = []
     for line in sql.splitlines():
-        if line.startswith("--") and not HEADER_LINE.match(line):
-            return line.removeprefix("--").strip()
-        if not line.startswith("--"):
+        if not line.startswith("--") or HEADER.match(line):
             break
-    return ""
+        lines.append(line.removeprefix("--").strip())
+    return " ".join(filter(None, lines))
+
+
+def descriptions(model: Model, columns: Iterable[str]) -> dict[str, str]:
+    """The description of each of `columns` of the model: its trailing comment in the model's `final` select, else
+    the common one (`COMMON_COLUMNS`), else none. The warehouse's column comments and the dictionary read this."""
+    comments = column_comments(model.sql)
+    return {c: text for c in columns if (text := comments.get(c, COMMON_COLUMNS.get(c, "")))}
+
+
+def write_comments(con: duckdb.DuckDBPyConnection, models: Iterable[Model]) -> int:
+    """Write each model's summary as its table's (or view's) comment, and its column descriptions as the column
+    comments, so that `describe`, `duckdb_columns()`, DBeaver and Dagster show what the dictionary says. Only the
+    comments that differ are written (a window build recreates the views and few tables); returns how many."""
+    chosen = {(m.schema, m.name): m for m in models}
+    relations = {
+        (schema, name): (kind, comment or "")
+        for schema, name, kind, comment in con.execute(
+            "select schema_name, table_name, 'table', comment from duckdb_tables() "
+            "where database_name = current_database() "
+            "union all select schema_name, view_name, 'view', comment from duckdb_views() "
+            "where database_name = current_database() and not internal"
+        ).fetchall()
+    }
+    stored: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, name, column, comment in con.execute(
+        "select schema_name, table_name, column_name, comment from duckdb_columns() "
+        "where database_name = current_database()"
+    ).fetchall():
+        stored.setdefault((schema, name), {})[column] = comment or ""
+    statements: list[tuple[str, str]] = []
+    for key, model in chosen.items():
+        if key not in relations:
+            continue
+        kind, comment = relations[key]
+        names = {"schema": model.schema, "name": model.name}
+        if (text := summary(model.sql)) and text != comment:
+            statements.append((sql_text(f"comment on {kind} {{schema}}.{{name}} is $text", **names), text))
+        columns = stored.get(key, {})
+        for column, text in descriptions(model, columns).items():
+            if text != columns[column]:
+                statement = sql_text("comment on column {schema}.{name}.{column} is $text", column=column, **names)
+                statements.append((statement, text))
+    for statement, text in statements:
+        con.execute(statement.replace("$text", quoted(text)))  # COMMENT ON takes no parameters
+    return len(statements)
 
 
 def _materialized(model: Model) -> str:
@@ -115,7 +161,7 @@ def describe(warehouse_path: Path, sql_dir: Path = SQL_DIR) -> list[Mart]:
     marts = []
     for name, typed in columns.items():
         model = models.get(name)
-        comments = column_comments(model.sql) if model else {}
+        described = descriptions(model, (column for column, _ in typed)) if model else {}
         marts.append(
             Mart(
                 name=name,
@@ -125,7 +171,7 @@ def describe(warehouse_path: Path, sql_dir: Path = SQL_DIR) -> list[Mart]:
                 inputs=model.inputs if model else (),
                 materialized=_materialized(model) if model else kinds[name],
                 columns=tuple(
-                    Column(column, data_type, comments.get(column, COMMON_COLUMNS.get(column, "")))
+                    Column(column, data_type, described.get(column, COMMON_COLUMNS.get(column, "")))
                     for column, data_type in typed
                 ),
             )
