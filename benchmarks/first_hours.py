@@ -13,7 +13,6 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from fleetlake_provider.app import Credentials, ProviderApp
@@ -54,7 +53,7 @@ def truth_deployed(provider: SimulatedProvider, start: datetime, end: datetime) 
 
 
 def mart_deployed(warehouse: Warehouse, start: datetime, end: datetime) -> dict[str, float]:
-    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+    with warehouse.connect(read_only=True) as con:
         rows = con.execute(
             "select zone_id, avg(avg_vehicles) from occupancy_hourly "
             "where area_type = 'zone' and vehicle_state = 'deployed' and hour >= $start and hour < $end "

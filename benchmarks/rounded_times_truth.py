@@ -121,7 +121,7 @@ def main() -> None:
     warehouse = Warehouse(args.out / name, rounded.lake, **({"sql_dir": args.sql_dir} if args.sql_dir else {}))
     warehouse.build()
     truth = truth_frames(rounded.provider)
-    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+    with warehouse.connect(read_only=True) as con:
         columns = {
             c
             for (c,) in con.sql(

@@ -8,7 +8,6 @@ downstream of it), prints what landed where, and ends with each city's report ov
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import duckdb
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +21,7 @@ from pipelines.lake.store import Lake
 from pipelines.lake.summary import summarize
 from pipelines.reports.city import timezone_of
 from pipelines.reports.export import export_report
+from pipelines.warehouse.connection import connect
 
 DEMO_HOURS = 48
 
@@ -55,7 +55,7 @@ def run_demo(console: Console, base: Settings) -> bool:
     for s in summarize(Lake(settings.lake_dir)):
         table.add_row(s.dataset, str(s.zones), f"{s.files:,}", f"{s.rows:,}", f"{s.quarantined:,}", f"{s.bytes:,}")
     Console().print(table)
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+    with connect(settings.warehouse, settings.lake_dir) as con:
         marts = con.execute(
             "select table_name, estimated_size::varchar from duckdb_tables() where schema_name = 'main' "
             "union all select view_name, 'view' from duckdb_views() where schema_name = 'main' and not internal "

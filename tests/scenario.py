@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from pipelines.ingest import PartitionResult, write_partition
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, snapshot_stem
 from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.connection import connect
 
 PROVIDER_ID = "c20e08cf-8488-46a6-a66c-5d8fb827f7e0"
 NAMESPACE = uuid.UUID("6f1d4c52-2d0c-4d7b-9a39-0b0f3c1f0a11")
@@ -182,7 +182,7 @@ def write_vehicles(
 
 def query(warehouse: Warehouse, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
     """A read-only query of a built warehouse; timezone-aware timestamps come back in UTC."""
-    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+    with connect(warehouse.path) as con:
         frame = pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC")

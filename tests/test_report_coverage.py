@@ -5,7 +5,6 @@ conflicting deliveries reach the data-quality table."""
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -14,6 +13,7 @@ from pipelines.reports.export import export_report
 from pipelines.reports.period import ReportPeriod
 from pipelines.reports.tables import query_tables
 from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.connection import connect
 from tests.conftest import BuiltWarehouse
 from tests.scenario import (
     CENTER,
@@ -114,7 +114,7 @@ def test_in_response_duplicates_and_conflicts_reach_the_data_quality_table(month
     folder = export_report(month, ZONE, *APRIL, tmp_path, k=1).folder
     quality = parquet(folder, "data_quality_daily").filter(local_date=date(2026, 4, 10)).row(0, named=True)
     assert (quality["duplicate_records"], quality["conflicting_records"]) == (1, 1)
-    with duckdb.connect(str(month), read_only=True) as con:
+    with connect(month) as con:
         hour = con.execute(
             "select mds_trips_records, mds_trips_duplicates, mds_trips_conflicts from data_quality_hourly "
             "where hour = $h",
@@ -147,7 +147,7 @@ def test_a_period_without_data_says_so_plainly(month: Path, tmp_path: Path) -> N
 def test_key_figures_equal_the_figures_recomputed_from_the_daily_table(built_warehouse: BuiltWarehouse) -> None:
     path = built_warehouse.warehouse.path
     for zone in ("1", "145"):
-        with duckdb.connect(str(path), read_only=True) as con:
+        with connect(path) as con:
             city = load_city(con, zone, datetime(2026, 3, 31, tzinfo=UTC))
             period = ReportPeriod(zone, date(2026, 3, 28), date(2026, 3, 30), city.timezone)
             tables = query_tables(con, city, period, k=1)  # k=1: nothing suppressed, every count as it is

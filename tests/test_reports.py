@@ -46,6 +46,7 @@ from pipelines.reports.privacy import (
     suppress,
 )
 from pipelines.reports.tables import TABLE_NAMES, query_tables
+from pipelines.warehouse.connection import connect
 from tests.conftest import BuiltWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +172,7 @@ def exported(built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def marts(exported: Exported) -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect(str(exported.warehouse), read_only=True) as con:
+    with connect(exported.warehouse) as con:
         con.execute("set TimeZone = 'UTC'")
         yield con
 
@@ -401,7 +402,7 @@ def test_small_counts_are_suppressed_and_flagged(exported: Exported, marts: duck
 
 @pytest.mark.integration
 def test_every_table_is_suppressed_with_a_larger_k(built_warehouse: BuiltWarehouse) -> None:
-    with duckdb.connect(str(built_warehouse.warehouse.path), read_only=True) as con:
+    with connect(built_warehouse.warehouse.path) as con:
         city = load_city(con, "145", datetime(2026, 4, 1, tzinfo=UTC))
         period = ReportPeriod("145", FIRST_DAY, LAST_DAY, city.timezone)
         tables = query_tables(con, city, period, k=1_000_000)

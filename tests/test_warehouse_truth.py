@@ -1,15 +1,15 @@
 """The warehouse against the provider's ground truth: the same city, ingested and built, must agree with it."""
 
-import duckdb
 import polars as pl
 
 from fleetlake_provider.truth import truth_frames
+from pipelines.warehouse.connection import connect
 from tests.conftest import BuiltWarehouse
 
 
 def query(built: BuiltWarehouse, sql: str) -> pl.DataFrame:
     """A read-only query, as analysts run them; UTC timestamps come back as polars UTC datetimes in ms."""
-    with duckdb.connect(str(built.warehouse.path), read_only=True) as con:
+    with connect(built.warehouse.path) as con:
         frame = pl.DataFrame(pl.from_arrow(con.sql(sql).to_arrow_table()))
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC").cast(pl.Datetime("ms", "UTC"))

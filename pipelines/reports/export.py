@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from pipelines.lake.store import check_zone_id
@@ -28,6 +27,7 @@ from pipelines.reports.period import ReportPeriod
 from pipelines.reports.privacy import CELL_SIZE_M, DEFAULT_K
 from pipelines.reports.tables import ReportTables, query_tables, read_query
 from pipelines.reports.writers import feature_collection, write_csv, write_geojson, write_parquet, write_xlsx
+from pipelines.warehouse.connection import connect
 
 HTML, XLSX = "report.html", "report.xlsx"
 GEOJSON = {
@@ -113,7 +113,7 @@ def export_report(
     if not Path(warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}: build it first (fleetlake build)")
     generated_at = generated_at or datetime.now(UTC)
-    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+    with connect(warehouse_path) as con:
         con.execute("set enable_progress_bar = false")
         # The areas as they were at the end of the period (to the day: the time zone is not known yet).
         city = load_city(con, zone_id, datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC))
@@ -144,5 +144,5 @@ def export_report(
 
 def warehouse_zones(warehouse_path: Path) -> list[str]:
     """The zones a warehouse has data for: those a report can be written for."""
-    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+    with connect(warehouse_path) as con:
         return known_zones(con)

@@ -28,6 +28,7 @@ from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.voi.publication import READY_DELAY
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
+from pipelines.warehouse.connection import search_path, view_location
 from pipelines.warehouse.dictionary import write_comments
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
 from pipelines.warehouse.event_order import build_event_order
@@ -251,7 +252,9 @@ class Warehouse:
         con.execute("set enable_progress_bar = false")
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
         con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
-        attach_lake(con, self.lake_dir)  # a lake in object storage: httpfs and the bucket's secret
+        # Where the lake views' relative paths resolve (see connection.py), and a bucket's httpfs and secret.
+        con.execute("set file_search_path = $path", {"path": search_path(self.path)})
+        attach_lake(con, self.lake_dir)
         if not read_only:
             con.execute(RULE_IN_EFFECT)  # the compliance marts' test of a policy rule's days and hours
         return con
@@ -299,7 +302,12 @@ class Warehouse:
             else:
                 union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
             unions[name] = (union, padding)
-            literal = [f"{uri(folder)}/{pattern}", *padding] if padding else f"{uri(folder)}/{pattern}"
+            # Relative to the warehouse's folder, resolved when the warehouse is opened (see connection.py).
+            files = [
+                view_location(f"{uri(folder)}/{pattern}", self.path),
+                *(view_location(p, self.path) for p in padding),
+            ]
+            literal = files if padding else files[0]
             statement = sql_text(LAKE_VIEW, literal=literal, schema="lake", name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:

@@ -1,0 +1,72 @@
+"""A warehouse copied with its lake to another folder (a laptop, another server) still answers every view."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.warehouse.connection import connect, view_location
+from pipelines.warehouse.sqltext import sql_text
+from tests.conftest import BuiltWarehouse
+
+EVERY_VIEW = (
+    "select schema_name, view_name, sql from duckdb_views() "
+    "where database_name = current_database() and not internal order by all"
+)
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows of every view of the warehouse (each query reads what the view reads: the lake, for `lake.*`)."""
+    views = con.execute(EVERY_VIEW).fetchall()
+    return {
+        f"{schema}.{name}": con.execute(sql_text("select count(*) from {s}.{n}", s=schema, n=name)).fetchall()[0][0]
+        for schema, name, _ in views
+    }
+
+
+@contextmanager
+def moved_aside(folder: Path) -> Iterator[None]:
+    """`folder` renamed away for the block, so nothing can still read it (then put back for the other tests)."""
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(folder)
+
+
+def test_view_locations_are_relative_to_the_warehouse(tmp_path: Path) -> None:
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    assert view_location(str(tmp_path / "data/lake/mds_trips/zone_id=*/*.parquet"), warehouse) == (
+        "lake/mds_trips/zone_id=*/*.parquet"
+    )
+    assert view_location(str(tmp_path / "elsewhere/lake/x.parquet"), warehouse) == "../elsewhere/lake/x.parquet"
+    assert view_location("s3://bucket/lake/mds_trips/*.parquet", warehouse) == "s3://bucket/lake/mds_trips/*.parquet"
+
+
+@pytest.mark.integration
+def test_a_moved_warehouse_answers_every_view(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
+    root = built_warehouse.warehouse.path.parent
+    assert built_warehouse.lake.parent == root
+    with connect(built_warehouse.warehouse.path) as con:
+        before = counts(con)
+        definitions = con.execute(EVERY_VIEW).fetchall()
+    assert {name for name in before if name.startswith("lake.")} >= {"lake.mds_trips", "lake.zone_areas"}
+    assert before["lake.mds_trips"] > 0 and before["staging.stg_zone__areas"] > 0
+    assert not [f"{s}.{n}" for s, n, sql in definitions if str(root.resolve()) in sql], "a view holds an absolute path"
+
+    copy = tmp_path / "laptop" / "city"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.lock"))
+    with moved_aside(root):
+        cwd = Path.cwd()
+        os.chdir(tmp_path)  # neither the old folder nor the new one: nothing resolves by chance
+        try:
+            with connect(copy / "warehouse.duckdb") as con:
+                after = counts(con)
+        finally:
+            os.chdir(cwd)
+    assert after == before
