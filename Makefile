@@ -32,8 +32,10 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# dg dev runs the webserver, the daemon and the code server (port: make dev DEV_PORT=3001); Ctrl-C stops them all.
+DEV_PORT ?= 3000
 dev: $(STAMP)
-	DAGSTER_HOME=$(CURDIR) $(VENV)/bin/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR) $(VENV)/bin/dg dev -w workspace.yaml --port $(DEV_PORT)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest_benchmark.py

@@ -22,10 +22,19 @@ from assets.schedules import (
 )
 from assets.settings import SETTINGS
 from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
+from assets.sources import SOURCE_SPECS
 from assets.warehouse import warehouse_models
 
 city = dg.Definitions(
-    assets=[mds_hourly, gbfs_snapshot, mds_vehicle_snapshot, zone_geometry, warehouse_models, city_report],
+    assets=[
+        *SOURCE_SPECS,
+        mds_hourly,
+        gbfs_snapshot,
+        mds_vehicle_snapshot,
+        zone_geometry,
+        warehouse_models,
+        city_report,
+    ],
     jobs=[
         mds_hourly_job,
         warehouse_job,

@@ -10,6 +10,7 @@ from assets.partitions import hourly
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
+from assets.sources import source_of
 from pipelines import progress
 from pipelines.ingest import IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
@@ -51,7 +52,9 @@ def _check_results(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(dataset, description=DESCRIPTIONS[dataset], kinds={"parquet"}, group_name="lake")
+        dg.AssetSpec(
+            dataset, description=DESCRIPTIONS[dataset], kinds={"parquet"}, group_name="lake", deps=[source_of(dataset)]
+        )
         for dataset in HOURLY_DATASETS
     ],
     check_specs=[dg.AssetCheckSpec(name, asset=key) for key in HOURLY_DATASETS for name in CHECKS],

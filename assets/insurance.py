@@ -17,7 +17,7 @@ from assets.partitions import hourly
 from assets.reporting import raise_if_failed
 from assets.resources import InsuranceStore, VoiApi
 from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE, ingest_job_tags
-from assets.settings import SETTINGS
+from assets.settings import SCHEDULE_STATUS, SETTINGS
 from pipelines.config import Settings
 from pipelines.ingest import IngestReport, hours_between
 from pipelines.insurance.ingest import ingest_insurance_trips
@@ -84,7 +84,13 @@ insurance_hourly_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=insurance_hourly_job, cron_schedule="10 * * * *", execution_timezone="UTC")
+@dg.schedule(
+    job=insurance_hourly_job,
+    cron_schedule="10 * * * *",
+    execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="Ten minutes past each hour: the insurance trips of the last hour and the lookback, then the purge.",
+)
 def insurance_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Ten minutes past each hour, after the city's own hourly run: the hour that just ended and the lookback
     (FLEETLAKE_LOOKBACK_HOURS), and the purge of what the retention lets go."""

@@ -22,6 +22,8 @@ def ingest_metadata(report: IngestReport, dataset: str, zones: list[str], **extr
     summary = report.summary(dataset)
     return {
         "rows": summary["rows"],
+        # The catalog's row count: the records this materialization wrote (its partitions', or its capture's).
+        "dagster/row_count": summary["rows"],
         "quarantined": summary["quarantined"],
         "duplicates_dropped": summary["duplicates"],
         "conflicts_resolved": summary["conflicts"],

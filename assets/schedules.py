@@ -8,7 +8,7 @@ from assets.ingestion import mds_hourly
 from assets.partition_keys import hourly_key, range_tags
 from assets.reports import city_report
 from assets.run_limits import SNAPSHOT_MAX_RUNTIME_S, ZONE_GEOMETRY_MAX_RUNTIME_S, ingest_job_tags, max_runtime_tags
-from assets.settings import SETTINGS
+from assets.settings import SCHEDULE_STATUS, SETTINGS
 from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
 from assets.warehouse import warehouse_models
 from pipelines.config import Settings
@@ -17,23 +17,37 @@ from pipelines.config import Settings
 # (scheduled, launched or backfilled from the UI) under the one-ingestion-at-a-time limit (assets/run_limits.py).
 mds_hourly_job = dg.define_asset_job(
     "mds_hourly_job",
+    description=(
+        "Ingest MDS trips and events of the hours its partition range names (every zone), then rebuild the "
+        "warehouse models for that window and run their checks. One ingestion runs at a time."
+    ),
     selection=dg.AssetSelection.assets(mds_hourly, warehouse_models),
     tags=ingest_job_tags(SETTINGS.max_runtime_s),
 )
-warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.assets(warehouse_models))
+warehouse_job = dg.define_asset_job(
+    "warehouse_job",
+    description="Rebuild the warehouse models (a full build, or the window its partition-range tags name), then "
+    "run their checks. Fetches nothing.",
+    selection=dg.AssetSelection.assets(warehouse_models),
+)
 # Snapshots are not under the ingestion limit: a few requests each, and a snapshot taken late is a snapshot lost.
 gbfs_snapshot_job = dg.define_asset_job(
     "gbfs_snapshot_job",
+    description="Capture the GBFS feeds (vehicle status, geofencing, system information, ...) and the parking "
+    "spots' occupancy of every zone at one instant.",
     selection=dg.AssetSelection.assets(gbfs_snapshot),
     tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
 mds_vehicle_snapshot_job = dg.define_asset_job(
     "mds_vehicle_snapshot_job",
+    description="Capture the MDS vehicles and their current status in every zone (the vehicle types the marts use).",
     selection=dg.AssetSelection.assets(mds_vehicle_snapshot),
     tags=max_runtime_tags(SNAPSHOT_MAX_RUNTIME_S),
 )
 zone_geometry_job = dg.define_asset_job(
     "zone_geometry_job",
+    description="Capture every zone's information and areas (operations, no-parking, parking spots, ...) from the "
+    "zone API.",
     selection=dg.AssetSelection.assets(zone_geometry),
     tags=max_runtime_tags(ZONE_GEOMETRY_MAX_RUNTIME_S),
 )
@@ -46,10 +60,21 @@ SNAPSHOT_JOBS: dict[str, tuple[str, ...]] = {
     )
 }
 """Each snapshot job and the datasets it captures, in the order of its asset's specs (`fleetlake snapshot`)."""
-city_report_job = dg.define_asset_job("city_report_job", selection=dg.AssetSelection.assets(city_report))
+city_report_job = dg.define_asset_job(
+    "city_report_job",
+    description="Write each city's report (HTML, XLSX, CSV, Parquet, GeoJSON) for the month its partition names.",
+    selection=dg.AssetSelection.assets(city_report),
+)
 
 
-@dg.schedule(job=mds_hourly_job, cron_schedule="5 * * * *", execution_timezone="UTC")
+@dg.schedule(
+    job=mds_hourly_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="Five minutes past each hour: the hour that just ended and the lookback before it "
+    "(FLEETLAKE_LOOKBACK_HOURS), then the warehouse for them.",
+)
 def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """A few minutes past each hour: the hour that just ended, plus a lookback window for late records
     (FLEETLAKE_LOOKBACK_HOURS, read at each tick: a bad value fails the tick with its name)."""
@@ -65,19 +90,34 @@ gbfs_snapshot_schedule = dg.ScheduleDefinition(
     job=gbfs_snapshot_job,
     cron_schedule=SETTINGS.gbfs_snapshot_cron,
     execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="GBFS and parking occupancy snapshots, by FLEETLAKE_GBFS_SNAPSHOT_CRON (every 5 minutes).",
 )
 mds_vehicle_snapshot_schedule = dg.ScheduleDefinition(
     name="mds_vehicle_snapshot_schedule",
     job=mds_vehicle_snapshot_job,
     cron_schedule="2 * * * *",
     execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="MDS vehicles snapshot, two minutes past each hour.",
 )
 zone_geometry_schedule = dg.ScheduleDefinition(
-    name="zone_geometry_schedule", job=zone_geometry_job, cron_schedule="15 3 * * *", execution_timezone="UTC"
+    name="zone_geometry_schedule",
+    job=zone_geometry_job,
+    cron_schedule="15 3 * * *",
+    execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="Zone information and areas, daily at 03:15 UTC (and on demand: fleetlake snapshot).",
 )
 
 
-@dg.schedule(job=city_report_job, cron_schedule="0 6 2 * *", execution_timezone="UTC")
+@dg.schedule(
+    job=city_report_job,
+    cron_schedule="0 6 2 * *",
+    execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="The city reports of the month before, on the 2nd of each month at 06:00 UTC.",
+)
 def city_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """The month that just ended, on the 2nd at 06:00 UTC: by then every city's last local day is over (west of
     UTC too) and its hours have been ingested, lookback included."""

@@ -10,6 +10,7 @@ import polars as pl
 from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
+from assets.sources import source_of
 from pipelines.config import Settings
 from pipelines.gbfs_v2 import GBFS_V2_DATASETS, gbfs_datasets
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, IngestReport, ingest_snapshots
@@ -35,7 +36,12 @@ def snapshot_assets(
         name=name,
         specs=[
             dg.AssetSpec(
-                d, description=descriptions[d], kinds={"parquet"}, group_name=group, skippable=configured is not None
+                d,
+                description=descriptions[d],
+                kinds={"parquet"},
+                group_name=group,
+                skippable=configured is not None,
+                deps=[source_of(d)],
             )
             for d in datasets
         ],
@@ -101,7 +107,7 @@ gbfs_snapshot = snapshot_assets(
         "gbfs_v2_system_regions": "GBFS 2.3 system_regions, account-wide: the zones the credentials may see.",
         "zone_area_occupancy": "Zone API parking-spot occupancy: one row per parking-spot area per capture.",
     },
-    group="snapshots",
+    group="lake",
     configured=_configured_gbfs,
 )
 mds_vehicle_snapshot = snapshot_assets(
@@ -111,7 +117,7 @@ mds_vehicle_snapshot = snapshot_assets(
         "mds_vehicles": "MDS 2.0 vehicles: one row per device per capture.",
         "mds_vehicle_status": "MDS 2.0 vehicle status: one row per device per capture, last event and telemetry.",
     },
-    group="snapshots",
+    group="lake",
 )
 zone_geometry = snapshot_assets(
     "zone_geometry",
@@ -120,5 +126,5 @@ zone_geometry = snapshot_assets(
         "zone_info": "Zone API operational zones: name, parking mode, speed config; one row per zone per capture.",
         "zone_areas": "Zone API areas (v2): one row per area with type and MultiPolygon (WKB) per capture.",
     },
-    group="zones",
+    group="lake",
 )

@@ -7,15 +7,18 @@ hour to every run: measured, about 4.5 ms each on the sqlite instance, over a mi
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
+import duckdb
 
-from assets.partition_keys import run_window
+from assets.partition_keys import hourly_key, run_window
 from assets.resources import LakeStore, WarehouseStore
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import SUPERSEDED
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
+from pipelines.warehouse.dictionary import summary
 from pipelines.warehouse.models import discover
 from pipelines.warehouse.window import FULL_WINDOW
 
@@ -43,7 +46,7 @@ def _specs() -> list[dg.AssetSpec]:
     specs = [
         dg.AssetSpec(
             keys[name],
-            description=f"{model.sql.splitlines()[0].removeprefix('-- ')} Grain: {model.grain}.",
+            description=f"{summary(model.sql)} Grain: {model.grain}.",
             deps=list(dict.fromkeys(dep(i) for i in model.inputs if not i.startswith("lake.quarantine"))),
             kinds={"duckdb", "sql"},
             group_name=GROUPS[model.schema],
@@ -64,6 +67,19 @@ def _specs() -> list[dg.AssetSpec]:
     return specs
 
 
+def column_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, dg.TableSchema]:
+    """Every relation's columns, their DuckDB types and comments (the dictionary's descriptions), by
+    `schema.name`: the asset catalog's column schema of each model."""
+    columns: dict[str, list[dg.TableColumn]] = {}
+    for schema, name, column, data_type, comment in con.execute(
+        "select schema_name, table_name, column_name, data_type, comment from duckdb_columns() "
+        "where database_name = current_database() and schema_name in ('staging', 'core', 'main') "
+        "order by schema_name, table_name, column_index"
+    ).fetchall():
+        columns.setdefault(f"{schema}.{name}", []).append(dg.TableColumn(column, data_type, description=comment))
+    return {relation: dg.TableSchema(columns=found) for relation, found in columns.items()}
+
+
 CHECK_SPECS = [
     dg.AssetCheckSpec(check.name, asset=model_key(check.model, "main"), description=check.description)
     for check in MODEL_CHECKS
@@ -78,16 +94,21 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
     names = {key.path[-1] for key in context.selected_asset_keys}
     built = warehouse.warehouse(lake.lake().root)
     runs = built.build(window, select=names)
+    with built.connect(read_only=True) as con:
+        schemas = column_schemas(con)
     for run in runs:
         key = model_key(run.name, run.relation.split(".")[0])
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                **({"rows": run.rows} if run.rows is not None else {}),
+                **({"dagster/row_count": run.rows} if run.rows is not None else {}),
+                **({"dagster/column_schema": schemas[run.relation]} if run.relation in schemas else {}),
                 "mode": run.mode,
                 "seconds": round(run.seconds, 3),
                 "relation": run.relation,
                 "window": f"{window[0].isoformat()} to {window[1].isoformat()}" if window else "full build",
+                # The last hourly partition of the lake this build covers (every one, after a full build).
+                "last_partition_built": hourly_key(window[1] - timedelta(hours=1)) if window else "all",
             },
         )
     selected = {(key.asset_key.path[-1], key.name) for key in context.selected_asset_check_keys}

@@ -180,6 +180,10 @@ class Settings(BaseSettings):
         "FLEETLAKE_GBFS_SNAPSHOT_CRON", "*/5 * * * *", expects="a cron schedule of five fields, e.g. '*/5 * * * *'"
     )
     """When GBFS and parking-occupancy snapshots are taken."""
+    schedules_running: bool = _variable("FLEETLAKE_SCHEDULES_RUNNING", False, expects="true or false")
+    """Every schedule starts switched on, so the daemon runs it as soon as it starts; off (the default), each is
+    switched on in the UI (Automation) or with `dagster schedule start`, and a new deployment fetches nothing until
+    someone decides it should."""
     policy_dir: Path | None = _variable("FLEETLAKE_POLICY_DIR", None, expects="a folder")
     """MDS Policy and Geography JSON files (see pipelines/warehouse/policy.py); None: the built-in defaults only."""
     idle_limit_hours: Annotated[float, annotated_types.Ge(0)] = _variable("FLEETLAKE_IDLE_LIMIT_HOURS", 72.0)

@@ -8,7 +8,9 @@ import yaml
 
 from assets.definitions import defs
 from assets.partition_keys import run_window
+from assets.settings import schedule_status
 from assets.warehouse import model_key
+from pipelines.config import Settings
 from pipelines.warehouse.models import discover
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +20,7 @@ DATASETS = {
     "gbfs_pricing_plans", "zone_info", "zone_areas", "zone_area_occupancy", "gbfs_v2_free_bike_status",
     "gbfs_v2_system_regions",
 }  # fmt: skip
-LAKE_GROUPS = {"lake", "snapshots", "zones"}
+LAKE_GROUPS = {"lake"}
 
 
 def test_workspace_points_at_the_definitions() -> None:
@@ -105,3 +107,29 @@ def test_schedules_and_instance_config() -> None:
     limits = instance["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "fleetlake/ingest", "limit": 1} in limits
     assert "storage" not in instance  # everything under DAGSTER_HOME (tests/test_run_queue.py)
+
+
+def test_asset_groups_read_as_layers_from_the_providers_apis() -> None:
+    graph = defs.resolve_asset_graph()
+    city = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name != "insurance"}
+    assert {graph.get(key).group_name for key in city} == {"sources", "lake", "staging", "core", "marts", "reports"}
+    sources = {key for key in city if graph.get(key).group_name == "sources"}
+    assert sources == {dg.AssetKey(["voi", name]) for name in ("mds_api", "gbfs", "zone_api")}
+    assert not any(graph.get(key).is_materializable for key in sources)  # external: nothing here makes them
+    for key in city:
+        if graph.get(key).group_name == "lake":
+            (parent,) = graph.get(key).parent_keys
+            assert parent in sources, key
+    assert graph.get(dg.AssetKey("zone_areas")).parent_keys == {dg.AssetKey(["voi", "zone_api"])}
+    assert (graph.get(dg.AssetKey("trips")).description or "").startswith("Trips with local times")
+
+
+def test_every_job_and_schedule_says_what_it_does() -> None:
+    jobs = [defs.resolve_job_def(job.name) for job in defs.jobs or []]
+    assert len(jobs) == 7 and all(job.description for job in jobs), [job.name for job in jobs if not job.description]
+    schedules = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
+    assert all(s.description for s in schedules), [s.name for s in schedules if not s.description]
+    # Stopped until switched on in the UI, unless FLEETLAKE_SCHEDULES_RUNNING starts them all with the daemon.
+    assert {s.default_status for s in schedules} == {dg.DefaultScheduleStatus.STOPPED}
+    assert schedule_status(Settings(schedules_running=True)) == dg.DefaultScheduleStatus.RUNNING
+    assert schedule_status(Settings()) == dg.DefaultScheduleStatus.STOPPED

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from assets.launch import run_job
+from assets.partition_keys import hourly_key
 from assets.schedules import mds_hourly_schedule
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
@@ -26,10 +27,12 @@ from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiAuthError, VoiClient
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.checks import MODEL_CHECKS
+from pipelines.warehouse.dictionary import COMMON_COLUMNS
 from tests.conftest import CREDENTIALS, END, NOW, START, make_provider
 
 pytestmark = pytest.mark.integration
 HOURS = hours_between(START, END)
+TRIPS = dg.AssetKey("trips")
 KEYS = {"mds_trips": "trip_id", "mds_events": "event_id"}
 
 
@@ -114,6 +117,16 @@ def test_backfill_lands_exactly_the_providers_records(
     assert {"rows", "quarantined", "bytes", "window_start", "window_end", "zones", "requests", "retries"} <= set(
         metadata
     )
+    assert metadata["dagster/row_count"].value == metadata["rows"].value
+    # The catalog's row count, column schema (the warehouse's comments as descriptions) and last partition built.
+    (built,) = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == TRIPS]
+    assert built.metadata["dagster/row_count"].value == truth.height
+    schema = built.metadata["dagster/column_schema"].value
+    assert isinstance(schema, dg.TableSchema)
+    columns = {column.name: column for column in schema.columns}
+    assert columns["trip_id"].type == "UUID" and columns["trip_id"].description == COMMON_COLUMNS["trip_id"]
+    assert all(column.description for column in schema.columns)
+    assert built.metadata["last_partition_built"].value == hourly_key(HOURS[-1])
 
 
 def ingest_window(settings: Settings) -> IngestReport:
