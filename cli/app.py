@@ -200,6 +200,69 @@ def reparse_command(
     )
 
 
+@app.command("import")
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(help="Archive files or folders (read recursively).", exists=True)],
+    zone: Annotated[
+        str | None, typer.Option(help="The zone of files whose records do not say it (MDS, GBFS 3.0, ...).")
+    ] = None,
+    mds_version: Annotated[
+        str | None, typer.Option(help="MDS version (2.0, 1.2, 0.4) of files that do not say it.")
+    ] = None,
+    captured_at: Annotated[
+        str | None, typer.Option(help="Capture time (ISO 8601) of snapshot files that say none (the zone API's).")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset of bare record lists whose fields do not tell (e.g. mds_trips).")
+    ] = None,
+    complete_start: Annotated[
+        str | None, typer.Option(help="First UTC hour the archive covers completely (with --complete-end).")
+    ] = None,
+    complete_end: Annotated[str | None, typer.Option(help="End of those hours, exclusive.")] = None,
+) -> None:
+    """Import archive files a city already has (MDS 2.0/1.2/0.4 responses or record files, GBFS snapshots of any
+    version; JSON or JSON lines, gzip'd or not) into the lake, each record in its hour or snapshot by its own time,
+    through the API path's validation, version mapping and quarantine; then `fleetlake build`.
+
+    The import's hours count as delivered (coverage, warm-up) only within --complete-start..--complete-end, where
+    an hour the archive has no record in is written empty, as an empty API hour. Where the lake holds an API
+    delivery of an hour, both are kept and the newer delivery of a record wins (docs/operations.md).
+    """
+    from cli.archive_import import run_import
+    from pipelines.archives import STATED_DATASETS, Stated
+    from pipelines.lake.mds_versions import MDS_VERSIONS
+
+    settings = _settings()
+    if mds_version is not None and mds_version not in MDS_VERSIONS:
+        fail(f"--mds-version takes {', '.join(MDS_VERSIONS)}, not {mds_version!r}", INPUT_ERROR)
+    if dataset is not None and dataset not in STATED_DATASETS:
+        fail(f"--dataset takes {', '.join(STATED_DATASETS)}, not {dataset!r}", INPUT_ERROR)
+    if zone is not None:
+        from pipelines.lake.store import check_zone_id
+
+        try:
+            check_zone_id(zone)
+        except ValueError as e:
+            fail(f"--zone: {e}", INPUT_ERROR)
+    if (complete_start is None) != (complete_end is None):
+        fail("give both --complete-start and --complete-end, or neither", INPUT_ERROR)
+    complete = None
+    if complete_start is not None and complete_end is not None:
+        complete = (_utc(complete_start, "--complete-start"), _utc(complete_end, "--complete-end"))
+        if any(t.minute or t.second or t.microsecond for t in complete):
+            fail("--complete-start and --complete-end are whole UTC hours (an hour is complete or not)", INPUT_ERROR)
+        if complete[1] <= complete[0]:
+            fail(f"--complete-end {complete_end} is not after --complete-start {complete_start}", INPUT_ERROR)
+    stated = Stated(
+        zone=zone,
+        mds_version=mds_version,  # checked against MDS_VERSIONS above
+        captured_at=_utc(captured_at, "--captured-at") if captured_at else None,
+        dataset=dataset,
+    )
+    if not run_import(settings, paths, stated, complete, console()):
+        raise typer.Exit(1)
+
+
 def _day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)

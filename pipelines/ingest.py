@@ -157,6 +157,7 @@ def write_partition(
     keep_raw: bool = True,
     rows_filter: pl.Expr | None = None,
     ingested_at: datetime | None = None,
+    addition: bool = False,
 ) -> PartitionResult:
     """Parse `pages` and replace the partition's data, quarantine and raw files; the one write path.
 
@@ -166,6 +167,10 @@ def write_partition(
     repeats the newest one byte for byte is that delivery again: it keeps its time and adds no raw copy.
     A record time beyond the delivery's clock (`captured_at` for a snapshot, else `ingested_at`) and a tolerance is
     in the future (pipelines/lake/plausibility.py), so a re-parse judges it as the delivery was judged.
+
+    An `addition` to an hourly partition (an imported archive's records of the hour, `stem` its own) is written
+    beside the hour's deliveries under its stem, raw response and repeated copies included: it replaces and
+    withdraws nothing, and staging's newest-delivery rule decides between its records and theirs.
     """
     ingested_at = (ingested_at or datetime.now(UTC)).astimezone(UTC)
     ingested_at = ingested_at.replace(microsecond=ingested_at.microsecond // 1000 * 1000)  # the column is in ms
@@ -178,7 +183,7 @@ def write_partition(
         if keep_raw:
             lake.write_raw(partition, list(pages), stem=f"rejected-{ingested_at:%Y%m%dT%H%M%S%fZ}")
         return PartitionResult(dataset.name, partition.zone_id, partition.hour, "failed", error=str(e))
-    if hourly:
+    if hourly and not addition:
         deliveries = lake.raw_deliveries(partition)
         newest = deliveries[-1] if deliveries else None
         if (
@@ -197,8 +202,12 @@ def write_partition(
         frame = frame.with_columns(pl.lit(captured_at).cast(pl.Datetime("ms", "UTC")).alias("captured_at"))
     if hourly:
         frame = frame.with_columns(pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
-        superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
-        size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
+        if addition:
+            superseded = repeated_records(dataset, parsed.repeats, ingested_at)
+            size += lake.write_superseded(partition, superseded, stem)
+        else:
+            superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
+            size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
     size += lake.write_data(partition, frame, stem)
     size += lake.write_quarantine(partition, parsed.quarantined, window, ingested_at, stem)
     return PartitionResult(
@@ -212,6 +221,19 @@ def write_partition(
         duplicates=parsed.duplicates,
         bytes=size,
         conflicts=parsed.conflicts,
+    )
+
+
+def repeated_records(dataset: Dataset, repeats: Sequence[Repeat], ingested_at: datetime) -> pl.DataFrame:
+    """The copies a response repeated, which lost to a later occurrence of their id, as superseded records."""
+    return frame_of(dataset, [r.row for r in repeats]).with_columns(
+        pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT),
+        pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS["superseded_at"]).alias("superseded_at"),
+        pl.Series(
+            "reason",
+            ["conflict_in_response" if r.conflict else "duplicate_in_response" for r in repeats],
+            dtype=pl.String,
+        ),
     )
 
 
@@ -232,15 +254,7 @@ def superseded_records(
     columns = [*dataset.schema, *SUPERSEDED_COLUMNS]
     parts = []
     if repeats:
-        parts.append(
-            frame_of(dataset, [r.row for r in repeats]).with_columns(
-                pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT),
-                pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS["superseded_at"]).alias("superseded_at"),
-                pl.Series(
-                    "reason", ["conflict_in_response" if r.conflict else "duplicate_in_response" for r in repeats]
-                ),
-            )
-        )
+        parts.append(repeated_records(dataset, repeats, ingested_at))
     previous_path = lake.data_path(partition)
     own_path = lake.superseded_path(partition, delivery_stem(ingested_at))
     previous = pl.read_parquet(readable(previous_path)) if previous_path.exists() else None

@@ -39,9 +39,7 @@ def plan_lead_in(settings: Settings, zones: tuple[str, ...], window_start: datet
     lake = Lake(settings.lake_dir)
 
     def held(hour: datetime) -> bool:
-        return all(
-            lake.data_path(Partition(dataset, zone, hour)).is_file() for zone in zones for dataset in HOURLY_DATASETS
-        )
+        return all(lake.holds_hour(Partition(dataset, zone, hour)) for zone in zones for dataset in HOURLY_DATASETS)
 
     in_lake = [held(hour) for hour in hours]
     first_to_fetch = next((hour for hour, present in zip(hours, in_lake, strict=True) if not present), None)

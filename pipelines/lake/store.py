@@ -84,12 +84,29 @@ def captured_at_of(stem: str) -> datetime:
 
 
 DELIVERY_FORMAT = "delivery-%Y%m%dT%H%M%S%fZ"
+IMPORT_FORMAT = "import-%Y%m%dT%H%M%S%fZ"
+PARTIAL_SUFFIX = "-partial"
+"""An imported hour the archive does not say it covers completely (`import-{T}-partial`): its records count, its
+hour is not counted as delivered (coverage, warm-up; see pipelines.archives)."""
 LEGACY_RAW_STEM = "response"
 """The one raw response an hourly partition kept before every delivery kept its own."""
 
 
 def delivery_stem(ingested_at: datetime) -> str:
     return ingested_at.astimezone(UTC).strftime(DELIVERY_FORMAT)
+
+
+def import_stem(imported_at: datetime, *, complete: bool, variant: str = "") -> str:
+    """The stem of an import's own files in an hourly partition, beside (never over) the hour's deliveries;
+    `variant` tells apart the files one import writes in one hour (records of another MDS version)."""
+    stem = imported_at.astimezone(UTC).strftime(IMPORT_FORMAT) + variant
+    return stem if complete else stem + PARTIAL_SUFFIX
+
+
+def is_complete_file(name: str) -> bool:
+    """Whether an hourly partition's data file stands for its whole hour: a delivery (`part-0`) or an import of an
+    hour its archive covers completely; not an import's `-partial` file."""
+    return not name.removesuffix(".parquet").endswith(PARTIAL_SUFFIX)
 
 
 def ingested_at_of(stem: str) -> datetime | None:
@@ -223,6 +240,13 @@ class Lake:
     def read_raw(self, p: Partition, stem: str = "response") -> list[bytes]:
         pages = sorted(self.raw_dir(p).glob(f"{stem}.page-*.json.gz"))
         return [gzip.decompress(page.read_bytes()) for page in pages]
+
+    def holds_hour(self, p: Partition) -> bool:
+        """Whether the hourly partition's whole hour is in the lake: a delivery, or a complete import of it."""
+        folder = self.data_path(p).parent
+        return self.data_path(p).is_file() or any(
+            is_complete_file(f.name) for f in folder.glob(f"{IMPORT_FORMAT[:6]}*.parquet")
+        )
 
     def partitions(self, dataset: str) -> Iterator[LakePath]:
         yield from sorted(self.dataset_dir(dataset).glob("zone_id=*/date=*/hour=*/*.parquet"))

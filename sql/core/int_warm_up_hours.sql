@@ -11,7 +11,7 @@
 with delivered as (
     select distinct zone_id, partition_hour as hour,
     from core.int_hourly_partitions
-    where dataset = 'mds_events'
+    where dataset = 'mds_events' and complete  -- an imported hour its archive may not cover whole is not delivered
 ),
 
 spans as (

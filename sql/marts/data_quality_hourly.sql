@@ -50,7 +50,7 @@ event_bounds as (
 ),
 
 partitions as (
-    select dataset, zone_id, partition_hour, records
+    select dataset, zone_id, partition_hour, records, complete
     from core.int_hourly_partitions
     where dataset in ('mds_trips', 'mds_events')
 ),
@@ -188,8 +188,8 @@ delivered as (
     select
         zone_id,
         partition_hour,
-        bool_or(dataset = 'mds_trips') as has_mds_trips_partition,
-        bool_or(dataset = 'mds_events') as has_mds_events_partition,
+        bool_or(dataset = 'mds_trips' and complete) as has_mds_trips_partition,
+        bool_or(dataset = 'mds_events' and complete) as has_mds_events_partition,
         coalesce(sum(records) filter (where dataset = 'mds_trips'), 0)::bigint as mds_trips_records,
         coalesce(sum(records) filter (where dataset = 'mds_events'), 0)::bigint as mds_events_records,
     from partitions
@@ -394,8 +394,8 @@ final as (
         coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
         coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
         coalesce(orphan_events.trip_events_without_trip, 0) as trip_events_without_trip,  -- trip_start/trip_end events of the hour naming no trip the lake holds (yet).
-        coalesce(delivered.has_mds_trips_partition, false) as has_mds_trips_partition,  -- Whether the lake has an mds_trips partition for the hour (empty ones count).
-        coalesce(delivered.has_mds_events_partition, false) as has_mds_events_partition,  -- Whether the lake has an mds_events partition for the hour (empty ones count).
+        coalesce(delivered.has_mds_trips_partition, false) as has_mds_trips_partition,  -- Whether the lake has an mds_trips partition for the hour (empty ones count; an imported archive's only for hours it covers completely).
+        coalesce(delivered.has_mds_events_partition, false) as has_mds_events_partition,  -- Whether the lake has an mds_events partition for the hour (empty ones count; an imported archive's only for hours it covers completely).
         2
         - coalesce(delivered.has_mds_trips_partition, false)::integer
         - coalesce(delivered.has_mds_events_partition, false)::integer as missing_partitions,  -- Hourly datasets (of 2) without a partition for the hour.
