@@ -44,7 +44,7 @@ from pipelines import lenient_json
 from pipelines.gbfs_v2 import ACCOUNT
 from pipelines.ingest import PartitionResult, hours_between, write_partition
 from pipelines.lake.datasets import DATASETS, EPOCH, Dataset, Quarantined, parse
-from pipelines.lake.filesystem import write_whole
+from pipelines.lake.filesystem import readable, write_whole
 from pipelines.lake.legacy_mds import LEGACY_DATASETS
 from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
 from pipelines.lake.plausibility import FUTURE_TOLERANCE
@@ -685,7 +685,7 @@ def _quarantine_reasons(lake: Lake, partition: Partition, stem: str) -> list[str
     path = lake.quarantine_path(partition, stem)
     if not path.exists():
         return []
-    return [_short(r) for r in pl.read_parquet(path, columns=["reason"])["reason"].to_list()]
+    return [_short(r) for r in pl.read_parquet(readable(path), columns=["reason"])["reason"].to_list()]
 
 
 def _short(reason: str) -> str:

@@ -321,3 +321,19 @@ def test_an_import_beside_an_api_delivery_loses_neither(tmp_path: Path) -> None:
         "select mds_trips_records, mds_trips_duplicates, mds_trips_conflicts, coverage from data_quality_hourly",
     )
     assert quality.rows() == [(6, 1, 1, 0.5)]  # 3 + 3 rows; trips only: the events hour is not delivered
+
+
+def test_only_a_complete_import_holds_its_hour(tmp_path: Path) -> None:
+    """The backfill's lead-in does not fetch an hour the lake holds: an API delivery or a complete import does, an
+    import's partial hour does not."""
+    from pipelines.lake.store import Partition
+
+    (tmp_path / "trips.json").write_text(json.dumps({"version": "2.0.0", "trips": [trip_20(1, HOUR)]}))
+    lake = Lake(tmp_path / "lake")
+    import_archives(lake, [tmp_path / "trips.json"], Stated(zone="7"), imported_at=NOW)
+    assert not lake.holds_hour(Partition("mds_trips", "7", HOUR))
+    complete = (HOUR, HOUR + timedelta(hours=2))
+    import_archives(lake, [tmp_path / "trips.json"], Stated(zone="7"), complete=complete, imported_at=NOW)
+    assert lake.holds_hour(Partition("mds_trips", "7", HOUR))
+    assert lake.holds_hour(Partition("mds_trips", "7", HOUR + timedelta(hours=1)))  # written empty
+    assert not lake.holds_hour(Partition("mds_events", "7", HOUR))  # the archive held no events
