@@ -185,19 +185,28 @@ def reparse_command(
     zone: Annotated[str, typer.Option(help="Zone id.")],
     hour: Annotated[str, typer.Option(help="The UTC hour (ISO 8601).")],
 ) -> None:
-    """Rebuild one lake partition from its kept raw response, without calling the provider."""
+    """Rebuild one lake partition from its kept raw response, without calling the provider (and the files imported
+    archives wrote in the hour, from the pages each import kept)."""
+    from pipelines.archives import reparse_imports
     from pipelines.ingest import reparse
     from pipelines.lake.store import Lake
 
+    lake, at = Lake(_settings().lake_dir), _utc(hour, "--hour")
     try:
-        result = reparse(Lake(_settings().lake_dir), dataset, zone, _utc(hour, "--hour"))
-    except (FileNotFoundError, KeyError, ValueError) as e:
+        imported = reparse_imports(lake, dataset, zone, at)
+        results = [reparse(lake, dataset, zone, at)]
+    except FileNotFoundError as e:
+        if not imported:
+            fail(f"cannot reparse {dataset} zone {zone} at {hour}: {e}", INPUT_ERROR)
+        results = []
+    except (KeyError, ValueError) as e:
         fail(f"cannot reparse {dataset} zone {zone} at {hour}: {e}", INPUT_ERROR)
-    console().print(
-        f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.rows} rows, "
-        f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped, "
-        f"{result.conflicts} conflicting repeats resolved (the later copy kept)"
-    )
+    for result, what in [*((r, "delivery") for r in results), *((r, "import") for r in imported)]:
+        console().print(
+            f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H} ({what}): {result.rows} rows, "
+            f"{result.quarantined} quarantined, {result.duplicates} duplicates dropped, "
+            f"{result.conflicts} conflicting repeats resolved (the later copy kept)"
+        )
 
 
 @app.command("import")

@@ -45,10 +45,10 @@ from pipelines.gbfs_v2 import ACCOUNT
 from pipelines.ingest import PartitionResult, hours_between, write_partition
 from pipelines.lake.datasets import DATASETS, EPOCH, Dataset, Quarantined, parse
 from pipelines.lake.filesystem import readable, write_whole
-from pipelines.lake.legacy_mds import LEGACY_DATASETS
+from pipelines.lake.legacy_mds import LEGACY_DATASETS, dataset_for
 from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
 from pipelines.lake.plausibility import FUTURE_TOLERANCE
-from pipelines.lake.store import Lake, Partition, check_zone_id, import_stem, snapshot_stem
+from pipelines.lake.store import IMPORT_FORMAT, Lake, Partition, check_zone_id, import_stem, snapshot_stem
 
 SUFFIXES = (".json", ".geojson", ".ndjson", ".jsonl")
 """File names read (each also gzip'd, `.gz`); any other file of a folder is listed as skipped."""
@@ -861,6 +861,32 @@ def _write_manifest(lake: Lake, run: _Run, files: list[dict[str, Any]]) -> Path:
     text = json.dumps(document, indent=2).encode()
     write_whole(path, lambda target: target.write_bytes(text) if isinstance(target, Path) else target.write(text))
     return Path(str(path))
+
+
+def reparse_imports(lake: Lake, dataset: str, zone_id: str, hour: datetime) -> list[PartitionResult]:
+    """Rebuild an hourly partition's imported files from the raw pages each import kept (as `fleetlake reparse`
+    rebuilds its delivery), each with its own time; an import's empty complete hour keeps no pages and stays."""
+    partition = Partition(dataset, zone_id, hour)
+    stems = sorted({page.name.split(".page-")[0] for page in lake.raw_dir(partition).glob("import-*.page-*.json.gz")})
+    results = []
+    for stem in stems:
+        pages = lake.read_raw(partition, stem=stem)
+        imported_at = datetime.strptime(stem[: len(IMPORT_FORMAT) + 6], IMPORT_FORMAT).replace(tzinfo=UTC)
+        parser = dataset_for(dataset, pages)  # the pages say their MDS version
+        results.append(
+            write_partition(
+                lake,
+                parser,
+                partition,
+                pages,
+                (hour, hour + timedelta(hours=1)),
+                stem=stem,
+                keep_raw=False,
+                ingested_at=imported_at,
+                addition=True,
+            )
+        )
+    return results
 
 
 def accounted(report: ImportReport) -> Iterator[tuple[str, int, int]]:

@@ -337,3 +337,26 @@ def test_only_a_complete_import_holds_its_hour(tmp_path: Path) -> None:
     assert lake.holds_hour(Partition("mds_trips", "7", HOUR))
     assert lake.holds_hour(Partition("mds_trips", "7", HOUR + timedelta(hours=1)))  # written empty
     assert not lake.holds_hour(Partition("mds_events", "7", HOUR))  # the archive held no events
+
+
+def test_reparse_rebuilds_an_imported_hour_from_the_pages_the_import_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fleetlake reparse` of an hour holding only an import: its file is rebuilt from the import's kept pages, the
+    same rows, the same quarantine, its own ingest time."""
+    for name in Settings.variables().values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FLEETLAKE_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("FLEETLAKE_LOG_FILE", str(tmp_path / "fleetlake.log"))
+    bad = {**trip_20(2, HOUR), "start_location": {"lat": 123, "lng": 18}}
+    (tmp_path / "trips.json").write_text(json.dumps([trip_20(1, HOUR), bad]))
+    import_archives(Lake(tmp_path / "lake"), [tmp_path / "trips.json"], Stated(zone="7"), imported_at=NOW)
+    written = next((tmp_path / "lake" / "mds_trips").rglob("import-*.parquet"))
+    before = pl.read_parquet(written)
+    written.unlink()
+    result = CliRunner().invoke(
+        cli.app, ["reparse", "--dataset", "mds_trips", "--zone", "7", "--hour", "2026-03-28T10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(import): 1 rows, 1 quarantined" in result.output
+    assert pl.read_parquet(written).equals(before)

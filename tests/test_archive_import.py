@@ -165,8 +165,8 @@ def test_imported_marts_equal_the_api_ingested(imported: Imported, mart: str) ->
 
 
 def test_imported_hours_are_delivered_like_the_api_ones(imported: Imported) -> None:
-    columns = "zone_id, hour_start, mds_trips_records, mds_events_records, coverage, missing_partitions, warm_up"
-    sql = f"select {columns} from data_quality_hourly order by zone_id, hour_start"
+    columns = "zone_id, hour, mds_trips_records, mds_events_records, coverage, missing_partitions, warm_up"
+    sql = f"select {columns} from data_quality_hourly order by zone_id, hour"
     ours = query(imported.imported, sql)
     assert ours.equals(query(imported.api, sql))
     assert ours.height == len(ZONES) * len(HOURS)
