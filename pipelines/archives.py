@@ -164,7 +164,11 @@ def archive_files(paths: Sequence[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
+            found.extend(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             found.append(path)
     return sorted(dict.fromkeys(found))

@@ -82,12 +82,14 @@ def all_accounted(report: ImportReport) -> None:
 def test_legacy_record_files_say_their_version_by_their_fields(tmp_path: Path) -> None:
     """Bare lists (one JSON array, and JSON lines gzip'd) of 1.2 and 0.4 status changes: no envelope, no option;
     the fields tell the version, each record lands in its event_time's hour, mapped to 2.0's words."""
-    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / ".hidden").mkdir(parents=True)  # an editor's or a sync tool's folder: not the archive's
+    (tmp_path / "a" / ".hidden" / "changes.json").write_text("[]")
     (tmp_path / "a" / "changes-1.2.json").write_text(json.dumps([status_change(1, HOUR + timedelta(minutes=5), "1.2")]))
     lines = "\n".join(json.dumps(status_change(2, HOUR + timedelta(hours=1, minutes=m), "0.4")) for m in (1, 2))
     (tmp_path / "a" / "changes-0.4.ndjson.gz").write_bytes(gzip.compress(lines.encode()))
     report = import_archives(Lake(tmp_path / "lake"), [tmp_path / "a"], Stated(zone="7"), imported_at=NOW)
     all_accounted(report)
+    assert report.files == 2 and report.skipped == []
     events = lake_rows(tmp_path / "lake", "mds_events").sort("timestamp")
     assert events["mds_version"].to_list() == ["1.2", "0.4", "0.4"]
     assert events["vehicle_state"].to_list() == ["available"] * 3
