@@ -179,6 +179,29 @@ def build_command(
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on; the loopback interface unless you open it.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+) -> None:
+    """Serve the MDS Metrics API (GET/POST /metrics, GET /geographies) from the published warehouse."""
+    from pipelines.metrics.service import MetricsService, serve
+
+    settings = _settings()
+    if not settings.warehouse.exists():
+        fail(f"no warehouse at {settings.warehouse} (FLEETLAKE_WAREHOUSE): build one first with `fleetlake build`")
+    try:
+        service = MetricsService(
+            settings.warehouse, settings.lake_dir, settings.metrics_jwt_secret.reveal(), settings.metrics_k
+        )
+    except ValueError as error:
+        fail(str(error), INPUT_ERROR)
+    console().print(f"MDS Metrics API on http://{host}:{port}/metrics (k = {settings.metrics_k})")
+    serve(service, host, port)
+
+
 @app.command("reparse")
 def reparse_command(
     dataset: Annotated[str, typer.Option(help="An hourly dataset: mds_trips or mds_events.")],

@@ -5,6 +5,7 @@ vehicle snapshots, backfills about 48 hours of two zones through Dagster (ingest
 downstream of it), prints what landed where, and ends with each city's report over the local days the demo spans.
 """
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,4 +77,21 @@ def run_demo(console: Console, base: Settings) -> bool:
         Console(soft_wrap=True, highlight=False).print(
             f"city report, [bold]{files.city}[/] (zone {zone}), {first_day} to {last_day}: {files.html.resolve()}"
         )
+    print_metrics_token(base)
     return ok
+
+
+def print_metrics_token(base: Settings) -> None:
+    """How to serve the MDS Metrics API over the demo's warehouse, with a token that reads it (a key is made up
+    when none is configured: the demo's warehouse holds only simulated data)."""
+    from pipelines.metrics.service import issue_token
+
+    secret = base.metrics_jwt_secret.reveal()
+    serve = "fleetlake serve"
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        serve = f"FLEETLAKE_METRICS_JWT_SECRET={secret} fleetlake serve"
+    Console(soft_wrap=True, highlight=False).print(
+        f"MDS Metrics API: run [bold]{serve}[/], then e.g. curl -H 'Authorization: Bearer "
+        f"{issue_token(secret)}' http://127.0.0.1:8090/metrics"
+    )

@@ -230,6 +230,10 @@ class Settings(BaseSettings):
     """Where steps on other machines hand each other values; empty: beside a lake in a bucket, else the instance's
     storage folder."""
 
+    # The MDS Metrics API (`fleetlake serve`): the key its bearer tokens are signed with (HS256), and k, the
+    # fewest trips a count may show (fewer, zero included, are returned as -1).
+    metrics_jwt_secret: Secret = _variable("FLEETLAKE_METRICS_JWT_SECRET", factory=lambda: Secret(""))
+    metrics_k: Annotated[int, annotated_types.Ge(1)] = _variable("FLEETLAKE_METRICS_K", 10)
     insurance_trips: bool = _variable("FLEETLAKE_INSURANCE_TRIPS", False, expects="true or false")
     """Ingest the insurance trips (personal data: licence plates, riders' ride counts); off unless set. They are
     kept apart from everything a city sees, in FLEETLAKE_INSURANCE_DIR (docs/privacy.md)."""

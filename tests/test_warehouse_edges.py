@@ -51,6 +51,9 @@ COMPARED = {
     "gbfs_occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
     "area_trips_hourly": "zone_id, hour, location, scope, area_id",
     "events_hourly": "zone_id, hour, event_type, scope, area_id",
+    "core.int_metrics_vehicles": "zone_id, scope, area_id, provider_id, vehicle_type, vehicle_state, interval_start",
+    "core.int_metrics_events": "zone_id, scope, area_id, provider_id, vehicle_type, event_type, interval_start",
+    "core.int_metrics_trips": "zone_id, location, scope, area_id, provider_id, vehicle_type, interval_start",
 }
 
 
@@ -74,7 +77,10 @@ def assert_same_as_full_build(
     for relation, order in COMPARED.items():
         if relation not in relations:
             continue
-        assert_frame_equal(table(incremental, relation, order), table(full, relation, order), check_row_order=True)
+        try:
+            assert_frame_equal(table(incremental, relation, order), table(full, relation, order), check_row_order=True)
+        except AssertionError as difference:
+            raise AssertionError(f"{relation}: {difference}") from None
 
 
 def quality(warehouse: Warehouse) -> dict[datetime, dict[str, Any]]:

@@ -58,6 +58,7 @@ final as (
         zone_id,
         event_id,
         device_id,
+        provider_id,  -- The provider that reported the event (the MDS Metrics provider_id dimension).
         timestamp as event_time,
         publication_time,
         event_types,

@@ -1,0 +1,77 @@
+"""The measures the Metrics API answers: their MDS names, what each is computed from, and how it rolls up.
+
+One definition for the API and for anyone reading the warehouse: each measure names the additive piece it reads
+(core.int_metrics_vehicles, core.int_metrics_events, core.int_metrics_trips) or, for a median, the trips
+themselves. `docs/metrics.md` lists them with their definitions.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipelines.warehouse.state_machine import STATES, TRANSITIONS
+
+# The right of way (MDS dockless "deployed"): available, unavailable (non_operational), reserved or on a trip.
+DEPLOYED_STATES = ("available", "non_operational", "on_trip", "reserved")
+EVENT_TYPES = tuple(sorted({transition.event_type for transition in TRANSITIONS}))
+LOCATIONS = {"start_loc": "start", "end_loc": "end"}
+TRIP_STATISTICS = ("avg", "med", "std", "sum")
+
+Family = Literal["vehicles", "events", "trips", "dockless"]
+DataType = Literal["integer", "float"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One MDS measure name and what answers it.
+
+    `kind` says how: for vehicles `avg`, `min`, `max`, `duration.sum` of `subject` (a state, or 'deployed'); for
+    events `count` of the event type `subject`; for trips `count`, `duration.<stat>`, `distance.<stat>` at `subject`
+    ('start' or 'end'); for dockless `avg.min`, `avg.max`, `idle.percent`, `trips_per_vehicle.avg` of 'deployed'.
+    """
+
+    name: str
+    family: Family
+    subject: str
+    kind: str
+    data_type: DataType
+    # Whether the measure is a count of trips (or derives from one) and so falls under redaction below k.
+    trip_based: bool = False
+
+    @property
+    def needs_single_series(self) -> bool:
+        """Minima and maxima of a sum are not the sum of minima: such a measure needs one stored series a row."""
+        return self.kind in ("min", "max")
+
+
+def _catalogue() -> dict[str, Measure]:
+    measures: list[Measure] = []
+    for state in STATES:
+        measures += [
+            Measure(f"vehicles.{state}.avg", "vehicles", state, "avg", "float"),
+            Measure(f"vehicles.{state}.min", "vehicles", state, "min", "integer"),
+            Measure(f"vehicles.{state}.max", "vehicles", state, "max", "integer"),
+            Measure(f"vehicles.{state}.duration.sum", "vehicles", state, "duration.sum", "float"),
+        ]
+    measures += [Measure(f"events.{event}.count", "events", event, "count", "integer") for event in EVENT_TYPES]
+    for name, location in LOCATIONS.items():
+        measures.append(Measure(f"trips.{name}.count", "trips", location, "count", "integer", trip_based=True))
+        for quantity in ("duration", "distance"):
+            measures += [
+                Measure(f"trips.{name}.{quantity}.{stat}", "trips", location, f"{quantity}.{stat}", "float", True)
+                for stat in TRIP_STATISTICS
+            ]
+    measures += [
+        Measure("dockless.deployed.avg", "dockless", "deployed", "avg", "float"),
+        Measure("dockless.deployed.min", "dockless", "deployed", "min", "integer"),
+        Measure("dockless.deployed.max", "dockless", "deployed", "max", "integer"),
+        Measure("dockless.deployed.avg.min", "dockless", "deployed", "avg.min", "float"),
+        Measure("dockless.deployed.avg.max", "dockless", "deployed", "avg.max", "float"),
+        Measure("dockless.utilization.idle.percent", "dockless", "deployed", "idle.percent", "float"),
+        Measure(
+            "dockless.utilization.trips_per_vehicle.avg", "dockless", "deployed", "trips_per_vehicle.avg", "float", True
+        ),
+    ]
+    return {measure.name: measure for measure in measures}
+
+
+MEASURES = _catalogue()

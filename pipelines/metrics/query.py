@@ -1,0 +1,482 @@
+"""A Metrics API query: read from the request body, checked field by field, answered from the warehouse.
+
+Nothing the caller sends reaches SQL as text: measures, dimensions and filter names are looked up in fixed tables,
+and every value (dates, ids, types) is bound as a parameter or sent as a registered relation.
+"""
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.metrics.geographies import ZONE_TYPE, Geography
+from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
+from pipelines.metrics.measures import MEASURES, Measure
+
+DIMENSIONS = ("provider_id", "geography_id", "vehicle_type")
+FILTERS = ("provider_id", "geography_id", "geography_type", "vehicle_type")
+DEFAULT_K = 10
+MAX_INTERVALS = 3000
+EVERY_TYPE = "*"
+NOT_KNOWN = ""  # what a row holds where a value is not known (an average of no trips): MDS rows take no null
+
+
+class QueryError(ValueError):
+    """A query the API refuses: `field` is the request field at fault (the 400 body names it)."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    measures: tuple[Measure, ...]
+    interval: str
+    spans: list[Interval]
+    zone: ZoneInfo
+    numeric: bool
+    dimensions: tuple[str, ...]
+    filters: dict[str, tuple[str, ...]]
+    echo: dict[str, Any] = field(default_factory=dict)
+
+
+def _strings(body: Mapping[str, Any], name: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise QueryError(name, f"{name} is a list of strings")
+    if len(set(value)) != len(value):
+        raise QueryError(name, f"{name} lists a value twice")
+    if allowed is not None and (unknown := [item for item in value if item not in allowed]):
+        raise QueryError(name, f"{name}: not supported: {', '.join(unknown)} (GET /metrics lists what is)")
+    return tuple(value)
+
+
+def parse_query(body: object, max_intervals: int = MAX_INTERVALS) -> MetricsQuery:
+    """The query in a POST /metrics body, or a QueryError naming the field at fault."""
+    if not isinstance(body, dict):
+        raise QueryError("body", "the body is a JSON object")
+    if unknown_fields := sorted(
+        set(body) - {"measures", "interval", "start_date", "end_date", "timezone", "dimensions", "filters"}
+    ):
+        raise QueryError(unknown_fields[0], f"unknown field {unknown_fields[0]}")
+    for required in ("measures", "interval", "start_date"):
+        if required not in body:
+            raise QueryError(required, f"{required} is required")
+    names = _strings(body, "measures", tuple(MEASURES))
+    if not names:
+        raise QueryError("measures", "measures lists at least one measure")
+    interval = body["interval"]
+    if interval not in INTERVALS:
+        raise QueryError("interval", f"interval is one of {', '.join(INTERVALS)}")
+    timezone = body.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise QueryError("timezone", "timezone is a TZ database name")
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise QueryError("timezone", f"unknown time zone {timezone!r}") from None
+    try:
+        start, numeric = parse_moment(body["start_date"], zone)
+    except DateError as error:
+        raise QueryError("start_date", str(error)) from None
+    end = None
+    if body.get("end_date") is not None:
+        try:
+            end, end_numeric = parse_moment(body["end_date"], zone)
+        except DateError as error:
+            raise QueryError("end_date", str(error)) from None
+        if end_numeric != numeric:
+            raise QueryError("end_date", "end_date is a timestamp exactly when start_date is")
+        if end < start:
+            raise QueryError("end_date", "end_date is before start_date")
+    if numeric and timezone is not None:
+        raise QueryError("timezone", "timezone is not allowed with numeric timestamps")
+    try:
+        spans = intervals(start, end, interval, zone, max_intervals)
+    except DateError as error:
+        raise QueryError("end_date" if "max_intervals" in str(error) else "start_date", str(error)) from None
+    dimensions = _strings(body, "dimensions", DIMENSIONS)
+    filters: dict[str, tuple[str, ...]] = {}
+    raw_filters = body.get("filters", [])
+    if not isinstance(raw_filters, list):
+        raise QueryError("filters", "filters is a list of {name, values}")
+    for item in raw_filters:
+        if not isinstance(item, dict) or set(item) != {"name", "values"}:
+            raise QueryError("filters", "a filter is {name, values}")
+        name, values = item["name"], item["values"]
+        if name not in FILTERS:
+            raise QueryError("filters", f"unknown filter {name!r}: one of {', '.join(FILTERS)}")
+        if name in filters:
+            raise QueryError("filters", f"filter {name} given twice")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise QueryError("filters", f"filter {name}: values is a non-empty list of strings")
+        filters[name] = tuple(values)
+    measures = tuple(MEASURES[name] for name in names)
+    echo = {
+        "measures": list(names),
+        "interval": interval,
+        "start_date": body["start_date"],
+        "end_date": body.get("end_date") or body["start_date"],
+        "timezone": timezone or "UTC",
+    }
+    # Given only when asked for: the OpenAPI wants at least one dimension where the field is present.
+    if dimensions:
+        echo["dimensions"] = list(dimensions)
+    if filters:
+        echo["filters"] = [{"name": name, "values": list(values)} for name, values in filters.items()]
+    return MetricsQuery(measures, interval, spans, zone, numeric, dimensions, filters, echo)
+
+
+def selected_geographies(query: MetricsQuery, every: Sequence[Geography]) -> list[Geography]:
+    """The geographies the query reads: those filtered by id or type; without a filter, with the geography_id
+    dimension every zone and area, else the zones (the whole of each, its areas summed would count it again)."""
+    chosen = list(every)
+    if ids := query.filters.get("geography_id"):
+        known = {geography.geography_id for geography in every}
+        if unknown := [value for value in ids if value not in known]:
+            raise QueryError("filters", f"unknown geography_id {unknown[0]} (GET /geographies lists them)")
+        chosen = [geography for geography in chosen if geography.geography_id in ids]
+    if types := query.filters.get("geography_type"):
+        chosen = [geography for geography in chosen if geography.geography_type in types]
+    unfiltered = "geography_id" not in query.filters and "geography_type" not in query.filters
+    if unfiltered and "geography_id" not in query.dimensions:
+        chosen = [geography for geography in chosen if geography.geography_type == ZONE_TYPE]
+    return chosen
+
+
+@dataclass
+class _Cell:
+    """What the pieces say of one row: sums by subject, and the minima/maxima inputs."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    minimum: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # subject: (min, quarters, series)
+    maximum: dict[str, tuple[int, int]] = field(default_factory=dict)  # subject: (max, series)
+    sub_seconds: dict[int, float] = field(default_factory=dict)  # deployed seconds per shorter interval
+    events: dict[str, int] = field(default_factory=dict)
+    trips: dict[str, tuple[float, ...]] = field(default_factory=dict)  # location: count, n, sum, sq, n, sum, sq
+    medians: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+
+def _dimension_sql(query: MetricsQuery, alias: str) -> tuple[str, str]:
+    """The select list and group-by columns of the query's dimensions (fixed names, never the caller's text)."""
+    columns = {
+        "provider_id": f"cast({alias}.provider_id as varchar)",
+        "geography_id": "geos.geography_id",
+        "vehicle_type": f"{alias}.vehicle_type",
+    }
+    chosen = [f"{columns[name]} as {name}" for name in DIMENSIONS if name in query.dimensions]
+    return "".join(f"{column}, " for column in chosen), "".join(
+        f", {name}" for name in DIMENSIONS if name in query.dimensions
+    )
+
+
+def _types_condition(query: MetricsQuery, alias: str) -> str:
+    if "vehicle_type" in query.dimensions or "vehicle_type" in query.filters:
+        condition = f"{alias}.vehicle_type <> '{EVERY_TYPE}'"
+        if "vehicle_type" in query.filters:
+            condition += f" and list_contains($vehicle_types, {alias}.vehicle_type)"
+        return condition
+    return f"{alias}.vehicle_type = '{EVERY_TYPE}'"
+
+
+def _provider_condition(query: MetricsQuery, alias: str) -> str:
+    if "provider_id" in query.filters:
+        return f"list_contains($providers, cast({alias}.provider_id as varchar))"
+    return "true"
+
+
+def _parameters(query: MetricsQuery, names: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "vehicle_types" in names and "vehicle_type" in query.filters:
+        values["vehicle_types"] = list(query.filters["vehicle_type"])
+    if "providers" in names and "provider_id" in query.filters:
+        values["providers"] = list(query.filters["provider_id"])
+    return values
+
+
+def _bound(sql: str, query: MetricsQuery, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    values = _parameters(query, [name for name in ("vehicle_types", "providers") if f"${name}" in sql])
+    values.update({name: value for name, value in (extra or {}).items() if f"${name}" in sql})
+    return values
+
+
+VEHICLES = """
+select metric_quarters.span, {dimensions}pieces.vehicle_state,
+    sum(pieces.state_seconds) as seconds,
+    min(pieces.min_vehicles) as fewest,
+    max(pieces.max_vehicles) as most,
+    count(*) as rows,
+    count(distinct (pieces.zone_id, pieces.scope, pieces.area_id, pieces.provider_id, pieces.vehicle_type)) as series,
+from core.int_metrics_vehicles as pieces
+inner join metric_quarters on pieces.interval_start = metric_quarters.interval_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id and pieces.scope = geos.scope and pieces.area_id is not distinct from geos.area_id
+where list_contains($states, pieces.vehicle_state) and {types} and {providers}
+group by metric_quarters.span{group}, pieces.vehicle_state
+"""
+SUB_DEPLOYED = """
+select metric_quarters.span, {dimensions}metric_quarters.sub, sum(pieces.state_seconds) as seconds,
+from core.int_metrics_vehicles as pieces
+inner join metric_quarters on pieces.interval_start = metric_quarters.interval_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id and pieces.scope = geos.scope and pieces.area_id is not distinct from geos.area_id
+where pieces.vehicle_state = 'deployed' and {types} and {providers}
+group by metric_quarters.span{group}, metric_quarters.sub
+"""
+EVENTS = """
+select metric_quarters.span, {dimensions}pieces.event_type, sum(pieces.event_count) as events,
+from core.int_metrics_events as pieces
+inner join metric_quarters on pieces.interval_start = metric_quarters.interval_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id and pieces.scope = geos.scope and pieces.area_id is not distinct from geos.area_id
+where list_contains($event_types, pieces.event_type) and {types} and {providers}
+group by metric_quarters.span{group}, pieces.event_type
+"""
+TRIPS = """
+select metric_quarters.span, {dimensions}pieces.location,
+    sum(pieces.trip_count), sum(pieces.duration_count), sum(pieces.duration_sum_s), sum(pieces.duration_sum_sq),
+    sum(pieces.distance_count), sum(pieces.distance_sum_m), sum(pieces.distance_sum_sq),
+from core.int_metrics_trips as pieces
+inner join metric_quarters on pieces.interval_start = metric_quarters.interval_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id and pieces.scope = geos.scope and pieces.area_id is not distinct from geos.area_id
+where list_contains($locations, pieces.location) and {types} and {providers}
+group by metric_quarters.span{group}, pieces.location
+"""
+# Medians are not additive: taken from the trips themselves, counted as core.int_metrics_trips counts them.
+MEDIANS = """
+with located as (
+    select
+        trips.zone_id,
+        cast(providers.provider_id as varchar) as provider_id,
+        coalesce(trips.vehicle_type, 'unknown') as vehicle_type,
+        $location as location,
+        time_bucket(interval 15 minute, if($location = 'start', trips.start_time, trips.end_time)) as interval_start,
+        if($location = 'start', trips.start_area_id, trips.end_area_id) as area_id,
+        if($location = 'start', trips.start_area_type, trips.end_area_type) as area_type,
+        trips.reported_duration_s,
+        trips.distance_m,
+    from main.trips as trips
+    inner join staging.stg_mds__trips as providers on trips.trip_id = providers.trip_id
+    where if($location = 'start', trips.start_time, trips.end_time) >= $first
+        and if($location = 'start', trips.start_time, trips.end_time) < $last
+)
+select metric_quarters.span, {dimensions}
+    median(pieces.reported_duration_s) as duration_median, median(pieces.distance_m) as distance_median,
+from located as pieces
+inner join metric_quarters on pieces.interval_start = metric_quarters.interval_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id
+    and (geos.scope = 'zone' or (pieces.area_type <> 'outside' and pieces.area_id = geos.area_id))
+where {types_plain} and {providers}
+group by metric_quarters.span{group}
+"""
+
+
+class Answer:
+    """Reads the pieces for one query and assembles the MDS response."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: MetricsQuery,
+        geographies: Sequence[Geography],
+        k: int,
+        horizons: Mapping[str, tuple[datetime, datetime]],
+    ) -> None:
+        self.con = con
+        self.query = query
+        self.k = k
+        self.geographies = list(geographies)
+        zones = {geography.zone_id for geography in self.geographies}
+        covered = [horizons[zone] for zone in zones if zone in horizons]
+        # Only whole intervals within the data: an interval the data covers in part would understate every average.
+        first = min((span[0] for span in covered), default=None)
+        last = max((span[1] for span in covered), default=None)
+        self.spans = [
+            span
+            for span in query.spans
+            if first is not None and last is not None and span.start >= first and span.end <= last
+        ]
+        self.cells: dict[tuple[Any, ...], _Cell] = {}
+
+    def _register(self) -> None:
+        pieces = quarters(self.spans, self.query.interval, self.query.zone)
+        self.con.register(
+            "metric_quarters",
+            pa.table(
+                {
+                    "interval_start": pa.array([row[0] for row in pieces], pa.timestamp("us", "UTC")),
+                    "span": pa.array([row[1] for row in pieces], pa.int32()),
+                    "sub": pa.array([row[2] for row in pieces], pa.int32()),
+                }
+            ),
+        )
+        self.con.register(
+            "metric_geographies",
+            pa.table(
+                {
+                    "geography_id": pa.array([g.geography_id for g in self.geographies], pa.string()),
+                    "zone_id": pa.array([g.zone_id for g in self.geographies], pa.string()),
+                    "scope": pa.array([g.scope for g in self.geographies], pa.string()),
+                    "area_id": pa.array([g.area_id for g in self.geographies], pa.string()),
+                }
+            ),
+        )
+        self.sub_counts: dict[int, dict[int, int]] = {}
+        for _, span, sub in pieces:
+            counts = self.sub_counts.setdefault(span, {})
+            counts[sub] = counts.get(sub, 0) + 1
+
+    def _cell(self, key: tuple[Any, ...]) -> _Cell:
+        if key not in self.cells:
+            self.cells[key] = _Cell()
+        return self.cells[key]
+
+    def _run(self, template: str, extra: Mapping[str, Any], alias: str = "pieces") -> list[tuple[Any, ...]]:
+        dimensions, group = _dimension_sql(self.query, alias)
+        sql = template.format(
+            dimensions=dimensions,
+            group=group,
+            types=_types_condition(self.query, alias),
+            types_plain=_types_condition(self.query, alias)
+            .replace(f"{alias}.vehicle_type <> '{EVERY_TYPE}'", "true")
+            .replace(f"{alias}.vehicle_type = '{EVERY_TYPE}'", "true"),
+            providers=_provider_condition(self.query, alias),
+        )
+        return self.con.execute(sql, _bound(sql, self.query, extra)).fetchall()
+
+    def read(self) -> None:
+        self._register()
+        width = len(self.query.dimensions)
+        measures = self.query.measures
+        states = {m.subject for m in measures if m.family in ("vehicles", "dockless")}
+        if any(m.kind in ("idle.percent",) for m in measures):
+            states.add("on_trip")
+        if states:
+            for row in self._run(VEHICLES, {"states": sorted(states)}):
+                cell = self._cell(row[: 1 + width])
+                state, seconds, fewest, most, rows, series = row[1 + width :]
+                cell.seconds[state] = float(seconds)
+                cell.minimum[state] = (int(fewest), int(rows), int(series))
+                cell.maximum[state] = (int(most), int(series))
+        if any(m.kind in ("avg.min", "avg.max") for m in measures):
+            for row in self._run(SUB_DEPLOYED, {}):
+                self._cell(row[: 1 + width]).sub_seconds[int(row[1 + width])] = float(row[2 + width])
+        if event_types := sorted({m.subject for m in measures if m.family == "events"}):
+            for row in self._run(EVENTS, {"event_types": event_types}):
+                self._cell(row[: 1 + width]).events[row[1 + width]] = int(row[2 + width])
+        locations = {m.subject for m in measures if m.family == "trips"}
+        if any(m.kind == "trips_per_vehicle.avg" for m in measures):
+            locations.add("start")
+        if locations:
+            for row in self._run(TRIPS, {"locations": sorted(locations)}):
+                self._cell(row[: 1 + width]).trips[row[1 + width]] = tuple(float(v) for v in row[2 + width :])
+        median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
+        if median_locations and self.spans:
+            bounds = {"first": self.spans[0].start, "last": self.spans[-1].end}
+            for location in median_locations:
+                for row in self._run(MEDIANS, {**bounds, "location": location}):
+                    self._cell(row[: 1 + width]).medians[location] = (row[1 + width], row[2 + width])
+
+    def _keys(self) -> list[tuple[Any, ...]]:
+        """Every row: each whole interval with each combination of the dimensions' values (every selected geography,
+        the providers and vehicle types found), so a place or hour without trips has its row too."""
+        values: list[list[Any]] = []
+        for name in DIMENSIONS:
+            if name not in self.query.dimensions:
+                continue
+            index = 1 + len(values)
+            if name == "geography_id":
+                values.append(sorted(g.geography_id for g in self.geographies))
+            else:
+                values.append(sorted({key[index] for key in self.cells if key[index] is not None}))
+        keys: list[tuple[Any, ...]] = [(span.index,) for span in self.spans]
+        for options in values:
+            keys = [(*key, option) for key in keys for option in options]
+        return keys
+
+    def _value(self, measure: Measure, cell: _Cell, span: Interval) -> float | int | str:
+        kind, subject = measure.kind, measure.subject
+        if measure.family in ("vehicles", "dockless") and kind in ("avg", "duration.sum"):
+            seconds = cell.seconds.get(subject, 0.0)
+            return seconds / span.seconds if kind == "avg" else seconds
+        if kind == "min":
+            fewest, rows, series = cell.minimum.get(subject, (0, 0, 1))
+            if series > 1:
+                raise QueryError(
+                    "dimensions",
+                    f"{measure.name} of several geographies, providers or vehicle types "
+                    "is not the sum of theirs: add the dimensions (or filter one value)",
+                )
+            # A quarter without a row had no vehicle in the state.
+            return fewest if rows == sum(self.sub_counts.get(span.index, {}).values()) else 0
+        if kind == "max":
+            most, series = cell.maximum.get(subject, (0, 1))
+            if series > 1:
+                raise QueryError(
+                    "dimensions",
+                    f"{measure.name} of several geographies, providers or vehicle types "
+                    "is not the sum of theirs: add the dimensions (or filter one value)",
+                )
+            return most
+        if kind in ("avg.min", "avg.max"):
+            subs = self.sub_counts.get(span.index, {})
+            averages = [cell.sub_seconds.get(sub, 0.0) / (900.0 * count) for sub, count in subs.items()]
+            return min(averages) if kind == "avg.min" else max(averages)
+        if kind == "idle.percent":
+            deployed = cell.seconds.get("deployed", 0.0)
+            return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
+        if measure.family == "events":
+            return cell.events.get(subject, 0)
+        trips = cell.trips.get("start" if kind == "trips_per_vehicle.avg" else subject, (0.0,) * 7)
+        count = int(trips[0])
+        if measure.trip_based and count < self.k:
+            return -1
+        if kind == "trips_per_vehicle.avg":
+            deployed = cell.seconds.get("deployed", 0.0) / span.seconds
+            return count / deployed if deployed > 0 else NOT_KNOWN
+        if kind == "count":
+            return count
+        quantity, stat = kind.split(".")
+        n, total, squares = trips[1:4] if quantity == "duration" else trips[4:7]
+        if stat == "sum":
+            return total
+        if n == 0:
+            return NOT_KNOWN
+        if stat == "avg":
+            return total / n
+        if stat == "std":
+            return math.sqrt(max(squares / n - (total / n) ** 2, 0.0))
+        median = cell.medians.get(subject, (None, None))[0 if quantity == "duration" else 1]
+        return NOT_KNOWN if median is None else float(median)
+
+    def response(self) -> dict[str, Any]:
+        self.read()
+        names = ["interval_start", *[name for name in DIMENSIONS if name in self.query.dimensions]]
+        columns = [{"name": "interval_start", "column_type": "dimension", "data_type": "datetime"}]
+        columns += [{"name": name, "column_type": "dimension", "data_type": "string"} for name in names[1:]]
+        columns += [{"name": m.name, "column_type": "metric", "data_type": m.data_type} for m in self.query.measures]
+        rows = []
+        for key in self._keys():
+            span = self.query.spans[key[0]]
+            cell = self.cells.get(key, _Cell())
+            row: list[Any] = [formatted(span.start, self.query.zone, self.query.numeric)]
+            row += [NOT_KNOWN if value is None else str(value) for value in key[1:]]
+            row += [self._value(measure, cell, span) for measure in self.query.measures]
+            rows.append(row)
+        return {
+            "id": str(uuid.uuid4()),
+            "query": {**self.query.echo, "k_value": self.k},
+            "columns": columns,
+            "rows": rows,
+        }

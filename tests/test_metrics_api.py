@@ -1,0 +1,326 @@
+"""The MDS Metrics API over real HTTP on loopback: the methodology's worked examples at their own 15-minute
+intervals, redaction, scopes, refusals and a daylight-saving day, every answer validated against the official
+OpenAPI (`shared/specs/mds/2.0/mds-openapi/reference/metrics.yaml` and the models it references).
+
+The OpenAPI's query schema types a filter's values as objects, while the Metrics text (and its own example,
+`values: [census_block]`) gives strings: the one correction made before validating is that filter values are strings.
+"""
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+import referencing
+import referencing.jsonschema
+import yaml
+
+import tests.test_mds_metrics as examples
+from pipelines.metrics.geographies import area_geography_id, zone_geography_id
+from pipelines.metrics.service import READ_PROVIDER, MetricsService, issue_token, running
+from pipelines.warehouse.build import Warehouse
+from tests.conftest import SPECS
+from tests.scenario import PROVIDER_ID, Record, event
+
+OPENAPI = SPECS / "mds" / "2.0" / "mds-openapi" / "reference"
+SECRET = "metrics-test-key-of-thirty-two-bytes-at-least"
+H = examples.H
+DST_ZONE = "301"  # one vehicle available through Stockholm's spring change (29 March 2026: 23 hours)
+DST_DAY = datetime(2026, 3, 28, 23, tzinfo=UTC)  # local midnight of 29 March
+
+
+def _load(uri: str) -> referencing.Resource[Any]:
+    path = Path(uri.removeprefix("file://"))
+    document = yaml.safe_load(path.read_text())
+    if path.name == "metrics.yaml":  # filter values are strings (see the module's docstring)
+        document["components"]["schemas"]["query"]["properties"]["filters"]["items"]["properties"]["values"][
+            "items"
+        ] = {"type": "string"}
+    return referencing.Resource.from_contents(document, default_specification=referencing.jsonschema.DRAFT202012)
+
+
+REGISTRY: referencing.Registry[Any] = referencing.Registry(retrieve=_load)  # type: ignore[call-arg]
+
+
+def schema_of(document: str, pointer: str) -> jsonschema.Draft202012Validator:
+    """A validator of the schema at `pointer` (a JSON pointer) in an OpenAPI document of the reference folder."""
+    uri = (OPENAPI / document).as_uri()
+    return jsonschema.Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=REGISTRY)
+
+
+DISCOVERY = schema_of("metrics.yaml", "/paths/~1metrics/get/responses/200/content/application~1json/schema")
+ANSWER = schema_of("metrics.yaml", "/paths/~1metrics/post/responses/200/content/application~1json/schema")
+GEOGRAPHIES = schema_of("geography.yaml", "/paths/~1geographies/get/responses/200/content/application~1json/schema")
+GEOGRAPHY = schema_of(
+    "geography.yaml", "/paths/~1geographies~1{geography_id}/get/responses/200/content/application~1json/schema"
+)
+ERROR = schema_of("../models/response/error.yaml", "")
+
+
+def dst_events() -> list[Record]:
+    return [event("dst/drop", "dst-v1", DST_DAY - timedelta(hours=2), "provider_drop_off", "available")]
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str  # k = 1: the worked examples' small counts shown
+    redacting_url: str  # k = 10, the default
+
+    def post(self, body: dict[str, Any], token: str | None = None, url: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or issue_token(SECRET)}"}
+        response = httpx.post(f"{url or self.url}/metrics", json=body, headers=headers, timeout=60)
+        if response.status_code == 200:
+            ANSWER.validate(response.json())
+        else:
+            ERROR.validate(response.json())
+        return response
+
+    def rows(self, body: dict[str, Any], url: str | None = None) -> list[list[Any]]:
+        response = self.post(body, url=url)
+        assert response.status_code == 200, response.text
+        rows: list[list[Any]] = response.json()["rows"]
+        return rows
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The worked examples unstretched (a minute is a minute: their 15-minute intervals are the API's PT15M), and a
+    zone through a daylight-saving change, built once and served twice."""
+    root = tmp_path_factory.mktemp("metrics-api")
+    lake = root / "lake"
+    hours = [H - timedelta(hours=1), H, H + timedelta(hours=1)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(examples, "STRETCH", 1)
+        examples.write_zone(lake, examples.AVAILABLE, hours, examples.available_example())
+        examples.write_zone(lake, examples.DURATION, hours, examples.duration_example())
+        examples.write_zone(lake, examples.DEPLOYED, hours, examples.deployed_example())
+        examples.write_zone(
+            lake, examples.TRIPS, hours, [], examples.trips_example(), (examples.HISTORIC_CULTURAL, examples.DOWNTOWN)
+        )
+        examples.write_zone(lake, examples.IDLE, [H], examples.idle_example())
+        trips, events = examples.trips_per_vehicle_example()
+        examples.write_zone(lake, examples.TRIPS_PER_VEHICLE, [H], events, trips)
+    examples.write_zone(lake, DST_ZONE, [DST_DAY + timedelta(hours=i) for i in range(-2, 26)], dst_events())
+    warehouse = Warehouse(root / "warehouse.duckdb", lake)
+    warehouse.build()
+    with (
+        running(MetricsService(warehouse.path, lake, SECRET, k=1)) as url,
+        running(MetricsService(warehouse.path, lake, SECRET, k=10)) as redacting_url,
+    ):
+        yield Api(url, redacting_url)
+
+
+def area(zone: str, area_id: str = "zone-a") -> str:
+    return area_geography_id(zone, area_id)
+
+
+def one(geography: str) -> list[dict[str, Any]]:
+    return [{"name": "geography_id", "values": [geography]}]
+
+
+def test_discovery_lists_every_measure_since_the_data_began(api: Api) -> None:
+    response = httpx.get(f"{api.url}/metrics", headers={"Authorization": f"Bearer {issue_token(SECRET)}"})
+    assert response.status_code == 200
+    found = response.json()
+    DISCOVERY.validate(found)
+    measures = {name for metric in found["metrics"] for name in metric["measures"]}
+    assert {"vehicles.available.avg", "events.trip_start.count", "trips.start_loc.duration.med"} <= measures
+    assert {"dockless.deployed.avg.min", "dockless.utilization.trips_per_vehicle.avg"} <= measures
+    assert {metric["since"] for metric in found["metrics"]} == {"2026-03-10T09:00+00:00"}
+    assert all(metric["intervals"] == ["PT15M", "PT1H", "P1D", "P1M"] for metric in found["metrics"])
+    assert set(found["dimensions"]) == {"provider_id", "geography_id", "vehicle_type"}
+    assert "geography_type" in found["filters"]
+
+
+def test_vehicles_available_avg_min_max_in_the_15_minutes(api: Api) -> None:
+    """1.1-1.3: 23 vehicle-minutes available in 10:00-10:15: 1.53, min 1, max 3."""
+    body = {
+        "measures": ["vehicles.available.avg", "vehicles.available.min", "vehicles.available.max"],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T10:00",
+        "filters": one(area(examples.AVAILABLE)),
+    }
+    (row,) = api.rows(body)
+    assert row[0] == "2026-03-10T10:00+00:00"
+    assert row[1:] == [pytest.approx(23 / 15), 1, 3]
+    assert round(row[1], 2) == 1.53
+
+
+def test_vehicles_duration_sum_and_event_counts_by_area(api: Api) -> None:
+    """1.4 and 1.5 at their own intervals: reserved 60 s (09:45) and 240 s (10:00; the text says 180) in Zone A, on
+    a trip 360 s, available 540 s in Zone A and 300 s in Zone B; the events by type and area."""
+    a, b = area(examples.DURATION), area(examples.DURATION, "zone-b")
+    body = {
+        "measures": [
+            "vehicles.reserved.duration.sum",
+            "vehicles.on_trip.duration.sum",
+            "vehicles.available.duration.sum",
+            "events.reservation_start.count",
+            "events.trip_start.count",
+            "events.trip_end.count",
+            "events.provider_drop_off.count",
+        ],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T09:45",
+        "end_date": "2026-03-10T10:15",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_id", "values": [a, b]}],
+    }
+    rows = {(row[0][11:16], row[1]): row[2:] for row in api.rows(body)}
+    assert rows[("09:45", a)] == [60, 0, 0, 1, 0, 0, 0]
+    assert rows[("10:00", a)] == [240, 360, 540, 0, 1, 0, 1]
+    assert rows[("10:00", b)] == [0, 0, 300, 0, 0, 1, 0]
+    assert rows[("10:15", a)][3] == rows[("10:15", b)][3] == 1
+
+
+def test_trip_measures_by_start_and_end_location(api: Api) -> None:
+    """1.6-1.14 as published: counts 1, 3, 1 (start, Historic Cultural) and 4, 1 (end, Downtown); durations and
+    distances averaged and summed; the medians and standard deviations of the same trips."""
+    start, end = area(examples.TRIPS, "historic-cultural"), area(examples.TRIPS, "downtown")
+    measures = ["count", "duration.avg", "duration.sum", "distance.avg", "distance.sum", "duration.med", "duration.std"]
+    body = {
+        "measures": [f"trips.start_loc.{m}" for m in measures] + [f"trips.end_loc.{m}" for m in measures],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T10:00",
+        "end_date": "2026-03-10T10:45",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_id", "values": [start, end]}],
+    }
+    rows = {(row[0][11:16], row[1]): row[2:] for row in api.rows(body)}
+    n = len(measures)
+    assert rows[("10:00", start)][:5] == [1, 1680, 1680, 987, 987]
+    assert rows[("10:15", start)][:5] == [3, 900, 2700, pytest.approx(368.67, abs=0.005), 1106]
+    assert rows[("10:15", start)][5:n] == [900, pytest.approx(math.sqrt((0 + 180**2 + 180**2) / 3))]
+    assert rows[("10:30", start)][:5] == [1, 600, 600, 264, 264]
+    assert rows[("10:30", end)][n : n + 5] == [4, 975, 3900, 484.25, 1937]
+    assert rows[("10:45", end)][n : n + 5] == [1, 1080, 1080, 420, 420]
+    # No trip started in Downtown: a zero count is redacted too, even at k = 1, and so is what it would average.
+    assert rows[("10:00", end)][:2] == [-1, -1]
+
+
+def test_dockless_deployed_and_utilization(api: Api) -> None:
+    """2.1, 2.3, 2.5 (2.20, 1, 3 in 10:00-10:15), 2.8 (idle 0.98) and 2.10 (20 trips over 2 deployed = 10)."""
+    body = {
+        "measures": ["dockless.deployed.avg", "dockless.deployed.min", "dockless.deployed.max"],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T10:00",
+        "filters": one(area(examples.DEPLOYED)),
+    }
+    assert api.rows(body)[0][1:] == [pytest.approx(2.2), 1, 3]
+    idle = {**body, "measures": ["dockless.utilization.idle.percent"], "interval": "PT1H"}
+    (row,) = api.rows({**idle, "filters": one(area(examples.IDLE))})
+    assert row[1] == pytest.approx(5060 / 5180)
+    assert round(row[1], 2) == 0.98
+    per_vehicle = {**idle, "measures": ["dockless.utilization.trips_per_vehicle.avg", "trips.start_loc.count"]}
+    assert api.rows({**per_vehicle, "filters": one(area(examples.TRIPS_PER_VEHICLE))})[0][1:] == [
+        pytest.approx(10.0),
+        20,
+    ]
+    # The hour's averages of its quarters: 2.10's vehicles are both deployed throughout.
+    spread = {**idle, "measures": ["dockless.deployed.avg.min", "dockless.deployed.avg.max"]}
+    assert api.rows({**spread, "filters": one(area(examples.TRIPS_PER_VEHICLE))})[0][1:] == [2.0, 2.0]
+
+
+def test_trip_counts_below_k_are_redacted_zero_included(api: Api) -> None:
+    start = area(examples.TRIPS, "historic-cultural")
+    body = {
+        "measures": ["trips.start_loc.count", "trips.start_loc.duration.avg", "events.trip_start.count"],
+        "interval": "PT1H",
+        "start_date": "2026-03-10T10:00",
+        "end_date": "2026-03-10T11:00",
+        "filters": one(start),
+    }
+    response = api.post(body, url=api.redacting_url)
+    assert response.json()["query"]["k_value"] == 10
+    # 5 trips at 10:00 and none at 11:00: both below k; event counts are not trip counts.
+    assert [row[1:3] for row in response.json()["rows"]] == [[-1, -1], [-1, -1]]
+    assert api.post(body).json()["query"]["k_value"] == 1
+    assert [row[1] for row in api.rows(body)] == [5, -1]
+    # 20 trips in an hour are shown at k = 10.
+    many = {**body, "end_date": None, "filters": one(area(examples.TRIPS_PER_VEHICLE))}
+    assert api.rows(many, url=api.redacting_url)[0][1] == 20
+
+
+def test_scopes_limit_what_a_token_reads(api: Api) -> None:
+    body = {
+        "measures": ["trips.start_loc.count"],
+        "interval": "PT1H",
+        "start_date": "2026-03-10T10:00",
+        "dimensions": ["provider_id"],
+        "filters": one(area(examples.TRIPS_PER_VEHICLE)),
+    }
+    own = api.post(body, token=issue_token(SECRET, READ_PROVIDER, PROVIDER_ID))
+    assert own.status_code == 200
+    assert own.json()["rows"][0][1:] == [PROVIDER_ID, 20]
+    other = "0d7e8c4a-1111-4222-8333-944455556666"
+    foreign = api.post(body, token=issue_token(SECRET, READ_PROVIDER, other))
+    assert foreign.status_code == 404  # no row of its own provider there
+    asked = {**body, "filters": [*body["filters"], {"name": "provider_id", "values": [PROVIDER_ID]}]}
+    assert api.post(asked, token=issue_token(SECRET, READ_PROVIDER, other)).status_code == 403
+    assert api.post(body, token=issue_token(SECRET, "trips:read")).status_code == 403
+    assert api.post(body, token=issue_token("another-key-of-thirty-two-bytes-or-longer")).status_code == 401
+    expired = issue_token(SECRET, lifetime=timedelta(seconds=-1))
+    assert api.post(body, token=expired).status_code == 401
+    assert httpx.post(f"{api.url}/metrics", json=body).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"measures": ["vehicles.flying.avg"]}, "measures"),
+        ({"interval": "P1W"}, "interval"),
+        ({"start_date": "2026-03-10 10:00"}, "start_date"),
+        ({"start_date": "2026-03-10T10:05"}, "start_date"),
+        ({"end_date": "2026-06-10T10:00"}, "end_date"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"dimensions": ["device_id"]}, "dimensions"),
+        ({"filters": [{"name": "zone", "values": ["x"]}]}, "filters"),
+        ({"measures": ["vehicles.available.min"], "filters": []}, "dimensions"),
+        ({"start_date": "2026-03-10T10:00'; drop table trips; --"}, "start_date"),
+    ],
+)
+def test_bad_queries_get_400_naming_the_field(api: Api, change: dict[str, Any], field: str) -> None:
+    body = {
+        "measures": ["vehicles.available.avg"],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T10:00",
+        "filters": one(area(examples.AVAILABLE)),
+        **change,
+    }
+    response = api.post(body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error_details"] == [field]
+
+
+def test_a_daylight_saving_day_in_p1d_and_pt1h(api: Api) -> None:
+    """29 March 2026 in Stockholm lasts 23 hours: one vehicle available all day is 23 h of vehicle time and an
+    average of 1; by the hour, 23 intervals, 02:00 skipped."""
+    base = {
+        "measures": ["vehicles.available.duration.sum", "vehicles.available.avg"],
+        "timezone": "Europe/Stockholm",
+        "filters": one(zone_geography_id(DST_ZONE)),
+    }
+    (day,) = api.rows({**base, "interval": "P1D", "start_date": "2026-03-29T00:00"})
+    assert day == ["2026-03-29T00:00+01:00", 23 * 3600, 1.0]
+    hours = api.rows({**base, "interval": "PT1H", "start_date": "2026-03-29T00:00", "end_date": "2026-03-29T23:00"})
+    assert len(hours) == 23
+    assert [row[0] for row in hours[1:3]] == ["2026-03-29T01:00+01:00", "2026-03-29T03:00+02:00"]
+    assert {tuple(row[1:]) for row in hours} == {(3600, 1.0)}
+    skipped = api.post({**base, "interval": "PT1H", "start_date": "2026-03-29T02:00"})
+    assert skipped.status_code == 400
+
+
+def test_geographies_are_mds_geography_objects(api: Api) -> None:
+    everything = httpx.get(f"{api.url}/geographies").json()
+    GEOGRAPHIES.validate(everything)
+    ids = {geography["geography_id"] for geography in everything["geographies"]}
+    assert {zone_geography_id(examples.TRIPS), area(examples.TRIPS, "downtown")} <= ids
+    one_area = httpx.get(f"{api.url}/geographies/{area(examples.TRIPS, 'downtown')}").json()
+    GEOGRAPHY.validate(one_area)
+    assert one_area["geography"]["name"] == "Downtown"
+    assert httpx.get(f"{api.url}/geographies/{zone_geography_id('nowhere')}").status_code == 404
