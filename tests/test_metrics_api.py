@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import jsonschema
 import pytest
@@ -324,3 +325,52 @@ def test_geographies_are_mds_geography_objects(api: Api) -> None:
     GEOGRAPHY.validate(one_area)
     assert one_area["geography"]["name"] == "Downtown"
     assert httpx.get(f"{api.url}/geographies/{zone_geography_id('nowhere')}").status_code == 404
+
+
+def test_the_pieces_roll_up_to_the_hourly_marts(api: Api, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One definition: by the hour, the 15-minute pieces give occupancy_hourly's seconds, fewest and most,
+    events_hourly's counts and area_trips_hourly's counts and sums, every zone, area, state and type; and the API's
+    hourly dockless.deployed figures are the mart's (and so the city report's, which reads them)."""
+    path = next(Path(tmp_path_factory.getbasetemp()).glob("metrics-api*/warehouse.duckdb"))
+    # Each pair holds the same rows (set difference both ways; EXCEPT takes two nulls as equal).
+    pairs = {
+        "occupancy": (
+            "select zone_id, scope, area_id, vehicle_state, hour, round(state_seconds, 3), min_vehicles, max_vehicles "
+            "from occupancy_hourly where vehicle_state <> 'parked' and (state_seconds > 0 or max_vehicles > 0)",
+            "select zone_id, scope, area_id, vehicle_state, time_bucket(interval 1 hour, interval_start) as hour, "
+            "round(sum(state_seconds), 3), if(count(*) = 4, min(min_vehicles), 0), max(max_vehicles) "
+            "from core.int_metrics_vehicles where vehicle_type = '*' group by all",
+        ),
+        "events": (
+            "select zone_id, scope, area_id, event_type, hour, event_count from events_hourly",
+            "select zone_id, scope, area_id, event_type, time_bucket(interval 1 hour, interval_start), "
+            "sum(event_count) from core.int_metrics_events where vehicle_type = '*' group by all",
+        ),
+        "trips": (
+            "select zone_id, location, scope, area_id, hour, trip_count, round(coalesce(duration_sum_s, 0), 3), "
+            "round(coalesce(distance_sum_m, 0), 3) from area_trips_hourly",
+            "select zone_id, location, scope, area_id, time_bucket(interval 1 hour, interval_start), sum(trip_count), "
+            "round(sum(duration_sum_s), 3), round(sum(distance_sum_m), 3) from core.int_metrics_trips "
+            "where vehicle_type = '*' group by all",
+        ),
+    }
+    differences = {
+        name: f"select count(*) from (({mart}) except ({pieces}) union all (({pieces}) except ({mart})))"
+        for name, (mart, pieces) in pairs.items()
+    }
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert {name: con.sql(sql).fetchone() for name, sql in differences.items()} == dict.fromkeys(differences, (0,))
+        assert con.sql("select count(*) from core.int_metrics_vehicles").fetchone() != (0,)
+        mart = con.execute(
+            "select avg_vehicles, min_vehicles, max_vehicles from occupancy_hourly where zone_id = $zone "
+            "and scope = 'zone' and vehicle_state = 'deployed' order by hour",
+            {"zone": examples.DEPLOYED},
+        ).fetchall()
+    body = {
+        "measures": ["dockless.deployed.avg", "dockless.deployed.min", "dockless.deployed.max"],
+        "interval": "PT1H",
+        "start_date": "2026-03-10T09:00",
+        "end_date": "2026-03-10T11:00",
+        "filters": one(zone_geography_id(examples.DEPLOYED)),
+    }
+    assert [tuple(row[1:]) for row in api.rows(body)] == [(pytest.approx(a), b, c) for a, b, c in mart]
