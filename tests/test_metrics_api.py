@@ -16,16 +16,18 @@ from typing import Any
 import duckdb
 import httpx
 import jsonschema
+import polars as pl
 import pytest
 import referencing
 import referencing.jsonschema
 import yaml
 
 import tests.test_mds_metrics as examples
+from fleetlake_provider.truth import truth_frames
 from pipelines.metrics.geographies import area_geography_id, zone_geography_id
 from pipelines.metrics.service import READ_PROVIDER, MetricsService, issue_token, running
 from pipelines.warehouse.build import Warehouse
-from tests.conftest import SPECS
+from tests.conftest import END, SPECS, START, BuiltWarehouse
 from tests.scenario import PROVIDER_ID, Record, event
 
 OPENAPI = SPECS / "mds" / "2.0" / "mds-openapi" / "reference"
@@ -374,3 +376,40 @@ def test_the_pieces_roll_up_to_the_hourly_marts(api: Api, tmp_path_factory: pyte
         "filters": one(zone_geography_id(examples.DEPLOYED)),
     }
     assert [tuple(row[1:]) for row in api.rows(body)] == [(pytest.approx(a), b, c) for a, b, c in mart]
+
+
+def test_answers_equal_the_simulators_truth(built_warehouse: BuiltWarehouse) -> None:
+    """The shared city (two zones, ingested over HTTP and built): trips started per zone, vehicle type and hour, and
+    their summed durations, as the simulator made them (a count below k = 1, i.e. zero, is -1)."""
+    truth = (
+        truth_frames(built_warehouse.provider)["trips"]
+        .with_columns(pl.col("start_time").dt.truncate("1h").alias("hour"))
+        .group_by("zone_id", "vehicle_type", "hour")
+        .agg(pl.len().alias("trips"), pl.col("duration_s").sum().alias("seconds"))
+    )
+    expected = {
+        (zone_geography_id(zone), vehicle_type, hour): (trips, seconds)
+        for zone, vehicle_type, hour, trips, seconds in truth.iter_rows()
+    }
+    body = {
+        "measures": ["trips.start_loc.count", "trips.start_loc.duration.sum"],
+        "interval": "PT1H",
+        "start_date": f"{START:%Y-%m-%dT%H:%M}",
+        "end_date": f"{END - timedelta(hours=1):%Y-%m-%dT%H:%M}",
+        "dimensions": ["geography_id", "vehicle_type"],
+        "filters": [{"name": "geography_type", "values": ["zone"]}],
+    }
+    service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)
+    with running(service) as url:
+        response = Api(url, url).post(body)
+    assert response.status_code == 200, response.text
+    found = {
+        (geography, vehicle_type, datetime.fromisoformat(start)): (count, seconds)
+        for start, geography, vehicle_type, count, seconds in response.json()["rows"]
+        if count != -1
+    }
+    assert len(found) > 20
+    assert found.keys() == expected.keys()
+    for key, (count, seconds) in found.items():
+        assert count == expected[key][0], key
+        assert seconds == pytest.approx(expected[key][1], abs=count), key  # reported in whole seconds
