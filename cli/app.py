@@ -194,7 +194,11 @@ def serve_command(
         fail(f"no warehouse at {settings.warehouse} (FLEETLAKE_WAREHOUSE): build one first with `fleetlake build`")
     try:
         service = MetricsService(
-            settings.warehouse, settings.lake_dir, settings.metrics_jwt_secret.reveal(), settings.metrics_k
+            settings.warehouse,
+            settings.lake_dir,
+            settings.metrics_jwt_secret.reveal(),
+            settings.metrics_k,
+            settings=settings,
         )
     except ValueError as error:
         fail(str(error), INPUT_ERROR)

@@ -104,14 +104,22 @@ class MetricsService:
     """The API over one published warehouse file."""
 
     def __init__(
-        self, warehouse: Path, lake_dir: Path | str, secret: str, k: int, max_intervals: int = MAX_INTERVALS
+        self,
+        warehouse: Path,
+        lake_dir: Path | str,
+        secret: str,
+        k: int,
+        max_intervals: int = MAX_INTERVALS,
+        settings: Settings | None = None,
     ) -> None:
         if len(secret.encode()) < MIN_KEY_BYTES:
             raise ValueError(
                 f"the Metrics API needs a token key of at least {MIN_KEY_BYTES} bytes (RFC 7518 for HS256): "
                 "set FLEETLAKE_METRICS_JWT_SECRET"
             )
-        self.warehouse = Warehouse(warehouse, lake_dir, settings=Settings())
+        self.warehouse = Warehouse(warehouse, lake_dir, settings=settings or Settings())
+        # The geographies of the file last read, by its identity: a build publishes a new file (a new inode).
+        self._geographies: tuple[tuple[int, int], list[Geography]] | None = None
         self.secret = secret
         self.k = k
         self.max_intervals = max_intervals
@@ -162,12 +170,22 @@ class MetricsService:
                 raise QueryError("filters", "this token reads only its own provider's metrics", status=403)
             query.filters["provider_id"] = (grant.provider_id,)
         with self._connection() as con:
-            chosen = selected_geographies(query, geographies(con))
+            chosen = selected_geographies(query, self._geographies_of(con))
             return Answer(con, query, chosen, self.k, self._horizons(con)).response()
+
+    def _geographies_of(self, con: duckdb.DuckDBPyConnection) -> list[Geography]:
+        """The geographies of the published file `con` reads, read once per published build."""
+        stat = self.warehouse.path.stat()
+        identity = (stat.st_ino, stat.st_mtime_ns)
+        cached = self._geographies
+        if cached is None or cached[0] != identity:
+            cached = (identity, geographies(con))
+            self._geographies = cached
+        return cached[1]
 
     def geographies(self) -> list[Geography]:
         with self._connection() as con:
-            return geographies(con)
+            return self._geographies_of(con)
 
 
 def create_app(service: MetricsService) -> Starlette:
