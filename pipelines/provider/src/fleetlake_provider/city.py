@@ -92,6 +92,66 @@ CATALOG: dict[str, CitySpec] = {
     )
 }
 DEFAULT_ZONES: tuple[str, ...] = ("1", "145")
+BUILT_IN_ORDER: tuple[str, ...] = ("1", "145", "9", "31")
+"""The built-in cities, in the order a count of zones takes them before generated ones."""
+FIRST_GENERATED_ZONE = 1001
+"""Generated zones have the ids 1001, 1002, ...: numeric like Voi's own, apart from every built-in one."""
+SITES: tuple[tuple[str, float, float, str, str, str], ...] = (
+    ("Gothenburg", 57.7089, 11.9746, "Europe/Stockholm", "SEK", "sv"),
+    ("Hamburg", 53.5511, 9.9937, "Europe/Berlin", "EUR", "de"),
+    ("Bergen", 60.3913, 5.3221, "Europe/Oslo", "NOK", "nb"),
+    ("Lyon", 45.7640, 4.8357, "Europe/Paris", "EUR", "fr"),
+    ("Helsinki", 60.1699, 24.9384, "Europe/Helsinki", "EUR", "fi"),
+    ("Copenhagen", 55.6761, 12.5683, "Europe/Copenhagen", "DKK", "da"),
+    ("Madrid", 40.4168, -3.7038, "Europe/Madrid", "EUR", "es"),
+    ("Rome", 41.9028, 12.4964, "Europe/Rome", "EUR", "it"),
+    ("Zurich", 47.3769, 8.5417, "Europe/Zurich", "CHF", "de"),
+    ("Brussels", 50.8503, 4.3517, "Europe/Brussels", "EUR", "fr"),
+    ("Vienna", 48.2082, 16.3738, "Europe/Vienna", "EUR", "de"),
+    ("Birmingham", 52.4862, -1.8904, "Europe/London", "GBP", "en"),
+)
+"""Where generated zones lie: real cities' centres, time zones, currencies and languages, taken in turn; past the
+last, the list starts again half a degree further south and east (its own city, named with a number)."""
+
+
+def generated_spec(zone_id: str) -> CitySpec:
+    """The city of a generated zone id (1001 upwards): the same id always gives the same city. Its radius, parking
+    mode and speed limits are drawn like the built-in cities' (a third park in spots, like Berlin)."""
+    number = int(zone_id) - FIRST_GENERATED_ZONE if zone_id.isdigit() else -1
+    if number < 0 or str(number + FIRST_GENERATED_ZONE) != zone_id:
+        raise ValueError(f"unknown zone {zone_id!r}; the simulated cities are {sorted(CATALOG)} and 1001 upwards")
+    name, lat, lng, timezone, currency, language = SITES[number % len(SITES)]
+    cycle = number // len(SITES)
+    rng = random.Random(f"zone:{zone_id}")
+    parking_spots = rng.random() < 1 / 3
+    return CitySpec(
+        zone_id,
+        f"{name} {cycle + 1}" if cycle else name,
+        "parking-spot" if parking_spots else "free-floating",
+        round(lat - 0.5 * cycle, 4),
+        round(lng + 0.5 * cycle, 4),
+        float(rng.randrange(3000, 4600, 100)),
+        timezone,
+        currency,
+        language,
+        20,
+        rng.choice((11, 12)),
+        rng.choice((8, 10)),
+        parking_spots,
+    )
+
+
+def spec_of(zone_id: str) -> CitySpec:
+    """A built-in city, or a generated one (ValueError for any other id)."""
+    return CATALOG[zone_id] if zone_id in CATALOG else generated_spec(zone_id)
+
+
+def zone_ids(count: int) -> tuple[str, ...]:
+    """`count` zones: the built-in cities first, then generated ones (1001, 1002, ...)."""
+    if count < 1:
+        raise ValueError(f"a count of zones is at least 1, not {count}")
+    generated = (str(FIRST_GENERATED_ZONE + n) for n in range(max(count - len(BUILT_IN_ORDER), 0)))
+    return (*BUILT_IN_ORDER[:count], *generated)
 
 
 @dataclass(frozen=True)

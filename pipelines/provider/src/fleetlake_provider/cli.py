@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fleetlake_provider.app import RATE_LIMIT_PER_MINUTE, ProviderApp
-from fleetlake_provider.city import CATALOG, DEFAULT_ZONES
+from fleetlake_provider.city import CATALOG, DEFAULT_ZONES, spec_of, zone_ids
 from fleetlake_provider.clock import AnchoredClock, Clock, WallClock
 from fleetlake_provider.faults import Faults
 from fleetlake_provider.server import bind, serve_forever, url_of
@@ -38,11 +38,38 @@ def _utc(value: str, option: str) -> datetime:
 
 
 def _zones(value: str) -> tuple[str, ...]:
-    zones = tuple(z.strip() for z in value.split(",") if z.strip())
-    unknown = [z for z in zones if z not in CATALOG]
-    if unknown:
-        raise typer.BadParameter(f"unknown zone(s) {unknown}; the simulated cities are {sorted(CATALOG)}")
+    """Zone ids, comma-separated; or one number without a comma: that many zones (see `city.zone_ids`)."""
+    text = value.strip()
+    if text.isdigit() and "," not in text:
+        if int(text) < 1:
+            raise typer.BadParameter(f"--zones takes a count of at least 1 or zone ids, not {value!r}")
+        return zone_ids(int(text))
+    zones = tuple(dict.fromkeys(z.strip() for z in text.split(",") if z.strip()))
+    unknown = []
+    for zone in zones:
+        try:
+            spec_of(zone)
+        except ValueError:
+            unknown.append(zone)
+    if unknown or not zones:
+        raise typer.BadParameter(
+            f"unknown zone(s) {unknown}; the simulated cities are {sorted(CATALOG)} and generated ones from 1001"
+        )
     return zones
+
+
+def _fleet(value: str, zones: tuple[str, ...]) -> dict[str, int]:
+    """`id:size,...`: vehicles per zone; each zone must be served."""
+    fleet: dict[str, int] = {}
+    for item in (part.strip() for part in value.split(",") if part.strip()):
+        zone, _, size = item.partition(":")
+        if not size.strip().isdigit() or int(size) < 1:
+            raise typer.BadParameter(f"--fleet takes zone:vehicles pairs, e.g. 1:20000,145:3000, not {item!r}")
+        fleet[zone.strip()] = int(size)
+    unserved = sorted(set(fleet) - set(zones))
+    if unserved:
+        raise typer.BadParameter(f"--fleet sizes zone(s) {unserved}, which --zones does not serve ({list(zones)})")
+    return fleet
 
 
 Seed = Annotated[int, typer.Option(help="Seed of the simulation: the same seed gives the same city.")]
@@ -52,7 +79,17 @@ Start = Annotated[
     typer.Option(help="First simulated UTC instant (ISO 8601); default: midnight UTC (days - 1) ago."),
 ]
 Days = Annotated[int, typer.Option(help="Simulated days.", min=1)]
-Zones = Annotated[str, typer.Option(help=f"Comma-separated zone ids, of {sorted(CATALOG)}.")]
+Zones = Annotated[
+    str,
+    typer.Option(
+        help=f"Comma-separated zone ids (built-in {sorted(CATALOG)}, generated from 1001 on), or one number: that "
+        "many zones, the built-in cities first (to name one zone alone, end it with a comma: 9,)."
+    ),
+]
+Fleet = Annotated[
+    str,
+    typer.Option(help="Vehicles per zone where it differs from --vehicles: zone:vehicles pairs, e.g. 1:20000,145:300."),
+]
 FaultsOpt = Annotated[
     str,
     typer.Option(
@@ -86,6 +123,7 @@ def _options(
     start: str | None,
     days: int,
     zones: str,
+    fleet: str = "",
     faults: str = "",
     ready_delay: float = 600,
     parked_days: float = 0.0,
@@ -97,9 +135,11 @@ def _options(
         raise typer.BadParameter(f"--faults or {FAULTS_ENV}: {e}") from e
     if timestamp_rounding and 3600 % timestamp_rounding:
         raise typer.BadParameter(f"--timestamp-rounding must divide an hour (3600 s), not {timestamp_rounding}")
+    served = _zones(zones)
     return ProviderOptions(
-        zones=_zones(zones),
+        zones=served,
         vehicles=vehicles,
+        fleet=_fleet(fleet, served),
         start=_utc(start, "--start") if start else None,
         days=days,
         seed=seed,
@@ -119,6 +159,7 @@ def serve(
     start: Start = None,
     days: Days = 2,
     zones: Zones = DEFAULT_ZONES_TEXT,
+    fleet: Fleet = "",
     faults: FaultsOpt = "",
     ready_delay: ReadyDelay = 600.0,
     rate_limit: Annotated[int, typer.Option(help="Requests per minute before HTTP 429.")] = RATE_LIMIT_PER_MINUTE,
@@ -127,15 +168,13 @@ def serve(
     timestamp_rounding: TimestampRounding = 0,
 ) -> None:
     """Serve the simulated Voi API until interrupted; the first line printed is its base URL."""
-    options = _options(
-        seed, vehicles, start, days, zones, faults, ready_delay, parked_days, timestamp_rounding=timestamp_rounding
-    )
+    options = _options(seed, vehicles, start, days, zones, fleet, faults, ready_delay, parked_days, timestamp_rounding)
     clock: Clock = AnchoredClock(_utc(now, "--now")) if now else WallClock()
     sock = bind(host, port)
     provider = SimulatedProvider(options, clock)
     print(url_of(sock), flush=True)
     typer.echo(
-        f"serving zones {', '.join(options.zones)}: {options.vehicles} vehicles each, "
+        f"serving zones {', '.join(f'{z} ({provider.vehicles_of(z)})' for z in options.zones)} vehicles, "
         f"{provider.config.start:%Y-%m-%d %H:%M}Z + {options.days} days, seed {options.seed}"
         + (f", faults {faults}" if options.faults.any else "")
         + (f", times rounded to {timestamp_rounding} s" if timestamp_rounding else ""),
@@ -153,12 +192,13 @@ def truth(
     start: Start = None,
     days: Days = 2,
     zones: Zones = DEFAULT_ZONES_TEXT,
+    fleet: Fleet = "",
     parked_days: ParkedDays = 0.0,
     timestamp_rounding: TimestampRounding = 0,
 ) -> None:
     """Write the simulated city's ground truth (trips, events, per-vehicle state timeline) as Parquet."""
     options = _options(
-        seed, vehicles, start, days, zones, parked_days=parked_days, timestamp_rounding=timestamp_rounding
+        seed, vehicles, start, days, zones, fleet, parked_days=parked_days, timestamp_rounding=timestamp_rounding
     )
     provider = SimulatedProvider(options)
     for name, path in write_truth(provider, out).items():

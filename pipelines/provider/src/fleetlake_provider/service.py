@@ -6,11 +6,12 @@ feeds) and `zone_api` (Voi's zone API). Payload shapes follow the seed documents
 where those are silent, MDS 2.0 and GBFS 3.0.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetlake_provider.city import CATALOG, DEFAULT_ZONES, build_city
+from fleetlake_provider.city import DEFAULT_ZONES, build_city, spec_of
 from fleetlake_provider.clock import HOUR_MS, Clock, WallClock
 from fleetlake_provider.faults import Faults
 from fleetlake_provider.index import ZoneIndex
@@ -46,7 +47,11 @@ class NotReady(ProviderError):
 @dataclass(frozen=True)
 class ProviderOptions:
     zones: tuple[str, ...] = DEFAULT_ZONES
+    """The zones served: built-in cities (1, 145, 9, 31) and generated ones (1001 upwards, see city.zone_ids)."""
     vehicles: int = 300
+    """Vehicles of every zone `fleet` does not size."""
+    fleet: Mapping[str, int] = field(default_factory=dict, hash=False)
+    """Vehicles per zone id, for zones of other sizes than `vehicles` (a big city beside small ones)."""
     start: datetime | None = None
     days: int = 2
     seed: int = 7
@@ -84,12 +89,21 @@ class SimulatedProvider:
         )
         self.config = config
         self.zones: dict[str, ZoneIndex] = {}
+        unserved = sorted(set(opts.fleet) - set(opts.zones))
+        if unserved:
+            raise ValueError(f"fleet sizes given for zone(s) {unserved}, which are not served ({list(opts.zones)})")
         for zone_id in opts.zones:
-            if zone_id not in CATALOG:
-                raise ValueError(f"unknown zone {zone_id!r}; the simulated cities are {sorted(CATALOG)}")
-            city = build_city(CATALOG[zone_id], opts.vehicles, opts.seed)
-            fleet = round_times(simulate(city, config), opts.timestamp_rounding_s)
+            vehicles = self.vehicles_of(zone_id)
+            if vehicles < 1:
+                raise ValueError(f"zone {zone_id} needs at least one vehicle, not {vehicles}")
+            city = build_city(spec_of(zone_id), vehicles, opts.seed)
+            zone_config = config if vehicles == config.vehicles else replace(config, vehicles=vehicles)
+            fleet = round_times(simulate(city, zone_config), opts.timestamp_rounding_s)
             self.zones[zone_id] = ZoneIndex.build(fleet, opts.seed, opts.faults, opts.ready_delay_s)
+
+    def vehicles_of(self, zone_id: str) -> int:
+        """The zone's fleet size: its own from `fleet`, else `vehicles`."""
+        return self.options.fleet.get(zone_id, self.options.vehicles)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
