@@ -96,6 +96,7 @@ def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) 
                 dataset,
                 zones,
                 partitions_written=summary["partitions_written"],
+                partitions_unchanged=summary["partitions_unchanged"],
                 future_hours_skipped=summary["partitions_future"],
                 window_start=window.start.isoformat(),
                 window_end=window.end.isoformat(),

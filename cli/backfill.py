@@ -78,7 +78,7 @@ def run_backfill(
     _say_lead_in(lead_in, lead_in_hours, hours[0], console)
     if lead_in.first_to_fetch is not None:
         hours = hours_between(lead_in.first_to_fetch, end)
-    counts = {"written": 0, "quarantined": 0, "rows": 0, "not_ready": 0, "future": 0, "failed": 0}
+    counts = {"written": 0, "unchanged": 0, "quarantined": 0, "rows": 0, "not_ready": 0, "future": 0, "failed": 0}
     failures: list[PartitionResult] = []
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -113,7 +113,8 @@ def run_backfill(
         )
     status = "[green]done[/]" if result.success else "[red]failed[/]"
     console.print(
-        f"{status}: run {result.run_id[:8]}, {counts['written']} partitions written, {counts['rows']:,} rows, "
+        f"{status}: run {result.run_id[:8]}, {counts['written']} partitions written, "
+        f"{counts['unchanged']} unchanged, {counts['rows']:,} rows, "
         f"{counts['quarantined']} quarantined, {counts['future']} future hours skipped, "
         f"{counts['failed']} failed, lake at {settings.lake_dir}"
     )

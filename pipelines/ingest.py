@@ -18,6 +18,7 @@ import polars as pl
 from pipelines.gbfs_v2 import GBFS_V2_FEED, snapshot_targets
 from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
 from pipelines.lake.filesystem import readable
+from pipelines.lake.fingerprint import records_fingerprint, stored_fingerprint
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
     INGESTED_AT,
@@ -51,7 +52,9 @@ HOURLY_ENDPOINTS: dict[str, Callable[[VoiClient, str, datetime], Awaitable[list[
     "mds_events": VoiClient.mds_events_historical,
 }
 """The client call that fetches one zone and hour of each hourly dataset."""
-Status = Literal["written", "not_ready", "future", "failed"]
+Status = Literal["written", "unchanged", "not_ready", "future", "failed"]
+"""`unchanged`: a delivery of an hourly partition with the same records as the partition's (see write_partition);
+nothing was written."""
 MAX_CONCURRENT_PARTITIONS = 32
 MDS_VERSION_COLUMN = "mds_version"
 
@@ -89,6 +92,7 @@ class IngestReport:
         rows = self.results if dataset is None else self.of(dataset)
         return {
             "partitions_written": sum(r.status == "written" for r in rows),
+            "partitions_unchanged": sum(r.status == "unchanged" for r in rows),
             "partitions_not_ready": sum(r.status == "not_ready" for r in rows),
             "partitions_future": sum(r.status == "future" for r in rows),
             "partitions_failed": sum(r.status == "failed" for r in rows),
@@ -165,6 +169,12 @@ def write_partition(
     under the delivery's own stem beside the earlier ones, and the records it replaced (changed or no longer
     delivered) or that its response repeated go to `superseded/` (see `superseded_records`). A delivery that
     repeats the newest one byte for byte is that delivery again: it keeps its time and adds no raw copy.
+    A delivery whose records are the partition's (the same records, rejections and repeats: its content
+    fingerprint, pipelines/lake/fingerprint.py, equals the one stored with the partition's file) writes nothing,
+    neither its raw response nor the partition, and reports `unchanged`: the partition, its delivery time and its
+    kept raw response stay those of the delivery that first carried these records (responses differ in
+    `last_updated` on every request, so keeping each would keep a copy an hour for every lookback hour). A delivery
+    that differs in any record is kept whole, as any other. A re-parse (`keep_raw=False`) always rewrites.
     A record time beyond the delivery's clock (`captured_at` for a snapshot, else `ingested_at`) and a tolerance is
     in the future (pipelines/lake/plausibility.py), so a re-parse judges it as the delivery was judged.
 
@@ -183,6 +193,29 @@ def write_partition(
         if keep_raw:
             lake.write_raw(partition, list(pages), stem=f"rejected-{ingested_at:%Y%m%dT%H%M%S%fZ}")
         return PartitionResult(dataset.name, partition.zone_id, partition.hour, "failed", error=str(e))
+    frame = parsed.frame
+    if rows_filter is not None:
+        frame = frame.filter(rows_filter)
+    repeated = (
+        frame_of(dataset, [r.row for r in parsed.repeats]).with_columns(
+            pl.Series("conflict", [r.conflict for r in parsed.repeats])
+        )
+        if parsed.repeats
+        else None
+    )
+    fingerprint = records_fingerprint(frame, [(q.reason, q.raw) for q in parsed.quarantined], repeated)
+    if hourly and keep_raw and not addition and stored_fingerprint(lake.data_path(partition, stem)) == fingerprint:
+        return PartitionResult(
+            dataset.name,
+            partition.zone_id,
+            partition.hour,
+            "unchanged",
+            rows=frame.height,
+            received=parsed.received,
+            quarantined=len(parsed.quarantined),
+            duplicates=parsed.duplicates,
+            conflicts=parsed.conflicts,
+        )
     if hourly and not addition:
         deliveries = lake.raw_deliveries(partition)
         newest = deliveries[-1] if deliveries else None
@@ -195,9 +228,6 @@ def write_partition(
             keep_raw, ingested_at = False, ingested_at_of(newest) or ingested_at
         raw_stem = delivery_stem(ingested_at)
     size = lake.write_raw(partition, list(pages), stem=raw_stem) if keep_raw else 0
-    frame = parsed.frame
-    if rows_filter is not None:
-        frame = frame.filter(rows_filter)
     if captured_at is not None:
         frame = frame.with_columns(pl.lit(captured_at).cast(pl.Datetime("ms", "UTC")).alias("captured_at"))
     if hourly:
@@ -208,8 +238,9 @@ def write_partition(
         else:
             superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
             size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
-    size += lake.write_data(partition, frame, stem)
     size += lake.write_quarantine(partition, parsed.quarantined, window, ingested_at, stem)
+    # The data file last, with the fingerprint of all the above: until it lands, the partition is the old one.
+    size += lake.write_data(partition, frame, stem, fingerprint=fingerprint)
     return PartitionResult(
         dataset.name,
         partition.zone_id,

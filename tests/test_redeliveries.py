@@ -17,7 +17,7 @@ from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.faults import Faults
 from fleetlake_provider.truth import truth_frames
 from pipelines.config import Settings
-from pipelines.ingest import PartitionResult, hours_between, ingest_hours, write_partition
+from pipelines.ingest import IngestReport, PartitionResult, hours_between, ingest_hours, write_partition
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Lake, Partition, delivery_stem
 from pipelines.voi.client import VoiClient
@@ -144,6 +144,38 @@ def test_the_same_response_ingested_again_is_the_same_delivery(tmp_path: Path) -
     assert run(warehouse, "select ingested_at from staging.stg_mds__trips").item() == FIRST_INGEST
 
 
+def test_a_redelivery_of_the_same_records_in_another_envelope_writes_nothing(tmp_path: Path) -> None:
+    """Responses differ on every request (`last_updated`) and may list records in another order: the records are
+    what is compared. The same records, rejections and repeats write nothing, not even a raw copy; one changed
+    record, or one more rejection, is a delivery like any other."""
+    lake = setup_lake(tmp_path)
+    a = trip("a", "scooter-a", HOUR + 10 * M, HOUR + 20 * M)
+    b = trip("b", "scooter-b", HOUR + 30 * M, HOUR + 40 * M)
+    bad = {"trip_id": "not a trip"}
+
+    def delivery(records: list[Any], ingested_at: datetime, last_updated: int) -> PartitionResult:
+        body = json.dumps({"version": "2.0.0", "last_updated": last_updated, "trips": records}).encode()
+        window = (HOUR, HOUR + H)
+        partition = Partition("mds_trips", ZONE, HOUR)
+        return write_partition(Lake(lake), DATASETS["mds_trips"], partition, [body], window, ingested_at=ingested_at)
+
+    assert delivery([a, b, bad], FIRST_INGEST, 1).status == "written"
+    partition = Partition("mds_trips", ZONE, HOUR)
+    folder_of = {"data": Lake(lake).data_path(partition).parent, "raw": Lake(lake).raw_dir(partition)}
+    before = {path: path.stat().st_mtime_ns for folder in folder_of.values() for path in folder.iterdir()}
+    again = delivery([b, bad, a], FIRST_INGEST + H, 2)
+    assert (again.status, again.rows, again.quarantined, again.bytes) == ("unchanged", 2, 1, 0)
+    after = {path: path.stat().st_mtime_ns for folder in folder_of.values() for path in folder.iterdir()}
+    assert after == before  # not one file written, replaced or added
+    warehouse = build(tmp_path, lake)
+    assert run(warehouse, "select distinct ingested_at from staging.stg_mds__trips").item() == FIRST_INGEST
+
+    assert delivery([a, b], FIRST_INGEST + 2 * H, 3).status == "written"  # the rejection is gone: it differs
+    assert delivery([a, corrected(b, distance=5.0)], FIRST_INGEST + 3 * H, 4).status == "written"
+    deliveries = Lake(lake).raw_deliveries(partition)
+    assert deliveries == [delivery_stem(FIRST_INGEST + n * H) for n in (0, 2, 3)]
+
+
 def test_an_id_twice_in_one_response_counts_as_duplicate_or_conflict(tmp_path: Path) -> None:
     lake = setup_lake(tmp_path)
     a = trip("twice-same", "scooter-a", HOUR + 10 * M, HOUR + 20 * M)
@@ -191,19 +223,18 @@ def test_trips_corrected_in_a_later_delivery_end_up_as_the_truth(tmp_path: Path)
     settings = Settings(api_base_url="http://provider", maas_base_url="http://provider", zones=(ZONE,), lake_dir=lake)
     app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000).app
 
-    async def ingest(chosen: list[datetime]) -> None:
+    async def ingest(chosen: list[datetime]) -> IngestReport:
         async with VoiClient(settings, transport=httpx.ASGITransport(app=app)) as client:
-            report = await ingest_hours(client, Lake(lake), settings.zones, chosen)
-            assert {r.status for r in report.results} == {"written"}
+            return await ingest_hours(client, Lake(lake), settings.zones, chosen)
 
     first_seen: dict[str, int] = {}
     for hour in hours:
         clock.set(hour + H + 11 * M)  # just after the hour is served
-        asyncio.run(ingest([hour]))
+        assert {r.status for r in asyncio.run(ingest([hour])).results} == {"written"}
         for trip_id in pl.read_parquet(Lake(lake).data_path(Partition("mds_trips", ZONE, hour)))["trip_id"]:
             first_seen[trip_id] = provider.now_ms()
     clock.set(hours[-1] + 5 * H)  # every correction is out (at most 3 hours after an hour was served)
-    asyncio.run(ingest(hours))
+    again = asyncio.run(ingest(hours))
     write_system_information(lake, ZONE, start)
     warehouse = build(tmp_path, lake)
 
@@ -221,6 +252,15 @@ def test_trips_corrected_in_a_later_delivery_end_up_as_the_truth(tmp_path: Path)
         if trip_id in first_seen and faults.corrected_from_ms[i] > first_seen[trip_id]
     )
     assert preliminary > 5  # the option really produced corrections
+    # Only the hours a correction changed were written again; the others' records were the same: nothing written.
+    hour_of_trip = dict(zip(truth["trip_id"], truth["end_time"].dt.truncate("1h"), strict=True))
+    corrected_hours = {
+        hour_of_trip[trip_id]
+        for i, trip_id in enumerate(ids)
+        if trip_id in first_seen and faults.corrected_from_ms[i] > first_seen[trip_id]
+    }
+    written = {r.hour for r in again.of("mds_trips") if r.status == "written"}
+    assert written == corrected_hours and {r.status for r in again.results} == {"written", "unchanged"}
     totals = run(
         warehouse,
         "select sum(mds_trips_conflicts) as conflicts, sum(mds_trips_duplicates) as duplicates "

@@ -10,7 +10,9 @@ Layout under the lake root (partition values are path segments, so they are vali
 
 An hourly partition holds the newest delivery of its hour; every delivery keeps its own raw response
 (`delivery-{T}`, T = ingest time), so re-ingesting an hour never overwrites what an earlier delivery said, and
-the records a delivery replaced or repeated are kept typed in `superseded/` (see `pipelines.ingest`).
+the records a delivery replaced or repeated are kept typed in `superseded/` (see `pipelines.ingest`). A delivery
+with the same records as the partition writes nothing at all: each data file carries its records' fingerprint in
+its Parquet footer (pipelines/lake/fingerprint.py), written last, after the files that go with it.
 
 Every file is written to a hidden temporary name in its final folder and renamed into place (in object storage:
 uploaded whole in one request, see pipelines.lake.filesystem), so a reader (DuckDB globbing `*.parquet`) sees the
@@ -31,6 +33,7 @@ import polars as pl
 
 from pipelines.lake.datasets import Quarantined
 from pipelines.lake.filesystem import LakePath, lake_root, remove, write_whole
+from pipelines.lake.fingerprint import FINGERPRINT_KEY
 
 ZONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 QUARANTINE = "quarantine"
@@ -195,8 +198,14 @@ class Lake:
             return False
         return all(gzip.decompress(path.read_bytes()) == body for path, body in zip(kept, pages, strict=True))
 
-    def write_data(self, p: Partition, frame: pl.DataFrame, stem: str = "part-0") -> int:
-        return self._atomic_write(self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd"))
+    def write_data(
+        self, p: Partition, frame: pl.DataFrame, stem: str = "part-0", fingerprint: str | None = None
+    ) -> int:
+        """Replace the partition's data file; `fingerprint` (pipelines/lake/fingerprint.py) goes in its footer."""
+        metadata = {FINGERPRINT_KEY: fingerprint} if fingerprint is not None else None
+        return self._atomic_write(
+            self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd", metadata=metadata)
+        )
 
     def write_quarantine(
         self,
