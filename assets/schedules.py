@@ -10,7 +10,7 @@ from assets.reports import city_report
 from assets.run_limits import SNAPSHOT_MAX_RUNTIME_S, ZONE_GEOMETRY_MAX_RUNTIME_S, ingest_job_tags, max_runtime_tags
 from assets.settings import SCHEDULE_STATUS, SETTINGS
 from assets.snapshots import gbfs_snapshot, mds_vehicle_snapshot, zone_geometry
-from assets.warehouse import warehouse_models
+from assets.warehouse import BUILD_TAG, CHANGED_HOURS, warehouse_models
 from pipelines.config import Settings
 
 # Ingest the window, then rebuild the warehouse models downstream of it, in one run. Its tags put every run of it
@@ -77,12 +77,14 @@ city_report_job = dg.define_asset_job(
 )
 def mds_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """A few minutes past each hour: the hour that just ended, plus a lookback window for late records
-    (FLEETLAKE_LOOKBACK_HOURS, read at each tick: a bad value fails the tick with its name)."""
+    (FLEETLAKE_LOOKBACK_HOURS, read at each tick: a bad value fails the tick with its name). Its warehouse build
+    rebuilds only the hours whose records changed (usually the newest alone; see built_partitions.py)."""
     lookback_hours = Settings.from_env().lookback_hours
     scheduled = context.scheduled_execution_time
     last = scheduled.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     first = last - timedelta(hours=max(lookback_hours - 1, 0))
-    return dg.RunRequest(run_key=f"mds-hourly-{hourly_key(last)}", tags=range_tags(first, last))
+    tags = {**range_tags(first, last), BUILD_TAG: CHANGED_HOURS}
+    return dg.RunRequest(run_key=f"mds-hourly-{hourly_key(last)}", tags=tags)
 
 
 gbfs_snapshot_schedule = dg.ScheduleDefinition(

@@ -7,7 +7,7 @@ hour to every run: measured, about 4.5 ms each on the sqlite instance, over a mi
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -23,6 +23,11 @@ from pipelines.warehouse.models import discover
 from pipelines.warehouse.window import FULL_WINDOW
 
 GROUPS = {"staging": "staging", "core": "core", "main": "marts"}
+BUILD_TAG = "fleetlake/warehouse_build"
+"""A run's tag that says how its warehouse build chooses hours: `changed_hours` (the hourly schedule's) rebuilds
+only the hours of the run's window whose lake partitions changed since they were built; without it, the whole
+window (backfills, manual runs)."""
+CHANGED_HOURS = "changed_hours"
 
 
 def model_key(name: str, schema: str) -> dg.AssetKey:
@@ -80,6 +85,10 @@ def column_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, dg.TableSchema]:
     return {relation: dg.TableSchema(columns=found) for relation, found in columns.items()}
 
 
+def _window_text(window: tuple[datetime, datetime] | None) -> str:
+    return f"{window[0].isoformat()} to {window[1].isoformat()}" if window else "full build"
+
+
 CHECK_SPECS = [
     dg.AssetCheckSpec(check.name, asset=model_key(check.model, "main"), description=check.description)
     for check in MODEL_CHECKS
@@ -93,9 +102,15 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
     window = run_window(context.run.tags)
     names = {key.path[-1] for key in context.selected_asset_keys}
     built = warehouse.warehouse(lake.lake().root)
-    runs = built.build(window, select=names)
-    with built.connect(read_only=True) as con:
-        schemas = column_schemas(con)
+    only_changed = context.run.tags.get(BUILD_TAG) == CHANGED_HOURS
+    runs = built.build(window, select=names, only_changed=only_changed)
+    if only_changed and not runs:  # no hour of the window changed: nothing built, every model as it was
+        for key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, metadata={"mode": "unchanged", "window": _window_text(window)})
+    schemas: dict[str, dg.TableSchema] = {}
+    if runs:
+        with built.connect(read_only=True) as con:
+            schemas = column_schemas(con)
     for run in runs:
         key = model_key(run.name, run.relation.split(".")[0])
         yield dg.MaterializeResult(
@@ -106,7 +121,7 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
                 "mode": run.mode,
                 "seconds": round(run.seconds, 3),
                 "relation": run.relation,
-                "window": f"{window[0].isoformat()} to {window[1].isoformat()}" if window else "full build",
+                "window": _window_text(window),
                 # The last hourly partition of the lake this build covers (every one, after a full build).
                 "last_partition_built": hourly_key(window[1] - timedelta(hours=1)) if window else "all",
             },

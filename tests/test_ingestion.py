@@ -15,6 +15,7 @@ import pytest
 from assets.launch import run_job
 from assets.partition_keys import hourly_key
 from assets.schedules import mds_hourly_schedule
+from assets.warehouse import BUILD_TAG, CHANGED_HOURS
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.faults import Faults
@@ -279,6 +280,7 @@ def test_hourly_schedule_asks_for_the_last_hour_and_a_lookback(monkeypatch: pyte
     assert isinstance(request, dg.RunRequest)
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29-00:00"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-03-29-05:00"
+    assert request.tags[BUILD_TAG] == CHANGED_HOURS  # its build rebuilds the hours that changed, not all
     monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")
     request = mds_hourly_schedule(context)
     assert isinstance(request, dg.RunRequest)

@@ -14,7 +14,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -28,6 +29,14 @@ from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.voi.publication import READY_DELAY
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
+from pipelines.warehouse.built_partitions import (
+    changed_hours,
+    lake_fingerprints,
+    record,
+    recorded,
+    recorded_window,
+    runs_of,
+)
 from pipelines.warehouse.connection import search_path, view_location
 from pipelines.warehouse.dictionary import write_comments
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
@@ -326,6 +335,7 @@ class Warehouse:
         month of history, ten times that at a year); the incremental models that read the lake within their
         window read these instead, so an hourly build's cost does not grow with the history.
         """
+        con.execute("detach database if exists lake_window")  # the previous window's, when a build has several
         con.execute("attach ':memory:' as lake_window")
         schemas = lake_schemas(self.lake_dir)
         for name, relative in WINDOWED.items():
@@ -343,44 +353,95 @@ class Warehouse:
     def models(self) -> dict[str, Model]:
         return discover(self.sql_dir)
 
-    def build(self, window: Window | None = None, select: Iterable[str] | None = None) -> list[ModelRun]:
-        """Build every model (or those in `select`) in dependency order; returns what each step did."""
+    def build(
+        self, window: Window | None = None, select: Iterable[str] | None = None, only_changed: bool = False
+    ) -> list[ModelRun]:
+        """Build every model (or those in `select`) in dependency order; returns what each step did.
+
+        `only_changed` (the hourly schedule's build): of `window`, only the hours whose lake partitions changed
+        since they were built (see built_partitions.py), each run of consecutive hours as a window of its own;
+        nothing at all when none changed. Every build records the fingerprints of the hours it built."""
         models = self.models()
         order = build_order(models, {n: inputs for n, (inputs, _) in self.python_models.items()})
         chosen = set(select) if select is not None else None
-        runs = []
         # Built aside and published whole (see publish.py); every model of a full build starts from nothing.
         fresh = window is None and (chosen is None or chosen >= set(order))
+        span = recorded_window(self.lake_dir, window)
+        with duckdb.connect() as reader:
+            attach_lake(reader, self.lake_dir)
+            fingerprints = lake_fingerprints(reader, self.lake_dir, span) if span else pl.DataFrame()
+        windows: list[Window | None] = [window]
+        if only_changed and window is not None:
+            windows = list(runs_of(self.changed_hours(window, fingerprints)))
+            if not windows:
+                log.info("no lake hour of %s to %s changed since it was built", *window)
+                return []
+        runs: dict[str, ModelRun] = {}
         with self.building(fresh) as con:
-            self._window_views(con, window, self._lake_views(con))
+            unions = self._lake_views(con)
             for statement in OBSOLETE:
                 con.execute(statement)
-            catalog = Catalog.read(con)
-            if window is not None and self._zone_context_changed(con, catalog):
-                window = None  # see _zone_context_changed
-            for name in order:
-                if chosen is not None and name not in chosen:
-                    continue
-                began = time.perf_counter()
-                if name in self.python_models:
-                    inputs, builder = self.python_models[name]
-                    placed = builder(cast(duckdb.DuckDBPyConnection, PythonModelReads(con, name, inputs)), window)
-                    runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
-                    continue
-                model = models[name]
-                # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
-                # read feeds whose row order is their precedence order, so the default stays for them.
-                con.execute("set preserve_insertion_order = false")
-                try:
-                    mode = self._run(con, model, window, catalog)
-                finally:
-                    con.execute("reset preserve_insertion_order")
-                rows: int | None = None
-                if mode != "view":
-                    count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
-                    rows = con.execute(count).fetchall()[0][0]
-                runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
+            if window is not None and self._zone_context_changed(con, Catalog.read(con)):
+                windows = [None]  # see _zone_context_changed
+                span = recorded_window(self.lake_dir, None)
+                fingerprints = lake_fingerprints(con, self.lake_dir, span) if span else pl.DataFrame()
+            for built in windows:
+                self._window_views(con, built, unions)
+                for run in self._build_models(con, built, models, order, chosen):
+                    earlier = runs.get(run.name)
+                    runs[run.name] = run if earlier is None else replace(run, seconds=earlier.seconds + run.seconds)
+                recorded_span = built or span
+                if recorded_span is not None and not fingerprints.is_empty():
+                    record(con, recorded_span, fingerprints)
             write_comments(con, models.values())
+        return list(runs.values())
+
+    def changed_hours(self, window: Window, fingerprints: pl.DataFrame | None = None) -> list[datetime]:
+        """The hours of `window` whose lake partitions changed since the published warehouse built them (see
+        built_partitions.py); `fingerprints`: the lake's, if read already."""
+        if fingerprints is None:
+            with duckdb.connect() as reader:
+                attach_lake(reader, self.lake_dir)
+                fingerprints = lake_fingerprints(reader, self.lake_dir, window)
+        built: pl.DataFrame | None = None
+        if self.path.exists():
+            with duckdb.connect(str(self.path), read_only=True) as con:
+                built = recorded(con, window)
+        return changed_hours(fingerprints, built, window)
+
+    def _build_models(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        window: Window | None,
+        models: dict[str, Model],
+        order: list[str],
+        chosen: set[str] | None,
+    ) -> list[ModelRun]:
+        """One pass over the models for one window (every time in a full build)."""
+        runs = []
+        catalog = Catalog.read(con)
+        for name in order:
+            if chosen is not None and name not in chosen:
+                continue
+            began = time.perf_counter()
+            if name in self.python_models:
+                inputs, builder = self.python_models[name]
+                placed = builder(cast(duckdb.DuckDBPyConnection, PythonModelReads(con, name, inputs)), window)
+                runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
+                continue
+            model = models[name]
+            # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
+            # read feeds whose row order is their precedence order, so the default stays for them.
+            con.execute("set preserve_insertion_order = false")
+            try:
+                mode = self._run(con, model, window, catalog)
+            finally:
+                con.execute("reset preserve_insertion_order")
+            rows: int | None = None
+            if mode != "view":
+                count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
+                rows = con.execute(count).fetchall()[0][0]
+            runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
         return runs
 
     @contextmanager
