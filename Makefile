@@ -40,6 +40,7 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest_benchmark.py
 	$(VENV)/bin/python benchmarks/warehouse_benchmark.py
+	$(VENV)/bin/python benchmarks/hourly_tick_benchmark.py
 
 clean:
 	rm -rf $(VENV) .dagster data .pytest_cache .ruff_cache .mypy_cache

@@ -162,6 +162,7 @@ def write_partition(
     rows_filter: pl.Expr | None = None,
     ingested_at: datetime | None = None,
     addition: bool = False,
+    rewrite_unchanged: bool = False,
 ) -> PartitionResult:
     """Parse `pages` and replace the partition's data, quarantine and raw files; the one write path.
 
@@ -174,7 +175,9 @@ def write_partition(
     neither its raw response nor the partition, and reports `unchanged`: the partition, its delivery time and its
     kept raw response stay those of the delivery that first carried these records (responses differ in
     `last_updated` on every request, so keeping each would keep a copy an hour for every lookback hour). A delivery
-    that differs in any record is kept whole, as any other. A re-parse (`keep_raw=False`) always rewrites.
+    that differs in any record is kept whole, as any other. A re-parse (`keep_raw=False`) always rewrites, and so
+    does every delivery with `rewrite_unchanged` (what each delivery cost before fingerprints: the hourly tick
+    benchmark's yardstick).
     A record time beyond the delivery's clock (`captured_at` for a snapshot, else `ingested_at`) and a tolerance is
     in the future (pipelines/lake/plausibility.py), so a re-parse judges it as the delivery was judged.
 
@@ -204,7 +207,13 @@ def write_partition(
         else None
     )
     fingerprint = records_fingerprint(frame, [(q.reason, q.raw) for q in parsed.quarantined], repeated)
-    if hourly and keep_raw and not addition and stored_fingerprint(lake.data_path(partition, stem)) == fingerprint:
+    if (
+        hourly
+        and keep_raw
+        and not addition
+        and not rewrite_unchanged
+        and stored_fingerprint(lake.data_path(partition, stem)) == fingerprint
+    ):
         return PartitionResult(
             dataset.name,
             partition.zone_id,
@@ -358,8 +367,10 @@ async def ingest_hours(
     hours: Sequence[datetime],
     datasets: Sequence[str] = HOURLY_DATASETS,
     on_result: Callable[[PartitionResult], None] | None = None,
+    rewrite_unchanged: bool = False,
 ) -> IngestReport:
-    """Ingest every hourly dataset for every zone and hour; not-ready and future hours write nothing.
+    """Ingest every hourly dataset for every zone and hour; not-ready and future hours write nothing, and neither
+    does a delivery whose records the partition holds already (unless `rewrite_unchanged`, see write_partition).
 
     Any error fails only its own partition, with its reason; a refused credential or an unreachable provider
     fails the partitions not yet started at once (`RunStop`)."""
@@ -375,7 +386,7 @@ async def ingest_hours(
                     window = (hour, hour + timedelta(hours=1))
                     bodies = [p.body for p in pages]
                     dataset = dataset_for(name, bodies, client.mds_version(zone))
-                    result = await write(lake, dataset, partition, bodies, window)
+                    result = await write(lake, dataset, partition, bodies, window, rewrite_unchanged=rewrite_unchanged)
             except HourNotReady:
                 result = PartitionResult(name, zone, hour, "not_ready")
             except FutureHour:

@@ -366,7 +366,7 @@ class Warehouse:
         chosen = set(select) if select is not None else None
         # Built aside and published whole (see publish.py); every model of a full build starts from nothing.
         fresh = window is None and (chosen is None or chosen >= set(order))
-        span = recorded_window(self.lake_dir, window)
+        span = window if only_changed else recorded_window(self.lake_dir, window)
         with duckdb.connect() as reader:
             attach_lake(reader, self.lake_dir)
             fingerprints = lake_fingerprints(reader, self.lake_dir, span) if span else pl.DataFrame()

@@ -3,15 +3,17 @@ rebuilds only the hours whose records changed since.
 
 Every build records, in `build_record.partitions` and in the same published file as the rows it built, the lake's
 partitions of the hours it built: for an hourly dataset the data file's fingerprint (pipelines/lake/fingerprint.py),
-for a snapshot dataset a digest of its hour's files' names and fingerprints (a new capture is a new file). The
+for a snapshot dataset a digest of its hour's files' names (each capture is a file of its own, named by its time,
+and written once: reading the footers of a few thousand captures a tick would cost more than the check saves; a
+snapshot re-parsed with `fleetlake reparse` is not seen as changed, so build its window after). The
 fingerprints are read before the build reads the lake: a partition that changes meanwhile is recorded as it was,
 so the next build sees it changed and builds it again, never the other way round.
 
 A lake hour has changed when its partitions or their fingerprints differ from the record: a new partition, one
 rewritten with other records, one gone, or one whose fingerprint is not known (a file written before fingerprints
-existed, an hour never built). A full build records only the newest days of the lake (`FULL_BUILD_RECORDED_DAYS`),
-enough for the hourly build's lookback; an hour not recorded counts as changed, so an older one is built again the
-first time an hourly build covers it.
+existed, an hour never built). A build records only the newest days of its window, or of the lake in a full build
+(`FULL_BUILD_RECORDED_DAYS`), enough for the hourly build's lookback; an hour not recorded counts as changed, so an
+older one is built again the first time an hourly build covers it.
 """
 
 import hashlib
@@ -30,7 +32,8 @@ from pipelines.warehouse.window import Window, window_days
 
 SCHEMA = "build_record"
 FULL_BUILD_RECORDED_DAYS = 2
-"""The newest UTC days of the lake a full build records (the hourly lookback is hours, not days)."""
+"""The newest days of its window (of the lake, in a full build) a build records: a backfill of a month reads the
+fingerprints of two days, not thirty (the hourly lookback is hours, not days)."""
 FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<file>[^/]+)$")
 CREATE = (
     "create table if not exists build_record.partitions "
@@ -45,9 +48,10 @@ COLUMNS = {
 
 
 def recorded_window(lake_dir: LakePath, window: Window | None) -> Window | None:
-    """The hours a build records: its window's, or a full build's newest days (None: the lake has no hours)."""
+    """The hours a build records: the newest days of its window, or of the lake in a full build (None: the lake
+    has no hours)."""
     if window is not None:
-        return window
+        return max(window[0], window[1] - timedelta(days=FULL_BUILD_RECORDED_DAYS)), window[1]
     dates = sorted(
         {folder.name.removeprefix("date=") for name in HOURLY_DATASETS for folder in (lake_dir / name).glob("*/date=*")}
     )
@@ -72,15 +76,19 @@ def lake_fingerprints(con: duckdb.DuckDBPyConnection, lake_dir: LakePath, window
                     files.append((name, match["zone"], hour, match["file"], uri(found)))
     if not files:
         return pl.DataFrame(schema=COLUMNS)
+    hourly_files = [f[4] for f in files if DATASETS[f[0]].kind == "hourly"]
     stored = dict(
         con.execute(
             "select file_name, decode(value) from parquet_kv_metadata($files) where decode(key) = $key",
-            {"files": [f[4] for f in files], "key": FINGERPRINT_KEY},
+            {"files": hourly_files, "key": FINGERPRINT_KEY},
         ).fetchall()
+        if hourly_files
+        else []
     )
     by_partition: dict[tuple[str, str, datetime], list[tuple[str, str | None]]] = {}
     for name, zone, hour, file, location in files:
-        by_partition.setdefault((name, zone, hour), []).append((file, stored.get(location)))
+        fingerprint = stored.get(location) if DATASETS[name].kind == "hourly" else "captured"
+        by_partition.setdefault((name, zone, hour), []).append((file, fingerprint))
     rows = [(*key, _digest(key[0], members)) for key, members in by_partition.items()]
     return pl.DataFrame(rows, schema=COLUMNS, orient="row")
 
