@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import polars as pl
 import pytest
 
 from fleetlake_provider.app import ProviderApp
@@ -19,7 +20,7 @@ from pipelines.ingest import IngestReport, hours_between, ingest_hours, ingest_s
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
-from pipelines.warehouse.built_partitions import runs_of
+from pipelines.warehouse.built_partitions import COLUMNS, changed_hours, runs_of
 from tests.comparable_rows import comparable
 from tests.conftest import CREDENTIALS, make_provider
 from tests.test_warehouse_edges import COMPARED
@@ -37,6 +38,29 @@ def test_runs_of_consecutive_hours() -> None:
     hours = [START + n * H for n in (4, 0, 1, 6, 7, 8)]
     assert runs_of(hours) == [(START, START + 2 * H), (START + 4 * H, START + 5 * H), (START + 6 * H, START + 9 * H)]
     assert runs_of([]) == []
+
+
+def test_an_hour_changed_when_a_partition_is_new_gone_rewritten_or_of_unknown_content() -> None:
+    def frame(*rows: tuple[str, str, int, str | None]) -> pl.DataFrame:
+        return pl.DataFrame(
+            [(dataset, zone, START + hour * H, fingerprint) for dataset, zone, hour, fingerprint in rows],
+            schema=COLUMNS,
+            orient="row",
+        )
+
+    window = (START, START + 6 * H)
+    built = frame(("mds_trips", "1", 0, "a"), ("mds_trips", "1", 1, "b"), ("mds_trips", "1", 2, "c"))
+    built = pl.concat([built, frame(("mds_events", "1", 4, "e"), ("mds_trips", "1", 5, None))])
+    lake = frame(
+        ("mds_trips", "1", 0, "a"),  # as built
+        ("mds_trips", "1", 1, "B"),  # rewritten with other records
+        ("mds_trips", "1", 2, "c"),
+        ("mds_trips", "145", 2, "d"),  # a new zone's partition
+        ("mds_trips", "1", 3, None),  # written before fingerprints: not known to be unchanged
+        ("mds_trips", "1", 5, None),
+    )  # and hour 4's events are gone
+    assert changed_hours(lake, built, window) == [START + n * H for n in (1, 2, 3, 4, 5)]
+    assert changed_hours(lake.head(1), None, window) == [START]  # no record: every hour the lake holds
 
 
 def rows(path: Path, relation: str) -> list[tuple[object, ...]]:
