@@ -35,6 +35,7 @@ FULL_BUILD_RECORDED_DAYS = 2
 """The newest days of its window (of the lake, in a full build) a build records: a backfill of a month reads the
 fingerprints of two days, not thirty (the hourly lookback is hours, not days)."""
 FOLDERS = re.compile(r"zone_id=(?P<zone>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<file>[^/]+)$")
+DATE_FOLDER = re.compile(r"date=\d{4}-\d{2}-\d{2}")
 CREATE = (
     "create table if not exists build_record.partitions "
     "(dataset varchar, zone_id varchar, partition_hour timestamptz, fingerprint varchar)"
@@ -52,9 +53,8 @@ def recorded_window(lake_dir: LakePath, window: Window | None) -> Window | None:
     has no hours)."""
     if window is not None:
         return max(window[0], window[1] - timedelta(days=FULL_BUILD_RECORDED_DAYS)), window[1]
-    dates = sorted(
-        {folder.name.removeprefix("date=") for name in HOURLY_DATASETS for folder in (lake_dir / name).glob("*/date=*")}
-    )
+    named = {folder.name for name in HOURLY_DATASETS for folder in (lake_dir / name).glob("*/date=*")}
+    dates = sorted(name.removeprefix("date=") for name in named if DATE_FOLDER.fullmatch(name))  # no stray folder
     if not dates:
         return None
     last = datetime.fromisoformat(dates[-1]).replace(tzinfo=UTC) + timedelta(days=1)
