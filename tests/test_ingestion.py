@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import httpx
 import polars as pl
 import pytest
 
@@ -29,7 +30,8 @@ from pipelines.voi.client import VoiAuthError, VoiClient
 from pipelines.voi.ratelimit import RateLimiter
 from pipelines.warehouse.checks import MODEL_CHECKS
 from pipelines.warehouse.dictionary import COMMON_COLUMNS
-from tests.conftest import CREDENTIALS, END, NOW, START, make_provider
+from tests.conftest import CREDENTIALS, END, START, make_provider
+from tests.misbehaving import BASE, FakeClock
 
 pytestmark = pytest.mark.integration
 HOURS = hours_between(START, END)
@@ -130,40 +132,52 @@ def test_backfill_lands_exactly_the_providers_records(
     assert built.metadata["last_partition_built"].value == hourly_key(HOURS[-1])
 
 
-def ingest_window(settings: Settings) -> IngestReport:
-    """Every hour of the window, both zones, both hourly datasets: what a backfill's ingestion does, without the
-    Dagster run around it (test_backfill_lands_exactly_the_providers_records runs that) and its warehouse build."""
+def ingest_window(app: ProviderApp, lake_dir: Path, clock: FakeClock, hours: list[datetime]) -> IngestReport:
+    """Every hour of `hours`, both zones, both hourly datasets, from `app` in-process (httpx's ASGI transport):
+    what a backfill's ingestion does, without the Dagster run around it and its warehouse build
+    (test_backfill_lands_exactly_the_providers_records runs those over real HTTP). Client and provider share
+    `clock`, on which retry back-offs, Retry-After pauses, 429 storms, slow replies and token lifetimes pass at
+    once."""
+    settings = settings_for(BASE, lake_dir)
+    limiter = RateLimiter(per_minute=1_000_000, burst=1_000, clock=clock)
 
     async def run() -> IngestReport:
-        async with VoiClient(settings) as client:
-            return await ingest_hours(client, Lake(settings.lake_dir), settings.zones, HOURS)
+        transport = httpx.ASGITransport(app=app.app)
+        async with VoiClient(settings, transport=transport, limiter=limiter, clock=clock) as client:
+            return await ingest_hours(client, Lake(lake_dir), settings.zones, hours)
 
     report = asyncio.run(run())
     assert not report.with_status("failed"), [r.error for r in report.with_status("failed")]
     return report
 
 
-@pytest.mark.slow
-def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path) -> None:
-    """5xx, 429 storms, slow and cut bodies, early token expiry, duplicates, late and malformed records, over a
-    real socket and the provider's real clock (each fault alone, with an injected clock: test_client_behaviour.py,
-    test_provider_misbehaving.py)."""
+def test_every_fault_on_gives_the_same_lake(tmp_path: Path) -> None:
+    """5xx, 429 storms, slow and cut bodies, early token expiry, duplicates, late and malformed records, all at
+    once, against the real provider app in-process on a virtual clock (each fault alone:
+    test_client_behaviour.py, test_provider_misbehaving.py). Fails if the client loses, duplicates or alters a
+    record under any mix of them, or gives up on a transient failure."""
     clean_dir, faulty_dir = tmp_path / "clean", tmp_path / "faulty"
-    ingest_window(settings_for(served, clean_dir))
+    # One day of the city (the faults are drawn per request and per record; a second day adds time, not cases).
+    hours = hours_between(START, START + timedelta(days=1))
+    ready = hours[-1] + timedelta(hours=1, minutes=15)  # every hour ready, the last hours' late records not yet
+    clean_clock = FakeClock()
+    clean = ProviderApp(
+        make_provider(FixedClock(ready), days=1), CREDENTIALS, rate_limit_per_minute=1_000_000, steady=clean_clock
+    )
+    ingest_window(clean, clean_dir, clean_clock, hours)
 
-    clock = FixedClock(NOW)
-    # 429 storms and cut bodies are drawn per request (1% and 3% in all_on); over the few hundred
+    clock, steady = FixedClock(ready), FakeClock()
+    # 429 storms and cut bodies are drawn per request (1% and 3% in all_on); over the two hundred-odd
     # requests, whose order the client's concurrency changes, a run could meet none. At 4% and 6% the chance of
     # missing either is under one in a thousand, so the assertion on the retry reasons below is not a coin toss.
     faults = replace(Faults.all_on(), token_lifetime_s=5.0, late_max_s=2 * 3600.0, burst_429_rate=0.04, cut_rate=0.06)
-    faulty = make_provider(clock=clock, faults=faults)
-    app = ProviderApp(faulty, CREDENTIALS, rate_limit_per_minute=1_000_000)
-    with running(app) as url:
-        first = ingest_window(settings_for(url, faulty_dir))
-        # Late records are not there yet; the lookback re-ingest after they are published brings them in.
-        assert lake_table(faulty_dir, "mds_events").height < lake_table(clean_dir, "mds_events").height
-        clock.advance(faults.late_max_s + 3600)
-        second = ingest_window(settings_for(url, faulty_dir))
+    faulty = make_provider(clock=clock, faults=faults, days=1)
+    app = ProviderApp(faulty, CREDENTIALS, rate_limit_per_minute=1_000_000, steady=steady)
+    first = ingest_window(app, faulty_dir, steady, hours)
+    # Late records are not there yet; the lookback re-ingest after they are published brings them in.
+    assert lake_table(faulty_dir, "mds_events").height < lake_table(clean_dir, "mds_events").height
+    clock.advance(faults.late_max_s + 3600)
+    second = ingest_window(app, faulty_dir, steady, hours)
     for dataset in KEYS:
         assert lake_table(faulty_dir, dataset).equals(lake_table(clean_dir, dataset)), dataset
     quarantined = pl.read_parquet(faulty_dir / "quarantine", hive_partitioning=True)
@@ -176,6 +190,7 @@ def test_every_fault_on_gives_the_same_lake(served: str, tmp_path: Path) -> None
     assert {"429", "cut body"} <= reasons and reasons & {"500", "502", "503"}, reasons
     assert app.stats.get(401, 0) > 0  # tokens expired early and were replaced
     assert sum(faulty.zones["1"].event_faults.duplicate) > 0
+    assert steady.slept and max(steady.slept) > 0.5  # the storms' Retry-After and the back-offs were waited out
 
 
 def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:

@@ -1,13 +1,11 @@
 """The HTTP face of the simulated provider: the Voi partner API's paths, auth, versions and rate limit."""
 
-import asyncio
 import base64
 import binascii
 import os
 import random
 import re
 import secrets
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from fleetlake_provider import gbfs, gbfs_v2, hostile, insurance, legacy_mds, mds, zone_api
+from fleetlake_provider.clock import SYSTEM_STEADY_CLOCK, SteadyClock
 from fleetlake_provider.service import Json, ProviderError, SimulatedProvider
 
 TOKEN_TTL_S = 900
@@ -49,14 +48,15 @@ class Credentials:
 class SlidingWindowLimit:
     """At most `limit` requests in any `window_s` seconds over all endpoints: the documented 4,000/min."""
 
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+    def __init__(self, limit: int, window_s: float = 60.0, steady: SteadyClock = SYSTEM_STEADY_CLOCK) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.steady = steady
         self.window: deque[float] = deque()
 
     def admit(self) -> float | None:
         """None if admitted, else seconds until a slot frees up."""
-        now = time.monotonic()
+        now = self.steady.monotonic()
         while self.window and self.window[0] <= now - self.window_s:
             self.window.popleft()
         if len(self.window) >= self.limit:
@@ -78,7 +78,8 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 class ProviderApp:
-    """Builds the Starlette app around a SimulatedProvider; state (tokens, rate window) lives here."""
+    """Builds the Starlette app around a SimulatedProvider; state (tokens, rate window) lives here, timed by
+    `steady` (the system's monotonic clock unless a test gives a virtual one)."""
 
     def __init__(
         self,
@@ -87,11 +88,13 @@ class ProviderApp:
         rate_limit_per_minute: int = RATE_LIMIT_PER_MINUTE,
         rate_limit_window_s: float = 60.0,
         fault_seed: int | None = None,
+        steady: SteadyClock = SYSTEM_STEADY_CLOCK,
     ) -> None:
         self.provider = provider
+        self.steady = steady
         self.credentials = credentials or Credentials.from_env()
         self.faults = provider.options.faults
-        self.limiter = SlidingWindowLimit(rate_limit_per_minute, rate_limit_window_s)
+        self.limiter = SlidingWindowLimit(rate_limit_per_minute, rate_limit_window_s, steady)
         self.tokens: dict[str, float] = {}
         self.burst_until = 0.0
         self.random = random.Random(fault_seed if fault_seed is not None else provider.options.seed)
@@ -150,14 +153,14 @@ class ProviderApp:
             retry = hostile.retry_after(wait + 0.5, self.provider.now_ms() / 1000, self.faults)
             return _error(429, "rate limit exceeded", {"Retry-After": retry})
         faults, rnd = self.faults, self.random
-        now = time.monotonic()
+        now = self.steady.monotonic()
         if now < self.burst_until or (faults.burst_429_rate and rnd.random() < faults.burst_429_rate):
             if now >= self.burst_until:
                 self.burst_until = now + faults.burst_429_seconds
             retry = hostile.retry_after(self.burst_until - now, self.provider.now_ms() / 1000, faults)
             return _error(429, "rate limit exceeded", {"Retry-After": retry})
         if faults.slow_rate and rnd.random() < faults.slow_rate:
-            await asyncio.sleep(rnd.uniform(0.1, faults.slow_seconds))
+            await self.steady.sleep(rnd.uniform(0.1, faults.slow_seconds))
         if faults.server_error_rate and rnd.random() < faults.server_error_rate:
             return _error(rnd.choice((500, 502, 503)), "internal server error")
         if auth is not None and faults.echo_credentials_rate and rnd.random() < faults.echo_credentials_rate:
@@ -190,7 +193,7 @@ class ProviderApp:
         if auth == "bearer":
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             expiry = self.tokens.get(token) if scheme.lower() == "bearer" else None
-            if expiry is None or expiry <= time.monotonic():
+            if expiry is None or expiry <= self.steady.monotonic():
                 self.tokens.pop(token, None)
                 return _error(
                     401,
@@ -216,7 +219,7 @@ class ProviderApp:
             secrets.compare_digest(a.encode(), b.encode()) for a, b in zip(given, expected, strict=True)
         ):
             return _json({"error": "invalid_client"}, 401, {"WWW-Authenticate": 'Basic realm="token"'})
-        now = time.monotonic()
+        now = self.steady.monotonic()
         self.tokens = {t: exp for t, exp in self.tokens.items() if exp > now}
         token = secrets.token_urlsafe(32)
         self.tokens[token] = now + (self.faults.token_lifetime_s or TOKEN_TTL_S)

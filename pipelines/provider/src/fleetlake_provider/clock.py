@@ -1,5 +1,8 @@
-"""The provider's notion of "now": wall time in production use, an anchored or fixed time in tests."""
+"""The provider's notion of time: "now" of the simulated city (wall time in production use, an anchored or fixed
+time in tests), and the steady clock its HTTP face waits and expires things by (the rate window, token lifetimes,
+429 storms, slow replies), which a test replaces by a virtual one so that a minute of trouble takes no time."""
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -41,3 +44,22 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self._now_ms += int(seconds * 1000)
+
+
+class SteadyClock(Protocol):
+    """Seconds that only go forward, and the one way to wait for them to pass."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemSteadyClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+SYSTEM_STEADY_CLOCK = SystemSteadyClock()
