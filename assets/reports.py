@@ -5,6 +5,7 @@ zone, each covering that city's own local days of the month.
 """
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -12,9 +13,11 @@ from assets.partitions import monthly
 from assets.resources import ReportsFolder, VoiApi, WarehouseStore
 from assets.warehouse import model_key
 from pipelines.lake.datasets import DATASETS
-from pipelines.reports.export import ReportFiles, export_report, warehouse_zones
 from pipelines.reports.tables import report_inputs
 from pipelines.warehouse.models import discover
+
+if TYPE_CHECKING:
+    from pipelines.reports.export import ReportFiles
 
 
 def _deps() -> list[dg.AssetKey]:
@@ -27,7 +30,7 @@ def _deps() -> list[dg.AssetKey]:
     return keys
 
 
-def _summary(files: ReportFiles) -> dict[str, object]:
+def _summary(files: "ReportFiles") -> dict[str, object]:
     return {
         "city": files.city,
         "timezone": files.timezone,
@@ -49,6 +52,10 @@ def city_report(
 ) -> dg.MaterializeResult[None]:
     """One report folder per zone (FLEETLAKE_ZONES, else every zone the warehouse knows) and calendar month:
     an HTML page, an XLSX workbook, CSV and Parquet tables and GeoJSON, privacy rules applied."""
+    # Imported when a report is made: the charts' matplotlib and the HTML templates would otherwise load with the
+    # code location in every process that loads it (Dagster's code server, each run worker, the command line).
+    from pipelines.reports.export import export_report, warehouse_zones
+
     window = context.partition_time_window
     first_day, last_day = window.start.date(), (window.end - timedelta(days=1)).date()
     known = warehouse_zones(warehouse.path())
