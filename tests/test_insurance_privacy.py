@@ -42,8 +42,8 @@ from tests.conftest import CREDENTIALS, START, loopback_settings, make_provider
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ZONES = ("145",)
-FIRST_HOUR = START + timedelta(hours=8)
-LAST_HOUR = START + timedelta(hours=13)
+FIRST_HOUR = START + timedelta(hours=10)  # three hours: 31 insurance trips of 22 vehicles
+LAST_HOUR = START + timedelta(hours=12)
 
 
 @dataclass(frozen=True)
