@@ -249,9 +249,12 @@ def test_a_faster_client_honours_retry_after_and_loses_nothing(tmp_path: Path) -
 def test_hour_not_ready_writes_nothing_and_is_retried(
     tmp_path: Path, dagster_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An hour not yet ready fails its ingestion steps, which Dagster retries (RetryRequested) and never writes a
+    partial hour; once ready, the same run succeeds. The job's ingestion alone: its warehouse build is
+    test_backfill_lands_exactly_the_providers_records's."""
     hour = HOURS[10]
     clock = FixedClock(hour + timedelta(hours=1, minutes=2))
-    provider = make_provider(clock=clock)
+    provider = make_provider(clock=clock, days=1)
     with running(ProviderApp(provider, CREDENTIALS)) as url:
         settings = settings_for(url, tmp_path, zones=("1",), not_ready_retry_s=0, not_ready_max_retries=2)
 
@@ -265,7 +268,12 @@ def test_hour_not_ready_writes_nothing_and_is_retried(
 
         def run() -> dg.ExecuteInProcessResult:
             return run_job(
-                "mds_hourly_job", settings, first_hour=hour, last_hour=hour, dagster_instance=dagster_instance
+                "mds_hourly_job",
+                settings,
+                first_hour=hour,
+                last_hour=hour,
+                dagster_instance=dagster_instance,
+                asset_selection=["mds_trips", "mds_events"],
             )
 
         waiting = run()
