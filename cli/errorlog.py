@@ -5,13 +5,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.config import Settings, SettingsError
 from pipelines.scrub import scrub
 
 
 def log_file() -> Path:
     """FLEETLAKE_LOG_FILE; its default when the settings themselves cannot be read (the line saying so is
-    printed without detail, and any other error still has a log to go to)."""
+    printed without detail, and any other error still has a log to go to). The settings are imported here, when
+    a log is written, not when the command line starts (pydantic is not needed to print `--help`)."""
+    from pipelines.config import Settings, SettingsError
+
     try:
         return Settings.from_env().log_file
     except SettingsError:

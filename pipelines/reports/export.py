@@ -24,8 +24,9 @@ from pipelines.reports.charts import draw_charts
 from pipelines.reports.city import known_zones, load_city
 from pipelines.reports.html import Download, render_html
 from pipelines.reports.period import ReportPeriod
-from pipelines.reports.privacy import CELL_SIZE_M, DEFAULT_K
+from pipelines.reports.privacy import CELL_SIZE_M
 from pipelines.reports.tables import ReportTables, query_tables, read_query
+from pipelines.reports.threshold import DEFAULT_K
 from pipelines.reports.writers import feature_collection, write_csv, write_geojson, write_parquet, write_xlsx
 from pipelines.warehouse.connection import connect
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-DEFAULT_K = 10
 SUPPRESSED_SUFFIX = "_suppressed"
 FORBIDDEN_COLUMNS = frozenset(
     {
