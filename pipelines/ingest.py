@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 
 from pipelines.gbfs_v2 import GBFS_V2_FEED, snapshot_targets
 from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS, Dataset, PayloadError, Repeat, frame_of, parse
@@ -237,25 +238,31 @@ def write_partition(
             keep_raw, ingested_at = False, ingested_at_of(newest) or ingested_at
         raw_stem = delivery_stem(ingested_at)
     size = lake.write_raw(partition, list(pages), stem=raw_stem) if keep_raw else 0
-    if captured_at is not None:
-        frame = frame.with_columns(pl.lit(captured_at).cast(pl.Datetime("ms", "UTC")).alias("captured_at"))
-    if hourly:
-        frame = frame.with_columns(pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
+    data: pl.DataFrame | pa.Table
+    if hourly:  # Arrow from parse to Parquet: no Polars frame is written (a fixed cost per partition)
+        table = parsed.table if rows_filter is None else frame.to_arrow()
+        stamp = pa.array([ingested_at] * table.num_rows, pa.timestamp("ms", "UTC"))
+        data = table.append_column(INGESTED_AT, stamp)
         if addition:
-            superseded = repeated_records(dataset, parsed.repeats, ingested_at)
-            size += lake.write_superseded(partition, superseded, stem)
+            size += lake.write_superseded(
+                partition, repeated_records(dataset, parsed.repeats, ingested_at) if parsed.repeats else None, stem
+            )
         else:
-            superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
+            superseded = superseded_records(lake, dataset, partition, data, parsed.repeats, ingested_at)
             size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
+    else:
+        data = frame
+        if captured_at is not None:
+            data = data.with_columns(pl.lit(captured_at).cast(pl.Datetime("ms", "UTC")).alias("captured_at"))
     size += lake.write_quarantine(partition, parsed.quarantined, window, ingested_at, stem)
     # The data file last, with the fingerprint of all the above: until it lands, the partition is the old one.
-    size += lake.write_data(partition, frame, stem, fingerprint=fingerprint)
+    size += lake.write_data(partition, data, stem, fingerprint=fingerprint)
     return PartitionResult(
         dataset.name,
         partition.zone_id,
         partition.hour,
         "written",
-        rows=frame.height,
+        rows=data.num_rows if isinstance(data, pa.Table) else data.height,
         received=parsed.received,
         quarantined=len(parsed.quarantined),
         duplicates=parsed.duplicates,
@@ -281,12 +288,13 @@ def superseded_records(
     lake: Lake,
     dataset: Dataset,
     partition: Partition,
-    frame: pl.DataFrame,
+    delivered: pa.Table,
     repeats: Sequence[Repeat],
     ingested_at: datetime,
-) -> pl.DataFrame:
+) -> pl.DataFrame | None:
     """What a delivery of an hourly partition supersedes: the copies its response repeated (they lost to a later
-    occurrence), and the records of the partition's previous delivery that it changed or no longer carries.
+    occurrence), and the records of the partition's previous delivery that it changed or no longer carries (None:
+    nothing, as for an hour's first delivery).
 
     A re-parse of the partition's own delivery finds nothing new to compare against, so it keeps what that delivery
     superseded when it arrived.
@@ -309,7 +317,7 @@ def superseded_records(
         # A record is the same whichever MDS version delivered it.
         compared_columns = [name for name in dataset.schema if name != MDS_VERSION_COLUMN]
         content = pl.struct(compared_columns).hash(seed=0).alias("content")
-        now = frame.select(*key, content)
+        now = pl.DataFrame(pl.from_arrow(delivered)).select(*key, content)
         compared = previous.with_columns(content).join(now, on=key, how="left", suffix="_now")
         reason = (
             pl.when(pl.col("content_now").is_null())
@@ -325,7 +333,7 @@ def superseded_records(
         kept = pl.read_parquet(readable(own_path))
         parts.append(kept.filter(~pl.col("reason").str.ends_with("_in_response")))
     if not parts:
-        return pl.DataFrame(schema={**dataset.schema, **SUPERSEDED_COLUMNS})
+        return None
     return pl.concat([part.select(columns) for part in parts], how="vertical_relaxed")
 
 

@@ -6,8 +6,13 @@ kept once, its later occurrence winning: the same content again is a duplicate, 
 are counted, and the copies that lost are kept (`Parsed.repeats`) so the lake holds what was sent. A page is split
 into its records by msgspec; a body msgspec refuses as a whole (one NaN, one lone surrogate) is split again by the
 lenient reader, and only the records holding such a value are refused.
+
+A page is first decoded whole into its typed records (one msgspec call, validating as it goes); only a page with a
+record that fails (its type, its plausibility, the window) is read again record by record, so the quarantine keeps
+each bad record's exact reason and raw text while the clean pages, nearly all of them, cost one decode.
 """
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +58,8 @@ class Repeat:
 
 @dataclass
 class Parsed:
-    frame: pl.DataFrame
+    table: pa.Table
+    """The kept records, typed with the dataset's columns (Arrow: the hourly write path needs no Polars)."""
     received: int
     quarantined: list[Quarantined] = field(default_factory=list)
     duplicates: int = 0
@@ -61,6 +67,11 @@ class Parsed:
     conflicts: int = 0
     """Repeats of an id with other content than the copy kept (the later occurrence is kept)."""
     repeats: list[Repeat] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The kept records as a Polars frame."""
+        return pl.DataFrame(pl.from_arrow(self.table))
 
 
 @dataclass(frozen=True)
@@ -604,6 +615,60 @@ def _reason(error: Exception, raw: msgspec.Raw) -> str:
     return text
 
 
+_PAGE_TYPES: dict[str, type[msgspec.Struct] | None] = {}
+
+
+def _page_type(dataset: Dataset) -> type[msgspec.Struct] | None:
+    """The whole page as one typed value: the envelope of `dataset.path` around a list of its records. None for a
+    dataset whose records may sit elsewhere too (alternative paths, a companion record, a single object)."""
+    if dataset.name in _PAGE_TYPES:
+        return _PAGE_TYPES[dataset.name]
+    page_type: type[msgspec.Struct] | None = None
+    if not (dataset.alternative_paths or dataset.companion or dataset.single_record):
+        inner: Any = list[dataset.record_type]  # type: ignore[name-defined]
+        for depth, key in enumerate(reversed(dataset.path)):
+            inner = msgspec.defstruct(f"{dataset.name}_page_{depth}", [("records", inner)], rename={"records": key})
+        page_type = inner
+    _PAGE_TYPES[dataset.name] = page_type
+    return page_type
+
+
+def _typed_page(dataset: Dataset, body: bytes) -> list[Any] | None:
+    """Every record of a page decoded and validated in one call; None when any record (or the envelope) fails, or
+    the dataset has no page type: the page is then read record by record."""
+    page_type = _page_type(dataset)
+    if page_type is None:
+        return None
+    try:
+        node: Any = msgspec.json.decode(body, type=page_type)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # a ValidationError is a DecodeError
+        return None
+    for _ in dataset.path:
+        node = node.records
+    records: list[Any] = node
+    return records
+
+
+def _clean_rows(
+    dataset: Dataset, records: list[Any], clock_ms: int, window: tuple[int, int] | None
+) -> list[Row] | None:
+    """The rows of typed records when every one of them is kept (its row made, plausible, inside the window);
+    None as soon as one is not, so that the page is read again record by record with exact reasons."""
+    rows = []
+    check, column = dataset.check, dataset.window_column
+    try:
+        for record in records:
+            row = dataset.row(record)
+            if check is not None and check(row, clock_ms) is not None:
+                return None
+            if window is not None and column is not None and not window[0] <= row[column] < window[1]:
+                return None
+            rows.append(row)
+    except (msgspec.ValidationError, ValueError, shapely.errors.ShapelyError):
+        return None
+    return rows
+
+
 def parse(
     dataset: Dataset,
     bodies: Sequence[bytes],
@@ -617,13 +682,49 @@ def parse(
     clock_ms = ((clock or datetime.now(UTC)) - EPOCH) // timedelta(milliseconds=1)
     columns: dict[str, list[Any]] = {name: [] for name in dataset.schema}
     quarantined: list[Quarantined] = []
-    position: dict[tuple[Any, ...], int] = {}
+    position: dict[Any, int] = {}
     repeats: list[Repeat] = []
     received = kept = 0
     lo = hi = 0
     if window is not None:
         lo, hi = (int(t.timestamp() * 1000) for t in window)
+
+    key_of = operator.itemgetter(*dataset.key) if dataset.key else None
+
+    def keep(row: Row) -> None:
+        nonlocal kept
+        if key_of is not None:
+            key = key_of(row)
+            if key in position:
+                # The later occurrence wins: a provider that lists a record twice sent the second copy later.
+                at = position[key]
+                earlier = {name: values[at] for name, values in columns.items()}
+                repeats.append(Repeat(earlier, conflict=earlier != {name: row[name] for name in columns}))
+                for name, values in columns.items():
+                    values[at] = row[name]
+                return
+            position[key] = kept
+        kept += 1
+        for name, values in columns.items():  # columnar: one Series per column, not one per row
+            values.append(row[name])
+
     for body in bodies:
+        typed = _typed_page(dataset, body)
+        rows = None if typed is None else _clean_rows(dataset, typed, clock_ms, (lo, hi) if window else None)
+        if rows is not None:
+            received += len(rows)
+            keys = [key_of(row) for row in rows] if key_of is not None else None
+            if keys is None or (len(set(keys)) == len(keys) and position.keys().isdisjoint(keys)):
+                # No id repeated: the page's columns in one pass each.
+                if keys is not None:
+                    position.update(zip(keys, range(kept, kept + len(rows)), strict=True))
+                kept += len(rows)
+                for name, values in columns.items():
+                    values.extend([row[name] for row in rows])
+            else:
+                for row in rows:
+                    keep(row)
+            continue
         for raw in raw_records(dataset, body):
             index = received
             received += 1
@@ -649,27 +750,12 @@ def parse(
                     reason = f"{dataset.window_column} {t} is outside the requested window [{lo}, {hi})"
                     quarantined.append(Quarantined(index, reason, bytes(raw).decode("utf-8", "replace")))
                     continue
-            if dataset.key:
-                key = tuple(row[k] for k in dataset.key)
-                if key in position:
-                    # The later occurrence wins: a provider that lists a record twice sent the second copy later.
-                    at = position[key]
-                    earlier = {name: values[at] for name, values in columns.items()}
-                    repeats.append(Repeat(earlier, conflict=earlier != {name: row[name] for name in columns}))
-                    for name, values in columns.items():
-                        values[at] = row[name]
-                    continue
-                position[key] = kept
-            kept += 1
-            for name, values in columns.items():  # columnar: one Series per column, not one per row
-                values.append(row[name])
+            keep(row)
     # pyarrow builds typed columns (nested lists, epoch-ms timestamps) from Python lists in C++;
     # polars would build one Series per nested row.
     table = pa.Table.from_pydict(columns, schema=_arrow_schema(dataset))
     conflicts = sum(r.conflict for r in repeats)
-    return Parsed(
-        pl.DataFrame(pl.from_arrow(table)), received, quarantined, len(repeats) - conflicts, conflicts, repeats
-    )
+    return Parsed(table, received, quarantined, len(repeats) - conflicts, conflicts, repeats)
 
 
 def frame_of(dataset: Dataset, rows: Sequence[Row]) -> pl.DataFrame:

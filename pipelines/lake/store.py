@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import IO
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.lake.datasets import Quarantined
 from pipelines.lake.filesystem import LakePath, lake_root, remove, write_whole
@@ -139,7 +141,8 @@ class Partition:
 
 
 def _gzip_writer(body: bytes) -> Callable[[Path | IO[bytes]], object]:
-    compressed = gzip.compress(body, compresslevel=3, mtime=0)  # twice as fast as 6, 10% larger
+    # Level 1: on MDS pages 1.2x faster than 3 and 2.3x faster than 6, for 4% (10%) more bytes.
+    compressed = gzip.compress(body, compresslevel=1, mtime=0)
 
     def write(target: Path | IO[bytes]) -> None:
         if isinstance(target, Path):
@@ -176,10 +179,10 @@ class Lake:
     def superseded_path(self, p: Partition, stem: str) -> LakePath:
         return self.root / SUPERSEDED / p.dataset / p.folder / f"{stem}.parquet"
 
-    def write_superseded(self, p: Partition, frame: pl.DataFrame, stem: str) -> int:
+    def write_superseded(self, p: Partition, frame: pl.DataFrame | None, stem: str) -> int:
         """Keep the records the delivery `stem` replaced or repeated (one file per delivery, none when empty)."""
         path = self.superseded_path(p, stem)
-        if frame.is_empty():
+        if frame is None or frame.is_empty():
             remove(path)
             return 0
         return self._atomic_write(path, lambda target: frame.write_parquet(target, compression="zstd"))
@@ -199,10 +202,17 @@ class Lake:
         return all(gzip.decompress(path.read_bytes()) == body for path, body in zip(kept, pages, strict=True))
 
     def write_data(
-        self, p: Partition, frame: pl.DataFrame, stem: str = "part-0", fingerprint: str | None = None
+        self, p: Partition, frame: pl.DataFrame | pa.Table, stem: str = "part-0", fingerprint: str | None = None
     ) -> int:
-        """Replace the partition's data file; `fingerprint` (pipelines/lake/fingerprint.py) goes in its footer."""
+        """Replace the partition's data file with `frame`: a Polars frame, or an Arrow table written by pyarrow
+        (the same Parquet types; the hourly path hands Arrow over to spare a conversion per partition).
+        `fingerprint` (pipelines/lake/fingerprint.py) goes in its footer."""
         metadata = {FINGERPRINT_KEY: fingerprint} if fingerprint is not None else None
+        if isinstance(frame, pa.Table):
+            table = frame.replace_schema_metadata({**(frame.schema.metadata or {}), **(metadata or {})})
+            return self._atomic_write(
+                self.data_path(p, stem), lambda target: pq.write_table(table, target, compression="zstd")
+            )
         return self._atomic_write(
             self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd", metadata=metadata)
         )
