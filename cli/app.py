@@ -100,9 +100,10 @@ def provider(ctx: typer.Context) -> None:
 def demo() -> None:
     """The main job against the embedded provider: backfill about 48 hours of 2 zones, snapshot, summarise."""
     require_simulator("demo")
+    settings = _settings()  # first: the code location's modules read the settings when imported
     from cli.demo import run_demo
 
-    if not run_demo(console(), _settings()):
+    if not run_demo(console(), settings):
         raise typer.Exit(1)
 
 
@@ -124,7 +125,6 @@ def backfill(
     progress bar; zone, GBFS and MDS vehicle snapshots are taken first for a zone the lake has none of."""
     import asyncio
 
-    from cli.backfill import run_backfill
     from cli.preflight import PreflightError, check_provider
 
     settings = _settings()
@@ -138,6 +138,9 @@ def backfill(
     except PreflightError as e:
         fail(str(e), detail=traceback.format_exc())
     ready_settings = settings.model_copy(update={"zones": ready.zones})
+    # Dagster (seconds of imports) only once the provider has answered: a backfill's first request goes out at once.
+    from cli.backfill import run_backfill
+
     if not run_backfill(ready_settings, first, last, console(), lead_in_hours=lead_in_hours):
         raise typer.Exit(1)
 
@@ -153,10 +156,10 @@ def snapshot_command(
     """Take the zone, GBFS and MDS vehicle snapshots now (each of its Dagster jobs concerned, one run each)."""
     import asyncio
 
+    settings = _settings()  # first: the code location's modules read the settings when imported
     from cli.snapshots import SNAPSHOT_DATASETS, print_snapshot_runs, take_snapshots
     from pipelines.voi.client import VoiClient
 
-    settings = _settings()
     chosen = tuple(d.strip() for d in (datasets or "").split(",") if d.strip()) or SNAPSHOT_DATASETS
     unknown = sorted(set(chosen) - set(SNAPSHOT_DATASETS))
     if unknown:
@@ -179,9 +182,9 @@ def build_command(
     end: Annotated[str | None, typer.Option(help="End of the range, exclusive (ISO 8601).")] = None,
 ) -> None:
     """Rebuild the warehouse models only: all of them, or the incremental ones for a window of hours."""
+    settings = _settings()  # first: the code location's modules read the settings when imported
     from cli.build import print_build
 
-    settings = _settings()
     if (start is None) != (end is None):
         fail("give both --start and --end, or neither for a full build", INPUT_ERROR)
     window = (_utc(start, "--start"), _utc(end, "--end")) if start and end else None

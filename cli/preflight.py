@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import httpx
 
 from pipelines.config import Settings, SettingsError
-from pipelines.lake.store import check_zone_id
 from pipelines.voi.client import VoiClient, VoiError
 
 PREFLIGHT_ATTEMPTS = 3
@@ -53,6 +52,10 @@ async def check_provider(settings: Settings, transport: httpx.AsyncBaseTransport
             f"{', '.join(listed) or 'none'} (--zones or FLEETLAKE_ZONES)"
         )
     zones = settings.zones or listed
+    # The lake's module (Polars, Arrow) is imported after the requests: a command's first request waits for no
+    # import it does not need.
+    from pipelines.lake.store import check_zone_id
+
     for zone in settings.zones:
         try:
             check_zone_id(zone)

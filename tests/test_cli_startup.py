@@ -29,3 +29,11 @@ def test_help_imports_no_heavy_library_and_no_report_code() -> None:
     # The report code's privacy threshold is the default of `export --k`; nothing else of pipelines.reports.
     assert [m for m in modules if m.startswith("pipelines.reports.")] == ["pipelines.reports.threshold"]
     assert "pipelines.config" not in modules
+
+
+def test_a_command_reaches_the_provider_before_importing_the_lake_or_dagster() -> None:
+    # `fleetlake backfill` reads the settings and asks the provider (cli.preflight) before it imports its run.
+    probe = "import json, sys, cli.app, cli.preflight; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    modules = json.loads(done.stdout)
+    assert [m for m in modules if m.split(".")[0] in ("dagster", "polars", "pyarrow", "duckdb", "shapely")] == []
