@@ -828,6 +828,21 @@ def test_bad_records_are_quarantined_with_reason_raw_and_index_and_good_ones_kep
     assert parsed.frame.height + len(parsed.quarantined) + parsed.duplicates == parsed.received
 
 
+def test_a_clean_page_decoded_whole_gives_what_record_by_record_gives() -> None:
+    # A clean page is decoded in one call; one bad record sends its page record by record: the rows must agree.
+    inside = HOUR_MS + 10 * 60_000
+    good = [trip_text(n, inside + n) for n in range(1, 6)]
+    implausible = trip_text(9, inside, **{'"lat":59.311543,"lng":18.059523': '"lat":0,"lng":0'})
+
+    whole = parse(DATASETS["mds_trips"], [trips_body(good)], WINDOW)
+    one_by_one = parse(DATASETS["mds_trips"], [trips_body([*good[:2], implausible, *good[2:]])], WINDOW)
+
+    assert_frame_equal(whole.frame, one_by_one.frame)
+    assert (whole.received, whole.quarantined) == (5, [])
+    assert [(q.index, q.raw) for q in one_by_one.quarantined] == [(2, implausible)]
+    assert one_by_one.quarantined[0].reason == "`start_location` is (0, 0), a placeholder for an unknown position"
+
+
 def test_repeated_ids_are_kept_once_and_counted_as_duplicates_or_conflicts_across_pages() -> None:
     inside = HOUR_MS + 60_000
     a, b, c = (trip_text(n, inside) for n in (1, 2, 3))
