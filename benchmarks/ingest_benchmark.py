@@ -136,16 +136,29 @@ class RequestClock:
         self.upstream = httpx.URL(upstream)
         self.first: float | None = None
         self.first_mds: float | None = None
+        self.pid: int | None = None
+        """The command's process, whose CPU seconds so far are read at each first (a wall time under load says
+        little)."""
+        self.first_cpu: float | None = None
+        self.first_mds_cpu: float | None = None
         self._loop = asyncio.new_event_loop()
         self._server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
 
+    def _cpu(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def _note(self, data: bytes) -> None:
         now = time.perf_counter()
-        self.first = self.first or now
+        if self.first is None:
+            self.first, self.first_cpu = now, self._cpu()
         if self.first_mds is None and (b"/trips?" in data or b"/events/historical?" in data):
-            self.first_mds = now
+            self.first_mds, self.first_mds_cpu = now, self._cpu()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
@@ -188,11 +201,22 @@ def backfill_startup(start: datetime) -> dict[str, float]:
         window.append(f"{start + timedelta(hours=8):%Y-%m-%dT%H:%M}")
         command = [str(fleetlake), "backfill", *window, "--zones", ZONES[0], "--lead-in-hours", "0"]
         cpu, began = _children_cpu(), time.perf_counter()
-        subprocess.run(command, env=environment, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, env=environment, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        clock.pid = process.pid
+        process.wait()
         wall, cpu = time.perf_counter() - began, _children_cpu() - cpu
         clock.close()
     assert clock.first is not None and clock.first_mds is not None, "the backfill sent no request"
-    return {"first_s": clock.first - began, "first_mds_s": clock.first_mds - began, "wall_s": wall, "cpu_s": cpu}
+    return {
+        "first_s": clock.first - began,
+        "first_cpu_s": clock.first_cpu or float("nan"),
+        "first_mds_s": clock.first_mds - began,
+        "first_mds_cpu_s": clock.first_mds_cpu or float("nan"),
+        "wall_s": wall,
+        "cpu_s": cpu,
+    }
 
 
 async def minimal_ingest(url: str, lake: Path, hours: list[datetime]) -> int:
@@ -275,9 +299,11 @@ def main() -> None:
     print(f"start-up ({load()})\n  fleetlake --help:  {wall:5.2f} s wall, {cpu:5.2f} s CPU  (goal: under 1 s)")
     s = backfill_startup(start)
     print(
-        f"  fleetlake backfill, 2 h x 1 zone ({load()}): first request after {s['first_s']:.2f} s, first hourly "
-        f"MDS request after {s['first_mds_s']:.2f} s (goal: 3 s); whole command {s['wall_s']:.1f} s wall, "
-        f"{s['cpu_s']:.1f} s CPU"
+        f"  fleetlake backfill, 2 h x 1 zone ({load()}), goal: first request within 3 s\n"
+        f"    first request (token, zone list):  after {s['first_s']:6.2f} s wall, {s['first_cpu_s']:5.2f} s CPU\n"
+        f"    first hourly MDS request:          after {s['first_mds_s']:6.2f} s wall, {s['first_mds_cpu_s']:5.2f} "
+        f"s CPU (after the snapshots' Dagster runs)\n"
+        f"    whole command:                     {s['wall_s']:6.1f} s wall, {s['cpu_s']:5.1f} s CPU"
     )
 
     b = per_record(start, args.per_record_days, args.vehicles)
