@@ -282,9 +282,9 @@ def test_the_command_shows_what_landed_where(tmp_path: Path, monkeypatch: pytest
 def test_an_import_beside_an_api_delivery_loses_neither(tmp_path: Path) -> None:
     """An hour the API delivered (trips 1, 2, 3), then an archive of it (trip 1 again alike, trip 2 with another
     distance, trip 4 the API never sent), then the API's same response again: every trip is in the marts, trip 2 as
-    the import said it (the newer delivery: the API's same response again is its earlier delivery, as for any
-    redelivery), the repeat and the conflict are counted, the API's trip 2 is kept in the lake, and the API's
-    redelivery withdraws nothing the import brought."""
+    the import said it (the newer delivery: the API's same records again write nothing and keep their earlier
+    delivery time, as for any unchanged redelivery), the repeat and the conflict are counted, the API's trip 2 is
+    kept in the lake, and the API's redelivery withdraws nothing the import brought."""
     from pipelines.ingest import write_partition
     from pipelines.lake.datasets import DATASETS
     from pipelines.lake.store import Partition
@@ -295,19 +295,20 @@ def test_an_import_beside_an_api_delivery_loses_neither(tmp_path: Path) -> None:
     window = (HOUR, HOUR + timedelta(hours=1))
     api_page = json.dumps({"version": "2.0.0", "trips": [trip_20(n, HOUR + timedelta(minutes=n)) for n in (1, 2, 3)]})
 
-    def deliver(at: datetime) -> None:
+    def deliver(at: datetime, expected: str) -> None:
         result = write_partition(
             lake, DATASETS["mds_trips"], Partition("mds_trips", "7", HOUR), [api_page.encode()], window, ingested_at=at
         )
-        assert result.status == "written"
+        assert result.status == expected
 
-    deliver(HOUR + timedelta(hours=1))
+    deliver(HOUR + timedelta(hours=1), "written")
     changed = {**trip_20(2, HOUR + timedelta(minutes=2)), "distance": 2500}
     archive = [trip_20(1, HOUR + timedelta(minutes=1)), changed, trip_20(4, HOUR + timedelta(minutes=4))]
     (tmp_path / "archive.json").write_text(json.dumps({"version": "2.0.0", "trips": archive}))
     report = import_archives(lake, [tmp_path / "archive.json"], Stated(zone="7"), complete=window, imported_at=NOW)
     all_accounted(report)
-    deliver(NOW + timedelta(hours=1))  # the API's same delivery, later: it replaces part-0 only
+    # The API's same records, later: part-0 already holds them, so nothing is written (its delivery time stays)
+    deliver(NOW + timedelta(hours=1), "unchanged")
 
     files = sorted(p.name for p in (tmp_path / "lake" / "mds_trips").rglob("*.parquet"))
     assert files == ["import-20260330T000000000000Z.parquet", "part-0.parquet"]
