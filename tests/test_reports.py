@@ -32,6 +32,7 @@ import shapely
 from assets.reports import city_report
 from assets.resources import resources_for
 from pipelines.config import Settings
+from pipelines.reports import labels
 from pipelines.reports.city import UnknownZone, load_city
 from pipelines.reports.export import ReportFiles, export_report
 from pipelines.reports.figures import key_figures
@@ -228,10 +229,20 @@ def test_workbook_has_one_typed_sheet_per_table_with_frozen_headers(exported: Ex
             assert len(table) <= 31
             assert sheet.freeze_panes == "A2", table
             rows = list(sheet.iter_rows(values_only=True))
-            assert list(rows[0]) == frame.columns, table
+            titles = labels.titles(frame.columns)
+            assert list(rows[0]) == list(titles.values()), table
+            assert len(set(rows[0])) == len(rows[0]), table
             widths = _column_widths(sheet)
-            for index, column in enumerate(frame.columns, start=1):
-                assert min(len(column), 60) <= widths[index] <= 70, (table, column, widths[index])
+            for index, title in enumerate(titles.values(), start=1):
+                longest_word = max(len(word) for word in title.split())
+                assert longest_word <= widths[index] <= 63, (table, title, widths[index])
+            # On paper: A4 landscape, one page wide (fitToWidth left out means its default, 1), the header row
+            # repeated on every page.
+            setup = sheet.page_setup
+            fit = (setup.fitToWidth or 1, setup.fitToHeight)
+            assert (setup.orientation, setup.paperSize, fit) == ("landscape", 9, (1, 0)), table
+            assert sheet.sheet_properties.pageSetUpPr.fitToPage, table
+            assert sheet.print_title_rows == "$1:$1", table
             assert len(rows) - 1 == frame.height, table
             for written, expected in zip(rows[1:], frame.iter_rows(), strict=True):
                 for got, value in zip(written, expected, strict=True):
@@ -261,9 +272,9 @@ def test_workbook_cells_are_typed(exported: Exported) -> None:
     sheet = openpyxl.load_workbook(exported.files["1"].xlsx)["daily"]
     header = [cell.value for cell in sheet[1]]
     first = dict(zip(header, sheet[2], strict=True))
-    assert first["local_date"].is_date and first["local_date"].number_format == "yyyy-mm-dd"
-    assert first["trips"].data_type == "n" and isinstance(first["trips"].value, int)
-    assert first["trips_suppressed"].data_type == "b"
+    assert first["Day"].is_date and first["Day"].number_format == "yyyy-mm-dd"
+    assert first["Trips"].data_type == "n" and isinstance(first["Trips"].value, int)
+    assert first["Trips suppressed"].data_type == "b"
     hourly = openpyxl.load_workbook(exported.files["1"].xlsx)["hourly"]
     assert hourly["A2"].is_date and hourly["A2"].number_format == "yyyy-mm-dd hh:mm"
 
@@ -659,3 +670,57 @@ def _full_page_screenshot(browser: Any, path: Path) -> None:
     )
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 10_000
+
+
+# -- the workbook on paper -----------------------------------------------------------------------------------
+
+SOFFICE = ("/usr/bin/soffice", "/usr/bin/libreoffice")
+A4_LANDSCAPE_PT = (841.9, 595.3)
+
+
+@pytest.fixture(scope="module")
+def workbook_pdf(exported: Exported, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Berlin's workbook printed to PDF by LibreOffice headless, as a city official's office would print it."""
+    soffice = _found(SOFFICE, "soffice")
+    if not soffice:
+        message = "LibreOffice not found: apt-get install libreoffice-calc"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must print the workbook)")
+        pytest.skip(message)
+    out = tmp_path_factory.mktemp("printed")
+    profile = out / "profile"  # a profile of its own: no lock shared with another LibreOffice on the machine
+    result = subprocess.run(
+        [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
+         "--convert-to", "pdf", "--outdir", str(out), str(exported.files["145"].xlsx)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    pdf = out / "report.pdf"
+    assert result.returncode == 0 and pdf.is_file(), result.stderr[-2000:]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(pdf, ARTIFACTS / "workbook.pdf")
+    return pdf
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_workbook_prints_each_sheet_one_page_wide(exported: Exported, workbook_pdf: Path) -> None:
+    """Every printed page is A4 landscape and holds every column title of its sheet (named in the page header):
+    no sheet is cut into strips of columns, and the header row repeats on each page a sheet runs to."""
+    from pypdf import PdfReader
+
+    workbook = openpyxl.load_workbook(exported.files["145"].xlsx)
+    titles = {sheet.title: [" ".join(str(c.value).split()) for c in sheet[1]] for sheet in workbook.worksheets}
+    pages = PdfReader(workbook_pdf).pages
+    printed: dict[str, int] = {}
+    for number, page in enumerate(pages, start=1):
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(A4_LANDSCAPE_PT, abs=1)
+        text = " ".join(page.extract_text().split())
+        sheet = text.split(" ", 1)[0]
+        assert sheet in titles, (number, text[:80])
+        missing = [title for title in titles[sheet] if title not in text]
+        assert not missing, (number, sheet, missing)
+        printed[sheet] = printed.get(sheet, 0) + 1
+    assert set(printed) == set(titles), "every sheet is printed"
+    # Three days fit a few pages per sheet: rows run down the pages, never across.
+    for sheet in workbook.worksheets:
+        assert printed[sheet.title] <= 1 + sheet.max_row // 20, (sheet.title, printed[sheet.title], sheet.max_row)

@@ -78,7 +78,7 @@ def _write(tables: ReportTables, folder: Path, generated_at: datetime) -> None:
     for name, frame in tables.frames.items():
         write_csv(frame, folder / "csv" / f"{name}.csv")
         write_parquet(frame, folder / "parquet" / f"{name}.parquet")
-    write_xlsx(_about(tables, generated_at), tables.frames, folder / XLSX)
+    write_xlsx(_about(tables, generated_at), tables.frames, folder / XLSX, f"{tables.city.name}, {tables.period.label}")
     for stem, (table, properties) in GEOJSON.items():
         write_geojson(feature_collection(tables.frames[table], tables.grid, properties), folder / f"{stem}.geojson")
     downloads = [Download("Workbook (XLSX, one sheet per table)", XLSX)]

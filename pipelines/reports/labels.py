@@ -1,5 +1,7 @@
 """Readable names for the codes the marts use, in one place for the page, the charts and the workbook."""
 
+from pipelines.reports.privacy import SUPPRESSED_SUFFIX
+
 RULES = {
     "parking_in_forbidden_area": "Trip ended in a no-parking or no-riding area",
     "parking_outside_operations": "Trip ended outside the operations area",
@@ -96,6 +98,13 @@ COLUMNS = {
     "why": "Why",
     "warm_up_hours": "Warm-up hours",
     "warm_up": "Warm-up hour",
+    "figure": "Figure",
+    "label": "Label",
+    "value": "Value",
+    "unit": "Unit",
+    "description": "Description",
+    "field": "Field",
+    "not_judged_reason": "Reason",
 }
 
 TIMEZONE_SOURCES = {
@@ -110,4 +119,16 @@ def timezone_source(code: str | None) -> str:
 
 
 def column(name: str) -> str:
+    """A column's title for readers; a suppression flag reads as its count's title followed by "suppressed"."""
+    if name.endswith(SUPPRESSED_SUFFIX):
+        return f"{column(name.removesuffix(SUPPRESSED_SUFFIX))} suppressed"
     return COLUMNS.get(name, name.replace("_", " ").capitalize())
+
+
+def titles(names: list[str]) -> dict[str, str]:
+    """Readable titles of a table's columns, each unique (two columns of one title get their names added)."""
+    found = {name: column(name) for name in names}
+    counts: dict[str, int] = {}
+    for title in found.values():
+        counts[title] = counts.get(title, 0) + 1
+    return {name: title if counts[title] == 1 else f"{title} ({name})" for name, title in found.items()}

@@ -9,11 +9,18 @@ from typing import Any, cast
 import polars as pl
 import xlsxwriter
 
+from pipelines.reports import labels
 from pipelines.reports.privacy import Grid, check_columns
 
 SHEET_NAME_LIMIT = 31
 MAX_WIDTH_CHARS = 60
+"""A wider value (a description) wraps within its column instead."""
+TITLE_LINE_CHARS = 14
+"""A column title longer than this wraps onto several lines of its header row."""
 PIXELS_PER_CHAR = 7
+LINE_HEIGHT_PT = 15
+A4 = 9
+"""xlsxwriter's paper code for A4."""
 DATE_FORMATS: dict[Any, str] = {pl.Date: "yyyy-mm-dd", pl.Datetime: "yyyy-mm-dd hh:mm"}
 
 
@@ -39,32 +46,79 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def _title_width(title: str) -> int:
+    """Characters a wrapped title needs: its longest word, and room for short titles to stay on one line."""
+    return max(max(len(word) for word in title.split()), min(len(title), TITLE_LINE_CHARS))
+
+
 def column_widths(frame: pl.DataFrame) -> dict[str, int]:
-    """Pixel widths that fit each header and its values as displayed, up to MAX_WIDTH_CHARS."""
+    """Widths in characters that fit each (wrapped) header and its values as displayed, up to MAX_WIDTH_CHARS."""
     widths = {}
     for column in frame.columns:
-        longest = max([len(column) + 2, *(len(_cell_text(v)) for v in frame[column].drop_nulls())])
-        widths[column] = PIXELS_PER_CHAR * min(longest, MAX_WIDTH_CHARS) + 12
+        longest = max([_title_width(column), *(len(_cell_text(v)) for v in frame[column].drop_nulls())])
+        widths[column] = min(longest, MAX_WIDTH_CHARS) + 2
     return widths
 
 
-def write_xlsx(about: pl.DataFrame, sheets: Mapping[str, pl.DataFrame], path: Path) -> Path:
-    """One sheet per table after an `about` sheet: typed cells, a frozen header row, columns sized to fit."""
+def _header_lines(frame: pl.DataFrame, widths: Mapping[str, int]) -> int:
+    """Lines of the tallest wrapped header (Excel does not size a written row to its wrapped text)."""
+    lines = 1
+    for column in frame.columns:
+        line, count = 0, 1
+        for word in column.split():
+            needed = len(word) if line == 0 else line + 1 + len(word)
+            if needed > widths[column] - 1 and line:
+                count, line = count + 1, len(word)
+            else:
+                line = needed
+        lines = max(lines, count)
+    return lines
+
+
+def _print_settings(sheet: Any, title: str, columns: int) -> None:
+    """On paper: A4 landscape, one page wide (as many tall as the rows need), the header row on every page, the
+    sheet's name, the report's title and page numbers in the margins."""
+    sheet.set_landscape()
+    sheet.set_paper(A4)
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
+    sheet.set_header(f'&L&"-,Bold"&A&R{_escaped(title)}', {"margin": 0.3})
+    sheet.set_footer("&CPage &P of &N", {"margin": 0.3})
+    sheet.print_area(0, 0, sheet.dim_rowmax or 0, columns - 1)
+
+
+def _escaped(text: str) -> str:
+    """Text for a page header: a single & starts a control code there."""
+    return text.replace("&", "&&")
+
+
+def write_xlsx(about: pl.DataFrame, sheets: Mapping[str, pl.DataFrame], path: Path, title: str) -> Path:
+    """One sheet per table after an `about` sheet: readable column titles (the table's column names stay in the CSV
+    and Parquet files), typed cells, a frozen header row, columns sized to fit, and print settings on every sheet.
+    """
     workbook = xlsxwriter.Workbook(path)
     try:
-        for name, frame in {"about": about, **sheets}.items():
+        for name, table in {"about": about, **sheets}.items():
             if len(name) > SHEET_NAME_LIMIT:
                 raise ValueError(f"sheet name {name!r} is longer than Excel's {SHEET_NAME_LIMIT} characters")
+            frame = table.rename(labels.titles(table.columns))
+            widths = column_widths(frame)
+            wrapped = {c: {"text_wrap": True, "valign": "top"} for c in frame.columns if widths[c] > MAX_WIDTH_CHARS}
             frame.write_excel(
                 workbook,
                 worksheet=name,
                 table_name=name,
                 table_style="Table Style Light 9",
+                header_format={"bold": True, "text_wrap": True, "valign": "bottom"},
+                column_formats=cast(Any, wrapped) or None,
                 dtype_formats=DATE_FORMATS,
                 float_precision=3,
-                column_widths=cast(Any, column_widths(frame)),
+                column_widths=cast(Any, {c: PIXELS_PER_CHAR * w + 5 for c, w in widths.items()}),
+                row_heights={0: LINE_HEIGHT_PT * _header_lines(frame, widths)},
                 freeze_panes=(1, 0),
             )
+            _print_settings(workbook.get_worksheet_by_name(name), title, frame.width)
     finally:
         workbook.close()
     return path
