@@ -65,7 +65,9 @@ def city_report(
         if zone not in known:
             context.log.warning(f"zone {zone}: the warehouse has no data for it, no report written")
             continue
-        written[zone] = export_report(warehouse.path(), zone, first_day, last_day, reports.path())
+        written[zone] = export_report(
+            warehouse.path(), zone, first_day, last_day, reports.path(), h3_resolution=reports.h3_resolution
+        )
         context.log.info(f"zone {zone}: {written[zone].html}")
     return dg.MaterializeResult(
         metadata={

@@ -15,6 +15,7 @@ from assets.executors import StepValues
 from pipelines.config import Settings
 from pipelines.insurance.area import InsuranceArea, open_area
 from pipelines.lake.store import Lake
+from pipelines.reports.cells import DEFAULT_RESOLUTION
 from pipelines.warehouse.build import Warehouse
 
 
@@ -86,9 +87,11 @@ class InsuranceStore(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class ReportsFolder(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Where city reports are written (FLEETLAKE_REPORTS_DIR)."""
+    """Where city reports are written (FLEETLAKE_REPORTS_DIR), and the H3 resolution of their maps
+    (FLEETLAKE_REPORT_H3_RESOLUTION)."""
 
     root: str
+    h3_resolution: int = DEFAULT_RESOLUTION
 
     def path(self) -> Path:
         return Path(self.root)
@@ -134,6 +137,6 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
             idle_limit_hours=settings.idle_limit_hours,
             zone_timezones=dict(settings.zone_timezones),
         ),
-        "reports": ReportsFolder(root=str(settings.reports_dir)),
+        "reports": ReportsFolder(root=str(settings.reports_dir), h3_resolution=settings.report_h3_resolution),
         "insurance": InsuranceStore(root=str(settings.insurance_dir), retention_days=settings.insurance_retention_days),
     }

@@ -353,7 +353,15 @@ def export_command(
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
     try:
-        files = export_report(settings.warehouse, zone, first, last, out or settings.reports_dir, k=k)
+        files = export_report(
+            settings.warehouse,
+            zone,
+            first,
+            last,
+            out or settings.reports_dir,
+            k=k,
+            h3_resolution=settings.report_h3_resolution,
+        )
     except (UnknownZone, FileNotFoundError, ValueError) as e:
         console().print(f"[red]{e}[/]")
         raise typer.Exit(1) from e

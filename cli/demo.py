@@ -73,7 +73,14 @@ def run_demo(console: Console, base: Settings) -> bool:
         # The local days the backfilled window touches, in the city's own calendar.
         first_day = first_hour.astimezone(tz).date()
         last_day = (last_ready - timedelta(microseconds=1)).astimezone(tz).date()
-        files = export_report(settings.warehouse, zone, first_day, last_day, settings.reports_dir)
+        files = export_report(
+            settings.warehouse,
+            zone,
+            first_day,
+            last_day,
+            settings.reports_dir,
+            h3_resolution=settings.report_h3_resolution,
+        )
         Console(soft_wrap=True, highlight=False).print(
             f"city report, [bold]{files.city}[/] (zone {zone}), {first_day} to {last_day}: {files.html.resolve()}"
         )

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     """A local folder, or `s3://bucket/prefix` in an S3-compatible store (pipelines/lake/filesystem.py)."""
     warehouse: Path = _variable("FLEETLAKE_WAREHOUSE", Path("data/warehouse.duckdb"), expects="a file path")
     reports_dir: Path = _variable("FLEETLAKE_REPORTS_DIR", Path("data/reports"), expects="a folder")
+    report_h3_resolution: Annotated[int, annotated_types.Ge(0), annotated_types.Le(11)] = _variable(
+        "FLEETLAKE_REPORT_H3_RESOLUTION", 10
+    )
+    """The H3 resolution of the report maps' cells: 10 has edges of about 76 m, 9 about 200 m; finer than 11 (about
+    29 m) would single out a doorway."""
     request_deadline_s: PositiveSeconds = _variable("FLEETLAKE_REQUEST_DEADLINE_SECONDS", 120.0)
     """The longest one request may take, body included (a body trickling a byte at a time never times out)."""
     max_pages: Annotated[int, annotated_types.Ge(1)] = _variable("FLEETLAKE_MAX_PAGES", 1000)

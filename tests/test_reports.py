@@ -7,9 +7,9 @@ headless Chromium for the page.
 """
 
 import base64
+import collections
 import itertools
 import json
-import math
 import os
 import re
 import shutil
@@ -24,15 +24,17 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import h3
 import openpyxl
 import polars as pl
 import pytest
 import shapely
+import shapely.geometry
 
 from assets.reports import city_report
 from assets.resources import resources_for
 from pipelines.config import Settings
-from pipelines.reports import labels
+from pipelines.reports import cells, labels
 from pipelines.reports.city import UnknownZone, load_city
 from pipelines.reports.export import ReportFiles, export_report
 from pipelines.reports.figures import key_figures
@@ -40,7 +42,6 @@ from pipelines.reports.period import ReportPeriod, previous_month
 from pipelines.reports.privacy import (
     FORBIDDEN_COLUMNS,
     SUPPRESSED_SUFFIX,
-    Grid,
     PrivacyError,
     check_columns,
     drop_below_k,
@@ -125,18 +126,55 @@ def test_identifier_columns_are_refused() -> None:
             check_columns("leaky", ["trips", column])
 
 
-def test_grid_cells_are_about_100_m_and_wound_for_geojson() -> None:
-    grid = Grid.around(59.33)
-    assert grid.lat_step == 0.001
-    assert grid.lng_step == pytest.approx(0.001 / math.cos(math.radians(59)), abs=1e-6)
-    height_m = grid.lat_step * 111_320
-    width_m = grid.lng_step * 111_320 * math.cos(math.radians(59.33))
-    assert 100 < height_m < 120 and 100 < width_m < 120
-    ring = grid.cell(59.3325, 18.0243)
-    assert ring[0] == ring[-1] and len(ring) == 5
+def test_h3_cells_sum_counts_name_their_main_rule_and_area() -> None:
+    # Two places in one resolution-10 cell of Stockholm (about 20 m apart), one 1 km away.
+    points = pl.DataFrame(
+        {
+            "lat": [59.33250, 59.33260, 59.34250],
+            "lng": [18.02430, 18.02440, 18.02430],
+            "rule": ["speeding", "parking_outside_spot", "speeding"],
+            "violation_count": [3, 3, 5],
+        }
+    )
+    found = cells.aggregate(points, "violation_count", 10)
+    assert found.columns == ["h3_cell", "cell_lat", "cell_lng", "violation_count", "main_rule"]
+    busy = h3.latlng_to_cell(59.3325, 18.0243, 10)
+    assert h3.latlng_to_cell(59.3326, 18.0244, 10) == busy  # the two places share a cell
+    assert (
+        found.rows()
+        == [
+            (busy, *(round(v, 6) for v in h3.cell_to_latlng(busy)), 6, "parking_outside_spot"),  # a tie: first by name
+            (h3.latlng_to_cell(59.3425, 18.0243, 10), *found.row(1)[1:3], 5, "speeding"),
+        ]
+    )
+    assert {h3.get_resolution(c) for c in found["h3_cell"]} == {10}
+    assert 70 < cells.edge_length_m(10) < 80
+    ring = cells.boundary(busy)
+    assert ring[0] == ring[-1] and len(ring) == 7
     assert _signed_area(ring) > 0  # counter-clockwise, RFC 7946 exterior ring
-    assert grid.on_grid(59.3325, (math.floor(18.0243 / grid.lng_step) + 0.5) * grid.lng_step)
-    assert not grid.on_grid(59.3321, 18.0243)
+    assert shapely.Polygon(ring).contains(shapely.Point(18.0243, 59.3325))  # (lng, lat)
+    # Labelled by the smallest area holding the centre; parking spots never name a cell.
+    around = shapely.Point(18.0243, 59.3325)
+    areas = pl.DataFrame(
+        {
+            "area_type": ["operations", "no-parking", "parking-spot"],
+            "area_name": ["Stockholm", "Old town", "Spot 1"],
+            "geometry": [shapely.to_wkb(around.buffer(r)) for r in (0.02, 0.002, 0.002)],
+        }
+    )
+    labelled = cells.label_areas(found, areas)
+    assert labelled.select("area_name", "area_type").rows() == [
+        ("Old town", "no-parking"),
+        ("Stockholm", "operations"),
+    ]
+    assert cells.label_areas(found, areas.head(0))["area_name"].to_list() == [cells.OUTSIDE] * 2
+
+
+def test_the_h3_resolution_is_a_setting_with_bounds() -> None:
+    assert Settings().report_h3_resolution == cells.DEFAULT_RESOLUTION
+    assert Settings(FLEETLAKE_REPORT_H3_RESOLUTION="9").report_h3_resolution == 9
+    with pytest.raises(ValueError, match="FLEETLAKE_REPORT_H3_RESOLUTION"):
+        Settings(FLEETLAKE_REPORT_H3_RESOLUTION="12")
 
 
 def test_key_figures_hide_what_a_small_count_would_reveal() -> None:
@@ -198,6 +236,7 @@ def test_every_format_is_written_in_one_folder_per_zone_and_period(exported: Exp
     assert files.folder.name == "zone-1_2026-03-28_2026-03-30"
     assert {p.name for p in files.folder.iterdir()} == {
         "report.html", "report.xlsx", "csv", "parquet", "violations.geojson", "parking_hotspots.geojson",
+        "zone_areas.geojson", "parking_spots.geojson",
     }  # fmt: skip
     assert sorted(p.stem for p in (files.folder / "csv").iterdir()) == sorted(TABLE_NAMES)
     assert sorted(p.stem for p in (files.folder / "parquet").iterdir()) == sorted(TABLE_NAMES)
@@ -406,8 +445,8 @@ def test_small_counts_are_suppressed_and_flagged(exported: Exported, marts: duck
         hidden = areas.filter(pl.col("violation_count_suppressed"))
         assert hidden["main_rule"].null_count() == hidden["share_percent"].null_count() == hidden.height
         assert (areas.filter(~pl.col("violation_count_suppressed"))["violation_count"] >= K).all()
-        for cells, count in (("violation_cells", "violation_count"), ("parking_hotspots", "trips_ended")):
-            assert (parquet(exported.files[zone], cells)[count] >= K).all()
+        for cell_table, count in (("violation_cells", "violation_count"), ("parking_hotspots", "trips_ended")):
+            assert (parquet(exported.files[zone], cell_table)[count] >= K).all()
     assert exported.files["1"].suppressed_cells > 0 and exported.files["1"].cells_left_out > 0
 
 
@@ -426,26 +465,80 @@ def test_every_table_is_suppressed_with_a_larger_k(built_warehouse: BuiltWarehou
 
 
 @pytest.mark.integration
-def test_geojson_cells_are_valid_rounded_and_carry_no_ids(exported: Exported, marts: duckdb.DuckDBPyConnection) -> None:
+def test_geojson_cells_are_valid_h3_cells_and_carry_no_ids(
+    exported: Exported, marts: duckdb.DuckDBPyConnection
+) -> None:
     for zone, files in exported.files.items():
         city_bounds = _area_bounds(marts, zone)
-        grid = Grid.around((city_bounds[1] + city_bounds[3]) / 2)
         for stem, count in (("violations", "violations"), ("parking_hotspots", "trips_ended")):
             document = json.loads(files.geojson[stem].read_text())
             assert document["type"] == "FeatureCollection"
             assert len(document["features"]) == files.rows[{"violations": "violation_cells"}.get(stem, stem)]
+            assert document["features"] or zone == "1", "Berlin's maps have cells of at least k"
             for feature in document["features"]:
                 assert feature["type"] == "Feature" and "id" not in feature
-                assert set(feature["properties"]) <= {"cell_lat", "cell_lng", "violations", "main_rule", "trips_ended"}
-                assert feature["properties"][count] >= K
+                properties = feature["properties"]
+                assert set(properties) <= {
+                    "h3_cell", "cell_lat", "cell_lng", "violations", "main_rule", "trips_ended",
+                    "area_name", "area_type",
+                }  # fmt: skip
+                assert properties[count] >= K and properties["area_name"]
+                assert h3.get_resolution(properties["h3_cell"]) == cells.DEFAULT_RESOLUTION
                 assert feature["geometry"]["type"] == "Polygon"
                 (ring,) = feature["geometry"]["coordinates"]
-                assert len(ring) == 5 and ring[0] == ring[-1] and _signed_area(ring) > 0
-                lat, lng = feature["properties"]["cell_lat"], feature["properties"]["cell_lng"]
-                assert grid.on_grid(lat, lng), (lat, lng)
+                assert len(ring) == 7 and ring[0] == ring[-1] and _signed_area(ring) > 0
+                centre = shapely.Point(properties["cell_lng"], properties["cell_lat"])
+                assert shapely.Polygon(ring).contains(centre)
                 for x, y in ring:  # lng, lat order, near the zone
                     assert city_bounds[0] - 0.05 <= x <= city_bounds[2] + 0.05
                     assert city_bounds[1] - 0.05 <= y <= city_bounds[3] + 0.05
+
+
+@pytest.mark.integration
+def test_map_cells_count_every_located_record_of_their_cell(
+    exported: Exported, marts: duckdb.DuckDBPyConnection
+) -> None:
+    """The cells, recounted here from the marts' own coordinates: every cell of at least k, and no other."""
+    for zone, files in exported.files.items():
+        b = bounds(zone)
+        for table, count, sql in (
+            ("violation_cells", "violation_count", "select lat, lng from compliance_violations where zone_id = $zone "
+             "and observed_at >= $start and observed_at < $end and lat is not null and lng is not null"),
+            ("parking_hotspots", "trips_ended", "select end_lat, end_lng from trips where zone_id = $zone "
+             "and end_time >= $start and end_time < $end and end_lat is not null and end_lng is not null"),
+        ):  # fmt: skip
+            places = marts.execute(sql, {"zone": zone, "start": b["start"], "end": b["end"]}).fetchall()
+            counted = collections.Counter(h3.latlng_to_cell(lat, lng, cells.DEFAULT_RESOLUTION) for lat, lng in places)
+            expected = {cell: n for cell, n in counted.items() if n >= K}
+            written = parquet(files, table)
+            assert dict(zip(written["h3_cell"], written[count], strict=True)) == expected, (zone, table)
+
+
+@pytest.mark.integration
+def test_zone_areas_and_parking_spots_are_published_as_geojson_layers(
+    exported: Exported, marts: duckdb.DuckDBPyConnection
+) -> None:
+    for zone, files in exported.files.items():
+        areas = json.loads(files.geojson["zone_areas"].read_text())["features"]
+        spots = json.loads(files.geojson["parking_spots"].read_text())["features"]
+        shown = load_city(marts, zone, datetime.combine(LAST_DAY, datetime.min.time(), tzinfo=UTC)).areas
+        assert len(areas) == shown.filter(pl.col("area_type") != "parking-spot").height > 0
+        assert len(spots) == shown.filter(pl.col("area_type") == "parking-spot").height
+        assert {f["properties"]["area_type"] for f in spots} <= {"parking-spot"}
+        for feature in (*areas, *spots):
+            geometry = shapely.geometry.shape(feature["geometry"])
+            assert geometry.is_valid and geometry.geom_type in ("Polygon", "MultiPolygon")
+            for polygon in getattr(geometry, "geoms", [geometry]):
+                assert polygon.exterior.is_ccw  # RFC 7946: exterior rings counter-clockwise
+        occupancy = parquet(files, "parking_spots")
+        capacities = {f["properties"]["area_id"]: f["properties"].get("capacity") for f in spots}
+        assert {r["area_id"]: r["capacity"] for r in occupancy.iter_rows(named=True)} == {
+            area: capacity for area, capacity in capacities.items() if area in set(occupancy["area_id"])
+        }
+    assert (
+        exported.files["145"].geojson
+        and json.loads(exported.files["145"].geojson["parking_spots"].read_text())["features"]
+    ), "Berlin has parking spots"
 
 
 def _area_bounds(con: duckdb.DuckDBPyConnection, zone: str) -> tuple[float, float, float, float]:

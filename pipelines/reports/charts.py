@@ -2,7 +2,8 @@
 
 Time axes run on UTC instants and are labelled in the city's local time, so a DST change neither folds two
 hours onto one tick nor leaves a fake gap. Suppressed values are not drawn (a gap, never a zero). Maps draw the
-zone's areas from their geometry and the already aggregated grid cells, so their size does not grow with trips.
+zone's areas from their geometry, its parking spots as markers, and the already aggregated H3 cells, so their size
+does not grow with trips; the busiest cells are labelled with the area they lie in.
 """
 
 import html
@@ -20,7 +21,8 @@ import matplotlib.dates as mdates
 import numpy as np
 import polars as pl
 import shapely
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
@@ -29,8 +31,8 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator
 
+from pipelines.reports import cells as h3cells
 from pipelines.reports import labels
-from pipelines.reports.privacy import CELL_SIZE_M
 from pipelines.reports.tables import ReportTables
 
 PALETTE = ("#1f5f8b", "#e07b39", "#3a9d5d", "#8e5ea2", "#c44e52", "#7f7f7f", "#b8a11f", "#17becf")
@@ -45,6 +47,8 @@ AREA_STYLES: dict[str, dict[str, object]] = {
     "no-riding": {"facecolor": "#b94a4855", "edgecolor": "#8a2b2b", "linewidth": 0.6, "zorder": 4},
     "parking-spot": {"facecolor": "#2c7fb8", "edgecolor": "#2c7fb8", "linewidth": 0.6, "zorder": 5},
 }
+SPOT_COLOUR = "#2c7fb8"
+HOT_SPOT_LABELS = 5
 OTHER_AREA: dict[str, object] = {"facecolor": "none", "edgecolor": "#999999", "linewidth": 0.5, "zorder": 2}
 STYLE = {
     "svg.fonttype": "none",  # text stays text: small, selectable, readable by screen readers
@@ -282,15 +286,52 @@ def _area_patches(areas: pl.DataFrame) -> Iterator[tuple[str, PathPatch]]:
             yield area_type, PathPatch(path, **AREA_STYLES.get(area_type, OTHER_AREA))
 
 
-def _draw_areas(ax: Axes, tables: ReportTables) -> list[Patch]:
+def _draw_areas(ax: Axes, tables: ReportTables) -> list[Artist]:
+    """The context layers: the zone's areas as outlines and washes, its parking spots as markers (a spot is a few
+    metres wide: as a polygon it would vanish at a city's scale)."""
     seen: dict[str, None] = {}
-    for area_type, patch in _area_patches(tables.city.areas):
+    areas = tables.city.areas
+    for area_type, patch in _area_patches(areas.filter(pl.col("area_type") != "parking-spot")):
         ax.add_patch(patch)
         seen[area_type] = None
-    return [
+    handles: list[Artist] = [
         Patch(**AREA_STYLES.get(t, OTHER_AREA), label=labels.area_type(t))  # type: ignore[arg-type]
         for t in sorted(seen, key=lambda t: list(AREA_STYLES).index(t) if t in AREA_STYLES else 99)
     ]
+    spots = areas.filter(pl.col("area_type") == "parking-spot")
+    if not spots.is_empty():
+        centres = shapely.centroid(shapely.from_wkb(spots["geometry"].to_numpy()))
+        (markers,) = ax.plot(
+            shapely.get_x(centres),
+            shapely.get_y(centres),
+            linestyle="none",
+            marker="s",
+            ms=3.2,
+            mfc=SPOT_COLOUR,
+            mec="white",
+            mew=0.5,
+            zorder=9,
+            label=labels.area_type("parking-spot"),
+        )
+        handles.append(markers)
+    return handles
+
+
+def _label_hot_spots(ax: Axes, cells: pl.DataFrame, count: str) -> None:
+    """The busiest cells named by the area they lie in (one label per area, the busiest of its cells)."""
+    named = cells.filter(pl.col("area_type") != "outside").unique("area_name", keep="first", maintain_order=True)
+    for rank, row in enumerate(named.head(HOT_SPOT_LABELS).iter_rows(named=True), start=1):
+        ax.annotate(
+            f"{rank} {row['area_name']} ({row[count]:,})",
+            (row["cell_lng"], row["cell_lat"]),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=7.5,
+            color="#1d2731",
+            zorder=11,
+            path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
+            arrowprops={"arrowstyle": "-", "color": "#1d2731", "lw": 0.6},
+        )
 
 
 def _scale_bar(ax: Axes, latitude: float) -> None:
@@ -308,9 +349,8 @@ def _map(tables: ReportTables, cells: pl.DataFrame, count: str, cmap: str, legen
     figure = Figure(figsize=(7.5, 7), layout="constrained")
     ax = figure.subplots()
     handles = _draw_areas(ax, tables)
-    grid = tables.grid
     if not cells.is_empty():
-        squares = [grid.cell(lat, lng) for lat, lng in zip(cells["cell_lat"], cells["cell_lng"], strict=True)]
+        squares = [h3cells.boundary(cell) for cell in cells["h3_cell"]]
         values = cells[count].to_numpy()
         highest = max(float(values.max()), tables.k + 1)
         # A few very busy cells would wash out all others on a linear scale.
@@ -325,6 +365,7 @@ def _map(tables: ReportTables, cells: pl.DataFrame, count: str, cmap: str, legen
         if not logarithmic:
             colorbar.locator = MaxNLocator(integer=True)
             colorbar.update_ticks()
+        _label_hot_spots(ax, cells, count)
     bounds = _extent(tables, cells)
     if bounds is not None:
         margin_x, margin_y = (bounds[2] - bounds[0]) * 0.03, (bounds[3] - bounds[1]) * 0.03
@@ -356,19 +397,23 @@ def _extent(tables: ReportTables, cells: pl.DataFrame) -> tuple[float, float, fl
     if (bounds := tables.city.bounds()) is not None:
         boxes.append(bounds)
     if not cells.is_empty():
-        half_lat, half_lng = tables.grid.lat_step / 2, tables.grid.lng_step / 2
-        lat, lng = cells["cell_lat"].to_numpy(), cells["cell_lng"].to_numpy()
+        outlines = np.array([point for cell in cells["h3_cell"] for point in h3cells.boundary(cell)])
         boxes.append(
             (
-                float(lng.min()) - half_lng,
-                float(lat.min()) - half_lat,
-                float(lng.max()) + half_lng,
-                float(lat.max()) + half_lat,
+                float(outlines[:, 0].min()),
+                float(outlines[:, 1].min()),
+                float(outlines[:, 0].max()),
+                float(outlines[:, 1].max()),
             )
         )
     if not boxes:
         return None
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _cell_words(tables: ReportTables) -> str:
+    edge = h3cells.edge_length_m(tables.resolution)
+    return f"hexagonal H3 cell (resolution {tables.resolution}, edges of about {edge:.0f} m)"
 
 
 def violations_map(tables: ReportTables) -> Chart:
@@ -378,8 +423,8 @@ def violations_map(tables: ReportTables) -> Chart:
     with _style("violations_map"):
         figure = _map(tables, cells, "violation_count", "YlOrRd", "violations per cell")
         caption = (
-            f"Violations per cell of about {CELL_SIZE_M:.0f} m over the zone's areas; {left_out} cells with "
-            f"fewer than {tables.k} violations are not shown."
+            f"Violations per {_cell_words(tables)} over the zone's areas and parking spots; the busiest are "
+            f"named by the area they lie in. {left_out} cells with fewer than {tables.k} violations are not shown."
         )
         return Chart("violations_map", title, caption, _svg(figure, "violations_map", title))
 
@@ -391,8 +436,9 @@ def hotspots_map(tables: ReportTables) -> Chart:
     with _style("hotspots_map"):
         figure = _map(tables, cells, "trips_ended", "Purples", "trips ended per cell")
         caption = (
-            f"Trips ended per cell of about {CELL_SIZE_M:.0f} m, where the vehicles were left; {left_out} cells "
-            f"with fewer than {tables.k} trip ends are not shown."
+            f"Trips ended per {_cell_words(tables)}, where the vehicles were left, over the zone's areas and "
+            f"parking spots; the busiest are named by the area they lie in. {left_out} cells with fewer than "
+            f"{tables.k} trip ends are not shown."
         )
         return Chart("hotspots_map", title, caption, _svg(figure, "hotspots_map", title))
 

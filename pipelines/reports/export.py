@@ -4,7 +4,8 @@
         report.html                 the readable page (charts and maps inline)
         report.xlsx                 an `about` sheet, then one sheet per table
         csv/<table>.csv, parquet/<table>.parquet
-        violations.geojson, parking_hotspots.geojson
+        violations.geojson, parking_hotspots.geojson   H3 cells with their counts
+        zone_areas.geojson, parking_spots.geojson      the zone's areas and parking spots, the maps' context
 
 The folder is written under a hidden name beside its final place and renamed into it, so a reader (or a
 city's download link) sees the previous report or the new one, never a half-written one; re-running replaces it.
@@ -19,22 +20,25 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.lake.store import check_zone_id
-from pipelines.reports import labels
+from pipelines.reports import cells, labels
 from pipelines.reports.charts import draw_charts
 from pipelines.reports.city import known_zones, load_city
 from pipelines.reports.html import Download, render_html
 from pipelines.reports.period import ReportPeriod
-from pipelines.reports.privacy import CELL_SIZE_M
 from pipelines.reports.tables import ReportTables, query_tables, read_query
 from pipelines.reports.threshold import DEFAULT_K
-from pipelines.reports.writers import feature_collection, write_csv, write_geojson, write_parquet, write_xlsx
+from pipelines.reports.writers import area_features, cell_features, write_csv, write_geojson, write_parquet, write_xlsx
 from pipelines.warehouse.connection import connect
 
 HTML, XLSX = "report.html", "report.xlsx"
-GEOJSON = {
-    "violations": ("violation_cells", {"violation_count": "violations", "main_rule": "main_rule"}),
-    "parking_hotspots": ("parking_hotspots", {"trips_ended": "trips_ended"}),
+AREA = {"area_name": "area_name", "area_type": "area_type"}
+CELL_LAYERS = {
+    "violations": ("violation_cells", {"violation_count": "violations", "main_rule": "main_rule", **AREA}),
+    "parking_hotspots": ("parking_hotspots", {"trips_ended": "trips_ended", **AREA}),
 }
+AREA_LAYERS = ("zone_areas", "parking_spots")
+GEOJSON = (*CELL_LAYERS, *AREA_LAYERS)
+SPOT_MEASURES = ("capacity", "avg_vehicles", "occupancy_percent", "peak_vehicles", "hours_full")
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,11 @@ def _about(tables: ReportTables, generated_at: datetime) -> pl.DataFrame:
         ("start_utc", period.start_utc.isoformat()),
         ("end_utc", f"{period.end_utc.isoformat()} (excluded)"),
         ("k", f"{tables.k}: counts from 1 to {tables.k - 1} are empty, with <column>_suppressed TRUE"),
-        ("map_cells", f"about {CELL_SIZE_M:.0f} m; cells below k left out"),
+        (
+            "map_cells",
+            f"H3 cells of resolution {tables.resolution} (edges of about {cells.edge_length_m(tables.resolution):.0f} "
+            "m); cells below k left out",
+        ),
         ("generated_at_utc", generated_at.astimezone(UTC).isoformat(timespec="seconds")),
     ]
     facts += [(f"sheet {name}", read_query(name).description) for name in tables.frames]
@@ -79,10 +87,15 @@ def _write(tables: ReportTables, folder: Path, generated_at: datetime) -> None:
         write_csv(frame, folder / "csv" / f"{name}.csv")
         write_parquet(frame, folder / "parquet" / f"{name}.parquet")
     write_xlsx(_about(tables, generated_at), tables.frames, folder / XLSX, f"{tables.city.name}, {tables.period.label}")
-    for stem, (table, properties) in GEOJSON.items():
-        write_geojson(feature_collection(tables.frames[table], tables.grid, properties), folder / f"{stem}.geojson")
+    for stem, (table, properties) in CELL_LAYERS.items():
+        write_geojson(cell_features(tables.frames[table], properties), folder / f"{stem}.geojson")
+    areas = tables.city.areas
+    spots = areas.filter(pl.col("area_type") == "parking-spot")
+    measures = tables.frames["parking_spots"].select("area_id", *SPOT_MEASURES)
+    write_geojson(area_features(areas.filter(pl.col("area_type") != "parking-spot")), folder / "zone_areas.geojson")
+    write_geojson(area_features(spots, measures), folder / "parking_spots.geojson")
     downloads = [Download("Workbook (XLSX, one sheet per table)", XLSX)]
-    downloads += [Download(f"{stem}.geojson (GIS)", f"{stem}.geojson") for stem in GEOJSON]
+    downloads += [Download(f"{stem}.geojson (GIS layer)", f"{stem}.geojson") for stem in GEOJSON]
     downloads += [Download(f"{name}.csv", f"csv/{name}.csv") for name in tables.frames]
     downloads += [Download(f"{name}.parquet", f"parquet/{name}.parquet") for name in tables.frames]
     charts = draw_charts(tables) if tables.has_data else {}  # a period without data has nothing to draw
@@ -106,8 +119,10 @@ def export_report(
     out_dir: Path,
     k: int = DEFAULT_K,
     generated_at: datetime | None = None,
+    h3_resolution: int = cells.DEFAULT_RESOLUTION,
 ) -> ReportFiles:
-    """Write the report of zone `zone_id` for its local days `start` to `end` (both included) under `out_dir`."""
+    """Write the report of zone `zone_id` for its local days `start` to `end` (both included) under `out_dir`;
+    its maps count on H3 cells of `h3_resolution`."""
     check_zone_id(zone_id)
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
@@ -119,7 +134,7 @@ def export_report(
         # The areas as they were at the end of the period (to the day: the time zone is not known yet).
         city = load_city(con, zone_id, datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC))
         period = ReportPeriod(zone_id, start, end, city.timezone)
-        tables = query_tables(con, city, period, k)
+        tables = query_tables(con, city, period, k, h3_resolution)
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = out_dir / period.slug
     staging = out_dir / f".{period.slug}.tmp-{uuid.uuid4().hex[:8]}"

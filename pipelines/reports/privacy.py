@@ -6,14 +6,12 @@
 - Counts of the fleet (deployed fleet, available vehicles, parking-spot occupancy) are not suppressed: they
   measure vehicles in service, not riders. GBFS publishes every parked vehicle's position openly, and the deployed
   fleet (vehicles on a trip included, as MDS defines it) does not tell the vehicles on a trip apart.
-- Places are cells of a grid of about 100 m, never points, and a cell with fewer than k is left out entirely
-  (a place of a single trip end is exactly what must not be shown).
+- Places are H3 cells (cells.py), never points, and a cell with fewer than k is left out entirely (a place of a
+  single trip end is exactly what must not be shown).
 - No column named after an identifier (device, vehicle, trip, event, rider, plate) may be written at all.
 """
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import polars as pl
 
@@ -35,9 +33,6 @@ FORBIDDEN_COLUMNS = frozenset(
         "trip_ids",
     }
 )
-CELL_SIZE_M = 111.0
-"""A cell's side: 0.001° of latitude, and as many metres east-west (longitude step scaled by cos(latitude))."""
-LAT_STEP = 0.001
 
 
 class PrivacyError(ValueError):
@@ -84,34 +79,3 @@ def drop_below_k(frame: pl.DataFrame, count: str, k: int) -> tuple[pl.DataFrame,
     """Rows (map cells) whose count is below k left out; returns the frame and how many were."""
     kept = frame.filter(pl.col(count) >= k)
     return kept, frame.height - kept.height
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Square-ish cells of about CELL_SIZE_M: a point becomes the centre of its cell."""
-
-    lat_step: float
-    lng_step: float
-
-    @classmethod
-    def around(cls, latitude: float) -> "Grid":
-        # The longitude step is fixed per whole degree of latitude, so a city keeps the same grid over time.
-        reference = math.radians(min(abs(round(latitude)), 85))
-        return cls(LAT_STEP, round(LAT_STEP / math.cos(reference), 6))
-
-    def bound(self) -> dict[str, float]:
-        return {"lat_step": self.lat_step, "lng_step": self.lng_step}
-
-    def on_grid(self, lat: float, lng: float, tolerance: float = 1e-6) -> bool:
-        """Whether (lat, lng) is a cell centre of this grid."""
-        return all(
-            abs(value / step - 0.5 - round(value / step - 0.5)) < tolerance
-            for value, step in ((lat, self.lat_step), (lng, self.lng_step))
-        )
-
-    def cell(self, lat: float, lng: float) -> list[tuple[float, float]]:
-        """The cell around a centre as a closed (lng, lat) ring, counter-clockwise (RFC 7946)."""
-        half_lat, half_lng = self.lat_step / 2, self.lng_step / 2
-        south, north, west, east = lat - half_lat, lat + half_lat, lng - half_lng, lng + half_lng
-        ring = [(west, south), (east, south), (east, north), (west, north), (west, south)]
-        return [(round(x, 6), round(y, 6)) for x, y in ring]

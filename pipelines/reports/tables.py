@@ -15,11 +15,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipelines.reports import cells
 from pipelines.reports.city import INPUTS as CITY_INPUTS
 from pipelines.reports.city import City
 from pipelines.reports.figures import key_figures
 from pipelines.reports.period import ReportPeriod
-from pipelines.reports.privacy import Grid, check_columns, drop_below_k, suppress
+from pipelines.reports.privacy import check_columns, drop_below_k, suppress
 from pipelines.warehouse.frames import query_frame, registered
 
 QUERIES = Path(__file__).resolve().parent / "queries"
@@ -57,7 +58,7 @@ class TableSpec:
     counts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Count columns suppressed below k, each with the columns derived from it."""
     cells: str | None = None
-    """For map cells: the count whose cells below k are left out altogether."""
+    """For map cells: the count summed per H3 cell, whose cells below k are left out altogether."""
 
     @property
     def query(self) -> Query:
@@ -110,7 +111,8 @@ def report_inputs() -> set[str]:
 class ReportTables:
     city: City
     period: ReportPeriod
-    grid: Grid
+    resolution: int
+    """The H3 resolution of the map cells."""
     k: int
     frames: dict[str, pl.DataFrame]
     suppressed_cells: int
@@ -156,10 +158,15 @@ def _days(period: ReportPeriod) -> pl.DataFrame:
     )
 
 
-def query_tables(con: duckdb.DuckDBPyConnection, city: City, period: ReportPeriod, k: int) -> ReportTables:
-    """Every table of the report, in TABLES order, ready to write."""
-    grid = Grid.around(city.reference_latitude())
-    values = {**period.bound(), **grid.bound(), "top_n": TOP_AREAS}
+def query_tables(
+    con: duckdb.DuckDBPyConnection,
+    city: City,
+    period: ReportPeriod,
+    k: int,
+    resolution: int = cells.DEFAULT_RESOLUTION,
+) -> ReportTables:
+    """Every table of the report, in TABLES order, ready to write; map cells are H3 cells of `resolution`."""
+    values = {**period.bound(), "top_n": TOP_AREAS}
     con.execute("set TimeZone = 'UTC'")  # hour buckets and casts of UTC instants stay in UTC
     frames: dict[str, pl.DataFrame] = {}
     suppressed_cells = 0
@@ -177,7 +184,8 @@ def query_tables(con: duckdb.DuckDBPyConnection, city: City, period: ReportPerio
                     continue
                 frame = _local_hours(frame, period.timezone)
                 if spec.cells:
-                    frame, left_out = drop_below_k(frame, spec.cells, k)
+                    frame, left_out = drop_below_k(cells.aggregate(frame, spec.cells, resolution), spec.cells, k)
+                    frame = cells.label_areas(frame, city.areas)
                     cells_left_out[spec.name] = left_out
                 else:
                     frame, hidden = suppress(frame, spec.counts, k)
@@ -196,4 +204,4 @@ def query_tables(con: duckdb.DuckDBPyConnection, city: City, period: ReportPerio
     frames = {"key_figures": figures, **frames}
     for name, frame in frames.items():
         check_columns(name, frame.columns)
-    return ReportTables(city, period, grid, k, frames, suppressed_cells, cells_left_out, has_data)
+    return ReportTables(city, period, resolution, k, frames, suppressed_cells, cells_left_out, has_data)

@@ -1,4 +1,4 @@
-"""Writing report tables for the people who use them: CSV and Parquet per table, one workbook, GeoJSON cells."""
+"""Writing report tables for the people who use them: CSV and Parquet per table, one workbook, GeoJSON layers."""
 
 import json
 from collections.abc import Mapping
@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import polars as pl
+import shapely
 import xlsxwriter
 
 from pipelines.reports import labels
-from pipelines.reports.privacy import Grid, check_columns
+from pipelines.reports.cells import boundary
+from pipelines.reports.privacy import check_columns
 
 SHEET_NAME_LIMIT = 31
 MAX_WIDTH_CHARS = 60
@@ -124,20 +126,19 @@ def write_xlsx(about: pl.DataFrame, sheets: Mapping[str, pl.DataFrame], path: Pa
     return path
 
 
-def feature_collection(cells: pl.DataFrame, grid: Grid, properties: Mapping[str, str]) -> dict[str, Any]:
-    """Grid cells as RFC 7946 polygons (lng, lat; counter-clockwise), with only the named properties.
+def cell_features(cells: pl.DataFrame, properties: Mapping[str, str]) -> dict[str, Any]:
+    """H3 cells as RFC 7946 polygons (lng, lat; counter-clockwise), with only the named properties.
 
-    `properties` maps a column of `cells` to its property name in the file.
+    `properties` maps a column of `cells` to its property name in the file; every cell also carries its id
+    (h3_cell) and centre.
     """
     check_columns("geojson", properties.values())
     features = [
         {
             "type": "Feature",
-            "geometry": {
-                "type": "Polygon",
-                "coordinates": [[list(p) for p in grid.cell(row["cell_lat"], row["cell_lng"])]],
-            },
+            "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in boundary(row["h3_cell"])]]},
             "properties": {
+                "h3_cell": row["h3_cell"],
                 "cell_lat": row["cell_lat"],
                 "cell_lng": row["cell_lng"],
                 **{name: row[column] for column, name in properties.items()},
@@ -145,6 +146,30 @@ def feature_collection(cells: pl.DataFrame, grid: Grid, properties: Mapping[str,
         }
         for row in cells.iter_rows(named=True)
     ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def area_features(areas: pl.DataFrame, properties: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Zone areas (area_id, area_type, area_name, geometry as WKB) as RFC 7946 features: exterior rings
+    counter-clockwise, holes clockwise. `properties`, keyed by area_id, adds columns to the areas it names."""
+    extra = {row["area_id"]: row for row in properties.iter_rows(named=True)} if properties is not None else {}
+    check_columns("geojson", next(iter(extra.values()), {}).keys())
+    features = []
+    for row in areas.iter_rows(named=True):
+        geometry = shapely.orient_polygons(shapely.from_wkb(row["geometry"]), exterior_cw=False)
+        added = {key: value for key, value in extra.get(row["area_id"], {}).items() if key not in row}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(shapely.to_geojson(geometry)),
+                "properties": {
+                    "area_id": row["area_id"],
+                    "area_type": row["area_type"],
+                    "area_name": row["area_name"],
+                    **added,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

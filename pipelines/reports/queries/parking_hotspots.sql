@@ -1,9 +1,11 @@
--- Parking hot spots: where trips ended (and so where vehicles were left), per grid cell of about 100 m.
--- grain: one row per grid cell with at least one trip end (cells below k are dropped afterwards)
+-- Parking hot spots: where trips ended (and so where vehicles were left), per H3 cell.
+-- grain: one row per H3 cell with at least k trip ends (cells below k are left out)
 -- inputs: trips
+-- The query counts trip ends per exact place; pipelines/reports/cells.py sums them per H3 cell of the configured
+-- resolution and names the zone area each cell lies in.
 select
-    round((floor(end_lat / $lat_step) + 0.5) * $lat_step, 6) as cell_lat,
-    round((floor(end_lng / $lng_step) + 0.5) * $lng_step, 6) as cell_lng,
+    end_lat as lat,
+    end_lng as lng,
     count(*) as trips_ended,
 from main.trips
 where
@@ -12,5 +14,5 @@ where
     and end_time < $end_utc
     and end_lat is not null
     and end_lng is not null
-group by all
-order by trips_ended desc, cell_lat, cell_lng
+group by end_lat, end_lng
+order by lat, lng
