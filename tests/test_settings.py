@@ -302,7 +302,7 @@ def readme_variables() -> set[str]:
     text = (REPO / "README.md").read_text()
     section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    return {name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])}
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
 
 
 def test_the_readme_table_lists_every_setting_and_no_other() -> None:
