@@ -11,6 +11,7 @@ from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
 from assets.sources import source_of
+from pipelines import progress
 from pipelines.config import Settings
 from pipelines.gbfs_v2 import GBFS_V2_DATASETS, gbfs_datasets
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, IngestReport, ingest_snapshots
@@ -62,7 +63,10 @@ def snapshot_assets(
         async def run() -> tuple[IngestReport, list[str]]:
             async with VoiClient(voi.settings()) as client:
                 zones = await client.zones()
-                return await ingest_snapshots(client, lake.lake(), zones, selected, captured_at), zones
+                report = await ingest_snapshots(
+                    client, lake.lake(), zones, selected, captured_at, on_result=progress.report
+                )
+                return report, zones
 
         report, zones = asyncio.run(run())
         raise_if_failed(report)

@@ -14,6 +14,7 @@ import duckdb
 
 from assets.partition_keys import hourly_key, run_window
 from assets.resources import LakeStore, WarehouseStore
+from pipelines import progress
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import SUPERSEDED
 from pipelines.warehouse.build import Warehouse
@@ -103,7 +104,7 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
     names = {key.path[-1] for key in context.selected_asset_keys}
     built = warehouse.warehouse(lake.lake().root)
     only_changed = context.run.tags.get(BUILD_TAG) == CHANGED_HOURS
-    runs = built.build(window, select=names, only_changed=only_changed)
+    runs = built.build(window, select=names, only_changed=only_changed, on_progress=progress.report)
     if only_changed and not runs:  # no hour of the window changed: nothing built, every model as it was
         for key in context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key, metadata={"mode": "unchanged", "window": _window_text(window)})

@@ -170,7 +170,8 @@ def snapshot_command(
         async with VoiClient(settings) as client:
             return tuple(await client.zones())
 
-    if not print_snapshot_runs(take_snapshots(settings, chosen_zones or asyncio.run(every_zone()), chosen), console()):
+    every = chosen_zones or asyncio.run(every_zone())
+    if not print_snapshot_runs(take_snapshots(settings, every, chosen, console=console()), console()):
         raise typer.Exit(1)
 
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import dagster as dg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from cli.errorlog import log_detail
 from cli.snapshots import snapshots_first
@@ -23,6 +31,7 @@ from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lead_in import LeadIn, history_start, plan_lead_in
 from pipelines.scrub import scrub
 from pipelines.voi.client import VoiClient
+from pipelines.warehouse.build import BuildProgress
 
 
 async def _zones(settings: Settings) -> tuple[str, ...]:
@@ -93,7 +102,16 @@ def run_backfill(
             f"{len(hours)} h × {len(zones)} zones", total=len(hours) * len(zones) * len(HOURLY_DATASETS), detail=""
         )
 
+        build: list[TaskID] = []  # the warehouse build's bar, once the build begins
+
         def on_progress(event: object) -> None:
+            if isinstance(event, BuildProgress):
+                # The models downstream of ingestion, built in the same run after the last partition landed.
+                if not build:
+                    build.append(bar.add_task("warehouse build", total=event.total, detail=""))
+                detail = f"{event.run.relation} ({event.run.mode})" if event.run else "starting"
+                bar.update(build[0], completed=event.done, total=event.total, detail=detail)
+                return
             if not isinstance(event, PartitionResult):
                 return
             counts[event.status] += 1

@@ -1,13 +1,16 @@
 """Building the warehouse from the command line and saying what was built."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipelines.config import Settings
 from pipelines.ingest import hours_between
-from pipelines.warehouse.build import ModelRun, Warehouse
+from pipelines.warehouse.build import BuildProgress, ModelRun, Warehouse
 from pipelines.warehouse.checks import CheckOutcome, run_checks
 from pipelines.warehouse.window import FULL_WINDOW
 
@@ -32,11 +35,33 @@ def checks_table(outcomes: list[CheckOutcome]) -> Table:
     return table
 
 
+@contextmanager
+def build_bar(console: Console) -> Iterator[Callable[[object], None]]:
+    """A bar of the models built so far (the relation being built beside it); yields the listener to feed it."""
+    columns = (
+        TextColumn("[bold]warehouse build"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("build", total=None, detail="")
+
+        def on_progress(event: object) -> None:
+            if isinstance(event, BuildProgress):
+                detail = f"{event.run.relation} ({event.run.mode})" if event.run else "starting"
+                bar.update(task, completed=event.done, total=event.total, detail=detail)
+
+        yield on_progress
+
+
 def print_build(settings: Settings, console: Console, window: tuple[datetime, datetime] | None) -> bool:
     """A full build directly, or a window through Dagster (so it is recorded like a scheduled run)."""
     if window is None:
         warehouse = Warehouse(settings.warehouse, settings.lake_dir)
-        runs = warehouse.build()
+        with build_bar(console) as on_progress:
+            runs = warehouse.build(on_progress=on_progress)
         console.print(runs_table(runs, f"Full build of {settings.warehouse}"))
         with warehouse.connect(read_only=True) as con:
             outcomes = run_checks(con, FULL_WINDOW)
@@ -48,7 +73,8 @@ def print_build(settings: Settings, console: Console, window: tuple[datetime, da
     if not hours:
         console.print("[red]no whole hour starts in the window[/]")
         return False
-    result = run_job("warehouse_job", settings, first_hour=hours[0], last_hour=hours[-1])
+    with build_bar(console) as on_progress:
+        result = run_job("warehouse_job", settings, first_hour=hours[0], last_hour=hours[-1], on_progress=on_progress)
     status = "[green]done[/]" if result.success else "[red]failed[/]"
     console.print(f"{status}: run {result.run_id[:8]}, {len(hours)} hours rebuilt in {settings.warehouse}")
     if not result.success:

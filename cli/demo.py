@@ -46,7 +46,7 @@ def run_demo(console: Console, base: Settings) -> bool:
             f"{options.vehicles} vehicles each, simulated from {start:%Y-%m-%d %H:%M}Z"
         )
         # Zones, vehicles and systems first: the warehouse models built with the backfill read them.
-        ok = print_snapshot_runs(take_snapshots(settings, options.zones), console)
+        ok = print_snapshot_runs(take_snapshots(settings, options.zones, console=console), console)
         # The newest hour the provider has published (it holds each hour back for ready_delay_s).
         last_ready = (now - timedelta(seconds=options.ready_delay_s)).replace(minute=0, second=0, microsecond=0)
         ok = run_backfill(settings, first_hour, last_ready, console) and ok

@@ -5,14 +5,17 @@ A backfill's MDS trips and events alone leave the marts without zone areas (ever
 time zone and without vehicle types; so a backfill first takes the snapshots of any zone the lake has none of.
 """
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from assets.schedules import SNAPSHOT_JOBS
 from pipelines.config import Settings
+from pipelines.ingest import PartitionResult
 from pipelines.needed_snapshots import missing_snapshots
 
 SNAPSHOT_DATASETS = tuple(d for datasets in SNAPSHOT_JOBS.values() for d in datasets)
@@ -37,26 +40,58 @@ def take_snapshots(
     datasets: Sequence[str] = SNAPSHOT_DATASETS,
     *,
     dagster_instance: dg.DagsterInstance | None = None,
+    console: Console | None = None,
 ) -> list[SnapshotRun]:
-    """Capture `datasets` for `zones` now, one run of each snapshot job concerned; a failed job fails alone."""
+    """Capture `datasets` for `zones` now, one run of each snapshot job concerned; a failed job fails alone.
+    With a `console`, a bar counts the snapshots taken, job by job (the jobs take a minute together)."""
     from assets.launch import run_job
 
     unknown = sorted(set(datasets) - set(SNAPSHOT_DATASETS))
     if unknown:
         raise ValueError(f"not snapshot datasets: {unknown}; they are {list(SNAPSHOT_DATASETS)}")
+    jobs = {job: tuple(d for d in captured if d in datasets) for job, captured in SNAPSHOT_JOBS.items()}
+    jobs = {job: selected for job, selected in jobs.items() if selected}
     runs = []
-    for job, captured in SNAPSHOT_JOBS.items():
-        selected = tuple(d for d in captured if d in datasets)
-        if not selected:
-            continue
-        result = run_job(
-            job,
-            settings.model_copy(update={"zones": tuple(zones)}),
-            asset_selection=None if selected == captured else selected,
-            dagster_instance=dagster_instance,
-        )
-        runs.append(SnapshotRun(job, tuple(zones), selected, result.success, result.run_id))
+    with _bar(console) as bar:
+        task = bar.add_task("snapshots", total=len(zones) * sum(map(len, jobs.values())), detail="")
+        taken = {"job": 0}
+
+        def on_progress(event: object) -> None:
+            if isinstance(event, PartitionResult):
+                taken["job"] += 1
+                bar.update(task, advance=1, detail=f"{event.dataset}, zone {event.zone_id}")
+
+        for index, (job, selected) in enumerate(jobs.items(), start=1):
+            bar.update(task, description=f"snapshots: {job} ({index} of {len(jobs)})")
+            taken["job"] = 0
+
+            result = run_job(
+                job,
+                settings.model_copy(update={"zones": tuple(zones)}),
+                asset_selection=None if selected == SNAPSHOT_JOBS[job] else selected,
+                dagster_instance=dagster_instance,
+                on_progress=on_progress,
+            )
+            runs.append(SnapshotRun(job, tuple(zones), selected, result.success, result.run_id))
+            # A job may capture fewer than planned (GBFS datasets of a version the configuration leaves out).
+            planned = len(zones) * len(selected)
+            if taken["job"] < planned:
+                bar.update(task, total=bar.tasks[0].total - (planned - taken["job"]))  # type: ignore[operator]
     return runs
+
+
+def _bar(console: Console | None) -> Progress:
+    """A progress bar on `console`, or one drawn nowhere without a console (a caller that prints nothing)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console or Console(file=io.StringIO()),
+        disable=console is None,
+        transient=False,
+    )
 
 
 def print_snapshot_runs(runs: Sequence[SnapshotRun], console: Console) -> bool:
@@ -82,5 +117,5 @@ def snapshots_first(
     for captured in SNAPSHOT_JOBS.values():
         lacking = tuple(zone for zone, datasets in missing.items() if set(datasets) & set(captured))
         if lacking:
-            runs += take_snapshots(settings, lacking, captured, dagster_instance=dagster_instance)
+            runs += take_snapshots(settings, lacking, captured, dagster_instance=dagster_instance, console=console)
     return print_snapshot_runs(runs, console)

@@ -437,8 +437,10 @@ async def ingest_snapshots(
     zones: Sequence[str],
     datasets: Sequence[str],
     captured_at: datetime | None = None,
+    on_result: Callable[[PartitionResult], None] | None = None,
 ) -> IngestReport:
-    """Capture the current state of each snapshot dataset for each zone, stamped with one capture time."""
+    """Capture the current state of each snapshot dataset for each zone, stamped with one capture time;
+    `on_result` hears of each partition as it lands (or fails)."""
     captured_at = (captured_at or datetime.now(UTC)).astimezone(UTC)
     hour = captured_at.replace(minute=0, second=0, microsecond=0)
     stem = snapshot_stem(captured_at)
@@ -456,6 +458,12 @@ async def ingest_snapshots(
 
     def task(name: str, zone: str) -> Callable[[], Awaitable[PartitionResult]]:
         async def run() -> PartitionResult:
+            result = await capture()
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        async def capture() -> PartitionResult:
             skipped = stop.skipped(name, zone, hour)
             if skipped is not None:
                 return skipped

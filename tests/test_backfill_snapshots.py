@@ -2,6 +2,7 @@
 none of are taken first (and the output says so); `fleetlake snapshot` takes them on demand."""
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +85,13 @@ def test_a_backfill_takes_the_snapshots_it_lacks_first(tmp_path: Path) -> None:
             "mds_vehicles; taking its snapshots first"
         ) in first
         assert "lead-in: 2 h before the window (from 2026-03-28T00:00Z), 0 already in the lake" in first
+        # Every long step shows its progress: each snapshot job's bar, the ingestion's, then the warehouse build's.
+        snapshot_bars = re.findall(r"snapshots: (\w+) \(1 of 1\).*? (\d+)/(\d+) ", first)
+        jobs = {"zone_geometry_job", "gbfs_snapshot_job", "mds_vehicle_snapshot_job"}
+        assert {job for job, _, _ in snapshot_bars} == jobs, first
+        assert all(done == total != "0" for _, done, total in snapshot_bars), snapshot_bars
+        built_bar = re.search(r"warehouse build .*? (\d+)/(\d+) ", first)
+        assert built_bar and built_bar[1] == built_bar[2] and int(built_bar[1]) > 20, first
         assert missing_snapshots(settings.lake_dir, ["1", "145"]) == {}
         # The next hours: nothing to snapshot, and the lead-in is the hours just backfilled.
         second = backfill(START + timedelta(hours=4), 1)

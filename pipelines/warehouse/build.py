@@ -100,6 +100,34 @@ class ModelRun:
     seconds: float
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """How far a build is: `done` of its `total` models, `run` the one just built (None as the build starts)."""
+
+    done: int
+    total: int
+    run: ModelRun | None = None
+
+
+class _Progress:
+    """Counts the models a build has run (a window build of several changed-hour runs runs each model once per
+    run) and tells the build's listener, if any."""
+
+    def __init__(self, total: int, listener: Callable[[BuildProgress], None] | None) -> None:
+        self.total = total
+        self.done = 0
+        self.listener = listener
+        self._tell(None)
+
+    def built(self, run: ModelRun) -> None:
+        self.done += 1
+        self._tell(run)
+
+    def _tell(self, run: ModelRun | None) -> None:
+        if self.listener is not None:
+            self.listener(BuildProgress(self.done, self.total, run))
+
+
 def _edge_files(folder: LakePath, levels: int) -> Iterator[LakePath]:
     """The oldest and the newest file under each partition of `folder` (its first `levels` levels; date and
     hour folders below them), found by listing only the folders on the way."""
@@ -354,13 +382,19 @@ class Warehouse:
         return discover(self.sql_dir)
 
     def build(
-        self, window: Window | None = None, select: Iterable[str] | None = None, only_changed: bool = False
+        self,
+        window: Window | None = None,
+        select: Iterable[str] | None = None,
+        only_changed: bool = False,
+        on_progress: Callable[[BuildProgress], None] | None = None,
     ) -> list[ModelRun]:
         """Build every model (or those in `select`) in dependency order; returns what each step did.
 
         `only_changed` (the hourly schedule's build): of `window`, only the hours whose lake partitions changed
         since they were built (see built_partitions.py), each run of consecutive hours as a window of its own;
-        nothing at all when none changed. Every build records the fingerprints of the hours it built."""
+        nothing at all when none changed. Every build records the fingerprints of the hours it built.
+        `on_progress` is told as the models start and after each model (a full build takes minutes on a big
+        lake)."""
         models = self.models()
         order = build_order(models, {n: inputs for n, (inputs, _) in self.python_models.items()})
         chosen = set(select) if select is not None else None
@@ -385,9 +419,11 @@ class Warehouse:
                 windows = [None]  # see _zone_context_changed
                 span = recorded_window(self.lake_dir, None)
                 fingerprints = lake_fingerprints(con, self.lake_dir, span) if span else pl.DataFrame()
+            per_window = sum(1 for name in order if chosen is None or name in chosen)
+            progress = _Progress(per_window * len(windows), on_progress)
             for built in windows:
                 self._window_views(con, built, unions)
-                for run in self._build_models(con, built, models, order, chosen):
+                for run in self._build_models(con, built, models, order, chosen, progress):
                     earlier = runs.get(run.name)
                     runs[run.name] = run if earlier is None else replace(run, seconds=earlier.seconds + run.seconds)
                 recorded_span = built or span
@@ -416,6 +452,7 @@ class Warehouse:
         models: dict[str, Model],
         order: list[str],
         chosen: set[str] | None,
+        progress: _Progress,
     ) -> list[ModelRun]:
         """One pass over the models for one window (every time in a full build)."""
         runs = []
@@ -428,6 +465,7 @@ class Warehouse:
                 inputs, builder = self.python_models[name]
                 placed = builder(cast(duckdb.DuckDBPyConnection, PythonModelReads(con, name, inputs)), window)
                 runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
+                progress.built(runs[-1])
                 continue
             model = models[name]
             # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
@@ -442,6 +480,7 @@ class Warehouse:
                 count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
                 rows = con.execute(count).fetchall()[0][0]
             runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
+            progress.built(runs[-1])
         return runs
 
     @contextmanager
