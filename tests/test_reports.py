@@ -716,7 +716,7 @@ def test_page_renders_its_charts_and_maps_in_chromium(
             const box = svg.getBoundingClientRect();
             return {id: f.id, width: box.width, height: box.height,
                     shapes: svg.querySelectorAll('path, use, rect, polygon').length,
-                    text: svg.querySelectorAll('text').length};
+                    text: svg.querySelectorAll('text').length, words: svg.textContent};
         });
         """
     )
@@ -733,16 +733,41 @@ def test_page_renders_its_charts_and_maps_in_chromium(
     assert counted is not None
     (areas,) = counted
     assert areas > 30 and charts[3]["shapes"] > areas and charts[4]["shapes"] > areas
+    # The busiest parking cell inside a named area is labelled with that area's name.
+    hot = parquet(files, "parking_hotspots").filter(pl.col("area_type") != "outside")
+    assert not hot.is_empty() and hot["area_name"][0] in charts[4]["words"]
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
-    _full_page_screenshot(browser, ARTIFACTS / "report.png")
 
-    browser.set_window_size(390, 844)
-    browser.get(files.html.as_uri())
-    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, "the page scrolls sideways on a phone"
-    _full_page_screenshot(browser, ARTIFACTS / "report-phone.png")
+    # A desktop window and a phone: the page never scrolls sideways, every table fits its box (on the phone, a
+    # wide table's rows become cards), every chart and map is drawn within the page's width.
+    for width, name in ((1280, "report-desktop.png"), (390, "report-phone.png")):
+        browser.set_window_size(width, 900)
+        browser.get(files.html.as_uri())
+        layout = browser.execute_script(
+            """
+            const page = document.documentElement;
+            return {
+                overflow: page.scrollWidth - window.innerWidth,
+                tables: [...document.querySelectorAll('.table')].map(t => t.scrollWidth - t.clientWidth),
+                charts: [...document.querySelectorAll('figure svg')].map(svg => {
+                    const box = svg.getBoundingClientRect();
+                    const style = getComputedStyle(svg);
+                    return {width: box.width, height: box.height, left: box.left, right: box.right,
+                            shown: style.display !== 'none' && style.visibility === 'visible'};
+                }),
+                viewport: window.innerWidth,
+            };
+            """
+        )
+        assert layout["overflow"] <= 0, (width, "the page scrolls sideways")
+        assert len(layout["tables"]) >= 7 and max(layout["tables"]) <= 0, (width, layout["tables"])
+        assert len(layout["charts"]) == 5, width
+        for chart in layout["charts"]:
+            assert chart["shown"] and chart["width"] > 0.8 * min(width - 60, 896) and chart["height"] > 150, chart
+            assert chart["left"] >= 0 and chart["right"] <= layout["viewport"], chart
+        _full_page_screenshot(browser, ARTIFACTS / name)
     pdf = browser.print_page()
     (ARTIFACTS / "report.pdf").write_bytes(base64.b64decode(pdf))
     assert (ARTIFACTS / "report.pdf").read_bytes()[:4] == b"%PDF"

@@ -21,7 +21,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import polars as pl
 import shapely
-from matplotlib import colormaps, patheffects
+from matplotlib import colormaps
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
@@ -329,7 +329,8 @@ def _label_hot_spots(ax: Axes, cells: pl.DataFrame, count: str) -> None:
             fontsize=7.5,
             color="#1d2731",
             zorder=11,
-            path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
+            # A box behind the label, not a stroke around it: a path effect would turn the text into outlines.
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
             arrowprops={"arrowstyle": "-", "color": "#1d2731", "lw": 0.6},
         )
 
