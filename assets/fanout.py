@@ -8,7 +8,8 @@ raising, the other zones' hours are built, and the build step then fails the run
 
 The build is one step, the warehouse's single writer: a DuckDB file is written by one process at a time. Its
 Celery queue (`dagster-celery/queue`, FLEETLAKE_BUILD_QUEUE, default `dagster`) lets a deployment send it to the
-machine that holds the warehouse, until the warehouse's catalog is shared by every machine.
+machine that holds the warehouse; with a shared warehouse catalog (FLEETLAKE_WAREHOUSE_CATALOG) any worker builds
+it and every machine reads the result.
 """
 
 import asyncio
@@ -77,6 +78,13 @@ class ZoneResult:
     error: str | None = None
 
 
+def zone_mapping_key(zone: str) -> str:
+    """The zone's step key suffix (`ingest_zone[<key>]`). Dagster allows letters, digits and `_` in a mapping key,
+    a zone id also `-`: `_` is written `__` and `-` `_h`, so two zones never share a key (`a-b` is `a_hb`, `a_b`
+    `a__b`) and a key reads back to one zone only."""
+    return check_zone_id(zone).replace("_", "__").replace("-", "_h")
+
+
 @dg.op(out=dg.DynamicOut(ZoneTask, io_manager_key=STEP_VALUES))
 def zones_to_backfill(config: ZoneBackfill, voi: VoiApi, warehouse: WarehouseStore) -> Any:
     """One output per zone: those of the config, else the settings', else the zone API's."""
@@ -92,7 +100,7 @@ def zones_to_backfill(config: ZoneBackfill, voi: VoiApi, warehouse: WarehouseSto
 
     for zone in zones or asyncio.run(listed()):
         task = ZoneTask(zone, start, end, lead_in_hours)
-        yield dg.DynamicOutput(task, mapping_key=check_zone_id(zone).replace("-", "_"))
+        yield dg.DynamicOutput(task, mapping_key=zone_mapping_key(zone))
 
 
 @dg.op(out=dg.Out(io_manager_key=STEP_VALUES), tags={"fleetlake/ingest": "voi"})

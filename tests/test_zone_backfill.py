@@ -15,6 +15,7 @@ from rich.console import Console
 
 from assets import executors
 from assets.definitions import defs
+from assets.fanout import zone_mapping_key
 from assets.resources import resources_for
 from cli.backfill import run_backfill
 from cli.snapshots import SNAPSHOT_DATASETS
@@ -130,3 +131,16 @@ def test_a_lake_in_a_bucket_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("FLEETLAKE_LAKE_DIR", "s3:///no-bucket")
     with pytest.raises(SettingsError, match="FLEETLAKE_LAKE_DIR must be a folder or s3://bucket/prefix"):
         Settings.from_env()
+
+
+def test_zone_step_keys_never_collide_and_are_keys_dagster_takes() -> None:
+    """Dagster's mapping keys allow no `-`; zones `a-b` and `a_b` must still get steps of their own."""
+    zones = ["a-b", "a_b", "a__b", "a_hb", "a-hb", "a--b", "a_-b", "145", "Zone_1-x"]
+    keys = [zone_mapping_key(zone) for zone in zones]
+    assert len(set(keys)) == len(zones), dict(zip(zones, keys, strict=True))
+    assert keys[:2] == ["a_hb", "a__b"]
+    assert keys[7] == "145"  # plain ids keep their own name
+    for zone, key in zip(zones, keys, strict=True):
+        assert dg.DynamicOutput(zone, mapping_key=key).mapping_key == key
+    with pytest.raises(ValueError, match="invalid zone id"):
+        zone_mapping_key("../etc")
