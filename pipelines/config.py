@@ -230,7 +230,14 @@ class Settings(BaseSettings):
     celery_backend: str = _variable("FLEETLAKE_CELERY_BACKEND", "", expects="a Celery result backend URL")
     """The Celery result backend; empty: the broker."""
     build_queue: str = _variable("FLEETLAKE_BUILD_QUEUE", "dagster", expects="a Celery queue name")
-    """The Celery queue of the build step (the machine that holds the warehouse listens on it)."""
+    """The Celery queue of the build step: with a shared warehouse catalog any worker may build; without one, the
+    machine that holds the warehouse listens on it."""
+    warehouse_catalog: str = _variable(
+        "FLEETLAKE_WAREHOUSE_CATALOG", "", expects="a Postgres URL, e.g. postgresql://user:secret@host:5432/db"
+    )
+    """A warehouse several machines share (pipelines/warehouse/shared.py): which build is published and the build
+    lock, in this Postgres; each build is stored under the lake (`<lake>/_warehouse/`). Empty: this machine's
+    file and file lock alone."""
     step_values_dir: str = _variable("FLEETLAKE_STEP_VALUES_DIR", "", expects="a folder or s3://bucket/prefix")
     """Where steps on other machines hand each other values; empty: beside a lake in a bucket, else the instance's
     storage folder."""

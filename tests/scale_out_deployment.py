@@ -45,6 +45,8 @@ def deployment_env(
         "DAGSTER_HOME": str(home),
         # SQLAlchemy's plain postgresql:// means psycopg 3; dagster-postgres installs psycopg2.
         "FLEETLAKE_DAGSTER_POSTGRES_URL": postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+        # The warehouse's catalog and build lock in the same server: any worker may build, any machine read.
+        "FLEETLAKE_WAREHOUSE_CATALOG": postgres_url,
         "FLEETLAKE_EXECUTOR": executor,
         "FLEETLAKE_CELERY_BROKER": broker,
         "FLEETLAKE_CELERY_BACKEND": broker,

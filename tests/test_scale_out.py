@@ -1,6 +1,7 @@
 """The scale-out deployment on loopback (docs/scale-out.md): run and event storage in Postgres, the lake in an
 S3-compatible store (moto's server), a backfill of four zones fanned out per zone across two Celery workers
-(a Redis broker), and marts equal to the single-machine backfill of the same hours.
+(a Redis broker), and marts equal to the single-machine backfill of the same hours; the warehouse's catalog in
+Postgres, so that a reader on another machine (a process with a folder of its own) opens the build published.
 
 Every server is started by the test on a free loopback port and stopped after it. Outside CI the test skips
 when Postgres or Redis is not installed; under CI=true it fails, since `.ci/run` installs them.
@@ -9,6 +10,8 @@ when Postgres or Redis is not installed; under CI=true it fails, since `.ci/run`
 import asyncio
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +46,18 @@ STAMPS = ("ingested_at", "captured_at")
 """Columns that say when a delivery or a snapshot was taken (wall-clock times that differ between two runs)."""
 CAPTURED_AT = WINDOW[1] + timedelta(minutes=5)
 MARTS = sorted(name for name, model in discover().items() if model.schema == "main")
+
+
+# A reader on another machine: the deployment's settings, a warehouse path of its own, nothing built there.
+READER = """
+from pipelines.config import Settings
+from pipelines.warehouse.build import Warehouse
+settings = Settings.from_env()
+warehouse = Warehouse(settings.warehouse, settings.lake_dir, settings=settings)
+with warehouse.connect(read_only=True) as con:
+    con.execute("select count(*) from trips").fetchall()
+print(warehouse.pull().build_id, "read")
+"""
 
 
 def _servers_or_skip() -> None:
@@ -132,6 +147,25 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
             ran_on = {worker for (event,) in cur.fetchall() for worker in ("first@", "second@") if worker in event}
         assert ran_on == {"first@", "second@"}, "the four zones were not shared by both workers"
 
+        # The build is published for every machine: its file in the bucket, named current in the catalog, and a
+        # reader on another machine (its own process and local folder, the deployment's settings) opens it.
+        with psycopg2.connect(pg_url) as con, con.cursor() as cur:
+            cur.execute("select build_id, uri from fleetlake_warehouse_builds")
+            ((build_id, build_uri),) = cur.fetchall()
+        assert build_uri == f"s3://{BUCKET}/lake/_warehouse/{build_id}.duckdb"
+        assert bucket.exists(build_uri)
+        elsewhere = tmp_path / "another-machine" / "warehouse.duckdb"
+        reader = subprocess.run(
+            [sys.executable, "-c", READER],
+            env={**env, "FLEETLAKE_WAREHOUSE": str(elsewhere)},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert reader.returncode == 0, reader.stderr[-4000:]
+        assert reader.stdout.split() == [build_id, "read"]
+
         # The lake is in the bucket: every hour of every zone, of both datasets.
         hours = LEAD_IN_HOURS + int((WINDOW[1] - WINDOW[0]) / timedelta(hours=1))
         for zone in ZONES:
@@ -140,6 +174,7 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
                 assert len(found) == hours, (dataset, zone, found)
 
     scaled, local = marts(tmp_path / "scaled" / "warehouse.duckdb"), marts(single.warehouse)
+    assert marts(elsewhere) == scaled  # the other machine's copy is the build published
     with duckdb.connect(str(single.warehouse), read_only=True) as con:
         assert {z for (z,) in con.execute("select distinct zone_id::varchar from trips").fetchall()} == set(ZONES)
     assert sum(len(rows) for rows in local.values()) > 1000  # a real city, not two empty warehouses

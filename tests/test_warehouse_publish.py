@@ -2,12 +2,31 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from pipelines.warehouse.publish import BuildLockTimeout, build_aside, lock_path, working_files
+from pipelines.warehouse.publish import (
+    BuildLockTimeout,
+    build_aside,
+    lock_path,
+    spare_path,
+    spares,
+    working_files,
+)
+
+
+def wait_for_spare(published: Path) -> Path:
+    """The spare of the file published now, once its detached copy has finished (within ten seconds)."""
+    spare = spare_path(published)
+    assert spare is not None
+    deadline = time.monotonic() + 10
+    while not spare.exists():
+        assert time.monotonic() < deadline, f"no spare {spare} after 10 s: {spares(published)}"
+        time.sleep(0.02)
+    return spare
 
 
 def test_a_build_works_on_a_copy_and_publishes_it_whole(tmp_path: Path) -> None:
@@ -47,7 +66,7 @@ def test_a_killed_builds_files_are_removed_by_the_next_build(tmp_path: Path) -> 
     left = [tmp_path / "warehouse.duckdb.building-0f0f", tmp_path / "warehouse.duckdb.building-0f0f.wal"]
     for path in left:
         path.write_bytes(b"killed mid-build")
-    with build_aside(published, fresh=False) as working:
+    with build_aside(published, fresh=False, spare=False) as working:
         assert working_files(published) == [working]  # only its own
         assert working.read_bytes() == b"old build"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("warehouse.duckdb")) == [
@@ -104,3 +123,34 @@ def test_the_lock_of_a_killed_build_is_free(tmp_path: Path) -> None:
         working.write_bytes(b"built")
     assert published.read_bytes() == b"built"
     assert lock_path(published).exists()
+
+
+def test_the_next_build_starts_from_a_spare_copied_after_publishing(tmp_path: Path) -> None:
+    """The copy a window build starts from is made after the build before it published, off the next one's path."""
+    published = tmp_path / "warehouse.duckdb"
+    with build_aside(published, fresh=True) as working:
+        working.write_bytes(b"first build")
+    spare = wait_for_spare(published)
+    assert spare.read_bytes() == b"first build"
+    with build_aside(published, fresh=False) as working:
+        assert working.read_bytes() == b"first build"
+        assert not spare.exists()  # taken by a rename, not copied again
+        working.write_bytes(b"second build")
+    assert published.read_bytes() == b"second build"
+    assert wait_for_spare(published).read_bytes() == b"second build"
+    assert spares(published) == [spare_path(published)]
+
+
+def test_spares_of_earlier_builds_and_unfinished_ones_are_never_used(tmp_path: Path) -> None:
+    published = tmp_path / "warehouse.duckdb"
+    with build_aside(published, fresh=True, spare=False) as working:
+        working.write_bytes(b"published build")
+    stale = [
+        tmp_path / "warehouse.duckdb.spare-1-15-1700000000000000000",  # of a file published before this one
+        tmp_path / "warehouse.duckdb.spare-partial-0f0f",  # a copy killed, or still being made
+    ]
+    for path in stale:
+        path.write_bytes(b"an earlier build")
+    with build_aside(published, fresh=False, spare=False) as working:
+        assert working.read_bytes() == b"published build"
+        assert spares(published) == []

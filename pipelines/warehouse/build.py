@@ -49,7 +49,8 @@ from pipelines.warehouse.models import SQL_DIR, Model, build_order, discover
 from pipelines.warehouse.partitions import build_hourly_partitions
 from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies, build_policy_rules
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
-from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside
+from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
+from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -186,6 +187,32 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tup
     return [(column[0], str(column[1])) for column in description or []]
 
 
+@dataclass
+class Phase:
+    """What one phase of a build took: wall seconds, and the CPU seconds of every thread of the process (DuckDB
+    runs a query on several; on a shared machine the wall time says more about the neighbours)."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+BUILD_PHASES = (
+    "models read",
+    "lock and working copy",
+    "connect",
+    "lake views",
+    "window views",
+    "catalog and zone context",
+    "python models",
+    "sql models",
+    "row counts",
+    "comments",
+    "commit",
+    "checkpoint and close",
+    "publish",
+)
+"""The phases of a build, in order, that `Warehouse.phases` times (the benchmark prints them)."""
+
 PythonModel = Callable[[duckdb.DuckDBPyConnection, Window | None], int]
 
 
@@ -277,13 +304,29 @@ class Warehouse:
         self.lead_in_hours = self.settings.lead_in_hours if lead_in_hours is None else lead_in_hours
         # How long a build waits for another one to publish before it gives up (see publish.py).
         self.lock_timeout_s = lock_timeout_s
+        # Which build is published, and the build lock, for every machine (None: this machine's file alone).
+        self.shared = (
+            SharedCatalog(self.settings.warehouse_catalog, self.lake_dir) if self.settings.warehouse_catalog else None
+        )
+        self.phases: dict[str, Phase] = {}
+        """What each phase of the last build took (BUILD_PHASES)."""
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
 
+    def pull(self) -> PublishedBuild | None:
+        """With a shared catalog, make this machine's file the build published last on any machine (downloaded
+        when it is another); returns that build, None when there is no catalog or no build yet."""
+        if self.shared is None:
+            return None
+        return pull(self.path, self.shared, lock_path(self.path), self.lock_timeout_s)
+
     def connect(self, read_only: bool = False, path: Path | None = None) -> duckdb.DuckDBPyConnection:
-        """A connection to the published warehouse, or to the file at `path` (a build's working file)."""
+        """A connection to the published warehouse (read-only: the current build, pulled first when the catalog is
+        shared), or to the file at `path` (a build's working file)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and path is None:
+            self.pull()
         con = duckdb.connect(str(path or self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
         con.execute("set enable_progress_bar = false")
@@ -394,7 +437,17 @@ class Warehouse:
         since they were built (see built_partitions.py), each run of consecutive hours as a window of its own;
         nothing at all when none changed. Every build records the fingerprints of the hours it built.
         `on_progress` is told as the models start and after each model (a full build takes minutes on a big
-        lake)."""
+        lake). The seconds each phase of the build took are left in `self.phases` (see BUILD_PHASES)."""
+        phases = self.phases = {phase: Phase() for phase in BUILD_PHASES}
+        clock = (time.perf_counter(), time.process_time())
+
+        def lap(phase: str) -> None:
+            nonlocal clock
+            now = (time.perf_counter(), time.process_time())
+            phases[phase].seconds += now[0] - clock[0]
+            phases[phase].cpu_seconds += now[1] - clock[1]
+            clock = now
+
         models = self.models()
         order = build_order(models, {n: inputs for n, (inputs, _) in self.python_models.items()})
         chosen = set(select) if select is not None else None
@@ -411,8 +464,10 @@ class Warehouse:
                 log.info("no lake hour of %s to %s changed since it was built", *window)
                 return []
         runs: dict[str, ModelRun] = {}
-        with self.building(fresh) as con:
+        lap("models read")
+        with self.building(fresh, lap) as con:
             unions = self._lake_views(con)
+            lap("lake views")
             for statement in OBSOLETE:
                 con.execute(statement)
             if window is not None and self._zone_context_changed(con, Catalog.read(con)):
@@ -421,15 +476,28 @@ class Warehouse:
                 fingerprints = lake_fingerprints(con, self.lake_dir, span) if span else pl.DataFrame()
             per_window = sum(1 for name in order if chosen is None or name in chosen)
             progress = _Progress(per_window * len(windows), on_progress)
+            lap("catalog and zone context")
             for built in windows:
                 self._window_views(con, built, unions)
-                for run in self._build_models(con, built, models, order, chosen, progress):
+                lap("window views")
+                # A window build is one transaction: its deletes and inserts are committed once rather than model
+                # by model (each commit writes and syncs the write-ahead log). All-or-nothing is the publishing's
+                # (a failed build is never published), so nothing is lost by committing late. A full build commits
+                # as it goes, so that no table's undo is held for the whole build.
+                if built is not None:
+                    con.execute("begin transaction")
+                for run in self._build_models(con, built, models, order, chosen, progress, lap):
                     earlier = runs.get(run.name)
                     runs[run.name] = run if earlier is None else replace(run, seconds=earlier.seconds + run.seconds)
+                if built is not None:
+                    con.execute("commit")
+                    lap("commit")
                 recorded_span = built or span
                 if recorded_span is not None and not fingerprints.is_empty():
                     record(con, recorded_span, fingerprints)
-            write_comments(con, models.values())
+            write_comments(con, models.values())  # in a transaction of its own
+            lap("comments")
+        lap("publish")
         return list(runs.values())
 
     def changed_hours(self, window: Window, fingerprints: pl.DataFrame | None = None) -> list[datetime]:
@@ -453,43 +521,55 @@ class Warehouse:
         order: list[str],
         chosen: set[str] | None,
         progress: _Progress,
+        lap: Callable[[str], None],
     ) -> list[ModelRun]:
-        """One pass over the models for one window (every time in a full build)."""
+        """One pass over the models for one window (every time in a full build); `lap` marks each phase's end."""
         runs = []
         catalog = Catalog.read(con)
+        insertion_ordered = True
         for name in order:
             if chosen is not None and name not in chosen:
                 continue
             began = time.perf_counter()
+            # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
+            # read feeds whose row order is their precedence order, so the default holds for them. Set when the
+            # kind of model changes, not around each model (two statements a model).
+            ordered = name in self.python_models
+            if ordered != insertion_ordered:
+                con.execute("reset preserve_insertion_order" if ordered else "set preserve_insertion_order = false")
+                insertion_ordered = ordered
             if name in self.python_models:
                 inputs, builder = self.python_models[name]
                 placed = builder(cast(duckdb.DuckDBPyConnection, PythonModelReads(con, name, inputs)), window)
                 runs.append(ModelRun(name, "core." + name, "python", placed, time.perf_counter() - began))
                 progress.built(runs[-1])
+                lap("python models")
                 continue
             model = models[name]
-            # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
-            # read feeds whose row order is their precedence order, so the default stays for them.
-            con.execute("set preserve_insertion_order = false")
-            try:
-                mode = self._run(con, model, window, catalog)
-            finally:
-                con.execute("reset preserve_insertion_order")
+            mode = self._run(con, model, window, catalog)
+            lap("sql models")
             rows: int | None = None
             if mode != "view":
                 count = sql_text("select count(*) from {schema}.{name}", schema=model.schema, name=model.name)
                 rows = con.execute(count).fetchall()[0][0]
+            lap("row counts")
             runs.append(ModelRun(name, model.relation, mode, rows, time.perf_counter() - began))
             progress.built(runs[-1])
+        if not insertion_ordered:
+            con.execute("reset preserve_insertion_order")
         return runs
 
     @contextmanager
-    def building(self, fresh: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def building(self, fresh: bool, lap: Callable[[str], None]) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to build in, to a private copy of the warehouse (or an empty file when `fresh`) that is
-        published whole when the block ends without an error (see publish.py)."""
-        with build_aside(self.path, fresh, self.lock_timeout_s) as working, self.connect(path=working) as con:
-            yield con
-            con.execute("checkpoint")  # the working file whole, without a write-ahead log, before it is published
+        published whole when the block ends without an error (see publish.py); `lap` marks the end of a phase."""
+        with build_aside(self.path, fresh, self.lock_timeout_s, shared=self.shared) as working:
+            lap("lock and working copy")
+            with self.connect(path=working) as con:
+                lap("connect")
+                yield con
+                con.execute("checkpoint")  # the working file whole, without a write-ahead log, before it is published
+            lap("checkpoint and close")
 
     def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None, catalog: Catalog) -> str:
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
@@ -537,36 +617,29 @@ class Warehouse:
             if model.keep_latest:  # a stored row newer than the returned one (a later delivery) stays, and so
                 deleted += in_window + in_returned  # only rows of the window and of keys still returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
-        con.execute("begin transaction")
-        try:
-            con.execute(replaced, _bound(replaced, values))
-            if model.keep_latest:
-                same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
+        con.execute(replaced, _bound(replaced, values))
+        if model.keep_latest:
+            same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
+            newer = sql_text(
+                "delete from window_rows using replaced_rows as stored "
+                "where stored.{column} > window_rows.{column} and ",
+                column=model.incremental_column or "",
+            )
+            if model.newest_by:  # newest by that column (a null is oldest), then by the incremental one
                 newer = sql_text(
-                    "delete from window_rows using replaced_rows as stored "
-                    "where stored.{column} > window_rows.{column} and ",
+                    "delete from window_rows using replaced_rows as stored where ("
+                    "coalesce(stored.{by}, '-infinity') > coalesce(window_rows.{by}, '-infinity') or ("
+                    "coalesce(stored.{by}, '-infinity') = coalesce(window_rows.{by}, '-infinity') "
+                    "and stored.{column} > window_rows.{column})) and ",
+                    by=model.newest_by,
                     column=model.incremental_column or "",
                 )
-                if model.newest_by:  # newest by that column (a null is oldest), then by the incremental one
-                    newer = sql_text(
-                        "delete from window_rows using replaced_rows as stored where ("
-                        "coalesce(stored.{by}, '-infinity') > coalesce(window_rows.{by}, '-infinity') or ("
-                        "coalesce(stored.{by}, '-infinity') = coalesce(window_rows.{by}, '-infinity') "
-                        "and stored.{column} > window_rows.{column})) and ",
-                        by=model.newest_by,
-                        column=model.incremental_column or "",
-                    )
-                con.execute(newer + same_key)
-            delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
-            con.execute(delete, _bound(delete, values))
-            con.execute(insert)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        finally:
-            con.execute("drop table window_rows")
-            con.execute("drop table if exists replaced_rows")
+            con.execute(newer + same_key)
+        delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
+        con.execute(delete, _bound(delete, values))
+        con.execute(insert)
+        con.execute("drop table window_rows")
+        con.execute("drop table if exists replaced_rows")
         return "incremental"
 
     @staticmethod
@@ -716,4 +789,4 @@ class Warehouse:
         return placed.height
 
 
-__all__ = ["ModelRun", "Warehouse"]
+__all__ = ["BUILD_PHASES", "ModelRun", "Phase", "Warehouse"]
