@@ -61,6 +61,9 @@ class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
     policy_dir: str | None
     idle_limit_hours: float
     zone_timezones: dict[str, str]
+    warehouse_catalog: str = ""
+    """The Postgres URL of a catalog several machines share (FLEETLAKE_WAREHOUSE_CATALOG; it may hold a password,
+    so one set in the environment comes as its `dg.EnvVar`); empty: the local file alone."""
 
     def path(self) -> Path:
         return Path(self.file)
@@ -136,6 +139,11 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
             policy_dir=None if settings.policy_dir is None else str(settings.policy_dir),
             idle_limit_hours=settings.idle_limit_hours,
             zone_timezones=dict(settings.zone_timezones),
+            warehouse_catalog=(
+                dg.EnvVar(Settings.variable("warehouse_catalog"))
+                if secrets_as_env_vars and settings.set_from_environment("warehouse_catalog")
+                else settings.warehouse_catalog
+            ),
         ),
         "reports": ReportsFolder(root=str(settings.reports_dir), h3_resolution=settings.report_h3_resolution),
         "insurance": InsuranceStore(root=str(settings.insurance_dir), retention_days=settings.insurance_retention_days),

@@ -238,6 +238,26 @@ def test_the_resources_are_configured_from_the_settings(tmp_path: Path) -> None:
         assert con.execute("select current_setting('memory_limit')").fetchone() == ("512.0 MiB",)
 
 
+def test_the_warehouse_catalog_reaches_the_build_as_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared catalog's URL may hold a password: the resources hold its variable, and the build its value."""
+    url = "postgresql://fleetlake:a-password@db.internal:5432/dagster"
+    monkeypatch.setenv("FLEETLAKE_WAREHOUSE_CATALOG", url)
+    store = resources_for(Settings.from_env(), secrets_as_env_vars=True)["warehouse"]
+    assert isinstance(store, WarehouseStore)
+    assert isinstance(store.warehouse_catalog, dg.EnvVar)
+    assert store.warehouse_catalog.env_var_name == "FLEETLAKE_WAREHOUSE_CATALOG"
+    assert resources_for(Settings.from_env())["warehouse"].warehouse_catalog == url
+    seen: dict[str, str] = {}
+
+    @dg.asset
+    def probe(warehouse: WarehouseStore) -> None:
+        shared = warehouse.warehouse(Path("lake")).shared
+        seen["dsn"] = "" if shared is None else shared.dsn
+
+    assert dg.materialize([probe], resources={"warehouse": store}).success
+    assert seen == {"dsn": url}
+
+
 def test_a_credential_from_the_environment_reaches_a_run_as_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     """The code location's resources hold the variable, not its value (the UI shows resource configuration); the
     run resolves it when it starts. An unset credential is the simulator's published default."""
