@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -43,6 +42,7 @@ from pipelines.config import Settings
 from pipelines.ingest import GBFS_DATASETS, MDS_SNAPSHOT_DATASETS, ZONE_DATASETS, ingest_snapshots
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
+from pipelines.warehouse.connection import connect
 from tests.comparable_rows import comparable
 from tests.conftest import CREDENTIALS, loopback_settings, make_provider
 
@@ -432,7 +432,7 @@ def lake_frame(root: Path, dataset: str, key: str) -> pl.DataFrame:
 def marts(path: Path, lake: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table and view of the warehouse, all rows, comparable (tests/comparable_rows.py); the lake's own folder
     (in the file names of the partitions a model read) written as <lake>, and the delivery stamps left out."""
-    with duckdb.connect(str(path), read_only=True) as con:
+    with connect(path) as con:  # the lake views name their files relative to the warehouse's folder
         relations = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
             "union all select schema_name, view_name from duckdb_views() "
