@@ -70,3 +70,22 @@ def test_a_moved_warehouse_answers_every_view(built_warehouse: BuiltWarehouse, t
         finally:
             os.chdir(cwd)
     assert after == before
+
+
+def test_a_warehouse_named_relatively_builds_a_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo names its warehouse `data/warehouse.duckdb`, relative to the current folder, while a connection
+    resolves the lake views' relative names in the warehouse's folder: a path handed over as the caller named it
+    would point at `data/data/...`. A window build over a lake with nothing in the window (its views then read the
+    empty files beside the warehouse) must find every file."""
+    from datetime import UTC, datetime
+
+    from pipelines.warehouse.build import Warehouse
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "lake").mkdir(parents=True)
+    warehouse = Warehouse(Path("data/warehouse.duckdb"), Path("data/lake"))
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    runs = warehouse.build((start, start.replace(hour=11)))
+    assert runs, "the window build ran no model"
+    with connect(tmp_path / "data" / "warehouse.duckdb") as con:
+        assert counts(con)["lake.mds_trips"] == 0

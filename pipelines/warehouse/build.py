@@ -415,7 +415,9 @@ class Warehouse:
             files = [f"{uri(folder)}/{pattern}" for pattern in patterns if any(folder.glob(pattern))]
             union, padding = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
-                files = [str(self._empty_file(name, schemas[name][1]) / "zone_id=*/date=*/hour=*/*.parquet")]
+                # Absolute, as the lake's: the connection resolves relative names in the warehouse's folder, not
+                # in the current one (a relative warehouse path, as the demo's, would name a folder inside it).
+                files = [f"{uri(self._empty_file(name, schemas[name][1]))}/zone_id=*/date=*/hour=*/*.parquet"]
                 union, padding = "false", []
             con.execute(sql_text(LAKE_VIEW, literal=[*files, *padding], schema="lake_window", name=name, union=union))
 
