@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from pipelines.lake.filesystem import is_remote, lake_root
 from pipelines.lake.mds_versions import MDS_VERSIONS, MdsVersion
+from pipelines.reports.threshold import DEFAULT_K
 from pipelines.scrub import remember_secret
 
 HISTORY_START_ENV = "FLEETLAKE_HISTORY_START"
@@ -245,7 +246,7 @@ class Settings(BaseSettings):
     # The MDS Metrics API (`fleetlake serve`): the key its bearer tokens are signed with (HS256), and k, the
     # fewest trips a count may show (fewer, zero included, are returned as -1).
     metrics_jwt_secret: Secret = _variable("FLEETLAKE_METRICS_JWT_SECRET", factory=lambda: Secret(""))
-    metrics_k: Annotated[int, annotated_types.Ge(1)] = _variable("FLEETLAKE_METRICS_K", 10)
+    metrics_k: Annotated[int, annotated_types.Ge(1)] = _variable("FLEETLAKE_METRICS_K", DEFAULT_K)
     insurance_trips: bool = _variable("FLEETLAKE_INSURANCE_TRIPS", False, expects="true or false")
     """Ingest the insurance trips (personal data: licence plates, riders' ride counts); off unless set. They are
     kept apart from everything a city sees, in FLEETLAKE_INSURANCE_DIR (docs/privacy.md)."""

@@ -21,7 +21,6 @@ from pipelines.metrics.measures import MEASURES, Measure
 
 DIMENSIONS = ("provider_id", "geography_id", "vehicle_type")
 FILTERS = ("provider_id", "geography_id", "geography_type", "vehicle_type")
-DEFAULT_K = 10
 MAX_INTERVALS = 3000
 EVERY_TYPE = "*"
 NOT_KNOWN = ""  # what a row holds where a value is not known (an average of no trips): MDS rows take no null
