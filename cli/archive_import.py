@@ -5,9 +5,10 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from cli.bars import bar_columns
 from pipelines.archives import FileDone, ImportReport, Stated, archive_files, import_archives
 from pipelines.config import Settings
 from pipelines.lake.store import Lake
@@ -27,15 +28,7 @@ def run_import(
     """Import, showing progress; print the summary. False when a file failed (a skipped one is not a failure)."""
     files = archive_files(paths)
     counts = Counter[str]()
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*bar_columns(), console=console, transient=False) as bar:
         task = bar.add_task(f"importing {len(files)} files", total=len(files), detail="")
 
         def on_file(done: FileDone) -> None:

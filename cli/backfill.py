@@ -13,16 +13,9 @@ from typing import Any
 
 import dagster as dg
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 
+from cli.bars import bar_columns
 from cli.errorlog import log_detail
 from cli.snapshots import snapshots_first
 from pipelines.config import HISTORY_START_ENV, Settings
@@ -89,15 +82,7 @@ def run_backfill(
         hours = hours_between(lead_in.first_to_fetch, end)
     counts = {"written": 0, "unchanged": 0, "quarantined": 0, "rows": 0, "not_ready": 0, "future": 0, "failed": 0}
     failures: list[PartitionResult] = []
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*bar_columns(), console=console, transient=False) as bar:
         task = bar.add_task(
             f"{len(hours)} h × {len(zones)} zones", total=len(hours) * len(zones) * len(HOURLY_DATASETS), detail=""
         )

@@ -5,9 +5,10 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from cli.bars import bar_columns
 from pipelines.config import Settings
 from pipelines.ingest import hours_between
 from pipelines.warehouse.build import BuildProgress, ModelRun, Warehouse
@@ -38,15 +39,8 @@ def checks_table(outcomes: list[CheckOutcome]) -> Table:
 @contextmanager
 def build_bar(console: Console) -> Iterator[Callable[[object], None]]:
     """A bar of the models built so far (the relation being built beside it); yields the listener to feed it."""
-    columns = (
-        TextColumn("[bold]warehouse build"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("build", total=None, detail="")
+    with Progress(*bar_columns(remaining=False), console=console, transient=True) as bar:
+        task = bar.add_task("warehouse build", total=None, detail="")
 
         def on_progress(event: object) -> None:
             if isinstance(event, BuildProgress):

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from assets.schedules import SNAPSHOT_JOBS
+from cli.bars import bar_columns
 from pipelines.config import Settings
 from pipelines.ingest import PartitionResult
 from pipelines.needed_snapshots import missing_snapshots
@@ -83,11 +84,7 @@ def take_snapshots(
 def _bar(console: Console | None) -> Progress:
     """A progress bar on `console`, or one drawn nowhere without a console (a caller that prints nothing)."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
+        *bar_columns(remaining=False),
         console=console or Console(file=io.StringIO()),
         disable=console is None,
         transient=False,
