@@ -7,6 +7,13 @@ The OpenAPI's query schema types a filter's values as objects, while the Metrics
 """
 
 import math
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +35,7 @@ from pipelines.metrics.geographies import area_geography_id, zone_geography_id
 from pipelines.metrics.service import READ_PROVIDER, MetricsService, issue_token, running
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import END, SPECS, START, BuiltWarehouse
-from tests.scenario import PROVIDER_ID, Record, event
+from tests.scenario import PROVIDER_ID, Record, event, ms
 
 OPENAPI = SPECS / "mds" / "2.0" / "mds-openapi" / "reference"
 SECRET = "metrics-test-key-of-thirty-two-bytes-at-least"
@@ -65,6 +72,42 @@ GEOGRAPHY = schema_of(
 ERROR = schema_of("../models/response/error.yaml", "")
 
 
+def rescaled(records: list[Record], origin: datetime, onto: datetime, factor: int) -> list[Record]:
+    """An example's records with its time `factor` times shorter: what happened at origin + t happens at
+    onto + t / factor (the stretched worked examples of tests/test_mds_metrics.py at their own 15 minutes)."""
+
+    def moved(value: int) -> int:
+        return ms(onto) + (value - ms(origin)) // factor
+
+    found = []
+    for record in records:
+        record = dict(record)
+        for name in ("timestamp", "start_time", "end_time"):
+            if name in record:
+                record[name] = moved(record[name])
+        if "publication_time" in record:
+            record["publication_time"] = record["timestamp"] + 60_000
+        if "duration" in record:
+            record["duration"] = (record["end_time"] - record["start_time"]) / 1000
+        found.append(record)
+    return found
+
+
+def deployed_quarters_events() -> list[Record]:
+    """2.2 and 2.4 at 15 minutes: the example's four hours (deployed 2.20, 4.10, 3.70, 1.80) as the four quarters of
+    06:00-07:00, so PT1H is the longer interval whose quarters' averages `.avg.min`/`.avg.max` range over."""
+    return rescaled(examples.deployed_hours_example(), examples.HOURS_06, examples.HOURS_06, 4)
+
+
+def active_quarter() -> tuple[list[Record], list[Record]]:
+    """2.6, 2.7 and 2.9 at their own 15 minutes (10:00-10:15; tests/test_mds_metrics.py stretches them to a day)."""
+    trips, events = examples.active_example()
+    return (
+        rescaled(trips, examples.LOCAL_DAY, H, 96),
+        rescaled(events, examples.LOCAL_DAY, H, 96),
+    )
+
+
 def dst_events() -> list[Record]:
     return [event("dst/drop", "dst-v1", DST_DAY - timedelta(hours=2), "provider_drop_off", "available")]
 
@@ -73,6 +116,8 @@ def dst_events() -> list[Record]:
 class Api:
     url: str  # k = 1: the worked examples' small counts shown
     redacting_url: str  # k = 10, the default
+    warehouse: Path
+    lake: Path
 
     def post(self, body: dict[str, Any], token: str | None = None, url: str | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or issue_token(SECRET)}"}
@@ -106,6 +151,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             lake, examples.TRIPS, hours, [], examples.trips_example(), (examples.HISTORIC_CULTURAL, examples.DOWNTOWN)
         )
         examples.write_zone(lake, examples.IDLE, [H], examples.idle_example())
+        examples.write_zone(lake, examples.DEPLOYED_HOURS, [examples.HOURS_06], deployed_quarters_events())
+        trips, events = active_quarter()
+        examples.write_zone(lake, examples.ACTIVE, hours, events, trips)
         trips, events = examples.trips_per_vehicle_example()
         examples.write_zone(lake, examples.TRIPS_PER_VEHICLE, [H], events, trips)
     examples.write_zone(lake, DST_ZONE, [DST_DAY + timedelta(hours=i) for i in range(-2, 26)], dst_events())
@@ -115,7 +163,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         running(MetricsService(warehouse.path, lake, SECRET, k=1)) as url,
         running(MetricsService(warehouse.path, lake, SECRET, k=10)) as redacting_url,
     ):
-        yield Api(url, redacting_url)
+        yield Api(url, redacting_url, warehouse.path, lake)
 
 
 def area(zone: str, area_id: str = "zone-a") -> str:
@@ -134,7 +182,8 @@ def test_discovery_lists_every_measure_since_the_data_began(api: Api) -> None:
     measures = {name for metric in found["metrics"] for name in metric["measures"]}
     assert {"vehicles.available.avg", "events.trip_start.count", "trips.start_loc.duration.med"} <= measures
     assert {"dockless.deployed.avg.min", "dockless.utilization.trips_per_vehicle.avg"} <= measures
-    assert {metric["since"] for metric in found["metrics"]} == {"2026-03-10T09:00+00:00"}
+    assert {"dockless.active.avg", "dockless.inactive.avg", "dockless.utilization.active.percent"} <= measures
+    assert {metric["since"] for metric in found["metrics"]} == {"2026-03-10T06:00+00:00"}
     assert all(metric["intervals"] == ["PT15M", "PT1H", "P1D", "P1M"] for metric in found["metrics"])
     assert set(found["dimensions"]) == {"provider_id", "geography_id", "vehicle_type"}
     assert "geography_type" in found["filters"]
@@ -175,9 +224,10 @@ def test_vehicles_duration_sum_and_event_counts_by_area(api: Api) -> None:
         "filters": [{"name": "geography_id", "values": [a, b]}],
     }
     rows = {(row[0][11:16], row[1]): row[2:] for row in api.rows(body)}
-    assert rows[("09:45", a)] == [60, 0, 0, 1, 0, 0, 0]
-    assert rows[("10:00", a)] == [240, 360, 540, 0, 1, 0, 1]
-    assert rows[("10:00", b)] == [0, 0, 300, 0, 0, 1, 0]
+    # Counts of trip events are counts of trips: below k (here 1), zero included, they are -1.
+    assert rows[("09:45", a)] == [60, 0, 0, 1, -1, -1, 0]
+    assert rows[("10:00", a)] == [240, 360, 540, 0, 1, -1, 1]
+    assert rows[("10:00", b)] == [0, 0, 300, 0, -1, 1, 0]
     assert rows[("10:15", a)][3] == rows[("10:15", b)][3] == 1
 
 
@@ -230,23 +280,100 @@ def test_dockless_deployed_and_utilization(api: Api) -> None:
 
 
 def test_trip_counts_below_k_are_redacted_zero_included(api: Api) -> None:
-    start = area(examples.TRIPS, "historic-cultural")
+    """The spec redacts counts of trips below k (zero too) and the figures of those trips; a count of other events
+    and the vehicle figures (average, fewest, most vehicles, their seconds) are not counts of trips."""
+    start = area(examples.TRIPS_PER_VEHICLE)
+    trip_figures = ["trips.start_loc.count", "trips.start_loc.duration.avg", "trips.start_loc.distance.med"]
+    trip_figures += ["events.trip_start.count", "events.trip_end.count", "dockless.utilization.trips_per_vehicle.avg"]
+    others = ["events.provider_drop_off.count", "events.battery_low.count", "vehicles.on_trip.avg"]
+    others += ["vehicles.on_trip.max", "dockless.deployed.avg", "dockless.active.avg", "dockless.inactive.avg"]
     body = {
-        "measures": ["trips.start_loc.count", "trips.start_loc.duration.avg", "events.trip_start.count"],
-        "interval": "PT1H",
+        "measures": trip_figures + others,
+        "interval": "PT15M",
         "start_date": "2026-03-10T10:00",
-        "end_date": "2026-03-10T11:00",
+        "end_date": "2026-03-10T10:15",
         "filters": one(start),
     }
     response = api.post(body, url=api.redacting_url)
     assert response.json()["query"]["k_value"] == 10
-    # 5 trips at 10:00 and none at 11:00: both below k; event counts are not trip counts.
-    assert [row[1:3] for row in response.json()["rows"]] == [[-1, -1], [-1, -1]]
+    # 2.10's vehicles start 6 and 4 trips in the first two quarters (and end 4 and 6 of them), each of 180 s and
+    # 1,000 m: every trip figure is -1 at k = 10, the rest as at k = 1.
+    redacted = [row[1:] for row in response.json()["rows"]]
+    shown = api.rows(body)
     assert api.post(body).json()["query"]["k_value"] == 1
-    assert [row[1] for row in api.rows(body)] == [5, -1]
-    # 20 trips in an hour are shown at k = 10.
-    many = {**body, "end_date": None, "filters": one(area(examples.TRIPS_PER_VEHICLE))}
-    assert api.rows(many, url=api.redacting_url)[0][1] == 20
+    assert [row[1 : 1 + len(trip_figures)] for row in shown] == [
+        [6, 180, 1000, 6, 4, pytest.approx(3.0)],
+        [4, 180, 1000, 4, 6, pytest.approx(2.0)],
+    ]
+    assert [row[: len(trip_figures)] for row in redacted] == [[-1] * len(trip_figures)] * 2
+    assert [row[len(trip_figures) :] for row in redacted] == [row[1 + len(trip_figures) :] for row in shown]
+    # 2 drop-offs at 10:00, no battery_low: other events are counted as they are, zero too.
+    assert [row[1 + len(trip_figures) : 3 + len(trip_figures)] for row in shown] == [[2, 0], [0, 0]]
+    # The hour's 20 trips (and trip_start events) are shown at k = 10.
+    hour = {
+        **body,
+        "interval": "PT1H",
+        "end_date": None,
+        "measures": ["trips.start_loc.count", "events.trip_start.count"],
+    }
+    assert api.rows(hour, url=api.redacting_url)[0][1:] == [20, 20]
+
+
+def test_dockless_deployed_avg_min_and_max_of_the_quarters(api: Api) -> None:
+    """2.2 and 2.4 at 15 minutes: the quarters' dockless.deployed.avg are 2.20, 4.10, 3.70, 1.80; over the hour
+    avg.min 1.80 and avg.max 4.10 (the hour's own average their mean, 2.95)."""
+    zone_a = one(area(examples.DEPLOYED_HOURS))
+    quarters = {
+        "measures": ["dockless.deployed.avg"],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T06:00",
+        "end_date": "2026-03-10T06:45",
+        "filters": zone_a,
+    }
+    assert [row[1] for row in api.rows(quarters)] == pytest.approx([2.2, 4.1, 3.7, 1.8])
+    hour = {
+        "measures": ["dockless.deployed.avg.min", "dockless.deployed.avg.max", "dockless.deployed.avg"],
+        "interval": "PT1H",
+        "start_date": "2026-03-10T06:00",
+        "filters": zone_a,
+    }
+    (row,) = api.rows(hour)
+    assert row[1:] == pytest.approx([1.8, 4.1, 2.95])
+    assert (round(row[1], 2), round(row[2], 2)) == (1.80, 4.10)
+    # A quarter's avg.min and avg.max are its own average.
+    assert api.rows({**hour, "interval": "PT15M", "start_date": "2026-03-10T06:15"})[0][1:] == pytest.approx([4.1] * 3)
+
+
+def test_dockless_active_and_inactive_vehicles(api: Api) -> None:
+    """2.6, 2.7 and 2.9 in 10:00-10:15: the average number of vehicles in the right of way that were on a trip at
+    some time of the interval (active) and that were not (inactive), each vehicle's time in the area where its state
+    began; active.percent is active / (active + inactive). vehicle_1 rides from Zone A (10:04-10:10) and stands in
+    Zone B; vehicle_2 is on a trip in Zone A 10:05-10:07 and from 10:14; vehicle_3 stands in Zone B from 10:06
+    without a trip. The methodology counts vehicles (active 2 in Zone A, inactive 1 in Zone B); MDS 2.0 names
+    averages, whose vehicles are the same: Zone A's two active, none inactive; Zone B's vehicle_3 inactive."""
+    a, b, zone = area(examples.ACTIVE), area(examples.ACTIVE, "zone-b"), zone_geography_id(examples.ACTIVE)
+    body = {
+        "measures": [
+            "dockless.active.avg",
+            "dockless.inactive.avg",
+            "dockless.utilization.active.percent",
+            "dockless.deployed.avg",
+        ],
+        "interval": "PT15M",
+        "start_date": "2026-03-10T10:00",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_id", "values": [zone, a, b]}],
+    }
+    rows = {row[1]: row[2:] for row in api.rows(body)}
+    assert rows[a] == pytest.approx([(6 + 2 + 1) / 15, 0, 1.0, 9 / 15])
+    assert rows[b] == pytest.approx([5 / 15, 9 / 15, 5 / 14, 14 / 15])
+    assert rows[zone] == pytest.approx([14 / 15, 9 / 15, 14 / 23, 23 / 15])
+    # By the hour: vehicle_3 (reserved at 10:16) is still without a trip; vehicle_2 rides on until the data ends.
+    (hour,) = api.rows({**body, "interval": "PT1H", "dimensions": [], "filters": one(zone)})
+    assert hour[1:] == pytest.approx([(6 + 50 + 2 + 46) / 60, 54 / 60, 104 / 158, 158 / 60])
+    # No vehicle in the right of way: no share of them is known.
+    before = api.rows({**body, "start_date": "2026-03-10T09:00", "dimensions": [], "filters": one(zone)})
+    assert before == [["2026-03-10T09:00+00:00", 0.0, 0.0, "", 0.0]]
 
 
 def test_scopes_limit_what_a_token_reads(api: Api) -> None:
@@ -329,11 +456,11 @@ def test_geographies_are_mds_geography_objects(api: Api) -> None:
     assert httpx.get(f"{api.url}/geographies/{zone_geography_id('nowhere')}").status_code == 404
 
 
-def test_the_pieces_roll_up_to_the_hourly_marts(api: Api, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_pieces_roll_up_to_the_hourly_marts(api: Api) -> None:
     """One definition: by the hour, the 15-minute pieces give occupancy_hourly's seconds, fewest and most,
     events_hourly's counts and area_trips_hourly's counts and sums, every zone, area, state and type; and the API's
     hourly dockless.deployed figures are the mart's (and so the city report's, which reads them)."""
-    path = next(Path(tmp_path_factory.getbasetemp()).glob("metrics-api*/warehouse.duckdb"))
+    path = api.warehouse
     # Each pair holds the same rows (set difference both ways; EXCEPT takes two nulls as equal).
     pairs = {
         "occupancy": (
@@ -401,7 +528,7 @@ def test_answers_equal_the_simulators_truth(built_warehouse: BuiltWarehouse) -> 
     }
     service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)
     with running(service) as url:
-        response = Api(url, url).post(body)
+        response = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake).post(body)
     assert response.status_code == 200, response.text
     found = {
         (geography, vehicle_type, datetime.fromisoformat(start)): (count, seconds)
@@ -413,3 +540,155 @@ def test_answers_equal_the_simulators_truth(built_warehouse: BuiltWarehouse) -> 
     for key, (count, seconds) in found.items():
         assert count == expected[key][0], key
         assert seconds == pytest.approx(expected[key][1], abs=count), key  # reported in whole seconds
+
+
+def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -> None:
+    """The shared city by zone and hour, from the simulator's own state timeline: the vehicles on a trip at some time
+    of the hour are active, and dockless.active.avg is their seconds in the right of way over the hour's; active and
+    inactive add up to dockless.deployed.avg, and active.percent is active over deployed. The second day only: on
+    the first, a vehicle's state before its first event is known to the simulator, not to the data."""
+    day = START + timedelta(days=1)
+    states = (
+        truth_frames(built_warehouse.provider)["vehicle_states"]
+        .filter(pl.col("vehicle_state").is_in(["available", "reserved", "non_operational", "on_trip"]))
+        .with_columns(
+            pl.col("start_time").clip(lower_bound=day),
+            pl.col("end_time").fill_null(END).clip(upper_bound=END),
+        )
+        .filter(pl.col("end_time") > pl.col("start_time"))
+        .with_columns(
+            pl.datetime_ranges(pl.col("start_time").dt.truncate("1h"), "end_time", "1h", closed="left").alias("hour")
+        )
+        .explode("hour")
+        .with_columns(
+            (
+                pl.min_horizontal("end_time", pl.col("hour") + timedelta(hours=1))
+                - pl.max_horizontal("start_time", "hour")
+            )
+            .dt.total_milliseconds()
+            .alias("ms")
+        )
+    )
+    riders = states.filter(pl.col("vehicle_state") == "on_trip", pl.col("ms") > 0).select(
+        "zone_id", "device_id", "hour"
+    )
+    active = (
+        states.join(riders.unique(), on=["zone_id", "device_id", "hour"], how="semi")
+        .group_by("zone_id", "hour")
+        .agg((pl.col("ms").sum() / 3_600_000).alias("active"))
+    )
+    expected = {(zone_geography_id(zone), hour): value for zone, hour, value in active.iter_rows()}
+    body = {
+        "measures": [
+            "dockless.active.avg",
+            "dockless.inactive.avg",
+            "dockless.deployed.avg",
+            "dockless.utilization.active.percent",
+        ],
+        "interval": "PT1H",
+        "start_date": f"{day:%Y-%m-%dT%H:%M}",
+        "end_date": f"{END - timedelta(hours=1):%Y-%m-%dT%H:%M}",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_type", "values": ["zone"]}],
+    }
+    service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=10)
+    with running(service) as url:
+        rows = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake).rows(body)
+    assert len(rows) == 2 * 24
+    found = {(geography, datetime.fromisoformat(start)): active for start, geography, active, *_ in rows}
+    assert found == pytest.approx({key: expected.get(key, 0.0) for key in found}, abs=1e-6)
+    assert sum(1 for value in found.values() if value > 0) > 30
+    for _, _, active, inactive, deployed, share in rows:
+        assert active + inactive == pytest.approx(deployed)
+        assert share == (pytest.approx(active / deployed) if deployed > 0 else "")
+    assert any(0 < active < deployed for _, _, active, _, deployed, _ in rows)
+
+
+@pytest.mark.slow
+def test_fleetlake_serve_answers_from_the_command_line(api: Api, tmp_path: Path) -> None:
+    """The real command: `fleetlake serve` started in its own process over the examples' warehouse answers
+    discovery and a query with the k configured, refuses a request without a token, and stops on Ctrl-C."""
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("FLEETLAKE_")},
+        "FLEETLAKE_WAREHOUSE": str(api.warehouse),
+        "FLEETLAKE_LAKE_DIR": str(api.lake),
+        "FLEETLAKE_METRICS_JWT_SECRET": SECRET,
+        "FLEETLAKE_METRICS_K": "3",
+        "FLEETLAKE_LOG_FILE": str(tmp_path / "fleetlake.log"),
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "fleetlake"), "serve", "--port", "0"],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    said: list[str] = []
+    try:
+        while not (started := re.search(r"Uvicorn running on (http://[\d.]+:\d+)", "".join(said))):
+            said.append(lines.get(timeout=120))
+        url = started.group(1)
+        token = {"Authorization": f"Bearer {issue_token(SECRET)}"}
+        discovery = httpx.get(f"{url}/metrics", headers=token, timeout=60)
+        assert discovery.status_code == 200
+        DISCOVERY.validate(discovery.json())
+        body = {
+            "measures": ["dockless.deployed.avg", "trips.start_loc.count"],
+            "interval": "PT15M",
+            "start_date": "2026-03-10T10:00",
+            "filters": one(area(examples.DEPLOYED)),
+        }
+        answer = Api(url, url, api.warehouse, api.lake).post(body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["query"]["k_value"] == 3
+        assert answer.json()["rows"][0][1:] == [pytest.approx(2.2), -1]
+        assert httpx.post(f"{url}/metrics", json=body, timeout=60).status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=60)
+    reader.join(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+    while not lines.empty():
+        said.append(lines.get())
+    output = "".join(said)
+    # Stopped as Ctrl-C stops it: a clean shutdown, then the status of a program ended by SIGINT (128 + 2).
+    assert returncode == 128 + signal.SIGINT, output
+    assert "Finished server process" in output and "Traceback" not in output
+    assert "MDS Metrics API on http://127.0.0.1" in output
+
+
+def test_percentages_are_fractions_the_daily_mart_gives_in_percent(built_warehouse: BuiltWarehouse) -> None:
+    """The shared city's whole local day (29 March, 23 hours in its time zone): the API's idle share is the
+    fraction the methodology prints (0.98), fleet_utilization_daily's idle_percent the same in percent; trips per
+    vehicle agree too."""
+    with duckdb.connect(str(built_warehouse.warehouse.path), read_only=True) as con:
+        days = con.sql(
+            "select zone_id, timezone, idle_percent, trips_per_vehicle_avg from fleet_utilization_daily "
+            "where local_date = '2026-03-29' order by zone_id"
+        ).fetchall()
+    assert len(days) == 2
+    service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)
+    with running(service) as url:
+        client = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake)
+        for zone, timezone, idle_percent, trips_per_vehicle in days:
+            body = {
+                "measures": ["dockless.utilization.idle.percent", "dockless.utilization.trips_per_vehicle.avg"],
+                "interval": "P1D",
+                "start_date": "2026-03-29T00:00",
+                "timezone": timezone,
+                "filters": one(zone_geography_id(zone)),
+            }
+            (row,) = client.rows(body)
+            assert 0 < row[1] < 1
+            assert 100 * row[1] == pytest.approx(idle_percent)
+            assert row[2] == pytest.approx(trips_per_vehicle)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from pipelines.metrics.geographies import ZONE_TYPE, Geography
 from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
-from pipelines.metrics.measures import MEASURES, Measure
+from pipelines.metrics.measures import DEPLOYED_STATES, MEASURES, Measure
 
 DIMENSIONS = ("provider_id", "geography_id", "vehicle_type")
 FILTERS = ("provider_id", "geography_id", "geography_type", "vehicle_type")
@@ -160,6 +160,8 @@ class _Cell:
     minimum: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # subject: (min, quarters, series)
     maximum: dict[str, tuple[int, int]] = field(default_factory=dict)  # subject: (max, series)
     sub_seconds: dict[int, float] = field(default_factory=dict)  # deployed seconds per shorter interval
+    # Deployed seconds of every vehicle, and of those on a trip at some time of the interval (dockless.active.*).
+    activity: tuple[float, float] = (0.0, 0.0)
     events: dict[str, int] = field(default_factory=dict)
     trips: dict[str, tuple[float, ...]] = field(default_factory=dict)  # location: count, n, sum, sq, n, sum, sq
     medians: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -280,6 +282,78 @@ where {types_plain} and {providers}
 group by metric_quarters.span{group}
 """
 
+# Whether a vehicle was active (on a trip at some time of the interval, anywhere in its zone) depends on the whole
+# interval, so no 15-minute piece holds it: taken from each vehicle's state timeline at query time. Every deployed
+# state counts, as in core.int_metrics_vehicles, in the area where it began, cut at the zone's delivered hours and
+# the interval's bounds; provider and vehicle type as core.int_metrics_vehicles gives them.
+ACTIVITY = """
+with providers as (
+    select zone_id, device_id, min(provider_id) as provider_id,
+    from core.int_metrics_devices
+    group by zone_id, device_id
+),
+
+deployed as (
+    select
+        intervals.zone_id,
+        intervals.device_id,
+        intervals.area_id,
+        intervals.area_type,
+        intervals.vehicle_state = 'on_trip' as on_trip,
+        greatest(intervals.started_at, horizons.first_hour) as started_at,
+        least(coalesce(intervals.ended_at, horizons.horizon), horizons.horizon) as ended_at,
+    from main.vehicle_state_intervals as intervals
+    inner join core.int_zone_horizons as horizons on intervals.zone_id = horizons.zone_id
+    where list_contains($deployed_states, intervals.vehicle_state)
+        and list_contains($zones, intervals.zone_id)
+        and intervals.started_at < $last
+        and (intervals.ended_at is null or intervals.ended_at > $first)
+),
+
+spanned as (
+    select
+        deployed.zone_id,
+        deployed.device_id,
+        deployed.area_id,
+        deployed.area_type,
+        deployed.on_trip,
+        metric_spans.span,
+        epoch(least(deployed.ended_at, metric_spans.span_end))
+            - epoch(greatest(deployed.started_at, metric_spans.span_start)) as seconds,
+    from deployed
+    inner join metric_spans
+        on deployed.started_at < metric_spans.span_end and deployed.ended_at > metric_spans.span_start
+),
+
+active as (
+    select distinct zone_id, device_id, span from spanned where on_trip and seconds > 0
+),
+
+located as (
+    select
+        spanned.*,
+        providers.provider_id,
+        coalesce(vehicles.vehicle_type, 'unknown') as vehicle_type,
+        active.device_id is not null as is_active,
+    from spanned
+    inner join providers on spanned.zone_id = providers.zone_id and spanned.device_id = providers.device_id
+    left join staging.stg_mds__vehicles as vehicles
+        on spanned.zone_id = vehicles.zone_id and spanned.device_id = vehicles.device_id
+    left join active
+        on spanned.zone_id = active.zone_id and spanned.device_id = active.device_id and spanned.span = active.span
+)
+
+select pieces.span, {dimensions}
+    sum(pieces.seconds) as deployed_seconds,
+    coalesce(sum(pieces.seconds) filter (where pieces.is_active), 0) as active_seconds,
+from located as pieces
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id
+    and (geos.scope = 'zone' or (pieces.area_type <> 'outside' and pieces.area_id = geos.area_id))
+where {types_plain} and {providers}
+group by pieces.span{group}
+"""
+
 
 class Answer:
     """Reads the pieces for one query and assembles the MDS response."""
@@ -328,6 +402,16 @@ class Answer:
                     "zone_id": pa.array([g.zone_id for g in self.geographies], pa.string()),
                     "scope": pa.array([g.scope for g in self.geographies], pa.string()),
                     "area_id": pa.array([g.area_id for g in self.geographies], pa.string()),
+                }
+            ),
+        )
+        self.con.register(
+            "metric_spans",
+            pa.table(
+                {
+                    "span": pa.array([span.index for span in self.spans], pa.int32()),
+                    "span_start": pa.array([span.start for span in self.spans], pa.timestamp("us", "UTC")),
+                    "span_end": pa.array([span.end for span in self.spans], pa.timestamp("us", "UTC")),
                 }
             ),
         )
@@ -380,6 +464,15 @@ class Answer:
         if locations:
             for row in self._run(TRIPS, {"locations": sorted(locations)}):
                 self._cell(row[: 1 + width]).trips[row[1 + width]] = tuple(float(v) for v in row[2 + width :])
+        if any(m.kind in ("active.avg", "inactive.avg", "active.percent") for m in measures) and self.spans:
+            activity = {
+                "first": self.spans[0].start,
+                "last": self.spans[-1].end,
+                "zones": sorted({geography.zone_id for geography in self.geographies}),
+                "deployed_states": list(DEPLOYED_STATES),
+            }
+            for row in self._run(ACTIVITY, activity):
+                self._cell(row[: 1 + width]).activity = (float(row[1 + width]), float(row[2 + width]))
         median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
         if median_locations and self.spans:
             bounds = {"first": self.spans[0].start, "last": self.spans[-1].end}
@@ -432,11 +525,19 @@ class Answer:
             subs = self.sub_counts.get(span.index, {})
             averages = [cell.sub_seconds.get(sub, 0.0) / (900.0 * count) for sub, count in subs.items()]
             return min(averages) if kind == "avg.min" else max(averages)
+        if kind in ("active.avg", "inactive.avg"):
+            deployed, active = cell.activity
+            return (active if kind == "active.avg" else deployed - active) / span.seconds
+        if kind == "active.percent":
+            deployed, active = cell.activity
+            return active / deployed if deployed > 0 else NOT_KNOWN
         if kind == "idle.percent":
             deployed = cell.seconds.get("deployed", 0.0)
             return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
         if measure.family == "events":
-            return cell.events.get(subject, 0)
+            events = cell.events.get(subject, 0)
+            # A count of trip events is a count of trips (one event each): redacted below k as they are.
+            return -1 if measure.trip_based and events < self.k else events
         trips = cell.trips.get("start" if kind == "trips_per_vehicle.avg" else subject, (0.0,) * 7)
         count = int(trips[0])
         if measure.trip_based and count < self.k:
