@@ -593,8 +593,20 @@ def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -
     }
     service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=10)
     with running(service) as url:
-        rows = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake).rows(body)
+        client = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake)
+        rows = client.rows(body)
+        by_type = client.rows({**body, "dimensions": ["geography_id", "vehicle_type"]})
     assert len(rows) == 2 * 24
+    # Each vehicle type's share adds up to the whole.
+    summed: dict[tuple[Any, ...], list[float]] = {}
+    for start, geography, _, active, inactive, deployed, _ in by_type:
+        totals = summed.setdefault((start, geography), [0.0, 0.0, 0.0])
+        for i, value in enumerate((active, inactive, deployed)):
+            totals[i] += value
+    assert {key: pytest.approx(value) for key, value in summed.items()} == {
+        (start, geography): [active, inactive, deployed] for start, geography, active, inactive, deployed, _ in rows
+    }
+    assert len({row[2] for row in by_type}) > 1
     found = {(geography, datetime.fromisoformat(start)): active for start, geography, active, *_ in rows}
     assert found == pytest.approx({key: expected.get(key, 0.0) for key in found}, abs=1e-6)
     assert sum(1 for value in found.values() if value > 0) > 30

@@ -160,8 +160,8 @@ class _Cell:
     minimum: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # subject: (min, quarters, series)
     maximum: dict[str, tuple[int, int]] = field(default_factory=dict)  # subject: (max, series)
     sub_seconds: dict[int, float] = field(default_factory=dict)  # deployed seconds per shorter interval
-    # Deployed seconds of every vehicle, and of those on a trip at some time of the interval (dockless.active.*).
-    activity: tuple[float, float] = (0.0, 0.0)
+    # Deployed seconds of the vehicles on a trip at some time of the interval (dockless.active.*).
+    active_seconds: float = 0.0
     events: dict[str, int] = field(default_factory=dict)
     trips: dict[str, tuple[float, ...]] = field(default_factory=dict)  # location: count, n, sum, sq, n, sum, sq
     medians: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -283,70 +283,91 @@ group by metric_quarters.span{group}
 """
 
 # Whether a vehicle was active (on a trip at some time of the interval, anywhere in its zone) depends on the whole
-# interval, so no 15-minute piece holds it: taken from each vehicle's state timeline at query time. Every deployed
-# state counts, as in core.int_metrics_vehicles, in the area where it began, cut at the zone's delivered hours and
-# the interval's bounds; provider and vehicle type as core.int_metrics_vehicles gives them.
+# interval, so no 15-minute piece holds it: taken from each vehicle's state timeline at query time, the seconds in
+# the right of way of the vehicles that rode (inactive: the rest of core.int_metrics_vehicles' deployed seconds).
+# Every deployed state counts, as in core.int_metrics_vehicles, in the area where it began, cut at the zone's
+# delivered hours and the intervals' bounds, with the vehicle's provider and type as that model gives them. The
+# intervals are contiguous runs of whole quarters, so a state runs over the spans from the one holding its first
+# quarter to the one holding its last: looked up by quarter in $quarter_spans (each quarter's span, from
+# $first_quarter on), no range join.
 ACTIVITY = """
-with providers as (
-    select zone_id, device_id, min(provider_id) as provider_id,
-    from core.int_metrics_devices
-    group by zone_id, device_id
+with devices as (
+    select
+        devices.zone_id,
+        devices.device_id,
+        row_number() over () as device_key,
+        min(devices.provider_id) as provider_id,
+        coalesce(any_value(vehicles.vehicle_type), 'unknown') as vehicle_type,
+    from core.int_metrics_devices as devices
+    left join staging.stg_mds__vehicles as vehicles
+        on devices.zone_id = vehicles.zone_id and devices.device_id = vehicles.device_id
+    where list_contains($zones, devices.zone_id)
+    group by devices.zone_id, devices.device_id
 ),
 
 deployed as (
     select
+        devices.device_key,
         intervals.zone_id,
-        intervals.device_id,
         intervals.area_id,
         intervals.area_type,
+        devices.provider_id,
+        devices.vehicle_type,
         intervals.vehicle_state = 'on_trip' as on_trip,
-        greatest(intervals.started_at, horizons.first_hour) as started_at,
-        least(coalesce(intervals.ended_at, horizons.horizon), horizons.horizon) as ended_at,
+        greatest(intervals.started_at, horizons.first_hour, $first) as started_at,
+        least(coalesce(intervals.ended_at, horizons.horizon), horizons.horizon, $last) as ended_at,
     from main.vehicle_state_intervals as intervals
     inner join core.int_zone_horizons as horizons on intervals.zone_id = horizons.zone_id
+    inner join devices on intervals.zone_id = devices.zone_id and intervals.device_id = devices.device_id
     where list_contains($deployed_states, intervals.vehicle_state)
         and list_contains($zones, intervals.zone_id)
         and intervals.started_at < $last
         and (intervals.ended_at is null or intervals.ended_at > $first)
 ),
 
+-- Each state once per interval it overlaps (every row some seconds long); but a state other than on_trip only in its
+-- first and last: an interval it fills from end to end holds no trip of the vehicle, and so none of its seconds count.
 spanned as (
     select
-        deployed.zone_id,
-        deployed.device_id,
-        deployed.area_id,
-        deployed.area_type,
-        deployed.on_trip,
-        metric_spans.span,
-        epoch(least(deployed.ended_at, metric_spans.span_end))
-            - epoch(greatest(deployed.started_at, metric_spans.span_start)) as seconds,
+        deployed.*,
+        $quarter_spans[epoch_ms(deployed.started_at) // 900000 - $first_quarter + 1] as first_span,
+        $quarter_spans[(epoch_ms(deployed.ended_at) - 1) // 900000 - $first_quarter + 1] as last_span,
     from deployed
-    inner join metric_spans
-        on deployed.started_at < metric_spans.span_end and deployed.ended_at > metric_spans.span_start
+    where deployed.ended_at > deployed.started_at
+),
+
+bounded as (
+    select
+        * exclude (first_span, last_span),
+        unnest(if(on_trip or last_span - first_span < 2, range(first_span, last_span + 1), [first_span, last_span]))
+            as span,
+    from spanned
 ),
 
 active as (
-    select distinct zone_id, device_id, span from spanned where on_trip and seconds > 0
+    select distinct device_key, span from bounded where on_trip
 ),
 
-located as (
+placed as (
     select
-        spanned.*,
-        providers.provider_id,
-        coalesce(vehicles.vehicle_type, 'unknown') as vehicle_type,
-        active.device_id is not null as is_active,
-    from spanned
-    inner join providers on spanned.zone_id = providers.zone_id and spanned.device_id = providers.device_id
-    left join staging.stg_mds__vehicles as vehicles
-        on spanned.zone_id = vehicles.zone_id and spanned.device_id = vehicles.device_id
-    left join active
-        on spanned.zone_id = active.zone_id and spanned.device_id = active.device_id and spanned.span = active.span
+        bounded.span,
+        bounded.zone_id,
+        bounded.area_id,
+        bounded.area_type,
+        bounded.provider_id,
+        bounded.vehicle_type,
+        sum(
+            epoch(least(bounded.ended_at, metric_spans.span_end))
+            - epoch(greatest(bounded.started_at, metric_spans.span_start))
+        ) as active_seconds,
+    from bounded
+    semi join active on bounded.device_key = active.device_key and bounded.span = active.span
+    inner join metric_spans on bounded.span = metric_spans.span
+    group by all
 )
 
-select pieces.span, {dimensions}
-    sum(pieces.seconds) as deployed_seconds,
-    coalesce(sum(pieces.seconds) filter (where pieces.is_active), 0) as active_seconds,
-from located as pieces
+select pieces.span, {dimensions}sum(pieces.active_seconds) as active_seconds,
+from placed as pieces
 inner join metric_geographies as geos
     on pieces.zone_id = geos.zone_id
     and (geos.scope = 'zone' or (pieces.area_type <> 'outside' and pieces.area_id = geos.area_id))
@@ -415,6 +436,7 @@ class Answer:
                 }
             ),
         )
+        self.quarter_spans = [span for _, span, _ in pieces]  # in time order, from the first span's start
         self.sub_counts: dict[int, dict[int, int]] = {}
         for _, span, sub in pieces:
             counts = self.sub_counts.setdefault(span, {})
@@ -470,9 +492,11 @@ class Answer:
                 "last": self.spans[-1].end,
                 "zones": sorted({geography.zone_id for geography in self.geographies}),
                 "deployed_states": list(DEPLOYED_STATES),
+                "first_quarter": int(self.spans[0].start.timestamp()) // 900,
+                "quarter_spans": self.quarter_spans,
             }
             for row in self._run(ACTIVITY, activity):
-                self._cell(row[: 1 + width]).activity = (float(row[1 + width]), float(row[2 + width]))
+                self._cell(row[: 1 + width]).active_seconds = float(row[1 + width])
         median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
         if median_locations and self.spans:
             bounds = {"first": self.spans[0].start, "last": self.spans[-1].end}
@@ -525,12 +549,11 @@ class Answer:
             subs = self.sub_counts.get(span.index, {})
             averages = [cell.sub_seconds.get(sub, 0.0) / (900.0 * count) for sub, count in subs.items()]
             return min(averages) if kind == "avg.min" else max(averages)
-        if kind in ("active.avg", "inactive.avg"):
-            deployed, active = cell.activity
-            return (active if kind == "active.avg" else deployed - active) / span.seconds
-        if kind == "active.percent":
-            deployed, active = cell.activity
-            return active / deployed if deployed > 0 else NOT_KNOWN
+        if kind in ("active.avg", "inactive.avg", "active.percent"):
+            deployed, active = cell.seconds.get("deployed", 0.0), cell.active_seconds
+            if kind == "active.percent":
+                return active / deployed if deployed > 0 else NOT_KNOWN
+            return (active if kind == "active.avg" else max(deployed - active, 0.0)) / span.seconds
         if kind == "idle.percent":
             deployed = cell.seconds.get("deployed", 0.0)
             return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
