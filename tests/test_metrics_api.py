@@ -443,6 +443,11 @@ def test_a_daylight_saving_day_in_p1d_and_pt1h(api: Api) -> None:
     assert {tuple(row[1:]) for row in hours} == {(3600, 1.0)}
     skipped = api.post({**base, "interval": "PT1H", "start_date": "2026-03-29T02:00"})
     assert skipped.status_code == 400
+    # The vehicle never rode: inactive all 23 hours of the day, and in each of them.
+    activity = {**base, "measures": ["dockless.active.avg", "dockless.inactive.avg"], "start_date": "2026-03-29T00:00"}
+    assert api.rows({**activity, "interval": "P1D"})[0][1:] == [0.0, 1.0]
+    hourly = api.rows({**activity, "interval": "PT1H", "end_date": "2026-03-29T23:00"})
+    assert {tuple(row[1:]) for row in hourly} == {(0.0, 1.0)}
 
 
 def test_geographies_are_mds_geography_objects(api: Api) -> None:

@@ -345,7 +345,7 @@ bounded as (
 ),
 
 active as (
-    select distinct device_key, span from bounded where on_trip
+    select distinct device_key, unnest(range(first_span, last_span + 1)) as span, from spanned where on_trip
 ),
 
 placed as (
