@@ -325,8 +325,7 @@ deployed as (
         and (intervals.ended_at is null or intervals.ended_at > $first)
 ),
 
--- Each state once per interval it overlaps (every row some seconds long); but a state other than on_trip only in its
--- first and last: an interval it fills from end to end holds no trip of the vehicle, and so none of its seconds count.
+-- The first and last interval each state overlaps (every state some seconds long).
 spanned as (
     select
         deployed.*,
@@ -336,6 +335,8 @@ spanned as (
     where deployed.ended_at > deployed.started_at
 ),
 
+-- Each state once per interval it overlaps; but a state other than on_trip only in its first and last: an interval it
+-- fills from end to end holds no trip of the vehicle, and so none of its seconds count.
 bounded as (
     select
         * exclude (first_span, last_span),
@@ -344,6 +345,7 @@ bounded as (
     from spanned
 ),
 
+-- The intervals in which each vehicle rode.
 active as (
     select distinct device_key, unnest(range(first_span, last_span + 1)) as span, from spanned where on_trip
 ),
