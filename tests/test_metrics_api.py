@@ -6,6 +6,7 @@ The OpenAPI's query schema types a filter's values as objects, while the Metrics
 `values: [census_block]`) gives strings: the one correction made before validating is that filter values are strings.
 """
 
+import contextlib
 import math
 import os
 import queue
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -651,8 +653,11 @@ def test_fleetlake_serve_answers_from_the_command_line(api: Api, tmp_path: Path)
     reader.start()
     said: list[str] = []
     try:
+        deadline = time.monotonic() + 120
         while not (started := re.search(r"Uvicorn running on (http://[\d.]+:\d+)", "".join(said))):
-            said.append(lines.get(timeout=120))
+            assert process.poll() is None and time.monotonic() < deadline, "".join(said)
+            with contextlib.suppress(queue.Empty):
+                said.append(lines.get(timeout=0.1))
         url = started.group(1)
         token = {"Authorization": f"Bearer {issue_token(SECRET)}"}
         discovery = httpx.get(f"{url}/metrics", headers=token, timeout=60)
