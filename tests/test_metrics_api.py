@@ -380,7 +380,7 @@ def test_dockless_active_and_inactive_vehicles(api: Api) -> None:
 
 def test_scopes_limit_what_a_token_reads(api: Api) -> None:
     body = {
-        "measures": ["trips.start_loc.count"],
+        "measures": ["trips.start_loc.count", "dockless.active.avg"],
         "interval": "PT1H",
         "start_date": "2026-03-10T10:00",
         "dimensions": ["provider_id"],
@@ -388,7 +388,8 @@ def test_scopes_limit_what_a_token_reads(api: Api) -> None:
     }
     own = api.post(body, token=issue_token(SECRET, READ_PROVIDER, PROVIDER_ID))
     assert own.status_code == 200
-    assert own.json()["rows"][0][1:] == [PROVIDER_ID, 20]
+    # Its two vehicles rode in the hour and were in the right of way all of it: 2 active on average.
+    assert own.json()["rows"][0][1:] == [PROVIDER_ID, 20, pytest.approx(2.0)]
     other = "0d7e8c4a-1111-4222-8333-944455556666"
     foreign = api.post(body, token=issue_token(SECRET, READ_PROVIDER, other))
     assert foreign.status_code == 404  # no row of its own provider there
