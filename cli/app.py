@@ -221,8 +221,9 @@ def serve_command(
         )
     except ValueError as error:
         fail(str(error), INPUT_ERROR)
-    console().print(f"MDS Metrics API on http://{host}:{port}/metrics (k = {settings.metrics_k})")
-    serve(service, host, port)
+    serve(
+        service, host, port, lambda url: console().print(f"MDS Metrics API on {url}/metrics (k = {settings.metrics_k})")
+    )
 
 
 @app.command("reparse")

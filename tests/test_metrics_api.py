@@ -655,7 +655,7 @@ def test_fleetlake_serve_answers_from_the_command_line(api: Api, tmp_path: Path)
     said: list[str] = []
     try:
         deadline = time.monotonic() + 120
-        while not (started := re.search(r"Uvicorn running on (http://[\d.]+:\d+)", "".join(said))):
+        while not (started := re.search(r"MDS Metrics API on (http://[\d.]+:\d+)/metrics", "".join(said))):
             assert process.poll() is None and time.monotonic() < deadline, "".join(said)
             with contextlib.suppress(queue.Empty):
                 said.append(lines.get(timeout=0.1))

@@ -10,7 +10,7 @@ expiry) whose `scope` holds `metrics:read` (every provider) or `metrics:read:pro
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -252,13 +252,19 @@ def create_app(service: MetricsService) -> Starlette:
     )
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) before the server starts, so its real port is known (port 0: a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextmanager
 def running(service: MetricsService, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the API on a background thread for the duration of the block; yields its base URL (port 0: a free
     one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = _bound_socket(host, port)
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="metrics-api")
     thread.start()
@@ -276,6 +282,10 @@ def running(service: MetricsService, host: str = "127.0.0.1", port: int = 0) -> 
         sock.close()
 
 
-def serve(service: MetricsService, host: str, port: int) -> None:
-    """Serve the API until interrupted (`fleetlake serve`)."""
-    uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port, log_level="info")).run()
+def serve(service: MetricsService, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve the API until interrupted (`fleetlake serve`). The socket is bound before `announce` is told the
+    base URL, so the URL names the port really listened on (`--port 0` asks the system for a free one)."""
+    sock = _bound_socket(host, port)
+    announce(f"http://{host}:{sock.getsockname()[1]}")
+    with sock:
+        uvicorn.Server(uvicorn.Config(create_app(service), log_level="info")).run(sockets=[sock])
