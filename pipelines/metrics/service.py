@@ -253,10 +253,12 @@ def create_app(service: MetricsService) -> Starlette:
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port) before the server starts, so its real port is known (port 0: a free one)."""
+    """A TCP socket bound to (host, port) and listening before the server starts: its real port is known (port 0: a
+    free one), and a client told that port early waits in the backlog instead of being refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(socket.SOMAXCONN)
     return sock
 
 
