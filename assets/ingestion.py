@@ -11,11 +11,12 @@ from assets.reporting import ingest_metadata, raise_if_failed
 from assets.resources import LakeStore, VoiApi
 from assets.run_limits import INGEST_TAG, INGEST_TAG_VALUE
 from assets.sources import source_of
-from pipelines import progress
+from pipelines import backfill, progress
 from pipelines.ingest import IngestReport, PartitionResult, hours_between, ingest_hours
 from pipelines.lake import checks
 from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.store import Partition
+from pipelines.lake_writers import writer_for
 from pipelines.voi.client import VoiClient
 
 CHECKS = ("schema_matches", "no_duplicate_ids", "timestamps_in_window", "row_count_sane")
@@ -64,20 +65,32 @@ def _check_results(
     op_tags={INGEST_TAG: INGEST_TAG_VALUE},
 )
 def mds_hourly(context: dg.AssetExecutionContext, voi: VoiApi, lake: LakeStore) -> Iterator[object]:
-    """Fetch each selected dataset for every zone and hour of the window; 202 hours retry later."""
+    """Fetch each selected dataset for every zone and hour of the window; 202 hours retry later. An ingestion of
+    exactly this window the launching command started already (`fleetlake backfill`, pipelines/backfill.py) is
+    waited for instead; a big window is written by worker processes (pipelines/lake_writers.py)."""
     window = context.partition_time_window
     hours = hours_between(window.start.astimezone(UTC), window.end.astimezone(UTC))
     datasets = [k.path[-1] for k in context.selected_asset_keys]
 
-    def on_result(result: PartitionResult) -> None:
-        progress.report(result)
+    def log_failure(result: PartitionResult) -> None:
         if result.status == "failed":
             context.log.warning(f"{result.dataset} zone {result.zone_id} {result.hour:%Y-%m-%dT%H}: {result.error}")
+
+    def on_result(result: PartitionResult) -> None:
+        progress.report(result)
+        log_failure(result)
 
     async def run() -> tuple[IngestReport, list[str]]:
         async with VoiClient(voi.settings()) as client:
             zones = await client.zones()
-            return await ingest_hours(client, lake.lake(), zones, hours, datasets, on_result), zones
+            started = backfill.claim(backfill.Plan.of(lake.lake(), zones, hours, datasets))
+            if started is not None:  # its command heard of each partition already
+                report = await asyncio.to_thread(started.wait)
+                for result in report.with_status("failed"):
+                    log_failure(result)
+                return report, zones
+            with writer_for(len(zones) * len(hours) * len(datasets)) as writer:
+                return await ingest_hours(client, lake.lake(), zones, hours, datasets, on_result, writer=writer), zones
 
     report, zones = asyncio.run(run())
     raise_if_failed(report)

@@ -7,6 +7,7 @@ time zone and without vehicle types; so a backfill first takes the snapshots of 
 
 import io
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import dagster as dg
@@ -42,9 +43,11 @@ def take_snapshots(
     *,
     dagster_instance: dg.DagsterInstance | None = None,
     console: Console | None = None,
+    bar: Progress | None = None,
 ) -> list[SnapshotRun]:
     """Capture `datasets` for `zones` now, one run of each snapshot job concerned; a failed job fails alone.
-    With a `console`, a bar counts the snapshots taken, job by job (the jobs take a minute together)."""
+    With a `console`, a bar counts the snapshots taken, job by job (the jobs take a minute together); it is a task
+    of `bar` when given (a backfill's, whose ingestion shows its own progress meanwhile)."""
     from assets.launch import run_job
 
     unknown = sorted(set(datasets) - set(SNAPSHOT_DATASETS))
@@ -53,17 +56,17 @@ def take_snapshots(
     jobs = {job: tuple(d for d in captured if d in datasets) for job, captured in SNAPSHOT_JOBS.items()}
     jobs = {job: selected for job, selected in jobs.items() if selected}
     runs = []
-    with _bar(console) as bar:
-        task = bar.add_task("snapshots", total=len(zones) * sum(map(len, jobs.values())), detail="")
+    with nullcontext(bar) if bar is not None else _bar(console) as shown:
+        task = shown.add_task("snapshots", total=len(zones) * sum(map(len, jobs.values())), detail="")
         taken = {"job": 0}
 
         def on_progress(event: object) -> None:
             if isinstance(event, PartitionResult):
                 taken["job"] += 1
-                bar.update(task, advance=1, detail=f"{event.dataset}, zone {event.zone_id}")
+                shown.update(task, advance=1, detail=f"{event.dataset}, zone {event.zone_id}")
 
         for index, (job, selected) in enumerate(jobs.items(), start=1):
-            bar.update(task, description=f"snapshots: {job} ({index} of {len(jobs)})")
+            shown.update(task, description=f"snapshots: {job} ({index} of {len(jobs)})")
             taken["job"] = 0
 
             result = run_job(
@@ -77,7 +80,8 @@ def take_snapshots(
             # A job may capture fewer than planned (GBFS datasets of a version the configuration leaves out).
             planned = len(zones) * len(selected)
             if taken["job"] < planned:
-                bar.update(task, total=bar.tasks[0].total - (planned - taken["job"]))  # type: ignore[operator]
+                total = next(t.total for t in shown.tasks if t.id == task)
+                shown.update(task, total=(total or 0) - (planned - taken["job"]))
     return runs
 
 
@@ -101,9 +105,14 @@ def print_snapshot_runs(runs: Sequence[SnapshotRun], console: Console) -> bool:
 
 
 def snapshots_first(
-    settings: Settings, zones: Sequence[str], console: Console, dagster_instance: dg.DagsterInstance | None = None
+    settings: Settings,
+    zones: Sequence[str],
+    console: Console,
+    dagster_instance: dg.DagsterInstance | None = None,
+    bar: Progress | None = None,
 ) -> bool:
-    """Before a backfill: take the snapshots of every zone the lake lacks one the marts need of, and say so."""
+    """Before a backfill's build: take the snapshots of every zone the lake lacks one the marts need of, and say so
+    (their bars in `bar` when given)."""
     missing = missing_snapshots(settings.lake_dir, zones)
     if not missing:
         return True
@@ -114,5 +123,7 @@ def snapshots_first(
     for captured in SNAPSHOT_JOBS.values():
         lacking = tuple(zone for zone, datasets in missing.items() if set(datasets) & set(captured))
         if lacking:
-            runs += take_snapshots(settings, lacking, captured, dagster_instance=dagster_instance, console=console)
+            runs += take_snapshots(
+                settings, lacking, captured, dagster_instance=dagster_instance, console=console, bar=bar
+            )
     return print_snapshot_runs(runs, console)

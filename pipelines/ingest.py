@@ -76,6 +76,11 @@ class PartitionResult:
     """Ids the response repeated with other content (the later occurrence is kept)."""
 
 
+LakeWriter = Callable[..., Awaitable[PartitionResult]]
+"""Writes one partition somewhere other than the event loop: `write_partition`'s arguments, its result awaited
+(`_lake_writer`'s thread, or the worker processes of pipelines/lake_writers.py)."""
+
+
 @dataclass
 class IngestReport:
     results: list[PartitionResult] = field(default_factory=list)
@@ -338,7 +343,7 @@ def superseded_records(
 
 
 @contextmanager
-def _lake_writer() -> Iterator[Callable[..., Awaitable[PartitionResult]]]:
+def _lake_writer() -> Iterator[LakeWriter]:
     """One thread writes the lake while the event loop keeps fetching; more threads only contend for the GIL
     (measured: a thread per write cost a third more CPU for the same ingest)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as pool:
@@ -376,9 +381,11 @@ async def ingest_hours(
     datasets: Sequence[str] = HOURLY_DATASETS,
     on_result: Callable[[PartitionResult], None] | None = None,
     rewrite_unchanged: bool = False,
+    writer: LakeWriter | None = None,
 ) -> IngestReport:
     """Ingest every hourly dataset for every zone and hour; not-ready and future hours write nothing, and neither
     does a delivery whose records the partition holds already (unless `rewrite_unchanged`, see write_partition).
+    Partitions are written by `writer` (pipelines/lake_writers.py), else by one thread beside the event loop.
 
     Any error fails only its own partition, with its reason; a refused credential or an unreachable provider
     fails the partitions not yet started at once (`RunStop`)."""
@@ -408,7 +415,8 @@ async def ingest_hours(
 
         return run
 
-    with _lake_writer() as write:
+    with _lake_writer() as own_writer:
+        write = writer or own_writer
         results = await _bounded(task(name, zone, hour) for hour in hours for zone in zones for name in datasets)
     return _report(client, results)
 

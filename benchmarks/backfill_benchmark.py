@@ -1,0 +1,192 @@
+"""Backfill benchmark: a big city on both cores, and the whole `fleetlake backfill` against the rate-limit bound
+(not a test; machines are noisy). Each figure is printed with the machine's load while it ran.
+
+1. Big city: HOURS hours of one 20,000-vehicle zone ingested at the provider's real rate limit (4,000 requests a
+   minute), written by ingestion's one writer thread, then by worker processes (pipelines/lake_writers.py), side
+   by side: wall and CPU seconds (this process and its writers), the rate-limit bound (requests / 4,000 per minute)
+   and the CPU floor (CPU seconds / cores). Both cores used: wall close to CPU / 2; goal: wall within 1.2x the
+   larger of the bound and the floor.
+2. The whole command: `fleetlake backfill` of DAYS days x 3 zones x 300 vehicles as a user runs it (a fresh lake
+   and Dagster home, so the snapshots come first, then the ingestion, the Dagster run and the warehouse build),
+   through a loopback relay that counts its requests and notes its first hourly MDS request: wall against the
+   bound; goal: 1.10x, and the first hourly request within 3 s.
+
+The provider runs in a separate process, so its CPU time is not counted. Usage:
+    .venv/bin/python benchmarks/backfill_benchmark.py [--hours 24] [--big 20000] [--days 30] [--skip-big-city]
+        [--skip-command]
+"""
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+RATE_LIMIT = 4000
+START = datetime(2026, 3, 1, tzinfo=UTC)
+FLEETLAKE = Path(sys.executable).parent / "fleetlake"
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def provider(zones: str, fleet: str, days: int) -> Iterator[str]:
+    now = START + timedelta(days=days, minutes=30)
+    command = [
+        str(FLEETLAKE), "provider", "serve", "--port", "0", "--zones", zones, "--fleet", fleet,
+        "--start", START.isoformat(), "--days", str(days), "--now", now.isoformat(), "--rate-limit", str(RATE_LIMIT),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def big_city(hours: int, vehicles: int) -> None:
+    from pipelines.config import Settings
+    from pipelines.ingest import IngestReport, hours_between, ingest_hours
+    from pipelines.lake.store import Lake
+    from pipelines.lake_writers import usable_cores, writer_processes
+    from pipelines.voi.client import VoiClient
+
+    cores = usable_cores()
+    wanted = hours_between(START, START + timedelta(hours=hours))
+    print(f"big city: {hours} h of one {vehicles:,}-vehicle zone at {RATE_LIMIT} requests a minute, {cores} cores")
+    with provider("1,", f"1:{vehicles}", max(1, -(-hours // 24))) as url, tempfile.TemporaryDirectory() as root:
+        settings = Settings(api_base_url=url, maas_base_url=url, zones=("1",))
+
+        async def ingest(lake: Lake, processes: bool) -> IngestReport:
+            async with VoiClient(settings) as client:
+                if not processes:
+                    return await ingest_hours(client, lake, ("1",), wanted)
+                with writer_processes(cores) as pool:
+                    return await ingest_hours(client, lake, ("1",), wanted, writer=pool.write)
+
+        for way, processes in (("one writer thread", False), (f"{cores} writer processes", True)):
+            cpu, children, wall = time.process_time(), children_cpu(), time.perf_counter()
+            report = asyncio.run(ingest(Lake(Path(root) / way.replace(" ", "-")), processes))
+            wall = time.perf_counter() - wall
+            cpu = time.process_time() - cpu + children_cpu() - children
+            assert not report.with_status("failed"), report.with_status("failed")[0].error
+            bound, floor = report.requests / RATE_LIMIT * 60, cpu / cores
+            records = sum(r.received for r in report.results)
+            print(
+                f"  {way:<22} {wall:6.1f} s wall, {cpu:6.1f} s CPU ({records:,} records, {report.requests} requests; "
+                f"{load()})\n"
+                f"    bound {bound:5.1f} s, CPU floor (CPU / {cores}) {floor:5.1f} s: wall / larger = "
+                f"{wall / max(bound, floor):.2f} (goal: 1.2); CPU / wall = {cpu / wall:.2f} cores",
+                flush=True,
+            )
+
+
+class CountingRelay:
+    """A loopback TCP relay in front of the provider that counts the requests passing through it and notes when
+    the first hourly MDS one does (the bytes are relayed as they are)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = httpx.URL(upstream)
+        self.requests = 0
+        self.first_mds: float | None = None
+        self._loop = asyncio.new_event_loop()
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+
+    def _note(self, data: bytes) -> None:
+        self.requests += data.count(b" HTTP/1.1\r\n")  # one request line each
+        if self.first_mds is None and (b"/trips?" in data or b"/events/historical?" in data):
+            self.first_mds = time.perf_counter()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, note: bool) -> None:
+            try:
+                while data := await source.read(1 << 16):
+                    if note:
+                        self._note(data)
+                    sink.write(data)
+                    await sink.drain()
+            except ConnectionError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def whole_command(days: int, vehicles: int) -> None:
+    zones = ("1", "145", "9")
+    print(f"fleetlake backfill: {days} days x {len(zones)} zones x {vehicles} vehicles, a fresh lake and Dagster home")
+    fleet = ",".join(f"{zone}:{vehicles}" for zone in zones)
+    with provider(",".join(zones), fleet, days) as url, tempfile.TemporaryDirectory() as home:
+        relay = CountingRelay(url)
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("FLEETLAKE_", "VOI_", "DAGSTER_"))},
+            "VOI_API_BASE_URL": relay.url,
+            "VOI_MAAS_BASE_URL": relay.url,
+            "FLEETLAKE_LAKE_DIR": f"{home}/lake",
+            "FLEETLAKE_WAREHOUSE": f"{home}/warehouse.duckdb",
+            "FLEETLAKE_LOG_FILE": f"{home}/fleetlake.log",
+            "FLEETLAKE_HISTORY_START": f"{START:%Y-%m-%d}",
+            "DAGSTER_HOME": home,
+        }
+        window = ["--start", f"{START:%Y-%m-%dT%H:%M}", "--end", f"{START + timedelta(days=days):%Y-%m-%dT%H:%M}"]
+        command = [str(FLEETLAKE), "backfill", *window, "--zones", ",".join(zones), "--lead-in-hours", "0"]
+        cpu, began = children_cpu(), time.perf_counter()
+        done = subprocess.run(command, env=environment, cwd=home, capture_output=True, text=True, check=False)
+        wall, cpu = time.perf_counter() - began, children_cpu() - cpu
+        relay.close()
+    if done.returncode != 0:
+        raise SystemExit(f"the backfill failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    bound = relay.requests / RATE_LIMIT * 60
+    first = (relay.first_mds or float("nan")) - began
+    print(
+        f"  {relay.requests} requests, bound {bound:.1f} s; whole command {wall:.1f} s wall, {cpu:.1f} s CPU "
+        f"-> {wall / bound:.2f} x bound (goal: 1.10); first hourly request after {first:.2f} s (goal: 3 s); "
+        f"{load()}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=int, default=24, help="hours of the big city")
+    parser.add_argument("--big", type=int, default=20000, help="vehicles of the big city")
+    parser.add_argument("--days", type=int, default=30, help="days of the whole command's backfill")
+    parser.add_argument("--vehicles", type=int, default=300, help="vehicles per zone of the whole command")
+    parser.add_argument("--skip-big-city", action="store_true")
+    parser.add_argument("--skip-command", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_big_city:
+        big_city(args.hours, args.big)
+    if not args.skip_command:
+        whole_command(args.days, args.vehicles)
+
+
+if __name__ == "__main__":
+    main()
