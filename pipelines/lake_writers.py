@@ -16,6 +16,8 @@ a fork would copy in whatever state they were. A spawned process costs an interp
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -44,6 +46,22 @@ def worth_processes(partitions: int, cores: int | None = None) -> bool:
     return partitions >= PROCESSES_FROM_PARTITIONS and (cores or usable_cores()) > 1
 
 
+PARENT_CHECK_S = 1.0
+"""How often a writer looks whether the process that started it is still there."""
+
+
+def _end_with_parent(parent: int) -> None:
+    """In each writer: end it once its parent is gone (killed with -9, say), instead of waiting for work forever.
+    A write under way then may finish or not: a partition's files are replaced whole (pipelines/lake/store.py)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _write_in_worker(*args: Any, **kwargs: Any) -> tuple[PartitionResult, int]:
     """write_partition in a worker process, with the process's id (which processes did the work is observable)."""
     return write_partition(*args, **kwargs), os.getpid()
@@ -56,7 +74,12 @@ class WriterProcesses:
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self.pids: set[int] = set()
-        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     async def write(self, *args: Any, **kwargs: Any) -> PartitionResult:
         loop = asyncio.get_running_loop()

@@ -4,6 +4,9 @@ its Dagster run, and joined by that run instead of fetched again."""
 import asyncio
 import io
 import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +82,43 @@ def test_worker_processes_write_the_lake_the_writer_thread_writes(tmp_path: Path
     assert len(thread_lake) == len(ZONES) * len(hours) * len(HOURLY_DATASETS)
     for path, frame in thread_lake.items():
         assert frame.equals(process_lake[path]), path
+
+
+KILLED_PARENT = """
+import asyncio, os, sys
+from datetime import UTC, datetime, timedelta
+from pipelines.lake.datasets import DATASETS
+from pipelines.lake.store import Lake, Partition
+from pipelines.lake_writers import WriterProcesses
+
+pool = WriterProcesses(1)
+hour = datetime(2026, 3, 28, tzinfo=UTC)
+window = (hour, hour + timedelta(hours=1))
+asyncio.run(pool.write(Lake(sys.argv[1]), DATASETS["mds_trips"], Partition("mds_trips", "1", hour), [b"{}"], window))
+print(*pool.pids, flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc")
+def test_writer_processes_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_PARENT, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == -9, done.stderr
+    (writer,) = map(int, done.stdout.split())
+    deadline = time.monotonic() + 30
+    while not gone(writer) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(writer)
 
 
 def test_processes_are_worth_their_start_only_for_a_big_run_on_several_cores() -> None:
