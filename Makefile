@@ -44,6 +44,7 @@ dev: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest_benchmark.py
+	$(VENV)/bin/python benchmarks/backfill_benchmark.py
 	$(VENV)/bin/python benchmarks/warehouse_benchmark.py
 	$(VENV)/bin/python benchmarks/hourly_tick_benchmark.py
 
