@@ -562,11 +562,12 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
             # 1. During ingestion: once a random number of the run's lake partitions has landed.
             landed = rng.randint(1, partitions - 1)
             assert kill_when(backfill(), lambda: lake_files() >= landed), "the backfill ended before its kill"
+            # The command fetches its hours from its start, before its run is recorded (pipelines/backfill.py): the
+            # kill may come before there is a run; a run there is was killed before its ingestion step ended.
             run_id = newest_run()
-            assert run_id is not None
-            killed.append(run_id)
-            assert "mds_hourly" in steps(instance, run_id, dg.DagsterEventType.STEP_START)
-            assert not steps(instance, run_id, dg.DagsterEventType.STEP_SUCCESS), "killed after the ingestion"
+            if run_id is not None:
+                killed.append(run_id)
+                assert not steps(instance, run_id, dg.DagsterEventType.STEP_SUCCESS), "killed after the ingestion"
             visible = list((chaos / "lake").glob("mds_*/zone_id=*/date=*/hour=*/*.parquet"))
             assert len(visible) >= landed
             for path in visible:  # whatever a killed ingestion left visible is whole
