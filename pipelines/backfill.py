@@ -114,10 +114,3 @@ def claim(plan: Plan) -> StartedIngestion | None:
     with _lock:
         return _under_way.pop(plan, None)
 
-
-def withdraw(started: StartedIngestion) -> None:
-    """No run will claim it (the run ended without reaching its ingestion): stop it."""
-    with _lock:
-        if _under_way.get(started.plan) is started:
-            del _under_way[started.plan]
-    started.cancel()
