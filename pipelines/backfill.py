@@ -113,4 +113,3 @@ def claim(plan: Plan) -> StartedIngestion | None:
     """The ingestion of exactly `plan` started in this process and not claimed yet, now the caller's."""
     with _lock:
         return _under_way.pop(plan, None)
-
