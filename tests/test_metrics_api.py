@@ -473,7 +473,7 @@ def test_the_pieces_roll_up_to_the_hourly_marts(api: Api) -> None:
     pairs = {
         "occupancy": (
             "select zone_id, scope, area_id, vehicle_state, hour, round(state_seconds, 3), min_vehicles, max_vehicles "
-            "from occupancy_hourly where vehicle_state <> 'parked' and (state_seconds > 0 or max_vehicles > 0)",
+            "from occupancy_hourly where state_seconds > 0 or max_vehicles > 0",
             "select zone_id, scope, area_id, vehicle_state, time_bucket(interval 1 hour, interval_start) as hour, "
             "round(sum(state_seconds), 3), if(count(*) = 4, min(min_vehicles), 0), max(max_vehicles) "
             "from core.int_metrics_vehicles where vehicle_type = '*' group by all",

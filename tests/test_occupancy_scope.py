@@ -2,6 +2,7 @@
 carries is named (its type, the zone API's name and a readable label) as the zone API named it at the row's time.
 """
 
+import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from pipelines.warehouse.build import Warehouse
 from tests.scenario import (
     CENTER,
+    PROVIDER_ID,
     area,
     event,
     gbfs_vehicle,
@@ -204,3 +206,83 @@ def test_an_hour_rebuilt_alone_keeps_scopes_and_names(city: Warehouse, hour: int
     city.build(window=(T0 + hour * H, T0 + (hour + 1) * H))
     for name, by in marts.items():
         assert table(city, name, by).equals(before[name]), name
+
+
+def test_vehicles_of_two_providers_add_up_and_their_extremes_are_not_known(tmp_path: Path) -> None:
+    """occupancy_hourly rolls up the metrics pieces, which are kept per provider: seconds add up across providers,
+    but the fewest and most vehicles of two fleets together are not those of each (both fleets' 1 at 08:00-08:30
+    and 09:00 on, 2 from 08:30 to 09:00, could also have been 1 + 1 at different times), so they are null where two
+    providers shared the hour's state, and exact where one fleet alone was in it."""
+    other_provider = "0e1f9a62-5f1a-4bde-9c3b-6f8f4a2d7b10"
+    events = [
+        event("p1", "p1", T0, "provider_drop_off", "available"),
+        event("p1-start", "p1", T0 + 30 * M, "trip_start", "on_trip", trips=["p1t"]),
+        event("p1-end", "p1", T0 + H + 30 * M, "trip_end", "available", trips=["p1t"]),
+        {**event("p2", "p2", T0, "provider_drop_off", "available"), "provider_id": other_provider},
+    ]
+    lake = tmp_path / "lake"
+    write_hours(lake, ZONE, [], events)
+    write_system_information(lake, ZONE, T0 - 24 * H)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    rows = query(
+        warehouse,
+        "select hour, vehicle_state, state_seconds, min_vehicles, max_vehicles from occupancy_hourly "
+        "where scope = 'zone' and vehicle_state in ('available', 'on_trip') order by hour, vehicle_state",
+    ).rows()
+    assert rows == [
+        (T0, "available", 5400.0, None, None),  # p1 30 min and p2 60 min: two providers
+        (T0, "on_trip", 1800.0, 0, 1),  # p1 alone, from 08:30
+        (T0 + H, "available", 5400.0, None, None),  # p1 from 09:30 and p2 all the hour
+        (T0 + H, "on_trip", 1800.0, 0, 1),
+    ]
+    # The pieces keep each provider's own figures: p1 available in 4 quarters (none while on its trip), p2 in all 8.
+    pieces = query(
+        warehouse,
+        "select provider_id::varchar as provider, sum(state_seconds) as seconds, count(*) as quarters, "
+        "min(min_vehicles), max(max_vehicles) from core.int_metrics_vehicles "
+        "where scope = 'zone' and vehicle_type = '*' and vehicle_state = 'available' group by all order by seconds",
+    ).rows()
+    assert pieces == [(PROVIDER_ID, 3600.0, 4, 1, 1), (other_provider, 7200.0, 8, 1, 1)]
+
+
+def test_trip_medians_and_deviations_roll_up_from_the_pieces(tmp_path: Path) -> None:
+    """area_trips_hourly takes its means and (population) standard deviations from the pieces' sums and sums of
+    squares, and its medians from the reported values the pieces keep: the same figures as the trips' own."""
+    durations = {"a": 5, "b": 600, "c": 1500, "d": 780}  # a: under 10 s, an anomaly (still counted)
+    distances = {"a": 10.0, "b": 1200.0, "c": 4100.0, "d": 2000.0}
+    trips, events = [], []
+    for index, (name, duration) in enumerate(durations.items()):
+        start = T0 + (5 + index) * M
+        end = start + timedelta(seconds=duration)
+        trips.append(trip(name, f"v{name}", start, end, distance_m=distances[name]))
+        events += [
+            event(f"{name}/start", f"v{name}", start, "trip_start", "on_trip", trips=[name]),
+            event(f"{name}/end", f"v{name}", end, "trip_end", "available", trips=[name]),
+        ]
+    lake = tmp_path / "lake"
+    write_hours(lake, ZONE, trips, events)
+    write_system_information(lake, ZONE, T0 - 24 * H)
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    row = query(
+        warehouse,
+        "select trip_count, anomaly_count, duration_missing_count, duration_sum_s, duration_avg_s, duration_median_s, "
+        "duration_std_s, distance_sum_m, distance_avg_m, distance_median_m, distance_std_m from area_trips_hourly "
+        "where location = 'start' and scope = 'zone' and hour = $hour",
+        {"hour": T0},
+    ).row(0, named=True)
+    seconds, metres = list(durations.values()), list(distances.values())
+    assert row == {
+        "trip_count": 4,
+        "anomaly_count": 1,
+        "duration_missing_count": 0,
+        "duration_sum_s": sum(seconds),
+        "duration_avg_s": pytest.approx(statistics.mean(seconds)),
+        "duration_median_s": statistics.median(seconds),  # 690: the mean of the middle two
+        "duration_std_s": pytest.approx(statistics.pstdev(seconds)),
+        "distance_sum_m": sum(metres),
+        "distance_avg_m": pytest.approx(statistics.mean(metres)),
+        "distance_median_m": statistics.median(metres),
+        "distance_std_m": pytest.approx(statistics.pstdev(metres)),
+    }

@@ -1,23 +1,28 @@
--- The additive pieces of the MDS Metrics trip measures (trips.[start_loc/end_loc].count, .duration.*, .distance.*):
--- per zone (or zone area), provider, vehicle type (or all types, '*'), location ('start' or 'end') and 15-minute UTC
--- interval, the trips' count and the count, sum and sum of squares of their reported durations and distances.
+-- The additive pieces of the trip measures (trips.[start_loc/end_loc].count, .duration.*, .distance.*): per zone
+-- (or zone area), provider, vehicle type (or all types, '*'), location ('start' or 'end') and 15-minute UTC
+-- interval, the trips' count, the anomalies among them, the count, sum and sum of squares of their reported
+-- durations and distances, and those durations and distances themselves. The one home of where and when a trip
+-- counts: the MDS Metrics API and area_trips_hourly (and so the city reports) roll up from here.
 -- grain: (zone_id, location, scope, area_id, provider_id, vehicle_type, interval_start) one row per zone_id, location ('start' or 'end'), scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, provider_id, vehicle_type ('*': every type) and interval_start
 -- inputs: trips, stg_mds__trips
 -- materialized: incremental(interval_start)
 -- unique_key: zone_id, hour
--- As area_trips_hourly counts them (every trip, anomalies too; a trip counts at its start in the quarter and area it
--- started in, and at its end in those it ended in), in quarters of an hour and split by provider and type. Sums
--- and sums of squares give the mean and the (population) standard deviation of any roll-up; medians are not
--- additive and are taken from the trips themselves at query time (pipelines/metrics/). A trip without a reported
--- duration (or distance) counts in trip_count but not in duration_count (distance_count): not taken as 0. A window
--- build recounts, whole, every hour its trips started or ended in.
+-- As the MDS Metrics count them: every trip (anomalies too, counted apart in anomaly_count: the methodology leaves
+-- their exclusion to the city); a trip counts at its start in the quarter and area it started in, and at its end in
+-- those it ended in (both placed in the zone's areas in force at its end). Sums and sums of squares give the mean
+-- and the (population) standard deviation of any roll-up; medians are not additive, so the reported values are kept
+-- (a list each) and any roll-up takes the median of their union, exactly. A trip without a reported duration (or
+-- distance) counts in trip_count but not in duration_count (distance_count) nor the list: not taken as 0. A window
+-- build recounts, whole, every hour its trips started or ended in (a trip arrives with its end and may have started
+-- hours before) and its own hours.
 with window_trips as (
     select zone_id, start_time, end_time, from main.trips
     where end_time >= $window_start and end_time < $window_end
 ),
 
--- The hours to recount whole, as area_trips_hourly recounts them (so both agree after a re-delivery): those the
--- window's trips started and ended in, and the window's hours in which trips started that have not ended yet.
+-- The hours to recount whole (area_trips_hourly reads the same hours back, so both agree after a re-delivery):
+-- those the window's trips started and ended in, and the window's hours in which trips started that have not ended
+-- yet.
 touched_hours as (
     select distinct zone_id, time_bucket(interval 1 hour, start_time) as hour, from window_trips
     union
@@ -51,6 +56,7 @@ trips as (
         trips.end_time,
         trips.reported_duration_s,
         trips.distance_m,
+        trips.is_under_10s or trips.is_over_5h or trips.is_impossible_speed as is_anomaly,
         trips.start_area_id,
         trips.start_area_type,
         trips.end_area_id,
@@ -72,6 +78,7 @@ located as (
         unnest([start_area_type, end_area_type]) as area_type,
         reported_duration_s,
         distance_m,
+        is_anomaly,
     from trips
 ),
 
@@ -107,7 +114,9 @@ final as (
         interval_start,  -- Start of the 15-minute UTC interval in which the trips started (or ended).
         time_bucket(interval 1 hour, interval_start)
             as hour,  -- Its UTC hour: a window build replaces every quarter of the hours it recounts.
-        count(*) as trip_count,  -- Trips (trips.[start_loc/end_loc].count).
+        count(*) as trip_count,  -- Trips (trips.[start_loc/end_loc].count), anomalies included.
+        count(*) filter (where is_anomaly)
+            as anomaly_count,  -- Those flagged under 10 s, over 5 h or at an impossible speed (counted in trip_count too).
         count(reported_duration_s) as duration_count,  -- Trips with a reported duration.
         coalesce(sum(reported_duration_s), 0) as duration_sum_s,  -- Sum of the reported durations, in seconds.
         coalesce(sum(reported_duration_s * reported_duration_s), 0)
@@ -115,6 +124,10 @@ final as (
         count(distance_m) as distance_count,  -- Trips with a reported distance.
         coalesce(sum(distance_m), 0) as distance_sum_m,  -- Sum of the reported distances, in metres.
         coalesce(sum(distance_m * distance_m), 0) as distance_sum_sq,  -- Sum of the squared reported distances.
+        list(reported_duration_s order by reported_duration_s) filter (reported_duration_s is not null)
+            as durations_s,  -- The reported durations, in seconds, in order, for medians (null when none was reported).
+        list(distance_m order by distance_m) filter (distance_m is not null)
+            as distances_m,  -- The reported distances, in metres, in order, for medians (null when none was reported).
     from spread
     where scope is not null
     group by all

@@ -1,18 +1,21 @@
--- The additive pieces of the MDS Metrics vehicle measures: per zone (or zone area), provider, vehicle type (or all
--- types, '*'), vehicle state (the MDS state, or 'deployed') and 15-minute UTC interval, the vehicle-seconds in the
--- state and the fewest and most vehicles in it at any instant. Any longer interval rolls up exactly: seconds add up,
--- the fewest of a day is the least of its quarters' fewest, the most the greatest of their most.
+-- The additive pieces of the vehicle measures: per zone (or zone area), provider, vehicle type (or all types, '*'),
+-- vehicle state (the MDS state, 'deployed' or 'parked') and 15-minute UTC interval, the vehicle-seconds in the state
+-- and the fewest and most vehicles in it at any instant. Any longer interval rolls up exactly: seconds add up, the
+-- fewest of a day is the least of its quarters' fewest, the most the greatest of their most. The one home of the
+-- exact state-seconds method: the MDS Metrics API and occupancy_hourly (and so the city reports) roll up from here.
 -- grain: (zone_id, scope, area_id, provider_id, vehicle_type, vehicle_state, interval_start) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, provider_id, vehicle_type ('*': every type), vehicle_state and interval_start
 -- inputs: vehicle_state_intervals, int_metrics_devices, stg_mds__vehicles, int_zone_horizons
 -- materialized: incremental(interval_start)
--- The same exact method as occupancy_hourly (each state interval adds +1 at its start and -1 at its end to the series
--- it counts in; an interval's opening count is the sum of the earlier changes), in quarters of an hour and split by
--- provider and vehicle type too. A state counts in the area where it began, for as long as it lasts (MDS Metrics
--- methodology 1.4); open intervals last until the zone's data horizon. Deployed is MDS dockless "in the public right
--- of way": available, reserved, non_operational or on_trip. Rows whose seconds and most are both zero are left out
--- (no vehicle was in the state): within a zone's delivered quarters (first_hour to horizon of core.int_zone_horizons)
--- a missing row is zero, and a window build and a full build store the same rows.
--- The vehicle's type is the latest MDS vehicles snapshot's when the quarter is built ('unknown' without one).
+-- Exact, not sampled: each state interval adds +1 at its start and -1 at its end to every series it counts in; a
+-- quarter's opening count is the sum of all earlier changes (summed per quarter, then accumulated), and within the
+-- quarter its own changes, from a zero change at its start, give the count as a step function. The sort is per
+-- series and quarter: small partitions, in parallel, whatever the length of the intervals. A state counts in the
+-- area where it began, for as long as it lasts (MDS Metrics methodology 1.4); open intervals (no next event yet) last
+-- until the zone's data horizon. Deployed is MDS dockless "in the public right of way": available, reserved,
+-- non_operational or on_trip; parked (the project's own measure) is deployed but not on a trip. Rows whose seconds
+-- and most are both zero are left out (no vehicle was in the state): within a zone's delivered quarters (first_hour
+-- to horizon of core.int_zone_horizons) a missing row is zero, and a window build and a full build store the same
+-- rows. The vehicle's type is the latest MDS vehicles snapshot's when the quarter is built ('unknown' without one).
 with intervals as not materialized (
     select zone_id, device_id, event_id, area_id, area_type, vehicle_state, started_at, ended_at,
     from main.vehicle_state_intervals
@@ -58,7 +61,7 @@ clipped as (
 ),
 
 -- Every series an interval counts in: its area and the whole zone, its type and every type ('*'), its state and,
--- in the public right of way, 'deployed'.
+-- in the public right of way, 'deployed', and when parked there, 'parked'.
 fed as (
     select
         zone_id,
@@ -83,6 +86,10 @@ stated as (
     select * replace ('deployed' as vehicle_state)
     from typed
     where vehicle_state in ('available', 'reserved', 'non_operational', 'on_trip')
+    union all
+    select * replace ('parked' as vehicle_state)
+    from typed
+    where vehicle_state in ('available', 'reserved', 'non_operational')
 ),
 
 series as (
@@ -142,7 +149,12 @@ openings as (
     from quarter_nets
 ),
 
--- The count since the quarter began just after each change's instant, told by row counts (see occupancy_hourly).
+-- Within each quarter (a small partition each, keyed by one integer: series and quarter): the count since the
+-- quarter began, just after each change's instant (simultaneous changes together). With changes of +1 and -1 and one
+-- zero marker at the quarter's start, it is told by two row counts up to that instant, all changes (`so_far`) and
+-- those of the change's own sign (`same_sign_so_far`): +1 rows give 2 x same_sign - so_far + 1 and -1 rows
+-- so_far - 1 - 2 x same_sign. DuckDB counts rows up to a peer group directly, three times faster than it sums.
+-- The marker counts only when alone at the quarter's start (0); otherwise the changes at that instant tell it.
 steps as (
     select
         series_id,
@@ -171,6 +183,8 @@ steps as (
     )
 ),
 
+-- A change of d vehicles at t adds d x (quarter end - t) vehicle-time to its quarter: no need for the next change's
+-- time. In whole milliseconds: exact, so a window build and a full build give the same numbers to the last bit.
 stepped as (
     select
         series_id,
@@ -189,7 +203,7 @@ final as (
         series.area_id,  -- The zone area where the states began (null for the scopes 'zone' and 'outside').
         series.provider_id,  -- The provider that reported the vehicles.
         series.vehicle_type,  -- The vehicles' MDS type ('unknown' without a vehicles snapshot), or '*' for every type.
-        series.vehicle_state,  -- The MDS vehicle state, or 'deployed' (available, reserved, non_operational or on_trip).
+        series.vehicle_state,  -- The MDS vehicle state, 'deployed' (available, reserved, non_operational or on_trip) or 'parked' (deployed, not on_trip).
         to_timestamp(stepped.quarter_index * 900) as interval_start,  -- Start of the 15-minute UTC interval.
         (openings.opening * 900000 + stepped.step_ms) / 1000.0
             as state_seconds,  -- Vehicle-seconds in the state in the quarter (vehicles.[state].duration.sum).
