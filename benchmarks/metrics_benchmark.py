@@ -7,8 +7,10 @@ through ingestion's parse-and-write path), a full warehouse build, then the Metr
 2. the same figures computed by one SQL query run directly in DuckDB on the same file, REPEAT times: p50 and p95.
 Each figure is printed with the machine's load (`uptime`) at its end.
 
-Usage: .venv/bin/python benchmarks/metrics_benchmark.py [--days 30] [--vehicles 10000] [--lake DIR] [--repeat 20]
-(--lake keeps the lake in DIR and reuses it on the next run with the same days and vehicles.)
+Usage: .venv/bin/python benchmarks/metrics_benchmark.py [--days 30] [--vehicles 10000] [--lake DIR]
+    [--warehouse FILE] [--repeat 20]
+(--lake keeps the lake in DIR and reuses it on the next run with the same days and vehicles; --warehouse keeps the
+built warehouse in FILE and reuses it when it is there, so the queries alone can be measured again.)
 """
 
 import argparse
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--vehicles", type=int, default=10_000)
     parser.add_argument("--lake", type=Path, help="keep the lake here and reuse it when it is already there")
+    parser.add_argument("--warehouse", type=Path, help="keep the built warehouse here and reuse it when it is there")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -96,10 +99,16 @@ def main() -> None:
             f"lake: {records:,} records of {args.days} days, {args.vehicles:,} vehicles "
             f"({time.perf_counter() - started:.0f} s, {cpu() - used:.0f} s CPU; {load()})"
         )
-        warehouse = Warehouse(Path(folder) / "warehouse.duckdb", root)
-        started, used = time.perf_counter(), cpu()
-        warehouse.build()
-        print(f"full build: {time.perf_counter() - started:.0f} s ({cpu() - used:.0f} s CPU in this process; {load()})")
+        warehouse = Warehouse(args.warehouse or Path(folder) / "warehouse.duckdb", root)
+        if args.warehouse is not None and args.warehouse.exists():
+            print(f"full build: reused {args.warehouse}")
+        else:
+            started, used = time.perf_counter(), cpu()
+            warehouse.build()
+            print(
+                f"full build: {time.perf_counter() - started:.0f} s "
+                f"({cpu() - used:.0f} s CPU in this process; {load()})"
+            )
         with duckdb.connect(str(warehouse.path), read_only=True) as con:
             ((first, horizon),) = con.sql("select min(first_hour), max(horizon) from core.int_zone_horizons").fetchall()
             pieces = con.sql("select count(*) from core.int_metrics_vehicles").fetchone()
