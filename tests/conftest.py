@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from filelock import FileLock
 
 from fleetlake_provider.app import Credentials, ProviderApp
 from fleetlake_provider.clock import FixedClock
@@ -57,8 +59,9 @@ def make_provider(clock: FixedClock | None = None, **options: object) -> Simulat
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, slow tests first (in their order): the end-to-end tests start at once, side by side,
-    and the many short ones fill the workers around them, instead of a long test starting last and running
+    """Under pytest-xdist, slow tests first (in their order). Each file goes whole to one worker (`--dist loadfile`,
+    pyproject.toml), in the order of its first test: the files of the end-to-end tests start at once, side by side,
+    and the files of short tests fill the workers around them, instead of a long file starting last and running
     alone. In one process the order is left as written (a module's tests together share its fixtures)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
@@ -126,22 +129,50 @@ class BuiltWarehouse:
     warehouse: Warehouse
 
 
-@pytest.fixture(scope="session")
-def built_warehouse(
-    provider: SimulatedProvider, served: str, tmp_path_factory: pytest.TempPathFactory
-) -> BuiltWarehouse:
-    """Every hour of the window and every snapshot dataset, ingested over HTTP, then a full build."""
-    root = tmp_path_factory.mktemp("built")
+def ingest_and_build(provider: SimulatedProvider, root: Path, **settings: object) -> tuple[BuiltWarehouse, int]:
+    """Every hour of the window and every snapshot dataset of both zones, from `provider`'s app in-process
+    (httpx's ASGI transport: the city is what these tests are about, not HTTP), into `root`/lake, then a full build
+    into `root`/warehouse.duckdb; returns it with the records ingestion quarantined. `settings` override the
+    client's (e.g. `mds_versions`)."""
     lake = root / "lake"
-    settings = Settings(api_base_url=served, maas_base_url=served, zones=("1", "145"), lake_dir=lake)
+    defaults: dict[str, object] = {
+        "api_base_url": "http://provider",
+        "maas_base_url": "http://provider",
+        "zones": ("1", "145"),
+        "lake_dir": lake,
+    }
+    options = Settings(**{**defaults, **settings})
+    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
 
-    async def ingest() -> None:
-        async with VoiClient(settings) as client:
-            await ingest_hours(client, Lake(lake), settings.zones, hours_between(START, END))
+    async def ingest() -> int:
+        async with VoiClient(options, transport=httpx.ASGITransport(app.app)) as client:
+            hourly = await ingest_hours(client, Lake(lake), options.zones, hours_between(START, END))
             snapshots = (*GBFS_DATASETS, *MDS_SNAPSHOT_DATASETS, *ZONE_DATASETS)
-            await ingest_snapshots(client, Lake(lake), settings.zones, snapshots, captured_at=NOW)
+            taken = await ingest_snapshots(client, Lake(lake), options.zones, snapshots, captured_at=NOW)
+        assert not hourly.with_status("failed") and not taken.with_status("failed")
+        assert not hourly.with_status("not_ready") and not hourly.with_status("future")
+        return hourly.summary()["quarantined"]
 
-    asyncio.run(ingest())
+    quarantined = asyncio.run(ingest())
     warehouse = Warehouse(root / "warehouse.duckdb", lake)
     warehouse.build()
-    return BuiltWarehouse(provider, lake, warehouse)
+    return BuiltWarehouse(provider, lake, warehouse), quarantined
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(provider: SimulatedProvider, tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """The shared city ingested and fully built, once per test session: under pytest-xdist the first worker to
+    need it builds it in the session's common temporary folder while the others wait on a file lock, and then every
+    worker reads the same files. Tests only read it (a test that changes a warehouse copies this one first)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return ingest_and_build(provider, tmp_path_factory.mktemp("built"))[0]
+    common = tmp_path_factory.getbasetemp().parent  # one folder per session, shared by its workers
+    root, done = common / "built", common / "built.done"
+    with FileLock(common / "built.lock"):
+        if done.exists():
+            return BuiltWarehouse(provider, root / "lake", Warehouse(root / "warehouse.duckdb", root / "lake"))
+        shutil.rmtree(root, ignore_errors=True)  # what a worker that failed half-way left
+        root.mkdir()
+        built, _ = ingest_and_build(provider, root)
+        done.touch()
+    return built
