@@ -3,86 +3,47 @@ state intervals, occupancy and violations, equal to the provider's ground truth,
 (docs/mds_versions.md). 0.4 cannot say a reservation that is not a ride: its truth is the city's with every hold
 (`reserved`) seen as `available`, the vehicle never having left the street."""
 
-import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 
-from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.service import SimulatedProvider
 from fleetlake_provider.truth import truth_frames
-from pipelines.config import Settings
-from pipelines.ingest import (
-    GBFS_DATASETS,
-    MDS_SNAPSHOT_DATASETS,
-    ZONE_DATASETS,
-    hours_between,
-    ingest_hours,
-    ingest_snapshots,
-)
 from pipelines.lake.mds_versions import MdsVersion
-from pipelines.lake.store import Lake
-from pipelines.voi.client import VoiClient
-from pipelines.warehouse.build import Warehouse
-from tests.conftest import CREDENTIALS, END, NOW, START, BuiltWarehouse
+from tests.conftest import BuiltWarehouse, ingest_and_build
 from tests.scenario import query
 from tests.test_warehouse_compliance import truth_trip_end_violations
 from tests.test_warehouse_occupancy import DEPLOYED, PARKED, _compare, _truth_hourly
 from tests.test_warehouse_truth import query as query_ms
 
-# Three ingests and builds of the two-day city (1.2, 0.4, both at once) beside the shared 2.0 one.
+# Two ingests and builds of the two-day city beside the shared 2.0 one, each zone read in a legacy version and the
+# versions swapped between them: every zone in 1.2 and in 0.4, and each lake holding two versions at once.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ZONES = ("1", "145")
-LEGACY_VERSIONS: tuple[MdsVersion, ...] = ("1.2", "0.4")
+READINGS: tuple[dict[str, MdsVersion], ...] = ({"1": "1.2", "145": "0.4"}, {"1": "0.4", "145": "1.2"})
 
 
 @dataclass(frozen=True)
 class Ingested:
     built: BuiltWarehouse
-    version: MdsVersion
+    versions: dict[str, MdsVersion]
+    """Each zone and the MDS version it was read in."""
     quarantined: int
 
 
-def ingest_in(
-    provider: SimulatedProvider, version: MdsVersion, root: Path, per_zone: dict[str, MdsVersion] | None = None
-) -> Ingested:
-    """Every hour of the window and every snapshot of both zones, read in `version` (or each zone in its own,
-    `per_zone`) through the provider's app."""
-    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
-    settings = Settings(
-        api_base_url="http://provider",
-        maas_base_url="http://provider",
-        zones=ZONES,
-        lake_dir=root / "lake",
-        mds_versions=tuple((per_zone or dict.fromkeys(ZONES, version)).items()),
-        legacy_mds_base_url="http://mds-legacy",
-    )
-
-    async def ingest() -> int:
-        async with VoiClient(settings, transport=httpx.ASGITransport(app.app)) as client:
-            hourly = await ingest_hours(client, Lake(settings.lake_dir), ZONES, hours_between(START, END))
-            snapshots = (*GBFS_DATASETS, *MDS_SNAPSHOT_DATASETS, *ZONE_DATASETS)
-            taken = await ingest_snapshots(client, Lake(settings.lake_dir), ZONES, snapshots, captured_at=NOW)
-        assert not hourly.with_status("failed") and not taken.with_status("failed")
-        assert not hourly.with_status("not_ready") and not hourly.with_status("future")
-        return hourly.summary()["quarantined"]
-
-    quarantined = asyncio.run(ingest())
-    warehouse = Warehouse(root / "warehouse.duckdb", settings.lake_dir)
-    warehouse.build()
-    return Ingested(BuiltWarehouse(provider, settings.lake_dir, warehouse), version, quarantined)
-
-
-@pytest.fixture(scope="module", params=LEGACY_VERSIONS)
+@pytest.fixture(scope="module", params=READINGS, ids=lambda versions: "-".join(versions.values()))
 def legacy(
     request: pytest.FixtureRequest, provider: SimulatedProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Ingested:
-    version: MdsVersion = request.param
-    return ingest_in(provider, version, tmp_path_factory.mktemp(f"mds-{version}"))
+    """Every hour and snapshot of both zones, each zone read in its version of `READINGS`, through the provider's
+    app, then a full build."""
+    versions: dict[str, MdsVersion] = request.param
+    root = tmp_path_factory.mktemp("mds-" + "-".join(versions.values()))
+    built, quarantined = ingest_and_build(
+        provider, root, mds_versions=tuple(versions.items()), legacy_mds_base_url="http://mds-legacy"
+    )
+    return Ingested(built, versions, quarantined)
 
 
 def true_states(provider: SimulatedProvider, version: MdsVersion) -> pl.DataFrame:
@@ -102,19 +63,26 @@ def true_states(provider: SimulatedProvider, version: MdsVersion) -> pl.DataFram
     )
 
 
+def in_zone(frame: pl.DataFrame, zone: str) -> pl.DataFrame:
+    return frame.filter(pl.col("zone_id") == zone)
+
+
 def test_the_lake_says_the_version_and_loses_no_record(legacy: Ingested) -> None:
     lake = legacy.built.lake
-    versions = query(
-        legacy.built.warehouse,
-        f"select distinct mds_version from read_parquet('{lake}/mds_events/**/*.parquet') "
-        f"union select distinct mds_version from read_parquet('{lake}/mds_trips/**/*.parquet')",
-    )
-    assert versions["mds_version"].to_list() == [legacy.version]
     assert legacy.quarantined == 0  # a fault-free city: every record of the version has a 2.0 meaning
-    events = query(legacy.built.warehouse, "select count(*) as n from staging.stg_mds__events")["n"][0]
+    events = query(legacy.built.warehouse, "select zone_id, count(*) as n from staging.stg_mds__events group by all")
     truth = truth_frames(legacy.built.provider)["events"]
-    said = truth if legacy.version == "1.2" else truth.filter(~pl.col("event_type").str.starts_with("reservation_"))
-    assert events == said.height
+    for zone, version in legacy.versions.items():
+        versions = query(
+            legacy.built.warehouse,
+            f"select distinct mds_version from read_parquet('{lake}/mds_events/zone_id={zone}/**/*.parquet') "
+            f"union select distinct mds_version from read_parquet('{lake}/mds_trips/zone_id={zone}/**/*.parquet')",
+        )
+        assert versions["mds_version"].to_list() == [version], zone
+        said = in_zone(truth, zone)
+        if version == "0.4":
+            said = said.filter(~pl.col("event_type").str.starts_with("reservation_"))
+        assert in_zone(events, zone)["n"].to_list() == [said.height], zone
 
 
 def test_trips_are_the_true_trips(legacy: Ingested) -> None:
@@ -128,12 +96,14 @@ def test_trips_are_the_true_trips(legacy: Ingested) -> None:
     assert trips["reported_duration_s"].to_list() == truth["duration_s"].cast(pl.Float64).to_list()
     assert trips["distance_m"].to_list() == truth["distance_m"].cast(pl.Float64).to_list()
     assert trips["trip_type"].null_count() == trips.height  # not carried by 1.2 or 0.4: not known, not "rider"
-    assert set(trips["mds_version"]) == {legacy.version}
+    for zone, version in legacy.versions.items():
+        assert set(in_zone(trips, zone)["mds_version"]) == {version}, zone
 
 
 def test_trips_equal_the_20_build_but_for_what_the_version_lacks(
     legacy: Ingested, built_warehouse: BuiltWarehouse
 ) -> None:
+    """Both zones at once, each read in its own version: each zone's trips are the 2.0 build's."""
     differing = ["trip_type", "mds_version", "delivery_hour"]
     legacy_trips = query(legacy.built.warehouse, "select * from trips order by trip_id").drop(differing)
     trips = query(built_warehouse.warehouse, "select * from trips order by trip_id").drop(differing)
@@ -141,32 +111,40 @@ def test_trips_equal_the_20_build_but_for_what_the_version_lacks(
 
 
 def test_state_intervals_follow_the_true_timeline(legacy: Ingested) -> None:
-    truth = true_states(legacy.built.provider, legacy.version)
-    intervals = query_ms(legacy.built, "select * from vehicle_state_intervals")
-    assert intervals.height == truth.height
-    joined = truth.join(
-        intervals, left_on=["device_id", "start_time"], right_on=["device_id", "started_at"], how="inner"
+    every = query_ms(legacy.built, "select * from vehicle_state_intervals")
+    by_zone = query(
+        legacy.built.warehouse,
+        "select zone_id, list(distinct mds_version) as versions from vehicle_state_intervals group by zone_id "
+        "order by zone_id",
     )
-    assert joined.height == truth.height
-    assert (joined["vehicle_state"] == joined["vehicle_state_right"]).all()
-    assert set(intervals["mds_version"]) == {legacy.version}
-    if legacy.version == "0.4":
-        assert "reserved" not in set(intervals["vehicle_state"])
+    assert by_zone.rows() == [(zone, [version]) for zone, version in sorted(legacy.versions.items())]
+    for zone, version in legacy.versions.items():
+        truth = in_zone(true_states(legacy.built.provider, version), zone)
+        intervals = in_zone(every, zone)
+        assert intervals.height == truth.height, zone
+        joined = truth.join(
+            intervals, left_on=["device_id", "start_time"], right_on=["device_id", "started_at"], how="inner"
+        )
+        assert joined.height == truth.height, zone
+        assert (joined["vehicle_state"] == joined["vehicle_state_right"]).all(), zone
+        if version == "0.4":
+            assert "reserved" not in set(intervals["vehicle_state"]), zone
 
 
 def test_zone_occupancy_equals_the_truth(legacy: Ingested) -> None:
-    truth = true_states(legacy.built.provider, legacy.version).select(
-        "zone_id", "device_id", "vehicle_state", "start_time", "end_time", "parking_spot_id"
-    )
-    deployed = truth.filter(pl.col("vehicle_state").is_in(DEPLOYED)).with_columns(vehicle_state=pl.lit("deployed"))
-    parked = truth.filter(pl.col("vehicle_state").is_in(PARKED)).with_columns(vehicle_state=pl.lit("parked"))
-    expected = _truth_hourly(pl.concat([truth, deployed, parked]), ["zone_id", "vehicle_state"])
-    mart = query(legacy.built.warehouse, "select * from occupancy_hourly where area_type = 'zone'")
-    _compare(
-        expected.filter(pl.col("hour") < pl.col("hour").max().over("zone_id") + pl.duration(hours=1)),
-        mart,
-        ["zone_id", "vehicle_state"],
-    )
+    occupancy = query(legacy.built.warehouse, "select * from occupancy_hourly where area_type = 'zone'")
+    for zone, version in legacy.versions.items():
+        truth = in_zone(true_states(legacy.built.provider, version), zone).select(
+            "zone_id", "device_id", "vehicle_state", "start_time", "end_time", "parking_spot_id"
+        )
+        deployed = truth.filter(pl.col("vehicle_state").is_in(DEPLOYED)).with_columns(vehicle_state=pl.lit("deployed"))
+        parked = truth.filter(pl.col("vehicle_state").is_in(PARKED)).with_columns(vehicle_state=pl.lit("parked"))
+        expected = _truth_hourly(pl.concat([truth, deployed, parked]), ["zone_id", "vehicle_state"])
+        _compare(
+            expected.filter(pl.col("hour") < pl.col("hour").max().over("zone_id") + pl.duration(hours=1)),
+            in_zone(occupancy, zone),
+            ["zone_id", "vehicle_state"],
+        )
 
 
 def test_violations_equal_the_20_build(legacy: Ingested, built_warehouse: BuiltWarehouse) -> None:
@@ -180,23 +158,5 @@ def test_violations_equal_the_20_build(legacy: Ingested, built_warehouse: BuiltW
     ours = query(legacy.built.warehouse, f"select {columns} from compliance_violations order by all")
     theirs = query(built_warehouse.warehouse, f"select {columns} from compliance_violations order by all")
     assert ours.height > 0
+    assert set(ours["zone_id"]) == set(legacy.versions)
     assert ours.equals(theirs)
-
-
-def test_one_city_read_in_several_versions_at_once(
-    provider: SimulatedProvider, built_warehouse: BuiltWarehouse, tmp_path: Path
-) -> None:
-    """Zone 1 read in 1.2 and zone 145 in 0.4 from the same provider, at the same time, into one lake: each zone's
-    trips are the 2.0 build's, and every row says the version its zone was read in."""
-    mixed = ingest_in(provider, "1.2", tmp_path, per_zone={"1": "1.2", "145": "0.4"})
-    differing = ["trip_type", "mds_version", "delivery_hour"]
-    trips = query(mixed.built.warehouse, "select * from trips order by trip_id")
-    expected = query(built_warehouse.warehouse, "select * from trips order by trip_id")
-    assert trips.drop(differing).equals(expected.drop(differing))
-    by_zone = query(
-        mixed.built.warehouse,
-        "select zone_id, list(distinct mds_version) as versions from vehicle_state_intervals group by zone_id "
-        "order by zone_id",
-    )
-    assert by_zone.rows() == [("1", ["1.2"]), ("145", ["0.4"])]
-    assert set(trips.filter(pl.col("zone_id") == "145")["mds_version"]) == {"0.4"}
