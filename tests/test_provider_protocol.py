@@ -27,6 +27,7 @@ from fleetlake_provider.faults import Faults
 from fleetlake_provider.server import running
 from fleetlake_provider.service import SimulatedProvider
 from tests.conftest import CREDENTIALS, END, MDS_ACCEPT, NOW, START, bearer, make_provider
+from tests.misbehaving import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -125,14 +126,17 @@ def test_mds_and_gbfs_need_a_valid_bearer_token(http: httpx.Client, authorizatio
 
 
 def test_an_expired_token_is_refused() -> None:
+    """Over real HTTP, on the provider's virtual steady clock: the token's lifetime passes without waiting."""
     lifetime = 1.0
     provider = small(faults=Faults(token_lifetime_s=lifetime))
-    with serving(ProviderApp(provider, CREDENTIALS)) as client:
-        issued = time.monotonic()
+    steady = FakeClock()
+    with serving(ProviderApp(provider, CREDENTIALS, steady=steady)) as client:
         headers = bearer(client)
         response = client.get("/v1/partner-apis/mds/1/vehicles", headers=headers)
         assert response.status_code == 200
-        time.sleep(max(0.0, issued + lifetime + 0.2 - time.monotonic()))
+        steady.t += lifetime - 0.01
+        assert client.get("/v1/partner-apis/mds/1/vehicles", headers=headers).status_code == 200
+        steady.t += 0.02
         expired = client.get("/v1/partner-apis/mds/1/vehicles", headers=headers)
         assert expired.status_code == 401
         # The token still claims the documented 900 s: only the 401 tells a client to fetch a new one.
