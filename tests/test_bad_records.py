@@ -126,60 +126,6 @@ def test_an_id_with_a_final_newline_is_quarantined_by_ingestion_and_reparse(tmp_
     assert reason == "Expected a whole UUID as text (nothing around it, no final newline) - at `$.trip_id`"
 
 
-def test_a_lake_row_whose_id_is_not_a_uuid_never_fails_the_build_and_is_counted(tmp_path: Path) -> None:
-    """A file from before ingestion matched ids whole: staging leaves the row out, data quality counts it."""
-    lake_dir = tmp_path / "lake"
-    start = HOUR + timedelta(minutes=5)
-    trip, events = ride("kept trip", "scooter-1", start, start + timedelta(minutes=10))
-    write_hours(lake_dir, "1", [trip], events)
-    lake = Lake(lake_dir)
-    for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
-        path = lake.data_path(Partition(dataset, "1", HOUR))
-        frame = pl.read_parquet(path)
-        bad = frame.head(1).with_columns(pl.col(key) + "\n")
-        pl.concat([frame, bad]).write_parquet(path)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
-    warehouse.build()
-    assert query(warehouse, "select trip_id::varchar as id from staging.stg_mds__trips")["id"].to_list() == [
-        uid("kept trip")
-    ]
-    assert query(warehouse, "select count(*) as n from staging.stg_mds__events")["n"][0] == len(events)
-    quality = query(
-        warehouse,
-        "select mds_trips_unreadable, mds_events_unreadable, mds_trips_records from data_quality_hourly "
-        "where zone_id = '1' and hour = $hour",
-        {"hour": HOUR},
-    )
-    assert quality.rows() == [(1, 1, 2)]
-    unreadable = query(warehouse, "select dataset, unreadable_column from core.int_unreadable_records order by 1")
-    assert unreadable.rows() == [("mds_events", "event_id"), ("mds_trips", "trip_id")]
-
-
-def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(tmp_path: Path) -> None:
-    lake_dir = tmp_path / "lake"
-    contradicting = [case for case in FLAGGED if case["field"] == "state_contradicts_event"]
-    flagged = [json.loads(mutated(case)) | {"event_id": uid(case["case"])} for case in contradicting]
-    sound = [
-        event("sound end", "scooter-1", HOUR + timedelta(minutes=1), "trip_end", "available"),
-        event("sound low", "scooter-1", HOUR + timedelta(minutes=2), "battery_low", "non_operational"),
-        event("sound unspecified", "scooter-2", HOUR + timedelta(minutes=3), "unspecified", "missing"),
-    ]
-    result = write_events(lake_dir, "1", HOUR, [*sound, *flagged])
-    assert (result.rows, result.quarantined) == (len(sound) + len(flagged), 0)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
-    warehouse.build()
-    events = query(
-        warehouse, "select event_id::varchar as event_id, state_contradicts_event from staging.stg_mds__events"
-    )
-    assert dict(events.rows()) == {e["event_id"]: False for e in sound} | {e["event_id"]: True for e in flagged}
-    quality = query(
-        warehouse,
-        "select events_contradicting_state from data_quality_hourly where zone_id = '1' and hour = $hour",
-        {"hour": HOUR},
-    )
-    assert quality["events_contradicting_state"].to_list() == [len(flagged)] == [3]
-
-
 def _ingest(provider: SimulatedProvider, lake_dir: Path, hours: list[datetime]) -> IngestReport:
     app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)
     settings = Settings(
@@ -240,41 +186,6 @@ def test_the_simulators_implausible_and_contradicting_records_are_quarantined_an
     assert quality["n"].to_list() == [contradicted]
 
 
-def test_locations_far_from_the_zone_are_kept_flagged_and_counted(tmp_path: Path) -> None:
-    """The corpus's far-away trip (latitude and longitude swapped) and event, beside sound ones, in a zone whose
-    areas span central Stockholm: flagged in trips, counted in data_quality_hourly."""
-    lake_dir = tmp_path / "lake"
-    far = {
-        case["dataset"]: json.loads(mutated(case, new_id=True)) for case in FLAGGED if case["field"] == "far_from_zone"
-    }
-    start = HOUR + timedelta(minutes=5)
-    near_trip, near_events = ride("near", "scooter-1", start, start + timedelta(minutes=10))
-    write_hours(lake_dir, "1", [near_trip, far["mds_trips"]], [*near_events, far["mds_events"]])
-    city = area("city", "operations", (CENTER[0] - 0.1, CENTER[1] - 0.1), (CENTER[0] + 0.1, CENTER[1] + 0.1))
-    write_zone_areas(lake_dir, "1", HOUR, [city])
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
-    warehouse.build()
-    trips = query(warehouse, "select trip_id::varchar as trip_id, is_far_from_zone from trips")
-    assert dict(trips.rows()) == {uid("near"): False, OTHER_ID: True}
-    quality = query(
-        warehouse,
-        "select trips_far_from_zone, events_far_from_zone from data_quality_hourly "
-        "where zone_id = '1' and hour = $hour",
-        {"hour": HOUR},
-    )
-    assert quality.rows() == [(1, 1)]
-
-
-def test_far_from_the_zone_is_not_known_without_areas(tmp_path: Path) -> None:
-    lake_dir = tmp_path / "lake"
-    start = HOUR + timedelta(minutes=5)
-    trip, events = ride("alone", "scooter-1", start, start + timedelta(minutes=10))
-    write_hours(lake_dir, "1", [trip], events)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
-    warehouse.build()
-    assert query(warehouse, "select is_far_from_zone from trips")["is_far_from_zone"].to_list() == [None]
-
-
 def test_a_body_nested_beyond_any_reader_fails_its_partition_once_and_is_kept(tmp_path: Path) -> None:
     body = b'{"trips":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     provider = Provider(body)
@@ -291,27 +202,157 @@ def test_a_body_nested_beyond_any_reader_fails_its_partition_once_and_is_kept(tm
     assert len(kept) == 1
 
 
-def test_an_unknown_time_zone_is_quarantined_and_never_stops_a_build(tmp_path: Path) -> None:
-    """Ingestion quarantines it; a lake file from before that check is skipped by staging, the last valid holds."""
-    lake_dir = tmp_path / "lake"
-    start = HOUR + timedelta(minutes=5)
-    trip, events = ride("local", "scooter-1", start, start + timedelta(minutes=10))
-    write_hours(lake_dir, "1", [trip], events)
-    assert write_system_information(lake_dir, "1", HOUR, timezone="Europe/Stockholm").quarantined == 0
-    refused = write_system_information(lake_dir, "1", HOUR + timedelta(minutes=5), timezone="Mars/Olympus_Mons")
+# -- hand-made lakes: one zone each, one build for all ------------------------------------------------------------
+
+UNREADABLE, CONTRADICTING, FAR, NO_AREAS, TIME_ZONE = "11", "12", "13", "14", "15"
+"""Each case below writes its records into a zone of its own of one lake, built once for every test of the file (a
+build costs about a CPU second, whatever the size of its lake); each test reads its zone alone."""
+
+START_5 = HOUR + timedelta(minutes=5)
+KEPT_TRIP, KEPT_EVENTS = ride("kept trip", "scooter-1", START_5, START_5 + timedelta(minutes=10))
+CONTRADICTING_EVENTS = [
+    json.loads(mutated(case)) | {"event_id": uid(case["case"])}
+    for case in FLAGGED
+    if case["field"] == "state_contradicts_event"
+]
+SOUND_EVENTS = [
+    event("sound end", "scooter-1", HOUR + timedelta(minutes=1), "trip_end", "available"),
+    event("sound low", "scooter-1", HOUR + timedelta(minutes=2), "battery_low", "non_operational"),
+    event("sound unspecified", "scooter-2", HOUR + timedelta(minutes=3), "unspecified", "missing"),
+]
+
+
+def write_unreadable_ids(lake_dir: Path) -> None:
+    """A file from before ingestion matched ids whole: a trip and an event whose ids end in a newline."""
+    write_hours(lake_dir, UNREADABLE, [KEPT_TRIP], KEPT_EVENTS)
+    lake = Lake(lake_dir)
+    for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
+        path = lake.data_path(Partition(dataset, UNREADABLE, HOUR))
+        frame = pl.read_parquet(path)
+        bad = frame.head(1).with_columns(pl.col(key) + "\n")
+        pl.concat([frame, bad]).write_parquet(path)
+
+
+def write_contradicting_events(lake_dir: Path) -> None:
+    result = write_events(lake_dir, CONTRADICTING, HOUR, [*SOUND_EVENTS, *CONTRADICTING_EVENTS])
+    assert (result.rows, result.quarantined) == (len(SOUND_EVENTS) + len(CONTRADICTING_EVENTS), 0)
+
+
+def write_far_locations(lake_dir: Path) -> None:
+    """The corpus's far-away trip (latitude and longitude swapped) and event, beside sound ones, in a zone whose
+    areas span central Stockholm."""
+    far = {
+        case["dataset"]: json.loads(mutated(case, new_id=True)) for case in FLAGGED if case["field"] == "far_from_zone"
+    }
+    near_trip, near_events = ride("near", "scooter-1", START_5, START_5 + timedelta(minutes=10))
+    write_hours(lake_dir, FAR, [near_trip, far["mds_trips"]], [*near_events, far["mds_events"]])
+    city = area("city", "operations", (CENTER[0] - 0.1, CENTER[1] - 0.1), (CENTER[0] + 0.1, CENTER[1] + 0.1))
+    write_zone_areas(lake_dir, FAR, HOUR, [city])
+
+
+def write_trip_without_areas(lake_dir: Path) -> None:
+    trip, events = ride("alone", "scooter-1", START_5, START_5 + timedelta(minutes=10))
+    write_hours(lake_dir, NO_AREAS, [trip], events)
+
+
+def write_unknown_time_zone(lake_dir: Path) -> None:
+    """Ingestion quarantines it; a lake file from before that check (written here as one would have been) holds
+    it too."""
+    trip, events = ride("local", "scooter-1", START_5, START_5 + timedelta(minutes=10))
+    write_hours(lake_dir, TIME_ZONE, [trip], events)
+    assert write_system_information(lake_dir, TIME_ZONE, HOUR, timezone="Europe/Stockholm").quarantined == 0
+    refused = write_system_information(lake_dir, TIME_ZONE, HOUR + timedelta(minutes=5), timezone="Mars/Olympus_Mons")
     assert (refused.rows, refused.quarantined) == (0, 1)
     later = HOUR + timedelta(minutes=10)  # as an ingestion without the check wrote it
     unchecked = dataclasses.replace(DATASETS["gbfs_system_information"], check=None)
     body = {"data": {"system_id": "voi_1", "name": "Voi", "timezone": "Mars/Olympus_Mons"}}
-    partition = Partition("gbfs_system_information", "1", HOUR)
+    partition = Partition("gbfs_system_information", TIME_ZONE, HOUR)
     stem = snapshot_stem(later)
     write_partition(
         Lake(lake_dir), unchecked, partition, [json.dumps(body).encode()], (later, later), stem=stem, captured_at=later
     )
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake_dir)
+
+
+@pytest.fixture(scope="module")
+def hand_made(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    lake_dir = tmp_path_factory.mktemp("hand_made") / "lake"
+    for write in (
+        write_unreadable_ids,
+        write_contradicting_events,
+        write_far_locations,
+        write_trip_without_areas,
+        write_unknown_time_zone,
+    ):
+        write(lake_dir)
+    warehouse = Warehouse(lake_dir.parent / "w.duckdb", lake_dir)
     warehouse.build()
-    assert query(warehouse, "select timezone from staging.stg_gbfs__system_information")["timezone"].to_list() == [
-        "Europe/Stockholm"
+    return warehouse
+
+
+def quality(warehouse: Warehouse, zone: str, columns: str) -> list[tuple[object, ...]]:
+    return query(
+        warehouse,
+        f"select {columns} from data_quality_hourly where zone_id = $zone and hour = $hour",
+        {"zone": zone, "hour": HOUR},
+    ).rows()
+
+
+def test_a_lake_row_whose_id_is_not_a_uuid_never_fails_the_build_and_is_counted(hand_made: Warehouse) -> None:
+    """Staging leaves the row out, data quality counts it."""
+    zone = {"zone": UNREADABLE}
+    trips = query(hand_made, "select trip_id::varchar as id from staging.stg_mds__trips where zone_id = $zone", zone)
+    assert trips["id"].to_list() == [uid("kept trip")]
+    events = query(hand_made, "select count(*) as n from staging.stg_mds__events where zone_id = $zone", zone)
+    assert events["n"][0] == len(KEPT_EVENTS)
+    assert quality(hand_made, UNREADABLE, "mds_trips_unreadable, mds_events_unreadable, mds_trips_records") == [
+        (1, 1, 2)
     ]
-    local = query(warehouse, "select start_time_local from trips")["start_time_local"].to_list()
-    assert local == [datetime(2026, 3, 28, 11, 5)]  # Stockholm: UTC+1 in March
+    unreadable = query(
+        hand_made,
+        "select dataset, unreadable_column from core.int_unreadable_records where zone_id = $zone order by 1",
+        zone,
+    )
+    assert unreadable.rows() == [("mds_events", "event_id"), ("mds_trips", "trip_id")]
+    assert query(hand_made, "select distinct zone_id from core.int_unreadable_records")["zone_id"].to_list() == [
+        UNREADABLE
+    ]
+
+
+def test_events_contradicting_the_state_machine_are_kept_flagged_and_counted(hand_made: Warehouse) -> None:
+    events = query(
+        hand_made,
+        "select event_id::varchar as event_id, state_contradicts_event from staging.stg_mds__events "
+        "where zone_id = $zone",
+        {"zone": CONTRADICTING},
+    )
+    assert dict(events.rows()) == {e["event_id"]: False for e in SOUND_EVENTS} | {
+        e["event_id"]: True for e in CONTRADICTING_EVENTS
+    }
+    assert quality(hand_made, CONTRADICTING, "events_contradicting_state") == [(len(CONTRADICTING_EVENTS),)] == [(3,)]
+
+
+def test_locations_far_from_the_zone_are_kept_flagged_and_counted(hand_made: Warehouse) -> None:
+    """Flagged in trips, counted in data_quality_hourly."""
+    trips = query(
+        hand_made,
+        "select trip_id::varchar as trip_id, is_far_from_zone from trips where zone_id = $zone",
+        {"zone": FAR},
+    )
+    assert dict(trips.rows()) == {uid("near"): False, OTHER_ID: True}
+    assert quality(hand_made, FAR, "trips_far_from_zone, events_far_from_zone") == [(1, 1)]
+
+
+def test_far_from_the_zone_is_not_known_without_areas(hand_made: Warehouse) -> None:
+    trips = query(hand_made, "select is_far_from_zone from trips where zone_id = $zone", {"zone": NO_AREAS})
+    assert trips["is_far_from_zone"].to_list() == [None]
+
+
+def test_an_unknown_time_zone_is_quarantined_and_never_stops_a_build(hand_made: Warehouse) -> None:
+    """Staging skips the unknown time zone the unchecked file holds: the last valid one holds."""
+    zone = {"zone": TIME_ZONE}
+    information = query(
+        hand_made, "select timezone from staging.stg_gbfs__system_information where zone_id = $zone", zone
+    )
+    assert information["timezone"].to_list() == ["Europe/Stockholm"]
+    local = query(hand_made, "select start_time_local from trips where zone_id = $zone", zone)["start_time_local"]
+    assert local.to_list() == [datetime(2026, 3, 28, 11, 5)]  # Stockholm: UTC+1 in March
