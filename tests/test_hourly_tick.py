@@ -84,7 +84,7 @@ def test_each_tick_rebuilds_the_changed_hours_only_and_ends_as_a_full_build(tmp_
                 await ingest_snapshots(client, lake, ZONES, SNAPSHOTS, captured_at=START + H)
             return await ingest_hours(client, lake, ZONES, hours)
 
-    first_tick = START + 3 * H
+    first_tick = START + 4 * H
     newest_only_at_some_tick = rebuilt_at_some_tick = False
     # Hourly ticks until each kind has been seen (a window build costs about a second): the first (every hour of
     # the lookback new), one where only the newest hour changed, and one where late records changed an older hour.
