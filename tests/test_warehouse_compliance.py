@@ -48,11 +48,11 @@ def at(hours: float, minutes: float = 0) -> datetime:
     return T0 + timedelta(hours=hours, minutes=minutes)
 
 
-@pytest.fixture
-def city(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    """Zone 1 (free-floating, 20 km/h) with one breach of each rule; zone 145 (parking spots) with one off-spot end."""
-    monkeypatch.delenv("FLEETLAKE_POLICY_DIR", raising=False)
-    monkeypatch.delenv("FLEETLAKE_IDLE_LIMIT_HOURS", raising=False)
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """Zone 1 (free-floating, 20 km/h) with one breach of each rule; zone 145 (parking spots) with one off-spot end.
+    Built once for the module: its tests only read it."""
+    tmp_path = tmp_path_factory.mktemp("city")
     lake = tmp_path / "lake"
     rides = [
         ride("trip-np", "d1", at(10), at(10, 10), end_at=IN_NO_PARKING),
@@ -89,8 +89,11 @@ def city(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     write_zone_areas(lake, "145", snapshot, [OPS, SPOT])
     write_vehicles(lake, "145", snapshot, ["b1", "b2"])
 
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("FLEETLAKE_POLICY_DIR", raising=False)
+        monkeypatch.delenv("FLEETLAKE_IDLE_LIMIT_HOURS", raising=False)
+        warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+        warehouse.build()
     return warehouse
 
 
