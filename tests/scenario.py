@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from pipelines.ingest import PartitionResult, write_partition
@@ -180,10 +181,8 @@ def write_vehicles(
     return _write_snapshot(lake_dir, "mds_vehicles", zone, captured_at, {"vehicles": vehicles})
 
 
-def query(warehouse: Warehouse, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-    """A read-only query of a built warehouse; timezone-aware timestamps come back in UTC."""
-    with connect(warehouse.path) as con:
-        frame = pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
+def _in_utc(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    frame = pl.DataFrame(pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table()))
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC")
         for name, dtype in frame.schema.items()
@@ -191,9 +190,24 @@ def query(warehouse: Warehouse, sql: str, params: dict[str, Any] | None = None) 
     )
 
 
+def query(warehouse: Warehouse, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    """A read-only query of a built warehouse; timezone-aware timestamps come back in UTC."""
+    with connect(warehouse.path) as con:
+        return _in_utc(con, sql, params)
+
+
 def table(warehouse: Warehouse, relation: str, order_by: str) -> pl.DataFrame:
     """A whole model, sorted, for comparing two builds (`relation` and `order_by` come from the test itself)."""
     return query(warehouse, f"select * from {relation} order by {order_by}")
+
+
+def tables(warehouse: Warehouse, orders: dict[str, str]) -> dict[str, pl.DataFrame]:
+    """Whole models, each sorted by its `orders` entry, read through one connection (opening the warehouse costs
+    more than reading a small model): for comparing two builds model by model."""
+    with connect(warehouse.path) as con:
+        return {
+            relation: _in_utc(con, f"select * from {relation} order by {order}") for relation, order in orders.items()
+        }
 
 
 def write_zone_info(

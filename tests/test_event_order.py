@@ -16,7 +16,7 @@ from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.event_order import TiedEvent, order_instant
 from pipelines.warehouse.state_machine import TRANSITIONS, from_states, is_transition, precedence
 from tests.conftest import SPECS
-from tests.scenario import event, table, trip, uid, write_hours, write_system_information, write_vehicles
+from tests.scenario import event, table, tables, trip, uid, write_hours, write_system_information, write_vehicles
 from tests.scenario import query as run
 
 ZONE = "1"
@@ -177,11 +177,18 @@ def quarter_hour_city(lake: Path) -> None:
 INTERVALS = "zone_id, device_id, started_at, position_in_instant"
 
 
-def test_tied_events_make_a_valid_timeline_and_exact_occupancy(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    quarter_hour_city(lake)
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake)
+@pytest.fixture(scope="module")
+def quarter_hour_built(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """`quarter_hour_city` built in full, once for the module: its tests read it and build the lake elsewhere."""
+    root = tmp_path_factory.mktemp("quarter-hour")
+    quarter_hour_city(root / "lake")
+    warehouse = Warehouse(root / "warehouse.duckdb", root / "lake")
     warehouse.build()
+    return warehouse
+
+
+def test_tied_events_make_a_valid_timeline_and_exact_occupancy(quarter_hour_built: Warehouse) -> None:
+    warehouse = quarter_hour_built
     intervals = table(warehouse, "vehicle_state_intervals", INTERVALS)
     assert intervals.select("vehicle_state", "started_by", "position_in_instant", "duration_s").rows() == [
         ("available", "provider_drop_off", 1, 900.0),
@@ -218,22 +225,21 @@ def test_tied_events_make_a_valid_timeline_and_exact_occupancy(tmp_path: Path) -
     ]
 
 
-def test_tied_events_order_the_same_in_window_and_full_builds(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    quarter_hour_city(lake)
-    hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
+def test_tied_events_order_the_same_in_window_and_full_builds(tmp_path: Path, quarter_hour_built: Warehouse) -> None:
+    full = quarter_hour_built
+    hourly = Warehouse(tmp_path / "hourly.duckdb", full.lake_dir)
     hourly.build(window=(T0, T0 + H))
     hourly.build(window=(T0 + H, T0 + 2 * H))
     hourly.build(window=(T0, T0 + H))  # an old hour again: its instants' order is rebuilt the same
-    full = Warehouse(tmp_path / "full.duckdb", lake)
-    full.build()
-    for relation, order in {
+    orders = {
         "vehicle_state_intervals": INTERVALS,
         "core.int_event_order": "event_time, position",
         "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
-    }.items():
-        assert_frame_equal(table(hourly, relation, order), table(full, relation, order), check_row_order=True)
-    assert table(full, "core.int_event_order", "event_time, position").height == 6
+    }
+    expected = tables(full, orders)
+    for relation, frame in tables(hourly, orders).items():
+        assert_frame_equal(frame, expected[relation], check_row_order=True)
+    assert expected["core.int_event_order"].height == 6
 
 
 @pytest.mark.parametrize("arrival", ["as happened", "reversed"])

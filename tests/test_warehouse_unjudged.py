@@ -1,8 +1,8 @@
 """Unknown is not a violation: a rule whose zone areas, limit, parking mode or local time is not known is not judged,
 the gap is counted (compliance_unjudged, data_quality_hourly), and a zone's time zone says where it came from."""
 
-import asyncio
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,23 +11,21 @@ import pytest
 import shapely
 from polars.testing import assert_frame_equal
 
-from fleetlake_provider.service import SimulatedProvider
 from fleetlake_provider.truth import truth_frames
 from pipelines.config import Settings, parse_zone_timezones
-from pipelines.ingest import hours_between, ingest_hours
-from pipelines.lake.store import Lake
+from pipelines.lake.datasets import HOURLY_DATASETS
+from pipelines.lake.store import QUARANTINE, RAW, SUPERSEDED
 from pipelines.reports.city import UnknownTimezone
 from pipelines.reports.export import export_report
-from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.timezones import zone_timezones
-from tests.conftest import END, START
+from tests.conftest import BuiltWarehouse
 from tests.scenario import (
     area,
     event,
     query,
     ride,
-    table,
+    tables,
     write_hours,
     write_system_information,
     write_vehicles,
@@ -69,11 +67,28 @@ def four_trips(lake: Path) -> None:
     write_vehicles(lake, "1", at(12), ["d1", "d2", "d3", "d4"])
 
 
-def test_no_zone_areas_is_not_a_violation_and_is_counted(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    four_trips(lake)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
+@pytest.fixture(scope="module")
+def four_trips_built(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """`four_trips` built in full, once for the module: a test that changes the lake changes a copy of both."""
+    root = tmp_path_factory.mktemp("four-trips")
+    four_trips(root / "lake")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("FLEETLAKE_POLICY_DIR", "FLEETLAKE_IDLE_LIMIT_HOURS", "FLEETLAKE_ZONE_TIMEZONES"):
+            monkeypatch.delenv(name, raising=False)
+        warehouse = Warehouse(root / "w.duckdb", root / "lake")
+        warehouse.build()
+    return warehouse
+
+
+def copy_of(built: Warehouse, root: Path) -> Warehouse:
+    """The built warehouse and its lake, copied side by side into `root` (as they sit side by side in theirs)."""
+    shutil.copytree(built.lake_dir, root / "lake")
+    shutil.copyfile(built.path, root / "w.duckdb")
+    return Warehouse(root / "w.duckdb", root / "lake")
+
+
+def test_no_zone_areas_is_not_a_violation_and_is_counted(four_trips_built: Warehouse) -> None:
+    warehouse = four_trips_built
 
     # Before: all four trips were "ended outside the operations area". Now only speeding, whose limit is known.
     violations = query(warehouse, "select rule, count(*) as n from compliance_violations group by rule")
@@ -106,11 +121,11 @@ def test_no_zone_areas_is_not_a_violation_and_is_counted(tmp_path: Path) -> None
     ]
 
 
-def test_zone_areas_arriving_later_make_the_trips_judged_on_the_next_build(tmp_path: Path) -> None:
+def test_zone_areas_arriving_later_make_the_trips_judged_on_the_next_build(
+    tmp_path: Path, four_trips_built: Warehouse
+) -> None:
+    warehouse = copy_of(four_trips_built, tmp_path)
     lake = tmp_path / "lake"
-    four_trips(lake)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
     assert query(warehouse, "select count(*) from compliance_unjudged where reason = 'no_zone_areas'").item() == 8
 
     # The first capture of the areas arrives after the trips; the hourly build of the next hour judges them all.
@@ -126,13 +141,15 @@ def test_zone_areas_arriving_later_make_the_trips_judged_on_the_next_build(tmp_p
     assert quality.row(0) == (0, 4)  # still no GBFS geofencing: start_not_allowed stays unjudged
     full = Warehouse(tmp_path / "full.duckdb", lake)
     full.build()
-    for relation, order in {
+    orders = {
         "trips": "trip_id",
         "compliance_violations": "violation_key",
         "compliance_unjudged": "unjudged_key",
         "data_quality_hourly": "zone_id, hour",
-    }.items():
-        assert_frame_equal(table(warehouse, relation, order), table(full, relation, order))
+    }
+    expected = tables(full, orders)
+    for relation, frame in tables(warehouse, orders).items():
+        assert_frame_equal(frame, expected[relation])
 
 
 def test_hour_by_hour_builds_judge_and_count_as_a_full_build(tmp_path: Path) -> None:
@@ -144,14 +161,16 @@ def test_hour_by_hour_builds_judge_and_count_as_a_full_build(tmp_path: Path) -> 
         hourly.build(window=(hour, hour + timedelta(hours=1)))
     full = Warehouse(tmp_path / "full.duckdb", lake)
     full.build()
-    for relation, order in {
+    orders = {
         "trips": "trip_id",
         "core.int_trip_speed_limits": "trip_id",
         "compliance_violations": "violation_key",
         "compliance_unjudged": "unjudged_key",
         "data_quality_hourly": "zone_id, hour",
-    }.items():
-        assert_frame_equal(table(hourly, relation, order), table(full, relation, order))
+    }
+    expected = tables(full, orders)
+    for relation, frame in tables(hourly, orders).items():
+        assert_frame_equal(frame, expected[relation])
     assert query(hourly, "select count(*) from compliance_unjudged").item() == 12
 
 
@@ -380,8 +399,10 @@ def test_a_time_zone_arriving_later_relocalises_every_hour_on_the_next_build(tmp
     )
     full = Warehouse(tmp_path / "full.duckdb", lake)
     full.build()
-    for relation, order in {"trips": "trip_id", "occupancy_hourly": "zone_id, area_type, hour, vehicle_state"}.items():
-        assert_frame_equal(table(warehouse, relation, order), table(full, relation, order))
+    orders = {"trips": "trip_id", "occupancy_hourly": "zone_id, area_type, hour, vehicle_state"}
+    expected = tables(full, orders)
+    for relation, frame in tables(warehouse, orders).items():
+        assert_frame_equal(frame, expected[relation])
 
 
 def test_the_configured_time_zones_are_read_strictly() -> None:
@@ -420,12 +441,10 @@ def test_the_geometry_lookup_finds_each_city_offline() -> None:
 # -- the report ---------------------------------------------------------------------------------------------------
 
 
-def test_the_report_says_which_rules_could_not_be_judged_and_where_its_time_zone_came_from(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    four_trips(lake)
-    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
-    warehouse.build()
-    files = export_report(warehouse.path, "1", T0.date(), T0.date(), tmp_path / "reports", k=1)
+def test_the_report_says_which_rules_could_not_be_judged_and_where_its_time_zone_came_from(
+    tmp_path: Path, four_trips_built: Warehouse
+) -> None:
+    files = export_report(four_trips_built.path, "1", T0.date(), T0.date(), tmp_path / "reports", k=1)
 
     not_judged = pl.read_parquet(files.parquet["rules_not_judged"])
     assert not_judged.select("rule", "reason", "not_judged").rows() == [
@@ -465,30 +484,33 @@ def test_no_report_in_utc_passed_off_as_local_time(tmp_path: Path) -> None:
 # -- the simulated city, no snapshot taken --------------------------------------------------------------------------
 
 
+def hourly_datasets_of(lake: Path, into: Path) -> None:
+    """The hourly datasets of `lake` (records, quarantine, superseded records, raw responses) copied into `into`:
+    the lake an ingest of the same hours writes without a single snapshot."""
+    for name in HOURLY_DATASETS:
+        for folder in (lake / name, lake / QUARANTINE / f"dataset={name}", lake / SUPERSEDED / name, lake / RAW / name):
+            if folder.exists():
+                shutil.copytree(folder, into / folder.relative_to(lake))
+
+
 @pytest.fixture(scope="module")
-def city_without_snapshots(
-    provider: SimulatedProvider, served: str, tmp_path_factory: pytest.TempPathFactory
-) -> Warehouse:
-    """The shared city's hours ingested over HTTP, without a single zone, GBFS or vehicles snapshot; zone 1's time
-    zone configured, zone 145's unknown."""
+def city_without_snapshots(built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The shared city's hours, without a single zone, GBFS or vehicles snapshot; zone 1's time zone configured,
+    zone 145's unknown."""
     root = tmp_path_factory.mktemp("no-snapshots")
-    settings = Settings(api_base_url=served, maas_base_url=served, zones=("1", "145"), lake_dir=root / "lake")
-
-    async def ingest() -> None:
-        async with VoiClient(settings) as client:
-            await ingest_hours(client, Lake(settings.lake_dir), settings.zones, hours_between(START, END))
-
-    asyncio.run(ingest())
+    hourly_datasets_of(built_warehouse.lake, root / "lake")
+    assert not any((root / "lake").glob("gbfs_*")) and (root / "lake" / "mds_trips").is_dir()
     configured = Settings(zone_timezones={"1": "Europe/Stockholm"})
-    warehouse = Warehouse(root / "warehouse.duckdb", settings.lake_dir, settings=configured)
+    warehouse = Warehouse(root / "warehouse.duckdb", root / "lake", settings=configured)
     warehouse.build()
     return warehouse
 
 
 @pytest.mark.integration
 def test_without_snapshots_the_marts_still_equal_the_truth_and_nothing_unknown_is_a_violation(
-    provider: SimulatedProvider, city_without_snapshots: Warehouse
+    built_warehouse: BuiltWarehouse, city_without_snapshots: Warehouse
 ) -> None:
+    provider = built_warehouse.provider
     warehouse = city_without_snapshots
     truth = truth_frames(provider)
     true_trips = truth["trips"].sort("trip_id")
