@@ -2,17 +2,18 @@
 the warm-up has passed, for a city whose vehicles were parked days before the first hour."""
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
-from fleetlake_provider.server import running
 from fleetlake_provider.service import ProviderOptions, SimulatedProvider
 from fleetlake_provider.truth import truth_frames
 from pipelines.config import Secret, Settings
@@ -61,8 +62,14 @@ def build_gappy_history(lake: Path, lead_in_hours: int) -> Warehouse:
     return warehouse
 
 
-def test_warm_up_hours_are_worked_out_by_hand(tmp_path: Path) -> None:
-    warehouse = build_gappy_history(tmp_path / "lake", lead_in_hours=3)
+@pytest.fixture(scope="module")
+def gappy_history(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The gappy history with a 3-hour lead-in, built once for the module: a test that builds again builds a copy."""
+    return build_gappy_history(tmp_path_factory.mktemp("gappy") / "lake", lead_in_hours=3)
+
+
+def test_warm_up_hours_are_worked_out_by_hand(gappy_history: Warehouse) -> None:
+    warehouse = gappy_history
     quality = query(warehouse, "select hour, warm_up, coverage from data_quality_hourly order by hour")
     assert quality["hour"].to_list() == [T0 + n * H for n in range(12)]
     # Hour h is warm-up when an hour of [h-3, h) has no events partition (before hour 0 none has): 0, 1, 2 at the
@@ -81,10 +88,11 @@ def test_warm_up_hours_are_worked_out_by_hand(tmp_path: Path) -> None:
     assert deployed["warm_up"].to_list() == quality["warm_up"].to_list()
 
 
-def test_no_lead_in_means_no_warm_up_and_a_window_build_agrees(tmp_path: Path) -> None:
+def test_no_lead_in_means_no_warm_up_and_a_window_build_agrees(tmp_path: Path, gappy_history: Warehouse) -> None:
     warehouse = build_gappy_history(tmp_path / "lake", lead_in_hours=0)
     assert not query(warehouse, "select bool_or(warm_up) as any from data_quality_hourly")["any"][0]
-    flagged = build_gappy_history(tmp_path / "flagged" / "lake", lead_in_hours=3)
+    shutil.copyfile(gappy_history.path, tmp_path / "flagged.duckdb")
+    flagged = Warehouse(tmp_path / "flagged.duckdb", gappy_history.lake_dir, lead_in_hours=3)
     before = {name: table(flagged, name, "all") for name in ("data_quality_hourly", "occupancy_hourly")}
     flagged.build(window=(T0 + 8 * H, T0 + 9 * H))
     for name, frame in before.items():
@@ -127,10 +135,12 @@ class ParkedCity:
     without_lead_in: Warehouse
 
 
-def _ingest(url: str, lake: Path, hours: list[datetime]) -> None:
+def _ingest(provider: SimulatedProvider, lake: Path, hours: list[datetime]) -> None:
+    """The hours and every snapshot, fetched from the provider in-process (what is tested is the lead-in, not HTTP)."""
+    app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000).app
     settings = Settings(
-        api_base_url=url,
-        maas_base_url=url,
+        api_base_url="http://provider",
+        maas_base_url="http://provider",
         client_id=CREDENTIALS.client_id,
         client_secret=Secret(CREDENTIALS.client_secret),
         auth_token=Secret(CREDENTIALS.auth_token),
@@ -139,7 +149,7 @@ def _ingest(url: str, lake: Path, hours: list[datetime]) -> None:
     )
 
     async def run() -> None:
-        async with VoiClient(settings) as client:
+        async with VoiClient(settings, transport=httpx.ASGITransport(app=app)) as client:
             await ingest_hours(client, Lake(lake), settings.zones, hours)
             snapshots = (*GBFS_DATASETS, *MDS_SNAPSHOT_DATASETS, *ZONE_DATASETS)
             await ingest_snapshots(client, Lake(lake), settings.zones, snapshots, captured_at=WINDOW[1] + 15 * M)
@@ -156,9 +166,8 @@ def parked_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ParkedCity
         Settings(lake_dir=root / "with", history_start=date(2024, 1, 1)), (ZONE,), START, LEAD_IN_HOURS
     )
     assert (lead_in.hours[0], len(lead_in.hours), lead_in.first_to_fetch) == (START - 48 * H, 48, START - 48 * H)
-    with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
-        _ingest(url, root / "with", hours_between(lead_in.hours[0], WINDOW[1]))
-        _ingest(url, root / "without", hours_between(*WINDOW))
+    _ingest(provider, root / "with", hours_between(lead_in.hours[0], WINDOW[1]))
+    _ingest(provider, root / "without", hours_between(*WINDOW))
     warehouses = []
     for name in ("with", "without"):
         warehouse = Warehouse(root / f"{name}.duckdb", root / name, lead_in_hours=LEAD_IN_HOURS)
@@ -243,8 +252,7 @@ def test_a_vehicle_silent_longer_than_the_lead_in_stays_unknown_until_it_moves(t
     """Parked up to three days before the window, read with a 48-hour lead-in: after the warm-up the mart lacks
     exactly the vehicles dropped off before the lead-in that have not spoken since (none is counted twice)."""
     provider = parked_provider(parked_days=3)
-    with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
-        _ingest(url, tmp_path / "lake", hours_between(START - 48 * H, WINDOW[1]))
+    _ingest(provider, tmp_path / "lake", hours_between(START - 48 * H, WINDOW[1]))
     warehouse = Warehouse(tmp_path / "w.duckdb", tmp_path / "lake", lead_in_hours=LEAD_IN_HOURS)
     warehouse.build()
     events = truth_frames(provider)["events"].sort("timestamp")
