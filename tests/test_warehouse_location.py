@@ -89,3 +89,24 @@ def test_a_warehouse_named_relatively_builds_a_window(tmp_path: Path, monkeypatc
     assert runs, "the window build ran no model"
     with connect(tmp_path / "data" / "warehouse.duckdb") as con:
         assert counts(con)["lake.mds_trips"] == 0
+
+
+def test_a_dataset_without_files_has_the_columns_its_files_would_have(tmp_path: Path) -> None:
+    """A lake view over a dataset with no file yet names no file at all (`no_rows`: it answers wherever the
+    warehouse is opened), with exactly the columns and types DuckDB reads from a file of the dataset."""
+    import polars as pl
+
+    from pipelines.warehouse.build import LAKE_VIEW, lake_schemas, no_rows
+
+    def columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+        return [(c[0], str(c[1])) for c in con.execute(f"select * from {relation} limit 0").description or []]
+
+    with duckdb.connect() as con:
+        for name, (_, schema, _) in lake_schemas(tmp_path / "lake").items():
+            folder = tmp_path / name / "zone_id=1" / "date=2026-04-01" / "hour=10"
+            folder.mkdir(parents=True)
+            pl.DataFrame(schema=schema).write_parquet(folder / "part-0.parquet")
+            files = str(tmp_path / name / "zone_id=*/date=*/hour=*/*.parquet")
+            con.execute(sql_text(LAKE_VIEW, literal=files, schema="main", name=name, union="false"))
+            assert columns(con, f"({no_rows(schema)})") == columns(con, name), name
+            assert con.execute(f"select count(*) from ({no_rows(schema)})").fetchall() == [(0,)]

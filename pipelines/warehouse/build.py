@@ -9,13 +9,13 @@ of model and dataset names, and the lake's folder as a quoted literal in view de
 """
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -80,9 +80,12 @@ anti join core.int_coordinate_areas using (zone_id, valid_from, lng, lat)
 OBSOLETE = ("drop table if exists core.int_point_areas", "drop view if exists lake.hourly_partitions")
 PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 LAKE_VIEW = (
-    "create or replace view {schema}.{name} as select * from read_parquet({literal}, hive_partitioning = true, "
+    "create or replace view {schema}.{name} as {body}select * from read_parquet({literal}, hive_partitioning = true, "
     "union_by_name = {union}, hive_types = {{'zone_id': 'VARCHAR', 'date': 'DATE', 'hour': 'INTEGER'}})"
 )
+EMPTY_VIEW = "create or replace view {schema}.{name} as {body}"
+# The hive partition columns of a lake file, as a lake view reads them (after the file's own columns).
+HIVE_COLUMNS = {"date": "DATE", "hour": "INTEGER", "zone_id": "VARCHAR"}
 # The hourly MDS datasets, and the records their deliveries superseded, that window builds read only within the
 # window's days (see Warehouse._window_views): view name -> folder under the lake.
 WINDOWED = {
@@ -174,6 +177,28 @@ def lake_schemas(lake_dir: LakePath) -> dict[str, tuple[LakePath, dict[str, Any]
         sources[f"superseded_{name}"] = (lake_dir / SUPERSEDED / name, dataset.schema | SUPERSEDED_COLUMNS, True)
     sources[QUARANTINE] = (lake_dir / QUARANTINE, dict(QUARANTINE_SCHEMA), False)
     return sources
+
+
+@cache
+def _no_rows(columns: tuple[tuple[str, pl.DataType], ...]) -> str:
+    with duckdb.connect() as con:
+        con.register("dataset", pl.DataFrame(schema=dict(columns)).to_arrow())
+        description = con.execute("select * from dataset limit 0").description or []
+    typed = [(column[0], str(column[1])) for column in description]
+    typed += [(name, kind) for name, kind in HIVE_COLUMNS.items() if name not in dict(columns)]
+    selected = ", ".join(sql_text("cast(null as {body}) as {column}", body=kind, column=name) for name, kind in typed)
+    return f"select {selected} where false"
+
+
+def no_rows(schema: dict[str, Any]) -> str:
+    """A select of no rows with a dataset's columns, typed as DuckDB reads them from its Parquet files, then the
+    hive partition columns: what a lake view reads when the lake has no file of the dataset, and what pads the
+    columns older files lack.
+
+    It names no file, so the view answers wherever the warehouse is opened: a placeholder file written beside the
+    warehouse is missing on every machine that pulled the build from a shared catalog (shared.py), and on one
+    that was given the warehouse without it."""
+    return _no_rows(tuple(schema.items()))
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -341,20 +366,9 @@ class Warehouse:
 
     # -- the raw lake ---------------------------------------------------------------------------------
 
-    def _empty_file(self, name: str, schema: dict[str, Any]) -> Path:
-        """An empty Parquet file with the dataset's columns, so views exist before any data does."""
-        folder = self.path.parent / ".empty" / name / "zone_id=none" / "date=1970-01-01" / "hour=00"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "part-0.parquet"
-        # Written aside and renamed: readers' lake views read this file while a build rewrites it.
-        aside = folder / f".part-0.parquet.{os.getpid()}"
-        pl.DataFrame(schema=schema).write_parquet(aside)
-        aside.replace(path)
-        return path.parents[3]
-
-    def _lake_views(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[str]]]:
-        """The lake's views (`lake.<dataset>`); returns each one's union_by_name setting and the files it reads
-        besides the lake's (an empty file with every column, when older files lack some)."""
+    def _lake_views(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, bool]]:
+        """The lake's views (`lake.<dataset>`); returns each one's union_by_name setting and whether it pads the
+        columns older files lack (with `no_rows`: read by name, their missing columns are null)."""
         con.execute("create schema if not exists lake")
         for schema_name in ("staging", "core"):
             con.execute(sql_text("create schema if not exists {schema}", schema=schema_name))
@@ -363,32 +377,25 @@ class Warehouse:
         defined = dict(
             con.execute("select view_name, comment from duckdb_views() where schema_name = 'lake'").fetchall()
         )
-        unions: dict[str, tuple[str, list[str]]] = {}
+        unions: dict[str, tuple[str, bool]] = {}
         for name, (folder, schema, complete) in lake_schemas(self.lake_dir).items():
             pattern = (
                 "dataset=*/zone_id=*/date=*/hour=*/*.parquet"
                 if name == QUARANTINE
                 else "zone_id=*/date=*/hour=*/*.parquet"
             )
-            padding: list[str] = []
-            if not any(folder.glob(pattern)):
-                folder = self._empty_file(name, schema)
-                pattern = "zone_id=*/date=*/hour=*/*.parquet"
-                union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
-            elif complete and lacks_columns(folder, pattern.count("/") - 2, schema):
-                # Read by name beside an empty file that has every column: the older files' missing ones are null.
-                padding = [str(self._empty_file(name, schema).resolve() / pattern)]
-                union = "true"
+            levels = pattern.count("/") - 2
+            if not any(folder.glob(pattern)):  # no file yet: the dataset's columns, no rows
+                unions[name] = ("false", False)
+                statement = sql_text(EMPTY_VIEW, body=no_rows(schema), schema="lake", name=name)
             else:
-                union = "false" if one_schema(folder, pattern.count("/") - 2) else "true"
-            unions[name] = (union, padding)
-            # Relative to the warehouse's folder, resolved when the warehouse is opened (see connection.py).
-            files = [
-                view_location(f"{uri(folder)}/{pattern}", self.path),
-                *(view_location(p, self.path) for p in padding),
-            ]
-            literal = files if padding else files[0]
-            statement = sql_text(LAKE_VIEW, literal=literal, schema="lake", name=name, union=union)
+                padded = complete and lacks_columns(folder, levels, schema)
+                union = "true" if padded or not one_schema(folder, levels) else "false"
+                unions[name] = (union, padded)
+                # Relative to the warehouse's folder, resolved when the warehouse is opened (see connection.py).
+                literal = view_location(f"{uri(folder)}/{pattern}", self.path)
+                padding = no_rows(schema) + " union all by name " if padded else ""
+                statement = sql_text(LAKE_VIEW, body=padding, literal=literal, schema="lake", name=name, union=union)
             comment = "The lake's own files, as ingestion wrote them: " + statement
             if defined.get(name) != comment:
                 con.execute(statement)
@@ -396,7 +403,7 @@ class Warehouse:
         return unions
 
     def _window_views(
-        self, con: duckdb.DuckDBPyConnection, window: Window | None, unions: dict[str, tuple[str, list[str]]]
+        self, con: duckdb.DuckDBPyConnection, window: Window | None, unions: dict[str, tuple[str, bool]]
     ) -> None:
         """`lake_window.<dataset>`: the hourly MDS datasets' files of the window's UTC days (all of them in a full
         build), and the records their deliveries superseded, in a catalog that lives as long as the build's
@@ -413,13 +420,15 @@ class Warehouse:
             folder = self.lake_dir / relative
             patterns = [f"zone_id=*/date={day}/hour=*/*.parquet" for day in window_days(window)]
             files = [f"{uri(folder)}/{pattern}" for pattern in patterns if any(folder.glob(pattern))]
-            union, padding = unions[name]
+            union, padded = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
-                # Absolute, as the lake's: the connection resolves relative names in the warehouse's folder, not
-                # in the current one (a relative warehouse path, as the demo's, would name a folder inside it).
-                files = [f"{uri(self._empty_file(name, schemas[name][1]))}/zone_id=*/date=*/hour=*/*.parquet"]
-                union, padding = "false", []
-            con.execute(sql_text(LAKE_VIEW, literal=[*files, *padding], schema="lake_window", name=name, union=union))
+                statement = sql_text(EMPTY_VIEW, body=no_rows(schemas[name][1]), schema="lake_window", name=name)
+            else:
+                padding = no_rows(schemas[name][1]) + " union all by name " if padded else ""
+                statement = sql_text(
+                    LAKE_VIEW, body=padding, literal=files, schema="lake_window", name=name, union=union
+                )
+            con.execute(statement)
 
     # -- models ---------------------------------------------------------------------------------------
 
