@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -179,15 +178,31 @@ def lake_schemas(lake_dir: LakePath) -> dict[str, tuple[LakePath, dict[str, Any]
     return sources
 
 
-@cache
-def _no_rows(columns: tuple[tuple[str, pl.DataType], ...]) -> str:
-    with duckdb.connect() as con:
-        con.register("dataset", pl.DataFrame(schema=dict(columns)).to_arrow())
-        description = con.execute("select * from dataset limit 0").description or []
-    typed = [(column[0], str(column[1])) for column in description]
-    typed += [(name, kind) for name, kind in HIVE_COLUMNS.items() if name not in dict(columns)]
-    selected = ", ".join(sql_text("cast(null as {body}) as {column}", body=kind, column=name) for name, kind in typed)
-    return f"select {selected} where false"
+# DuckDB's name of each type a lake file's column has (as polars writes it and DuckDB reads it back).
+DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.Binary: "BLOB",
+    pl.Date: "DATE",
+}
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """The DuckDB type DuckDB reads a Parquet column of this polars type as."""
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
+    if isinstance(dtype, pl.Struct):
+        fields = (f'"{field.name.replace(chr(34), chr(34) * 2)}" {duckdb_type(field.dtype)}' for field in dtype.fields)
+        return "STRUCT(" + ", ".join(fields) + ")"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
+    try:
+        return DUCKDB_TYPES[dtype.base_type()]
+    except KeyError:
+        raise TypeError(f"no DuckDB type known for a lake column of type {dtype}") from None
 
 
 def no_rows(schema: dict[str, Any]) -> str:
@@ -198,7 +213,10 @@ def no_rows(schema: dict[str, Any]) -> str:
     It names no file, so the view answers wherever the warehouse is opened: a placeholder file written beside the
     warehouse is missing on every machine that pulled the build from a shared catalog (shared.py), and on one
     that was given the warehouse without it."""
-    return _no_rows(tuple(schema.items()))
+    typed = [(name, duckdb_type(dtype)) for name, dtype in schema.items()]
+    typed += [(name, kind) for name, kind in HIVE_COLUMNS.items() if name not in schema]
+    selected = ", ".join(sql_text("cast(null as {body}) as {column}", body=kind, column=name) for name, kind in typed)
+    return f"select {selected} where false"
 
 
 def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
