@@ -357,11 +357,13 @@ def test_a_window_build_finds_neighbouring_events_days_and_weeks_away(tmp_path: 
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 3, 1, tzinfo=UTC))
     hour = datetime(2026, 3, 20, 10, tzinfo=UTC)
-    # a: last seen 10 days before the hour; b: 3 days before; c: 2 days after; each moves in the hour.
+    # a: last seen 10 days before the hour; b: 3 days before; c: 2 days after; d: 10 days after; each moves in the
+    # hour.
     seen = {
         "scooter-a": hour - 10 * 24 * H,
         "scooter-b": hour - 3 * 24 * H,
         "scooter-c": hour + 2 * 24 * H,
+        "scooter-d": hour + 10 * 24 * H,
     }
     for device, at in seen.items():
         write_events(
@@ -386,6 +388,7 @@ def test_a_window_build_finds_neighbouring_events_days_and_weeks_away(tmp_path: 
     assert ended[(uid("scooter-a"), "battery_charged")] == hour + 20 * M
     assert ended[(uid("scooter-b"), "battery_charged")] == hour + 20 * M
     assert ended[(uid("scooter-c"), "trip_start")] == seen["scooter-c"] + 5 * M
+    assert ended[(uid("scooter-d"), "trip_start")] == seen["scooter-d"] + 5 * M
     assert ended[(uid("scooter-a"), "trip_start")] is None
     # Only the intervals: hourly marts have rows only for the hours built, and the hours in between never were.
     assert_same_as_full_build(tmp_path, lake, warehouse, ("vehicle_state_intervals", "staging.stg_mds__events"))

@@ -18,7 +18,9 @@ devices as (
 
 -- Each vehicle's last event before the window and first after it, by their times (an aggregation, no sort of
 -- history). The table is in time order, so a time range reads only its blocks: first the day on either side, then
--- the week before, then the rest, each only for the vehicles still silent (an empty search reads nothing).
+-- the week on either side, then the rest, each only for the vehicles still silent (an empty search reads nothing;
+-- a search of all later history for a few vehicles silent a day after an hour in the middle of a month read most
+-- of the month).
 near as (
     select
         zone_id,
@@ -66,6 +68,21 @@ silent_day_after as (
     select zone_id, device_id from near_devices where after_time is not null
 ),
 
+week_after as (
+    select events.zone_id, events.device_id, min(events.event_time) as after_time,
+    from staging.stg_mds__events as events
+    semi join silent_day_after
+        on events.zone_id = silent_day_after.zone_id and events.device_id = silent_day_after.device_id
+    where events.event_time >= $window_end + interval 1 day and events.event_time < $window_end + interval 7 day
+    group by events.zone_id, events.device_id
+),
+
+silent_week_after as (
+    select zone_id, device_id from silent_day_after
+    except
+    select zone_id, device_id from week_after
+),
+
 neighbour_times as (
     select zone_id, device_id, before_time as event_time from near_devices where before_time is not null
     union all
@@ -80,11 +97,13 @@ neighbour_times as (
     where events.event_time < $window_start - interval 7 day
     group by events.zone_id, events.device_id
     union all
+    select zone_id, device_id, after_time as event_time from week_after
+    union all
     select events.zone_id, events.device_id, min(events.event_time) as event_time,
     from staging.stg_mds__events as events
-    semi join silent_day_after
-        on events.zone_id = silent_day_after.zone_id and events.device_id = silent_day_after.device_id
-    where events.event_time >= $window_end + interval 1 day
+    semi join silent_week_after
+        on events.zone_id = silent_week_after.zone_id and events.device_id = silent_week_after.device_id
+    where events.event_time >= $window_end + interval 7 day
     group by events.zone_id, events.device_id
 ),
 
