@@ -179,7 +179,7 @@ def lake_schemas(lake_dir: LakePath) -> dict[str, tuple[LakePath, dict[str, Any]
 
 
 # DuckDB's name of each type a lake file's column has (as polars writes it and DuckDB reads it back).
-DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+DUCKDB_TYPES: dict[pl.datatypes.DataTypeClass | type[pl.DataType], str] = {
     pl.String: "VARCHAR",
     pl.Boolean: "BOOLEAN",
     pl.Int64: "BIGINT",
@@ -190,7 +190,7 @@ DUCKDB_TYPES: dict[type[pl.DataType], str] = {
 }
 
 
-def duckdb_type(dtype: pl.DataType) -> str:
+def duckdb_type(dtype: pl.DataType | pl.datatypes.DataTypeClass) -> str:
     """The DuckDB type DuckDB reads a Parquet column of this polars type as."""
     if isinstance(dtype, pl.List):
         return duckdb_type(dtype.inner) + "[]"
