@@ -3,8 +3,9 @@
 -- grain: (zone_id, scope, area_id, provider_id, vehicle_type, event_type, interval_start) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, provider_id, vehicle_type ('*': every type), event_type and interval_start
 -- inputs: vehicle_state_intervals, stg_mds__events, stg_mds__vehicles
 -- materialized: incremental(interval_start)
--- As events_hourly counts them (an event of several types counts once for each, in the area where it happened, the
--- place vehicle_state_intervals gives the state it began), in quarters of an hour and split by provider and type.
+-- The one home of where and when an event counts (events_hourly sums these quarters into hours): an event of several
+-- types counts once for each, in the area where it happened (the place vehicle_state_intervals gives the state it
+-- began), in quarters of an hour and split by provider and type.
 -- The vehicle's type is the latest MDS vehicles snapshot's when the quarter is built ('unknown' without one).
 with intervals as (
     select zone_id, device_id, event_id, started_at, area_id, area_type,

@@ -1,81 +1,67 @@
 -- MDS vehicle events counted per event type, zone, zone area and UTC hour (MDS Metrics events.[event_type].count).
 -- grain: (zone_id, hour, event_type, scope, area_id) one row per zone_id, hour, event_type, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area) and area_id
--- inputs: vehicle_state_intervals, stg_mds__events, int_zone_timezones
+-- inputs: int_metrics_events, int_zone_area_labels, int_zone_timezones
 -- materialized: incremental(hour)
--- An event counts once for each of its event_types, in the hour it happened and the area where it happened: the
--- place vehicle_state_intervals gives the state the event began, so these counts and occupancy_hourly agree on
--- where things happened. Only the event types that occurred have rows.
-with intervals as (
-    select zone_id, event_id, started_at, area_id, area_type, area_label,
-    from main.vehicle_state_intervals
-    where started_at >= $window_start and started_at < $window_end
-),
-
-events as (
-    select zone_id, event_id, event_types,
-    from staging.stg_mds__events
-    where event_time >= $window_start and event_time < $window_end
-),
-
-typed as (
+-- The hour's four quarters of core.int_metrics_events (every vehicle type, '*'), summed over providers: one
+-- definition of where and when an event counts for the marts, the city reports and the MDS Metrics API. An event
+-- counts once for each of its event_types, in the hour it happened and the area where it happened: the place
+-- vehicle_state_intervals gives the state the event began, so these counts and occupancy_hourly agree on where
+-- things happened. Only the event types that occurred have rows. An area is named as the zone API named it when the
+-- hour began (one added within the hour, as it was named when added), as the other hourly marts name theirs.
+with pieces as (
     select
-        intervals.zone_id,
-        time_bucket(interval 1 hour, intervals.started_at) as hour,
-        unnest(list_distinct(events.event_types)) as event_type,
-        intervals.area_id,
-        intervals.area_type,
-        intervals.area_label,
-        intervals.started_at,
-    from intervals
-    inner join events on intervals.zone_id = events.zone_id and intervals.event_id = events.event_id
+        zone_id,
+        time_bucket(interval 1 hour, interval_start) as hour,
+        event_type,
+        scope,
+        area_id,
+        cast(sum(event_count) as bigint) as event_count,
+    from core.int_metrics_events
+    where vehicle_type = '*' and interval_start >= $window_start and interval_start < $window_end
+    group by all
 ),
 
-scoped as (
-    select * exclude (area_type, area_label), if(area_type = 'outside', 'outside', 'area') as scope, area_type, area_label,
-    from typed
-    union all by name
+-- Each area's type and label in force at the hour's start: of the runs of names overlapping the hour, the first.
+named as (
     select
-        * exclude (area_id, area_type, area_label),
-        null::varchar as area_id,
-        'zone' as scope,
-        'zone' as area_type,
-        'Whole zone' as area_label,
-    from typed
+        areas.zone_id,
+        areas.area_id,
+        areas.hour,
+        arg_min(labels.area_type, labels.span_start) as area_type,
+        arg_min(labels.area_label, labels.span_start) as area_label,
+    from (select distinct zone_id, area_id, hour, from pieces where scope = 'area') as areas
+    inner join core.int_zone_area_labels as labels
+        on areas.zone_id = labels.zone_id
+        and areas.area_id = labels.area_id
+        and labels.span_start < areas.hour + interval 1 hour
+        and labels.span_end > areas.hour
+    group by all
 ),
 
 systems as (
     select zone_id, timezone from core.int_zone_timezones
 ),
 
-counted as (
-    select
-        zone_id,
-        hour,
-        event_type,
-        scope,
-        area_id,
-        any_value(area_type) as area_type,
-        -- An area renamed within the hour keeps the name in force at its last event.
-        arg_max(area_label, started_at) as area_label,
-        count(*) as event_count,
-    from scoped
-    group by zone_id, hour, event_type, scope, area_id
-),
-
 final as (
     select
-        counted.zone_id,
-        counted.hour,  -- Start of the UTC hour in which the events happened.
-        timezone(systems.timezone, counted.hour)
+        pieces.zone_id,
+        pieces.hour,  -- Start of the UTC hour in which the events happened.
+        timezone(systems.timezone, pieces.hour)
             as hour_local,  -- hour in the zone's local time zone (naive local timestamp).
-        counted.event_type,  -- The MDS event type (an event of several types counts once for each).
-        counted.scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).
-        counted.area_id,  -- The most specific zone area containing the events (null for the other scopes).
-        counted.area_type,  -- That area's type, 'outside' in no area, or 'zone' for the whole zone.
-        counted.area_label,  -- A readable label: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
-        counted.event_count,  -- Events of the type there in the hour (events.[event_type].count).
-    from counted
-    left join systems on counted.zone_id = systems.zone_id
+        pieces.event_type,  -- The MDS event type (an event of several types counts once for each).
+        pieces.scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).
+        pieces.area_id,  -- The most specific zone area containing the events (null for the other scopes).
+        case pieces.scope when 'zone' then 'zone' when 'outside' then 'outside' else named.area_type end
+            as area_type,  -- That area's type, 'outside' in no area, or 'zone' for the whole zone.
+        case pieces.scope
+            when 'zone' then 'Whole zone'
+            when 'outside' then 'Outside every area'
+            else coalesce(named.area_label, pieces.area_id)
+        end as area_label,  -- A readable label: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
+        pieces.event_count,  -- Events of the type there in the hour (events.[event_type].count).
+    from pieces
+    left join systems on pieces.zone_id = systems.zone_id
+    left join named on pieces.zone_id = named.zone_id and pieces.area_id = named.area_id and pieces.hour = named.hour
 )
 
 select * from final
