@@ -286,3 +286,28 @@ def test_trip_medians_and_deviations_roll_up_from_the_pieces(tmp_path: Path) -> 
         "distance_median_m": statistics.median(metres),
         "distance_std_m": pytest.approx(statistics.pstdev(metres)),
     }
+
+
+def test_events_name_their_areas_as_the_hour_began(tmp_path: Path) -> None:
+    """events_hourly names an area as the zone API named it when the hour began, as the other hourly marts do: area
+    A renamed at 08:30 keeps "Old Town" for an event at 08:45; area C, added at 08:30, is named as it was added."""
+    in_quay = (CENTER[0] - 0.01, CENTER[1] - 0.01)
+    quay = area("C", "parking-spot", (in_quay[0] - 0.001, in_quay[1] - 0.001), (in_quay[0] + 0.001, in_quay[1] + 0.001))
+    quay["name"] = "New Quay"
+    lake = tmp_path / "lake"
+    events = [
+        event("v1", "v1", T0 + 45 * M, "provider_drop_off", "available", location=IN_OLD_TOWN),
+        event("v2", "v2", T0 + 45 * M, "provider_drop_off", "available", location=in_quay),
+    ]
+    write_hours(lake, ZONE, [], events)
+    write_system_information(lake, ZONE, T0 - 24 * H)
+    write_zone_areas(lake, ZONE, T0 - 24 * H, _areas("Old Town"))
+    write_zone_areas(lake, ZONE, T0 + 30 * M, [*_areas("Gamla stan"), quay])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    by = "zone_id, hour, event_type, scope, area_id"
+    rows = "select area_id, area_type, area_label, event_count from events_hourly where scope = 'area' order by area_id"
+    assert query(warehouse, rows).rows() == [("A", "no-parking", "Old Town", 1), ("C", "parking-spot", "New Quay", 1)]
+    full = table(warehouse, "events_hourly", by)
+    warehouse.build(window=(T0, T0 + H))
+    assert table(warehouse, "events_hourly", by).equals(full)
