@@ -5,6 +5,7 @@ Everything runs on real files under tmp_path; the only monkeypatching injects a 
 
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -282,9 +283,13 @@ def test_snapshots_keep_one_file_per_capture(lake: Lake) -> None:
 # --- Atomicity -----------------------------------------------------------------------------------------------------
 
 
-def _partial_write_then_fail(self: pl.DataFrame, file: Any, **_: Any) -> None:
-    Path(file).write_bytes(b"PAR1" + b"\x00" * 64)  # the start of a Parquet file, then the disk fills up
+def _fails_while_encoding(self: pl.DataFrame, file: Any, **_: Any) -> None:
+    file.write(b"PAR1" + b"\x00" * 64)  # the start of a Parquet file, then the machine runs out of room
     raise OSError(28, "No space left on device")
+
+
+def _disk_fills_before_it_is_on_disk(descriptor: int) -> None:
+    raise OSError(28, "No space left on device")  # as a delayed allocation reports it, at fsync
 
 
 def _replace_fails(self: Path, target: Any) -> Path:
@@ -293,11 +298,15 @@ def _replace_fails(self: Path, target: Any) -> Path:
 
 @pytest.mark.parametrize(
     ("owner", "name", "crash"),
-    [(pl.DataFrame, "write_parquet", _partial_write_then_fail), (Path, "replace", _replace_fails)],
-    ids=["crash-while-writing", "crash-on-rename"],
+    [
+        (pl.DataFrame, "write_parquet", _fails_while_encoding),
+        (os, "fsync", _disk_fills_before_it_is_on_disk),
+        (Path, "replace", _replace_fails),
+    ],
+    ids=["crash-while-encoding", "crash-while-writing", "crash-on-rename"],
 )
 def test_a_crashed_write_leaves_the_previous_version_intact(
-    lake: Lake, monkeypatch: pytest.MonkeyPatch, owner: type, name: str, crash: Any
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, owner: object, name: str, crash: Any
 ) -> None:
     write_partition(lake, TRIPS, PART, PAGES, WINDOW)
     path = lake.data_path(PART)
@@ -325,12 +334,12 @@ import polars as pl
 from pipelines.lake.store import Lake, Partition
 
 
-def die_mid_write(self, file, **kwargs):
-    Path(file).write_bytes(b"PAR1" + b"\\x00" * 64)
-    os._exit(137)  # killed: no exception handler, no finally
+def die_mid_write(descriptor):
+    os.write(descriptor, b"PAR1" + b"\\x00" * 64)
+    os._exit(137)  # killed before the file is on disk: no exception handler, no finally
 
 
-pl.DataFrame.write_parquet = die_mid_write
+os.fsync = die_mid_write
 Lake(Path(sys.argv[1])).write_data(
     Partition("mds_trips", "1", datetime.fromisoformat(sys.argv[2])), pl.DataFrame({"trip_id": ["x"]})
 )

@@ -118,41 +118,64 @@ def make_private_folder(folder: Path) -> None:
         path.chmod(PRIVATE_FOLDER)
 
 
-def write_whole(path: LakePath, write: Callable[[Path | IO[bytes]], object], *, private: bool = False) -> int:
+def write_whole(path: LakePath, write: Callable[[IO[bytes]], object], *, private: bool = False) -> int:
     """Write a file so that readers see the previous version or the new one, never part of it; returns its size.
 
-    `write` writes the file's content to the path or binary stream it is given. A `private` file is its owner's
-    alone from its first byte (0600, made before anything is written to it; new folders 0700).
+    `write` writes the file's content to the binary stream it is given: a buffer in memory, so that the file is
+    then written, fsync'd and renamed into place with one descriptor (or uploaded in one request). A `private`
+    file is its owner's alone from its first byte (0600, made so by the call that creates it; new folders 0700).
     """
     if private and is_remote(path):
         raise ValueError(f"{path}: a private file needs a local folder (object storage has no owner-only files)")
+    buffer = io.BytesIO()
+    write(buffer)
+    body = buffer.getbuffer()
     if is_remote(path):
-        buffer = io.BytesIO()
-        write(buffer)
-        body = buffer.getvalue()
-        path.write_bytes(body)  # one PUT: the object appears whole
+        path.write_bytes(bytes(body))  # one PUT: the object appears whole
         return len(body)
     local = path
     if private:
         make_private_folder(local.parent)
     else:
         local.parent.mkdir(parents=True, exist_ok=True)
-    # Left by a writer that crashed: invisible to readers, and nobody will finish it. Any name in the folder, not
-    # only this file's: a rerun writes its raw response under its own delivery's name, not the crashed one's.
-    for stale in local.parent.glob(".*.tmp"):
-        if not _writer_alive(stale):
-            stale.unlink(missing_ok=True)
+    _remove_crashed_writes(local.parent)
     tmp = local.with_name(f".{local.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        if private:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-        write(tmp)
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE if private else 0o666)
+        with os.fdopen(descriptor, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(descriptor)
         tmp.replace(local)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-    return local.stat().st_size
+        raise
+    return len(body)
+
+
+def _remove_crashed_writes(folder: Path) -> None:
+    """Delete the temporary files of writers that crashed: invisible to readers, and nobody will finish them.
+    Any name in the folder, not only the file being written: a rerun writes its raw response under its own
+    delivery's name, not the crashed one's. One listing with plain name tests: this runs before every file the lake
+    writes, and a glob costs more."""
+    with os.scandir(folder) as entries:
+        names = [entry.name for entry in entries]
+    stale = [folder / name for name in names if name.startswith(".") and name.endswith(".tmp") and len(name) > 5]
+    for path in stale:
+        if not _writer_alive(path):
+            path.unlink(missing_ok=True)
+
+
+def names_in(folder: LakePath) -> list[str]:
+    """The names of the files and folders in `folder` (none when it does not exist): one listing, which callers
+    filter with plain string tests instead of a glob per pattern."""
+    if is_remote(folder):
+        return [path.name for path in folder.glob("*")]
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def remove(path: LakePath) -> None:
@@ -198,6 +221,7 @@ __all__ = [
     "is_remote",
     "lake_root",
     "make_private_folder",
+    "names_in",
     "readable",
     "remove",
     "storage_options",

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake.datasets import Quarantined
-from pipelines.lake.filesystem import LakePath, lake_root, remove, write_whole
+from pipelines.lake.filesystem import LakePath, lake_root, names_in, remove, write_whole
 from pipelines.lake.fingerprint import FINGERPRINT_KEY
 
 ZONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -140,17 +140,15 @@ class Partition:
         return Path(f"zone_id={self.zone_id}", f"date={h:%Y-%m-%d}", f"hour={h:%H}")
 
 
-def _gzip_writer(body: bytes) -> Callable[[Path | IO[bytes]], object]:
+def _is_raw_page(name: str) -> bool:
+    """A kept page's file name, `{stem}.page-{N}.json.gz` (not a temporary file being written)."""
+    return ".page-" in name and name.endswith(".json.gz") and not name.startswith(".")
+
+
+def _gzip_writer(body: bytes) -> Callable[[IO[bytes]], object]:
     # Level 1: on MDS pages 1.2x faster than 3 and 2.3x faster than 6, for 4% (10%) more bytes.
     compressed = gzip.compress(body, compresslevel=1, mtime=0)
-
-    def write(target: Path | IO[bytes]) -> None:
-        if isinstance(target, Path):
-            target.write_bytes(compressed)
-        else:
-            target.write(compressed)
-
-    return write
+    return lambda target: target.write(compressed)
 
 
 class Lake:
@@ -161,7 +159,7 @@ class Lake:
         self.private = private
         """Every file the lake writes is its owner's alone (0600, folders 0700): the insurance trips' lake."""
 
-    def _atomic_write(self, path: LakePath, write: Callable[[Path | IO[bytes]], object]) -> int:
+    def _atomic_write(self, path: LakePath, write: Callable[[IO[bytes]], object]) -> int:
         return write_whole(path, write, private=self.private)
 
     def dataset_dir(self, dataset: str) -> LakePath:
@@ -189,14 +187,20 @@ class Lake:
 
     def raw_deliveries(self, p: Partition) -> list[str]:
         """The stems of the hourly partition's kept raw responses, oldest first (a legacy `response` first)."""
-        stems = {page.name.split(".page-")[0] for page in self.raw_dir(p).glob("*.page-*.json.gz")}
+        stems = {name.split(".page-")[0] for name in names_in(self.raw_dir(p)) if _is_raw_page(name)}
         deliveries = sorted(stem for stem in stems if stem.startswith("delivery-"))
         return ([LEGACY_RAW_STEM] if LEGACY_RAW_STEM in stems else []) + deliveries
+
+    def _raw_pages(self, p: Partition, stem: str) -> list[LakePath]:
+        """The kept pages of the raw response `stem`, in page order."""
+        folder = self.raw_dir(p)
+        prefix = f"{stem}.page-"
+        return [folder / name for name in sorted(names_in(folder)) if name.startswith(prefix) and _is_raw_page(name)]
 
     def same_raw(self, p: Partition, pages: list[bytes], stem: str) -> bool:
         """Whether the raw response kept under `stem` is exactly `pages` (decompressing is cheaper than
         compressing the new pages to compare)."""
-        kept = sorted(self.raw_dir(p).glob(f"{stem}.page-*.json.gz"))
+        kept = self._raw_pages(p, stem)
         if len(kept) != len(pages):
             return False
         return all(gzip.decompress(path.read_bytes()) == body for path, body in zip(kept, pages, strict=True))
@@ -205,16 +209,19 @@ class Lake:
         self, p: Partition, frame: pl.DataFrame | pa.Table, stem: str = "part-0", fingerprint: str | None = None
     ) -> int:
         """Replace the partition's data file with `frame`: a Polars frame, or an Arrow table written by pyarrow
-        (the same Parquet types; the hourly path hands Arrow over to spare a conversion per partition).
-        `fingerprint` (pipelines/lake/fingerprint.py) goes in its footer."""
+        (the same Parquet types; the hourly path hands Arrow over). `fingerprint` (pipelines/lake/fingerprint.py)
+        goes in its footer."""
         metadata = {FINGERPRINT_KEY: fingerprint} if fingerprint is not None else None
         if isinstance(frame, pa.Table):
             table = frame.replace_schema_metadata({**(frame.schema.metadata or {}), **(metadata or {})})
+            # No dictionary pages: a partition's ids and times rarely repeat, and zstd takes what does. Measured on
+            # MDS partitions of 90 to 19,000 rows: files 4-14% smaller, written up to a third faster.
             return self._atomic_write(
-                self.data_path(p, stem), lambda target: pq.write_table(table, target, compression="zstd")
+                self.data_path(p, stem),
+                lambda target: pq.write_table(table, target, compression="zstd", use_dictionary=False),
             )
         return self._atomic_write(
-            self.data_path(p, stem), lambda path: frame.write_parquet(path, compression="zstd", metadata=metadata)
+            self.data_path(p, stem), lambda target: frame.write_parquet(target, compression="zstd", metadata=metadata)
         )
 
     def write_quarantine(
@@ -251,14 +258,13 @@ class Lake:
         for n, body in enumerate(pages):
             total += self._atomic_write(folder / f"{stem}.page-{n:04d}.json.gz", _gzip_writer(body))
         # Fewer pages than last time: drop the leftovers so the raw folder matches the partition exactly.
-        for stale in folder.glob(f"{stem}.page-*.json.gz"):
+        for stale in self._raw_pages(p, stem):
             if int(stale.name.split(".page-")[1][:4]) >= len(pages):
                 remove(stale)
         return total
 
     def read_raw(self, p: Partition, stem: str = "response") -> list[bytes]:
-        pages = sorted(self.raw_dir(p).glob(f"{stem}.page-*.json.gz"))
-        return [gzip.decompress(page.read_bytes()) for page in pages]
+        return [gzip.decompress(page.read_bytes()) for page in self._raw_pages(p, stem)]
 
     def holds_hour(self, p: Partition) -> bool:
         """Whether the hourly partition's whole hour is in the lake: a delivery, or a complete import of it."""
