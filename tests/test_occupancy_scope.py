@@ -311,3 +311,38 @@ def test_events_name_their_areas_as_the_hour_began(tmp_path: Path) -> None:
     full = table(warehouse, "events_hourly", by)
     warehouse.build(window=(T0, T0 + H))
     assert table(warehouse, "events_hourly", by).equals(full)
+
+
+def test_an_area_added_within_the_hour_is_named_as_it_was_added(tmp_path: Path) -> None:
+    """area_trips_hourly, occupancy_hourly and gbfs_occupancy_hourly name area C, which the zone API added at 08:30, in
+    the 08:00 hour as it was added (its type and name, not its id alone), as events_hourly does (window build == full
+    build)."""
+    in_quay = (CENTER[0] - 0.01, CENTER[1] - 0.01)
+    quay = area("C", "parking-spot", (in_quay[0] - 0.001, in_quay[1] - 0.001), (in_quay[0] + 0.001, in_quay[1] + 0.001))
+    quay["name"] = "New Quay"
+    lake = tmp_path / "lake"
+    events = [
+        event("v1-start", "v1", T0 + 35 * M, "trip_start", "on_trip", trips=["t"], location=in_quay),
+        event("v1-end", "v1", T0 + 50 * M, "trip_end", "available", trips=["t"], location=in_quay),
+    ]
+    write_hours(lake, ZONE, [trip("t", "v1", T0 + 35 * M, T0 + 50 * M, start_at=in_quay, end_at=in_quay)], events)
+    write_system_information(lake, ZONE, T0 - 24 * H)
+    write_zone_areas(lake, ZONE, T0 - 24 * H, _areas("Old Town"))
+    write_zone_areas(lake, ZONE, T0 + 30 * M, [*_areas("Old Town"), quay])
+    write_gbfs_snapshot(lake, ZONE, T0 + 55 * M, [gbfs_vehicle("g1", in_quay)])
+    warehouse = Warehouse(tmp_path / "w.duckdb", lake)
+    warehouse.build()
+    named = {
+        "area_trips_hourly": "zone_id, hour, location, scope, area_id",
+        "occupancy_hourly": "zone_id, scope, area_id, hour, vehicle_state",
+        "gbfs_occupancy_hourly": "zone_id, scope, area_id, hour, vehicle_state",
+    }
+    for mart in named:
+        rows = f"select distinct area_type, area_label from {mart} where area_id = 'C' and hour = '{T0.isoformat()}'"
+        assert query(warehouse, rows).rows() == [("parking-spot", "New Quay")], mart
+    trips = "select location, trip_count from area_trips_hourly where area_id = 'C' order by location"
+    assert query(warehouse, trips).rows() == [("end", 1), ("start", 1)]
+    full = {mart: table(warehouse, mart, by) for mart, by in named.items()}
+    warehouse.build(window=(T0, T0 + H))
+    for mart, by in named.items():
+        assert table(warehouse, mart, by).equals(full[mart]), mart

@@ -8,6 +8,9 @@
 -- name in the rows before the rename. Runs, not snapshots: an area named alike for a year is one row, so a join on
 -- (zone_id, area_id) and the time finds one or two candidates. The zone's first snapshot also governs every earlier
 -- time (as int_zone_area_versions does for placement); a run lasts until the area's next run, or for ever.
+-- Hourly marts name an area as it was named when the hour began, by the hour's start in [hour_span_start, span_end):
+-- an area the zone API added within an hour has no run at the hour's start, so its first run names that hour too
+-- (the first name overlapping the hour). Its runs still follow one another, so every hour finds one run at most.
 with areas as (
     select
         zone_id,
@@ -46,6 +49,11 @@ final as (
             lead(valid_from) over (partition by zone_id, area_id order by valid_from),
             timestamptz '9999-12-31 00:00:00+00'
         ) as span_end,  -- ... to span_end (exclusive).
+        if(
+            not is_first and lag(valid_from) over (partition by zone_id, area_id order by valid_from) is null,
+            time_bucket(interval 1 hour, valid_from),
+            span_start
+        ) as hour_span_start,  -- The run names the hours starting from hour_span_start (inclusive) to span_end: span_start, or the start of the hour the zone API added the area in.
         area_type,  -- The zone API's area type (operations, parking-spot, no-parking, ...).
         area_name,  -- The zone API's name of the area (null when it gives none).
         coalesce(area_name, area_type || ' ' || area_id)

@@ -12,7 +12,7 @@
 -- the area it started in, and at its end in those it ended in (both placed in the zone's areas in force at its end).
 -- A window build recounts, whole, every hour its trips started or ended in (a trip arrives with its end and may have
 -- started hours before) and its own hours: the hours core.int_metrics_trips recounted. An area is named as the zone
--- API named it when the hour began.
+-- API named it when the hour began (one added within the hour, as it was named when added).
 with window_trips as (
     select zone_id, start_time, end_time, from main.trips
     where end_time >= $window_start and end_time < $window_end
@@ -82,9 +82,9 @@ systems as (
     select zone_id, timezone from core.int_zone_timezones
 ),
 
--- Each area row's area as the zone API named it when the hour began.
+-- Each area row's area as the zone API named it when the hour began (one added within the hour, as it was added).
 labels as (
-    select zone_id, area_id, span_start, span_end, area_type, area_label, from core.int_zone_area_labels
+    select zone_id, area_id, hour_span_start, span_end, area_type, area_label, from core.int_zone_area_labels
 ),
 
 final as (
@@ -122,7 +122,7 @@ final as (
     left join labels
         on pieces.zone_id = labels.zone_id
         and pieces.area_id = labels.area_id
-        and pieces.hour >= labels.span_start
+        and pieces.hour >= labels.hour_span_start
         and pieces.hour < labels.span_end
 )
 

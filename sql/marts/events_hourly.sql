@@ -21,23 +21,6 @@ with pieces as (
     group by all
 ),
 
--- Each area's type and label in force at the hour's start: of the runs of names overlapping the hour, the first.
-named as (
-    select
-        areas.zone_id,
-        areas.area_id,
-        areas.hour,
-        arg_min(labels.area_type, labels.span_start) as area_type,
-        arg_min(labels.area_label, labels.span_start) as area_label,
-    from (select distinct zone_id, area_id, hour, from pieces where scope = 'area') as areas
-    inner join core.int_zone_area_labels as labels
-        on areas.zone_id = labels.zone_id
-        and areas.area_id = labels.area_id
-        and labels.span_start < areas.hour + interval 1 hour
-        and labels.span_end > areas.hour
-    group by all
-),
-
 systems as (
     select zone_id, timezone from core.int_zone_timezones
 ),
@@ -51,17 +34,22 @@ final as (
         pieces.event_type,  -- The MDS event type (an event of several types counts once for each).
         pieces.scope,  -- What the row counts: 'zone' (the whole zone), 'area' (one zone area) or 'outside' (in no area).
         pieces.area_id,  -- The most specific zone area containing the events (null for the other scopes).
-        case pieces.scope when 'zone' then 'zone' when 'outside' then 'outside' else named.area_type end
+        case pieces.scope when 'zone' then 'zone' when 'outside' then 'outside' else labels.area_type end
             as area_type,  -- That area's type, 'outside' in no area, or 'zone' for the whole zone.
         case pieces.scope
             when 'zone' then 'Whole zone'
             when 'outside' then 'Outside every area'
-            else coalesce(named.area_label, pieces.area_id)
+            else coalesce(labels.area_label, pieces.area_id)
         end as area_label,  -- A readable label: the area's name (else its type and id), 'Whole zone' or 'Outside every area'.
         pieces.event_count,  -- Events of the type there in the hour (events.[event_type].count).
     from pieces
     left join systems on pieces.zone_id = systems.zone_id
-    left join named on pieces.zone_id = named.zone_id and pieces.area_id = named.area_id and pieces.hour = named.hour
+    -- Each area row's area as the zone API named it when the hour began (one added within the hour, as it was added).
+    left join core.int_zone_area_labels as labels
+        on pieces.zone_id = labels.zone_id
+        and pieces.area_id = labels.area_id
+        and pieces.hour >= labels.hour_span_start
+        and pieces.hour < labels.span_end
 )
 
 select * from final

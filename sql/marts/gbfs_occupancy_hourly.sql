@@ -140,7 +140,7 @@ final as (
     left join core.int_zone_area_labels as labels
         on hourly.zone_id = labels.zone_id
         and hourly.area_id = labels.area_id
-        and hourly.hour >= labels.span_start
+        and hourly.hour >= labels.hour_span_start
         and hourly.hour < labels.span_end
 )
 

@@ -14,7 +14,8 @@
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
 -- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
 -- rows whether built whole or by hour. Both the zone-wide rows and those of vehicles in no area have a null
--- area_id: `scope` tells them apart. An area is named as the zone API named it when the hour began.
+-- area_id: `scope` tells them apart. An area is named as the zone API named it when the hour began (one added
+-- within the hour, as it was named when added).
 -- Warm-up hours (the first hours of a zone's history, or after a gap, while a vehicle parked and silent since before
 -- may still be missing: core.int_warm_up_hours) are kept and flagged, not dropped: their counts are lower bounds,
 -- exact for every vehicle the lake has heard from. Averages over a period should leave them out.
@@ -121,9 +122,9 @@ local_hours as (
     left join core.int_warm_up_hours as warm_up on hours.zone_id = warm_up.zone_id and hours.hour = warm_up.hour
 ),
 
--- Each area row's area as the zone API named it when the hour began.
+-- Each area row's area as the zone API named it when the hour began (one added within the hour, as it was added).
 labels as (
-    select zone_id, area_id, span_start, span_end, area_name, area_label, from core.int_zone_area_labels
+    select zone_id, area_id, hour_span_start, span_end, area_name, area_label, from core.int_zone_area_labels
 ),
 
 final as (
@@ -153,7 +154,7 @@ final as (
     left join labels
         on hourly.zone_id = labels.zone_id
         and hourly.area_id = labels.area_id
-        and hourly.hour >= labels.span_start
+        and hourly.hour >= labels.hour_span_start
         and hourly.hour < labels.span_end
 )
 
