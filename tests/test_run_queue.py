@@ -355,65 +355,6 @@ class Scheduler:
         self.stack.close()
 
 
-@pytest.mark.slow
-@pytest.mark.integration
-def test_one_ingestion_at_a_time_and_a_killed_worker_frees_its_slot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two scheduled hourly runs: the second stays queued while the first runs; kill -9 of the first's worker
-    fails it (its code server sees the process die) and the queue launches the second."""
-    home = write_instance(tmp_path / "home")
-    tick = next_tick(datetime.now(UTC))
-    # The hour the first run asks for is answered 202 (not compiled yet): it waits to retry, and holds its slot.
-    clock = FixedClock(tick - timedelta(minutes=1))
-    start = tick.replace(minute=0) - timedelta(days=1)
-    provider = make_provider(clock, start=start, days=2, vehicles=20, zones=("1", "145"))
-    with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
-        env = pipeline_env(url, tmp_path, FLEETLAKE_NOT_READY_RETRY_SECONDS="600")
-        for name in ("FLEETLAKE_LOOKBACK_HOURS", "FLEETLAKE_NOT_READY_RETRY_SECONDS"):
-            monkeypatch.setenv(name, env[name])
-        with (
-            dg.DagsterInstance.from_config(str(home)) as instance,
-            daemon(home, env, cwd=tmp_path),
-        ):
-            scheduler = Scheduler(instance)
-            try:
-                (first,) = scheduler.tick(tick + timedelta(minutes=1))
-                (second,) = scheduler.tick(tick + timedelta(hours=1, minutes=1))
-            finally:
-                scheduler.close()
-            for run in (first, second):
-                assert run.tags[INGEST_TAG] == "voi"
-                assert run.tags[MAX_RUNTIME_TAG] == str(HOURLY_MAX_RUNTIME_S)
-                assert run.tags["dagster/schedule_name"] == "mds_hourly_schedule"
-            wait_for("the first run to start", lambda: status(instance, first.run_id) in IN_PROGRESS, home=home)
-            wait_for("its worker", lambda: worker_pid(instance, first.run_id) is not None, home=home)
-            # Two more passes of the run queue: the second run is still queued (it has free run slots, not the tag).
-            seen = daemon_iterations(instance, "QUEUED_RUN_COORDINATOR")
-            wait_for("a queue pass", lambda: daemon_iterations(instance, "QUEUED_RUN_COORDINATOR") > seen)
-            seen = daemon_iterations(instance, "QUEUED_RUN_COORDINATOR")
-            wait_for("a queue pass", lambda: daemon_iterations(instance, "QUEUED_RUN_COORDINATOR") > seen)
-            assert status(instance, second.run_id) == dg.DagsterRunStatus.QUEUED
-            assert status(instance, first.run_id) in IN_PROGRESS
-
-            pid = worker_pid(instance, first.run_id)
-            assert pid is not None
-            os.kill(pid, signal.SIGKILL)
-            wait_for(
-                "the killed run to fail",
-                lambda: status(instance, first.run_id) == dg.DagsterRunStatus.FAILURE,
-                home=home,
-            )
-            messages = [r.message for r in instance.all_logs(first.run_id)]
-            assert any("was terminated by signal 9 (SIGKILL)" in m for m in messages)
-            wait_for(
-                "the second run to be launched",
-                lambda: status(instance, second.run_id) != dg.DagsterRunStatus.QUEUED,
-                home=home,
-            )
-            assert status(instance, second.run_id) != dg.DagsterRunStatus.FAILURE
-
-
 # --- chaos: kill -9 during ingestion and during the warehouse build ------------------------------------------------
 
 CHAOS_SEED = 12
@@ -490,14 +431,17 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Backfills killed with -9 at seeded random moments of the ingestion and of the warehouse build, then run
-    again: the lake and every relation of the warehouse equal a clean run's; the killed runs, left "started" in
-    the instance, are failed by run monitoring, and the daemon launches the next scheduled run."""
+    again: the lake and every relation of the warehouse equal a clean run's. Then a real daemon: the killed runs,
+    left "started" in the instance, are failed by run monitoring; of two scheduled hourly runs the second stays
+    queued while the first runs (one ingestion at a time); kill -9 of the first's worker fails it and frees its
+    slot, and the second is launched and succeeds."""
     rng = random.Random(CHAOS_SEED)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     yesterday = now.replace(hour=0) - timedelta(days=1)
     first_hour = yesterday + timedelta(hours=12)  # an afternoon in Stockholm and Berlin: trips to ingest
     clock = FixedClock(now + timedelta(minutes=20))  # every hour before now is compiled
-    provider = make_provider(clock, start=yesterday, days=2, vehicles=40, zones=("1", "145"))
+    # Three days: the scheduled runs ask for the hours now and now + 1, which may be tomorrow's.
+    provider = make_provider(clock, start=yesterday, days=3, vehicles=40, zones=("1", "145"))
     home = write_instance(tmp_path / "home")
     clean, chaos = tmp_path / "clean", tmp_path / "chaos"
     with running(ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=1_000_000)) as url:
@@ -607,10 +551,15 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
             assert chaos_marts[name] == rows, name
 
         # The two killed runs are "started" for ever as far as the instance knows, and hold the ingestion slot:
-        # run monitoring fails them once their maximum runtime has passed; then the next scheduled run is launched.
-        clock.advance(timedelta(hours=2).total_seconds())
-        monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")
-        with dg.DagsterInstance.from_config(str(home)) as instance, daemon(home, env, cwd=tmp_path):
+        # run monitoring fails them once their maximum runtime has passed; then the queue launches the scheduled
+        # runs, one ingestion at a time. The first asks for an hour the provider has not compiled yet (202): it
+        # waits to retry, holding its slot, and the second stays queued (it has free run slots, not the tag). kill
+        # -9 of the first's run worker fails it (its code server sees the process die) and the queue launches the
+        # second, which succeeds once the provider has compiled its hours.
+        monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")  # each scheduled run asks for its hour alone
+        clock.set(now + timedelta(hours=1, minutes=4))  # the hour `now` has ended, not yet compiled
+        waiting = {**env, "FLEETLAKE_NOT_READY_RETRY_SECONDS": "600"}
+        with dg.DagsterInstance.from_config(str(home)) as instance, daemon(home, waiting, cwd=tmp_path):
             runs = instance.get_runs()
             assert {r.run_id for r in runs if r.status == dg.DagsterRunStatus.STARTED} == set(killed)
             killed_runs = [r for r in runs if r.run_id in killed]
@@ -618,9 +567,15 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
             assert [r.status for r in runs if r.run_id not in killed] == [dg.DagsterRunStatus.SUCCESS]
             scheduler = Scheduler(instance)
             try:
-                (scheduled,) = scheduler.tick(next_tick(datetime.now(UTC)) + timedelta(minutes=1))
+                # The ticks after the hours `now` (202 at the provider's clock) and now + 1.
+                (first,) = scheduler.tick(now + timedelta(hours=1, minutes=6))
+                (second,) = scheduler.tick(now + timedelta(hours=2, minutes=6))
             finally:
                 scheduler.close()
+            for run in (first, second):
+                assert run.tags[INGEST_TAG] == "voi"
+                assert run.tags[MAX_RUNTIME_TAG] == str(HOURLY_MAX_RUNTIME_S)
+                assert run.tags["dagster/schedule_name"] == "mds_hourly_schedule"
             wait_for(
                 "run monitoring to fail the killed runs",
                 lambda: all(status(instance, run_id) == dg.DagsterRunStatus.FAILURE for run_id in killed),
@@ -630,14 +585,35 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
             for run_id in killed:
                 messages = [r.message for r in instance.all_logs(run_id)]
                 assert any(f"maximum runtime of {RUN_MAX_RUNTIME_S} seconds" in m for m in messages)
+            wait_for("the first run to start", lambda: status(instance, first.run_id) in IN_PROGRESS, home=home)
+            wait_for("its worker", lambda: worker_pid(instance, first.run_id) is not None, home=home)
+            # Two more passes of the run queue: the second run is still queued.
+            seen = daemon_iterations(instance, "QUEUED_RUN_COORDINATOR")
+            wait_for("a queue pass", lambda: daemon_iterations(instance, "QUEUED_RUN_COORDINATOR") > seen)
+            seen = daemon_iterations(instance, "QUEUED_RUN_COORDINATOR")
+            wait_for("a queue pass", lambda: daemon_iterations(instance, "QUEUED_RUN_COORDINATOR") > seen)
+            assert status(instance, second.run_id) == dg.DagsterRunStatus.QUEUED
+            assert status(instance, first.run_id) in IN_PROGRESS
+
+            pid = worker_pid(instance, first.run_id)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            clock.set(now + timedelta(hours=2, minutes=20))  # the second run's hour, now + 1, is compiled
             wait_for(
-                "the scheduled run to be launched",
-                lambda: status(instance, scheduled.run_id) != dg.DagsterRunStatus.QUEUED,
+                "the killed run to fail",
+                lambda: status(instance, first.run_id) == dg.DagsterRunStatus.FAILURE,
+                home=home,
+            )
+            messages = [r.message for r in instance.all_logs(first.run_id)]
+            assert any("was terminated by signal 9 (SIGKILL)" in m for m in messages)
+            wait_for(
+                "the second run to be launched",
+                lambda: status(instance, second.run_id) != dg.DagsterRunStatus.QUEUED,
                 home=home,
             )
             wait_for(
-                "the scheduled run to succeed",
-                lambda: status(instance, scheduled.run_id) == dg.DagsterRunStatus.SUCCESS,
+                "the second run to succeed",
+                lambda: status(instance, second.run_id) == dg.DagsterRunStatus.SUCCESS,
                 timeout=300,
                 home=home,
             )
