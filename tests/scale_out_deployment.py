@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -79,9 +79,12 @@ def _wait_ready(log: Path, process: subprocess.Popen[bytes], output: Path) -> No
 
 
 @contextlib.contextmanager
-def celery_workers(env: dict[str, str], names: tuple[str, ...], logs: Path) -> Iterator[None]:
+def celery_workers(
+    env: dict[str, str], names: tuple[str, ...], logs: Path, while_starting: Callable[[], None] = lambda: None
+) -> Iterator[None]:
     """One Celery worker process per name (`dagster-celery worker start`, concurrency 1), ready when the block
-    starts, stopped with their children when it ends."""
+    starts, stopped with their children when it ends. `while_starting` runs in this process meanwhile: each
+    worker takes seconds to import Dagster and connect, time the caller's own work can use."""
     logs.mkdir(parents=True, exist_ok=True)
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -110,6 +113,7 @@ def celery_workers(env: dict[str, str], names: tuple[str, ...], logs: Path) -> I
                     start_new_session=True,
                 )
             workers.append(process)
+        while_starting()
         for name, process in zip(names, workers, strict=True):
             _wait_ready(logs / f"worker-{name}.log", process, logs / f"worker-{name}.out")
         yield

@@ -104,16 +104,7 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
     provider_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _servers_or_skip()
-    # The single-machine run: the repo's default configuration, `fleetlake backfill` in this process.
     single = loopback_settings(provider_url, tmp_path / "single", zones=ZONES)
-    take_snapshots(single, Lake(single.lake_dir))
-    assert run_backfill(
-        single,
-        *WINDOW,
-        Console(file=io.StringIO()),
-        lead_in_hours=LEAD_IN_HOURS,
-    )
-
     with postgres() as pg_url, s3_server(tmp_path / "s3") as s3_url, redis(tmp_path / "redis") as broker:
         env = deployment_env(
             home=tmp_path / "dagster_home",
@@ -126,11 +117,19 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
             zones=ZONES,
         )
         bucket = s3fs.S3FileSystem(endpoint_url=s3_url, key=S3_KEY, secret=S3_SECRET)
-        bucket.mkdir(BUCKET)
-        for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
-            monkeypatch.setenv(name, env[name])
-        take_snapshots(single, Lake(env["FLEETLAKE_LAKE_DIR"]))
-        with celery_workers(env, ("first", "second"), tmp_path / "workers"):
+
+        def while_the_workers_start() -> None:
+            # The single-machine run: the repo's default configuration, `fleetlake backfill` in this process.
+            take_snapshots(single, Lake(single.lake_dir))
+            assert run_backfill(single, *WINDOW, Console(file=io.StringIO()), lead_in_hours=LEAD_IN_HOURS)
+            # The deployment's bucket, with the same snapshots.
+            bucket.mkdir(BUCKET)
+            for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+                monkeypatch.setenv(name, env[name])
+            take_snapshots(single, Lake(env["FLEETLAKE_LAKE_DIR"]))
+
+        workers = celery_workers(env, ("first", "second"), tmp_path / "workers", while_starting=while_the_workers_start)
+        with workers:
             run = run_zone_backfill(env, *WINDOW, LEAD_IN_HOURS, tmp_path / "run")
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
