@@ -68,6 +68,7 @@ def test_a_2019_archive_loads_when_the_history_starts_there(tmp_path: Path) -> N
     start = datetime(2019, 3, 1, tzinfo=UTC)
     options = ProviderOptions(zones=("1",), vehicles=20, start=start, days=1, seed=3)
     provider = SimulatedProvider(options, FixedClock(start + timedelta(days=1, minutes=15)))
+    (tmp_path / "dagster_home").mkdir()
     with running(ProviderApp(provider, CREDENTIALS)) as url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("FLEETLAKE_", "VOI_", "DAGSTER_"))},
@@ -75,19 +76,22 @@ def test_a_2019_archive_loads_when_the_history_starts_there(tmp_path: Path) -> N
             "FLEETLAKE_LAKE_DIR": str(tmp_path / "lake"),
             "FLEETLAKE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
             "FLEETLAKE_HISTORY_START": "2019-03-01",
+            # Its runs in an instance of its own (else the checkout's, beside its dagster.yaml).
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
             "PYTHONPATH": str(REPO),
             "COLUMNS": "200",
         }
         cli = ["backfill", "--start", "2019-03-01T00:00", "--end", "2019-03-01T03:00", "--zones", "1"]
         loaded = subprocess.run(
             [sys.executable, "-c", "from cli.app import main; main()", *cli],
-            cwd=tmp_path,  # no dagster.yaml here: an ephemeral instance
+            cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
             timeout=600,
         )
     assert loaded.returncode == 0, loaded.stderr
+    assert (tmp_path / "dagster_home" / "history" / "runs.db").is_file()
     assert "zone 1: the lake has no zone_info, zone_areas" in loaded.stderr
     assert "lead-in: 0 h before the window, cut at the history start (FLEETLAKE_HISTORY_START)" in loaded.stderr
     events = sorted((tmp_path / "lake" / "mds_events" / "zone_id=1").glob("date=*/hour=*/part-0.parquet"))
