@@ -708,7 +708,7 @@ def test_page_renders_its_charts_and_maps_in_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
     files = exported.files["145"]
     browser.set_window_size(1280, 1000)
-    browser.get(files.html.as_uri())
+    _open(browser, files.html)
     charts = browser.execute_script(
         """
         return [...document.querySelectorAll('figure')].map(f => {
@@ -744,7 +744,7 @@ def test_page_renders_its_charts_and_maps_in_chromium(
     # wide table's rows become cards), every chart and map is drawn within the page's width.
     for width, name in ((1280, "report-desktop.png"), (390, "report-phone.png")):
         browser.set_window_size(width, 900)
-        browser.get(files.html.as_uri())
+        _open(browser, files.html)
         layout = browser.execute_script(
             """
             const page = document.documentElement;
@@ -772,6 +772,17 @@ def test_page_renders_its_charts_and_maps_in_chromium(
     (ARTIFACTS / "report.pdf").write_bytes(base64.b64decode(pdf))
     assert (ARTIFACTS / "report.pdf").read_bytes()[:4] == b"%PDF"
     assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _open(browser: Any, page: Path) -> None:
+    """Load the page and wait (a minute at most) until Chromium's document holds every figure the file holds: a
+    full run on a busy machine once read the DOM with only the first three of the five figures in it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    figures = page.read_text(encoding="utf-8").count("<figure ")
+    browser.get(page.as_uri())
+    loaded = "return document.readyState === 'complete' && document.querySelectorAll('figure').length === arguments[0]"
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script(loaded, figures))
 
 
 def _full_page_screenshot(browser: Any, path: Path) -> None:
