@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 # PYTHONDONTWRITEBYTECODE is set: each worker would otherwise compile and rewrite every module anew (about 14 CPU
 # seconds of its collection).
 pytest: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --durations=10
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
