@@ -21,47 +21,32 @@ The provider runs in a separate process, so its CPU time is not counted. Usage:
 import argparse
 import asyncio
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import Relay, children_cpu, load, served_provider
 
 RATE_LIMIT = 4000
 START = datetime(2026, 3, 1, tzinfo=UTC)
 FLEETLAKE = Path(sys.executable).parent / "fleetlake"
 
 
-def load() -> str:
-    return f"load {os.getloadavg()[0]:.1f}"
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-@contextmanager
-def provider(zones: str, fleet: str, days: int) -> Iterator[str]:
+def provider(zones: str, fleet: str, days: int) -> AbstractContextManager[str]:
     now = START + timedelta(days=days, minutes=30)
-    command = [
-        str(FLEETLAKE), "provider", "serve", "--port", "0", "--zones", zones, "--fleet", fleet,
-        "--start", START.isoformat(), "--days", str(days), "--now", now.isoformat(), "--rate-limit", str(RATE_LIMIT),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return served_provider(
+        [
+            "--zones", zones, "--fleet", fleet, "--start", START.isoformat(), "--days", str(days),
+            "--now", now.isoformat(), "--rate-limit", str(RATE_LIMIT),
+        ]
+    )  # fmt: skip
 
 
 class Replayed(httpx.AsyncBaseTransport):
@@ -127,44 +112,19 @@ def big_city(hours: int, vehicles: int) -> None:
             )
 
 
-class CountingRelay:
-    """A loopback TCP relay in front of the provider that counts the requests passing through it and notes when
-    the first hourly MDS one does (the bytes are relayed as they are)."""
+class CountingRelay(Relay):
+    """A relay in front of the provider that counts the requests passing through it and notes when the first
+    hourly MDS one does."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = httpx.URL(upstream)
         self.requests = 0
         self.first_mds: float | None = None
-        self._loop = asyncio.new_event_loop()
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        super().__init__(upstream)
 
-    def _note(self, data: bytes) -> None:
+    def note(self, data: bytes) -> None:
         self.requests += data.count(b" HTTP/1.1\r\n")  # one request line each
-        if self.first_mds is None and (b"/trips?" in data or b"/events/historical?" in data):
+        if self.first_mds is None and self.is_hourly_mds(data):
             self.first_mds = time.perf_counter()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, note: bool) -> None:
-            try:
-                while data := await source.read(1 << 16):
-                    if note:
-                        self._note(data)
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def whole_command(days: int, vehicles: int) -> None:

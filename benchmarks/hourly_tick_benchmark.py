@@ -16,15 +16,13 @@ goal is a tick under 30 s on 2 quiet cores. Usage:
 
 import argparse
 import asyncio
-import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +32,9 @@ from pipelines.ingest import IngestReport, hours_between, ingest_hours, ingest_s
 from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import load, served_provider
 
 START = datetime(2026, 3, 10, tzinfo=UTC)
 LAST_HOUR = START + timedelta(hours=12)
@@ -48,10 +49,6 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def load() -> str:
-    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
 def measured(label: str, work: Callable[[], T]) -> tuple[T, float, float]:
     wall, cpu = time.perf_counter(), cpu_seconds()
     result = work()
@@ -60,22 +57,14 @@ def measured(label: str, work: Callable[[], T]) -> tuple[T, float, float]:
     return result, wall, cpu
 
 
-@contextmanager
-def provider(zones: tuple[str, ...], fleet: dict[str, int]) -> Iterator[str]:
-    fleetlake = Path(sys.executable).parent / "fleetlake"
+def provider(zones: tuple[str, ...], fleet: dict[str, int]) -> AbstractContextManager[str]:
     now = LAST_HOUR + timedelta(hours=1, minutes=11)  # the last hour has just been served
-    command = [
-        str(fleetlake), "provider", "serve", "--port", "0", "--zones", ",".join(zones),
-        "--fleet", ",".join(f"{zone}:{size}" for zone, size in fleet.items()),
-        "--start", START.isoformat(), "--days", "1", "--now", now.isoformat(),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return served_provider(
+        [
+            "--zones", ",".join(zones), "--fleet", ",".join(f"{zone}:{size}" for zone, size in fleet.items()),
+            "--start", START.isoformat(), "--days", "1", "--now", now.isoformat(),
+        ]
+    )  # fmt: skip
 
 
 def ingest(settings: Settings, lake: Lake, hours: list[datetime], rewrite: bool, snapshots: bool) -> IngestReport:

@@ -18,14 +18,11 @@ counted. Usage:
 import argparse
 import asyncio
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,25 +40,21 @@ from pipelines.lake.store import Lake
 from pipelines.voi.client import MDS_ACCEPT, TOKEN_PATH, VoiClient, hour_param
 from pipelines.voi.ratelimit import RateLimiter
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import Relay, children_cpu, load, served_provider
+
 ZONES = ("1", "145", "9")
 RATE_LIMIT = 4000
 
 
-@contextmanager
-def provider(start: datetime, days: int, vehicles: int, rate_limit: int) -> Iterator[str]:
-    fleetlake = Path(sys.executable).parent / "fleetlake"
+def provider(start: datetime, days: int, vehicles: int, rate_limit: int) -> AbstractContextManager[str]:
     now = start + timedelta(days=days, minutes=30)
-    command = [
-        str(fleetlake), "provider", "serve", "--port", "0", "--zones", ",".join(ZONES), "--vehicles", str(vehicles),
-        "--start", start.isoformat(), "--days", str(days), "--now", now.isoformat(), "--rate-limit", str(rate_limit),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return served_provider(
+        [
+            "--zones", ",".join(ZONES), "--vehicles", str(vehicles), "--start", start.isoformat(),
+            "--days", str(days), "--now", now.isoformat(), "--rate-limit", str(rate_limit),
+        ]
+    )  # fmt: skip
 
 
 def settings(url: str, lake: Path) -> Settings:
@@ -106,34 +99,23 @@ def throttled_backfill(start: datetime, days: int, vehicles: int) -> dict[str, f
     }
 
 
-def load() -> str:
-    """The machine's load average over the last minute, printed beside every figure."""
-    return f"load {os.getloadavg()[0]:.1f}"
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def help_startup() -> tuple[float, float]:
     """`fleetlake --help`: best wall and best CPU seconds of three runs."""
     fleetlake = Path(sys.executable).parent / "fleetlake"
     walls, cpus = [], []
     for _ in range(3):
-        cpu, wall = _children_cpu(), time.perf_counter()
+        cpu, wall = children_cpu(), time.perf_counter()
         subprocess.run([str(fleetlake), "--help"], stdout=subprocess.DEVNULL, check=True)
         walls.append(time.perf_counter() - wall)
-        cpus.append(_children_cpu() - cpu)
+        cpus.append(children_cpu() - cpu)
     return min(walls), min(cpus)
 
 
-class RequestClock:
-    """A loopback TCP relay in front of the provider that notes when the first request, and the first hourly MDS
-    request, pass through it (the bytes are relayed as they are)."""
+class RequestClock(Relay):
+    """A relay in front of the provider that notes when the first request, and the first hourly MDS request, pass
+    through it."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = httpx.URL(upstream)
         self.first: float | None = None
         self.first_mds: float | None = None
         self.pid: int | None = None
@@ -141,10 +123,7 @@ class RequestClock:
         little)."""
         self.first_cpu: float | None = None
         self.first_mds_cpu: float | None = None
-        self._loop = asyncio.new_event_loop()
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        super().__init__(upstream)
 
     def _cpu(self) -> float | None:
         try:
@@ -153,33 +132,12 @@ class RequestClock:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
-    def _note(self, data: bytes) -> None:
+    def note(self, data: bytes) -> None:
         now = time.perf_counter()
         if self.first is None:
             self.first, self.first_cpu = now, self._cpu()
-        if self.first_mds is None and (b"/trips?" in data or b"/events/historical?" in data):
+        if self.first_mds is None and self.is_hourly_mds(data):
             self.first_mds, self.first_mds_cpu = now, self._cpu()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, note: bool) -> None:
-            try:
-                while data := await source.read(1 << 16):
-                    if note:
-                        self._note(data)
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def backfill_startup(start: datetime) -> dict[str, float]:
@@ -200,13 +158,13 @@ def backfill_startup(start: datetime) -> dict[str, float]:
         window = ["--start", f"{start + timedelta(hours=6):%Y-%m-%dT%H:%M}", "--end"]
         window.append(f"{start + timedelta(hours=8):%Y-%m-%dT%H:%M}")
         command = [str(fleetlake), "backfill", *window, "--zones", ZONES[0], "--lead-in-hours", "0"]
-        cpu, began = _children_cpu(), time.perf_counter()
+        cpu, began = children_cpu(), time.perf_counter()
         process = subprocess.Popen(
             command, env=environment, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         clock.pid = process.pid
         process.wait()
-        wall, cpu = time.perf_counter() - began, _children_cpu() - cpu
+        wall, cpu = time.perf_counter() - began, children_cpu() - cpu
         clock.close()
     assert clock.first is not None and clock.first_mds is not None, "the backfill sent no request"
     return {
