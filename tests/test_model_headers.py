@@ -54,6 +54,22 @@ def test_the_grain_names_its_columns_in_parentheses(tmp_path: Path) -> None:
     assert parse_model(unkeyed).grain_columns == ()
 
 
+def test_whole_when_grows_names_inputs_of_an_incremental_model(tmp_path: Path) -> None:
+    grain = "-- grain: (hour) one row per hour\n-- inputs: int_series, int_hours\n"
+    rebuilt = write_model(
+        tmp_path, "marts", "rebuilt", grain + "-- materialized: incremental(hour)\n-- whole_when_grows: int_series"
+    )
+    assert parse_model(rebuilt).whole_when_grows == ("int_series",)
+    unread = write_model(
+        tmp_path, "marts", "unread", grain + "-- materialized: incremental(hour)\n-- whole_when_grows: int_other"
+    )
+    with pytest.raises(ValueError, match=r"unread.sql: `whole_when_grows` is for incremental models"):
+        parse_model(unread)
+    table = write_model(tmp_path, "marts", "whole", grain + "-- materialized: table\n-- whole_when_grows: int_series")
+    with pytest.raises(ValueError, match=r"whole.sql: `whole_when_grows` is for incremental models"):
+        parse_model(table)
+
+
 HEADER = "-- grain: (x)\n-- inputs: {inputs}\n-- materialized: table"
 
 

@@ -292,6 +292,45 @@ def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tm
     assert_same_as_full_build(tmp_path, lake, hourly, full=full)
 
 
+def test_an_area_and_a_state_first_seen_in_a_later_hour_fill_the_earlier_hours_zero_rows(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    start = datetime(2026, 4, 2, 6, tzinfo=UTC)
+    hours = [start + n * H for n in range(3)]
+    stockholm(lake, start - 2 * H)
+    write_zone_areas(
+        lake,
+        ZONE,
+        start - 2 * H,
+        [area("ops", "operations", (59.0, 17.5), (59.6, 18.5)), area("far", "no-parking", (59.1, 17.6), (59.2, 17.7))],
+    )
+    # Two hours of rides in the operations area; in the third a scooter breaks down in the other area: a state and
+    # an area the hours built before had not seen.
+    rides = [ride(f"ride-{n}", "ab"[n % 2], start + n * 40 * M, start + (n * 40 + 15) * M) for n in range(3)]
+    far = (59.15, 17.65)
+    breakdown = event("c-broken", "scooter-c", hours[2] + 20 * M, "maintenance", "non_operational", location=far)
+    hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
+    for hour in hours:  # as the hourly schedule ingests and builds
+        write_trips(lake, ZONE, hour, [t for t, _ in rides if hour_of_ms(t["end_time"]) == hour])
+        write_events(
+            lake,
+            ZONE,
+            hour,
+            [e for _, es in rides for e in es if hour_of_ms(e["timestamp"]) == hour]
+            + ([breakdown] if hour == hours[2] else []),
+        )
+        hourly.build(window=(hour, hour + H))
+    full = assert_same_as_full_build(tmp_path, lake, hourly)
+    # The full build's first hour has the zero rows the window builds had to add afterwards.
+    first = run(
+        full,
+        "select area_id, vehicle_state, avg_vehicles from occupancy_hourly "
+        "where hour = $hour and (area_id = 'far' or vehicle_state = 'non_operational') order by all",
+        {"hour": start},
+    )
+    assert ("far", "available", 0.0) in first.rows()
+    assert (None, "non_operational", 0.0) in first.rows()
+
+
 def test_points_are_placed_in_the_zone_areas_in_force_at_their_time(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     day = datetime(2026, 4, 2, tzinfo=UTC)
@@ -485,11 +524,18 @@ def test_an_hour_delivered_without_events_extends_the_horizon(tmp_path: Path) ->
     )
     assert occupancy.rows() == [(hour, 0.5, 1), (hour + H, 1.0, 1)]
 
-    # A later hour's series joins the stored ones; earlier hours are rebuilt with it by the next build of theirs.
+    # A later hour's series joins the stored ones, and the hours built before gain its zero rows at once.
     write_events(lake, ZONE, hour + 2 * H, [event("a-2", "scooter-a", hour + 2 * H, "maintenance", "non_operational")])
     warehouse.build(window=(hour + 2 * H, hour + 3 * H))
     series = run(warehouse, "select vehicle_state from core.int_occupancy_series order by all")
     assert series["vehicle_state"].to_list() == ["available", "non_operational"]
+    earlier = run(
+        warehouse,
+        "select hour, avg_vehicles, max_vehicles from occupancy_hourly "
+        "where area_type = 'zone' and vehicle_state = 'non_operational' and hour < $hour order by hour",
+        {"hour": hour + 2 * H},
+    )
+    assert earlier.rows() == [(hour, 0.0, 0), (hour + H, 0.0, 0)]
     third = run(
         warehouse,
         "select vehicle_state, avg_vehicles from occupancy_hourly where area_type = 'zone' "

@@ -556,6 +556,7 @@ class Warehouse:
         runs = []
         catalog = Catalog.read(con)
         insertion_ordered = True
+        grown: set[str] = set()  # the accumulating models this pass added rows to
         for name in order:
             if chosen is not None and name not in chosen:
                 continue
@@ -575,7 +576,11 @@ class Warehouse:
                 lap("python models")
                 continue
             model = models[name]
-            mode = self._run(con, model, window, catalog)
+            # A set its every window reads gained rows: the model is rebuilt whole (see models.py).
+            whole = window is not None and not grown.isdisjoint(model.whole_when_grows)
+            mode = self._run(con, model, None if whole else window, catalog, grown)
+            if window is not None and model.materialized == "accumulating" and mode == "full":
+                grown.add(name)  # recreated (new, or its columns changed): it may hold rows it lacked
             lap("sql models")
             rows: int | None = None
             if mode != "view":
@@ -600,7 +605,15 @@ class Warehouse:
                 con.execute("checkpoint")  # the working file whole, without a write-ahead log, before it is published
             lap("checkpoint and close")
 
-    def _run(self, con: duckdb.DuckDBPyConnection, model: Model, window: Window | None, catalog: Catalog) -> str:
+    def _run(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        model: Model,
+        window: Window | None,
+        catalog: Catalog,
+        grown: set[str],
+    ) -> str:
+        """Build `model` for `window` (whole when None); an accumulating model that gains rows joins `grown`."""
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = self._parameters(window)
         kind = self._replace_kind(con, model, catalog.kinds.get((model.schema, model.name)))
@@ -625,7 +638,8 @@ class Warehouse:
             return "full"
         if model.materialized == "accumulating":
             added = "insert into {schema}.{name} select * from window_rows except select * from {schema}.{name}"
-            con.execute(sql_text(added, **names))
+            if con.execute(sql_text(added, **names)).fetchall()[0][0]:
+                grown.add(model.name)
             con.execute("drop table window_rows")
             return "incremental"
         # The stored rows this build replaces: the window's, and with a unique key those sharing a key with a

@@ -11,6 +11,8 @@
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
                               kept, so rebuilding an old window never undoes a newer delivery)
     -- keep: latest(<column>) (the same, newest by <column> first, then by the incremental value; a null is oldest)
+    -- whole_when_grows: <accumulating inputs>  (optional, incremental models: a window build in which one of these
+                              gained rows rebuilds the model whole, as every window's rows depend on the whole set)
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
@@ -20,7 +22,9 @@ into another hour, an interval the window's first event ends), then inserts what
 unique_key only the returned rows inside the window are inserted.
 
 An accumulating model is a set that only grows between full builds (the series a mart reports, say): a window
-build inserts the rows its SQL returns for the window that the table lacks, and removes none.
+build inserts the rows its SQL returns for the window that the table lacks, and removes none. A model whose every
+window reads the whole set (a row, zeros included, for each series in each hour) names it in `whole_when_grows`:
+a series first seen in a window then gains its rows in the hours built before, as a full build would give them.
 
 The header's promises are checked. The grain's columns (in parentheses, then what a row is in words) hold no
 value twice: the marts' uniqueness checks are generated from them (checks.py). The inputs are exactly the relations
@@ -44,7 +48,8 @@ LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
 # One header line: its key, then its value up to the end of that line (spaces and tabs only: `\s` would let an
 # empty value run on into the next line and take it for its own).
 HEADER = re.compile(
-    r"^--[ \t]*(grain|inputs|materialized|unique_key|keep|window)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE
+    r"^--[ \t]*(grain|inputs|materialized|unique_key|keep|window|whole_when_grows)[ \t]*:[ \t]*(.*?)[ \t]*$",
+    re.MULTILINE,
 )
 GRAIN = re.compile(r"^\(([^()]*)\)[ \t]*(.*)$")
 COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -73,6 +78,8 @@ class Model:
     """The columns no two rows share all of: the grain's promise, which the marts' checks test."""
     window_column: str | None = None
     """The timestamp column that puts a row in a build's window: the incremental column, or a view's `window:`."""
+    whole_when_grows: tuple[str, ...] = ()
+    """Incremental models: the accumulating inputs whose growth in a window build rebuilds the model whole."""
 
     @property
     def relation(self) -> str:
@@ -126,12 +133,16 @@ def parse_model(path: Path) -> Model:
         )
     if "window" in header and (materialized != "view" or not COLUMN.match(header["window"])):
         raise ValueError(f"{path}: `window: <column>` is for views (an incremental model's window is its column)")
+    inputs = _columns(header["inputs"])
+    whole_when_grows = _columns(header.get("whole_when_grows", ""))
+    if whole_when_grows and (incremental is None or not set(whole_when_grows) <= set(inputs)):
+        raise ValueError(f"{path}: `whole_when_grows` is for incremental models, and names some of their inputs")
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],
         sql=text,
         grain=header["grain"],
-        inputs=_columns(header["inputs"]),
+        inputs=inputs,
         materialized="incremental" if incremental else materialized,
         incremental_column=incremental.group(1) if incremental else None,
         unique_key=_columns(header.get("unique_key", "")),
@@ -140,6 +151,7 @@ def parse_model(path: Path) -> Model:
         newest_by=keep.group(1) if "keep" in header else None,
         grain_columns=grain_columns,
         window_column=incremental.group(1) if incremental else header.get("window"),
+        whole_when_grows=whole_when_grows,
     )
 
 

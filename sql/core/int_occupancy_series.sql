@@ -3,7 +3,8 @@
 -- inputs: vehicle_state_intervals
 -- materialized: accumulating
 -- A window build adds the series its intervals begin (an interval begun before the window keeps its area and
--- state when the window ends it), so an hourly build reads a hundred rows, not every interval. A series whose
+-- state when the window ends it), so an hourly build reads a hundred rows, not every interval. A build that adds
+-- one rebuilds occupancy_hourly whole (its zero rows fill every hour for every series). A series whose
 -- every interval a re-delivery took away keeps its zero rows until the next full build.
 select distinct
     zone_id,

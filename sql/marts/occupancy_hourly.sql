@@ -5,6 +5,7 @@
 -- grain: (zone_id, scope, area_id, hour, vehicle_state) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
 -- inputs: int_metrics_vehicles, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones, int_warm_up_hours
 -- materialized: incremental(hour)
+-- whole_when_grows: int_occupancy_series
 -- The hour's four quarters of core.int_metrics_vehicles (every vehicle type, '*'), summed over providers: one
 -- definition of the exact state-seconds method for the marts, the city reports and the MDS Metrics API. Seconds
 -- add up; the fewest of an hour is the least of its quarters' fewest (zero when a quarter has no row: no vehicle
@@ -13,9 +14,10 @@
 -- Open intervals (no next event yet) last until the zone's data horizon, the end of its latest delivered hour.
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
 -- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
--- rows whether built whole or by hour. Both the zone-wide rows and those of vehicles in no area have a null
--- area_id: `scope` tells them apart. An area is named as the zone API named it when the hour began (one added
--- within the hour, as it was named when added).
+-- rows whether built whole or by hour: a window build in which an (area, state) first occurs rebuilds the table
+-- whole (`whole_when_grows`), so the hours built before gain its zero rows. Both the zone-wide rows and those of
+-- vehicles in no area have a null area_id: `scope` tells them apart. An area is named as the zone API named it
+-- when the hour began (one added within the hour, as it was named when added).
 -- Warm-up hours (the first hours of a zone's history, or after a gap, while a vehicle parked and silent since before
 -- may still be missing: core.int_warm_up_hours) are kept and flagged, not dropped: their counts are lower bounds,
 -- exact for every vehicle the lake has heard from. Averages over a period should leave them out.
