@@ -295,7 +295,7 @@ def test_hour_by_hour_builds_and_an_old_hour_rebuilt_later_equal_a_full_build(tm
 def test_an_area_and_a_state_first_seen_in_a_later_hour_fill_the_earlier_hours_zero_rows(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     start = datetime(2026, 4, 2, 6, tzinfo=UTC)
-    hours = [start + n * H for n in range(3)]
+    hours = [start - H] + [start + n * H for n in range(3)]
     stockholm(lake, start - 2 * H)
     write_zone_areas(
         lake,
@@ -303,20 +303,22 @@ def test_an_area_and_a_state_first_seen_in_a_later_hour_fill_the_earlier_hours_z
         start - 2 * H,
         [area("ops", "operations", (59.0, 17.5), (59.6, 18.5)), area("far", "no-parking", (59.1, 17.6), (59.2, 17.7))],
     )
-    # Two hours of rides in the operations area; in the third a scooter breaks down in the other area: a state and
-    # an area the hours built before had not seen.
+    # A silent first hour (no series at all yet), two hours of rides in the operations area, then a scooter breaks
+    # down in the other area: a state and an area the hours built before had not seen. GBFS lists a vehicle in the
+    # other area from the start (its mart reads occupancy_hourly's rows of each hour).
     rides = [ride(f"ride-{n}", "ab"[n % 2], start + n * 40 * M, start + (n * 40 + 15) * M) for n in range(3)]
     far = (59.15, 17.65)
-    breakdown = event("c-broken", "scooter-c", hours[2] + 20 * M, "maintenance", "non_operational", location=far)
+    breakdown = event("c-broken", "scooter-c", hours[3] + 20 * M, "maintenance", "non_operational", location=far)
     hourly = Warehouse(tmp_path / "hourly.duckdb", lake)
     for hour in hours:  # as the hourly schedule ingests and builds
+        write_gbfs_vehicles(lake, ZONE, hour + 20 * M, [("gbfs-a", far)])
         write_trips(lake, ZONE, hour, [t for t, _ in rides if hour_of_ms(t["end_time"]) == hour])
         write_events(
             lake,
             ZONE,
             hour,
             [e for _, es in rides for e in es if hour_of_ms(e["timestamp"]) == hour]
-            + ([breakdown] if hour == hours[2] else []),
+            + ([breakdown] if hour == hours[3] else []),
         )
         hourly.build(window=(hour, hour + H))
     full = assert_same_as_full_build(tmp_path, lake, hourly)
@@ -325,7 +327,7 @@ def test_an_area_and_a_state_first_seen_in_a_later_hour_fill_the_earlier_hours_z
         full,
         "select area_id, vehicle_state, avg_vehicles from occupancy_hourly "
         "where hour = $hour and (area_id = 'far' or vehicle_state = 'non_operational') order by all",
-        {"hour": start},
+        {"hour": start - H},
     )
     assert ("far", "available", 0.0) in first.rows()
     assert (None, "non_operational", 0.0) in first.rows()

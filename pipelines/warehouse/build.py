@@ -556,7 +556,7 @@ class Warehouse:
         runs = []
         catalog = Catalog.read(con)
         insertion_ordered = True
-        grown: set[str] = set()  # the accumulating models this pass added rows to
+        grown: set[str] = set()  # the accumulating models this pass added rows to, and the models it rebuilt whole
         for name in order:
             if chosen is not None and name not in chosen:
                 continue
@@ -579,8 +579,8 @@ class Warehouse:
             # A set its every window reads gained rows: the model is rebuilt whole (see models.py).
             whole = window is not None and not grown.isdisjoint(model.whole_when_grows)
             mode = self._run(con, model, None if whole else window, catalog, grown)
-            if window is not None and model.materialized == "accumulating" and mode == "full":
-                grown.add(name)  # recreated (new, or its columns changed): it may hold rows it lacked
+            if window is not None and mode == "full" and (whole or model.materialized == "accumulating"):
+                grown.add(name)  # rows outside the window may have changed: its readers may need rebuilding too
             lap("sql models")
             rows: int | None = None
             if mode != "view":

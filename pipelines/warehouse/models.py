@@ -11,8 +11,9 @@
     -- keep: latest           (optional, with unique_key: a row already stored with a later incremental value is
                               kept, so rebuilding an old window never undoes a newer delivery)
     -- keep: latest(<column>) (the same, newest by <column> first, then by the incremental value; a null is oldest)
-    -- whole_when_grows: <accumulating inputs>  (optional, incremental models: a window build in which one of these
-                              gained rows rebuilds the model whole, as every window's rows depend on the whole set)
+    -- whole_when_grows: <inputs>  (optional, incremental models: a window build in which one of these, accumulating,
+                              gained rows, or was itself rebuilt whole, rebuilds the model whole, as every
+                              window's rows depend on the whole set)
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
@@ -79,7 +80,7 @@ class Model:
     window_column: str | None = None
     """The timestamp column that puts a row in a build's window: the incremental column, or a view's `window:`."""
     whole_when_grows: tuple[str, ...] = ()
-    """Incremental models: the accumulating inputs whose growth in a window build rebuilds the model whole."""
+    """Incremental models: the inputs whose growth (or whole rebuild) in a window build rebuilds the model whole."""
 
     @property
     def relation(self) -> str:

@@ -4,7 +4,8 @@
 -- materialized: accumulating
 -- A window build adds the series its intervals begin (an interval begun before the window keeps its area and
 -- state when the window ends it), so an hourly build reads a hundred rows, not every interval. A build that adds
--- one rebuilds occupancy_hourly whole (its zero rows fill every hour for every series). A series whose
+-- one rebuilds occupancy_hourly (its zero rows fill every hour for every series) and the marts reading it whole.
+-- A series whose
 -- every interval a re-delivery took away keeps its zero rows until the next full build.
 select distinct
     zone_id,

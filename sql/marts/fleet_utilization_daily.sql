@@ -4,6 +4,7 @@
 -- inputs: occupancy_hourly, vehicle_state_intervals, trips
 -- materialized: incremental(day_start_at)
 -- unique_key: zone_id, local_date
+-- whole_when_grows: occupancy_hourly
 -- A window build rebuilds the local days the window overlaps, and the days its trips started on (a trip ending
 -- after midnight counts on the day it began).
 -- deployed_avg is dockless.deployed.avg: vehicles in the public right of way (available, reserved, non_operational

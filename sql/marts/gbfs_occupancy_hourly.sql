@@ -3,6 +3,7 @@
 -- grain: (zone_id, scope, area_id, hour, vehicle_state) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
 -- inputs: int_gbfs_vehicle_positions, occupancy_hourly, int_zone_area_labels, int_zone_timezones
 -- materialized: incremental(hour)
+-- whole_when_grows: occupancy_hourly
 -- GBFS lists parked vehicles only: disabled ones are non_operational (even when also reserved), reserved ones
 -- reserved, the rest available; parked is every listed vehicle (GBFS lists no vehicle on a trip, so it is compared
 -- with occupancy_hourly's parked, not with dockless.deployed, which counts trips too). Averages are over the

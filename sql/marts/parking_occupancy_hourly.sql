@@ -3,6 +3,7 @@
 -- grain: (zone_id, area_id, hour) one row per zone_id, parking-spot area_id and hour (every hour of occupancy_hourly, zeros included)
 -- inputs: occupancy_hourly, stg_zone__areas, lake.zone_area_occupancy
 -- materialized: incremental(hour)
+-- whole_when_grows: occupancy_hourly
 -- Capacity is the one in force in the hour: the last the zone API reported for the spot by the hour's end (the
 -- first reported, for hours before any report), so a later change leaves earlier hours as they were and an hour
 -- built alone equals the full build; reported occupancy averages the API's snapshots captured in the hour (null
