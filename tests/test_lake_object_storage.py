@@ -6,6 +6,7 @@ import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -16,6 +17,7 @@ from pipelines.duckdb_extensions import extension_file
 from pipelines.ingest import ingest_hours
 from pipelines.lake import checks, filesystem
 from pipelines.lake.datasets import Quarantined
+from pipelines.lake.listing import LakeListing
 from pipelines.lake.store import Lake, Partition
 from pipelines.voi.client import VoiClient
 from tests.conftest import START, loopback_settings
@@ -29,8 +31,14 @@ KEY, SECRET = "fleetlake", "fleetlake-secret"
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with s3_server(tmp_path_factory.mktemp("moto")) as url:
+def moto_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where moto's server keeps its log, a line per request."""
+    return tmp_path_factory.mktemp("moto")
+
+
+@pytest.fixture(scope="module")
+def endpoint(moto_folder: Path) -> Iterator[str]:
+    with s3_server(moto_folder) as url:
         s3fs.S3FileSystem(endpoint_url=url, key=KEY, secret=SECRET).mkdir(BUCKET)
         yield url
 
@@ -146,3 +154,70 @@ def test_the_ingestion_checks_read_partitions_in_a_bucket(bucket_lake: Lake, ser
     assert (outcome.passed, outcome.failures) == (False, 3)
     duplicated = checks.check_unique_ids("mds_trips", checks.existing([bucket_lake.data_path(moved)]))
     assert (duplicated.passed, duplicated.failures) == (False, 1)
+
+
+def test_a_listing_answers_as_pathlib_does_with_one_request_for_a_folder_and_every_folder_below(
+    bucket_lake: Lake, moto_folder: Path, tmp_path: Path
+) -> None:
+    """The same files on disk and in the bucket get the same answers from a listing; in the bucket, a folder and
+    the folders below it are listed once, and a file written after its listing is not seen (a build's snapshot)."""
+    local = Lake(tmp_path / "lake")
+    frame = pl.DataFrame({"trip_id": ["a"], "distance": [1.0]})
+    for lake in (local, bucket_lake):
+        for zone, hour in (("1", HOUR), ("1", HOUR + timedelta(hours=1)), ("145", HOUR + timedelta(days=1))):
+            lake.write_data(Partition("mds_trips", zone, hour), frame)
+
+    def listings() -> int:
+        """Requests that listed mds_trips or a folder in it."""
+        lines = (moto_folder / "moto.log").read_text().splitlines()
+        return sum("list-type=2" in line and "mds_trips" in line for line in lines)
+
+    def listed(lake: Lake) -> dict[str, object]:
+        listing = LakeListing()
+        trips = lake.dataset_dir("mds_trips")
+
+        def relative(paths: list[Path]) -> list[str]:
+            return sorted(path.relative_to(trips).as_posix() for path in paths)
+
+        answers = {
+            "day": relative(listing.glob(trips, "zone_id=*/date=2026-03-28/hour=*/*.parquet")),
+            "all": relative(listing.glob(trips, "zone_id=*/date=*/hour=*/*.parquet")),
+            "too deep": relative(listing.glob(trips, "zone_id=*/date=*/*.parquet")),
+            "zones": relative(listing.folders(trips)),
+            "dates of 1": relative(listing.folders(trips / "zone_id=1")),
+            "hour of 145": relative(listing.glob(trips / "zone_id=145", "date=2026-03-29/hour=*/*.parquet")),
+            "any on 29th": listing.any(trips, "zone_id=*/date=2026-03-29/hour=*/*.parquet"),
+            "any on 30th": listing.any(trips, "zone_id=*/date=2026-03-30/hour=*/*.parquet"),
+            "missing": relative(listing.glob(lake.dataset_dir("mds_events"), "zone_id=*/date=*/hour=*/*.parquet")),
+            "missing folders": relative(listing.folders(lake.dataset_dir("mds_events"))),
+        }
+        before = listings()
+        lake.write_data(Partition("mds_trips", "9", HOUR), frame)  # after its listing: not in this listing
+        answers["after"] = relative(listing.folders(trips))
+        answers["listings"] = listings() - before  # the write's own
+        return answers
+
+    on_disk = listed(local)
+    assert on_disk == {
+        "day": ["zone_id=1/date=2026-03-28/hour=09/part-0.parquet", "zone_id=1/date=2026-03-28/hour=10/part-0.parquet"],
+        "all": [
+            "zone_id=1/date=2026-03-28/hour=09/part-0.parquet",
+            "zone_id=1/date=2026-03-28/hour=10/part-0.parquet",
+            "zone_id=145/date=2026-03-29/hour=09/part-0.parquet",
+        ],
+        "too deep": [],
+        "zones": ["zone_id=1", "zone_id=145"],
+        "dates of 1": ["zone_id=1/date=2026-03-28"],
+        "hour of 145": ["zone_id=145/date=2026-03-29/hour=09/part-0.parquet"],
+        "any on 29th": True,
+        "any on 30th": False,
+        "missing": [],
+        "missing folders": [],
+        "after": ["zone_id=1", "zone_id=145", "zone_id=9"],  # on disk each question looks again
+        "listings": 0,
+    }
+    before = listings()
+    in_bucket = listed(bucket_lake)
+    asked = listings() - before - cast(int, in_bucket["listings"])
+    assert asked == 1  # seven questions about mds_trips and its folders
+    assert {**in_bucket, "listings": 0} == {**on_disk, "after": ["zone_id=1", "zone_id=145"]}

@@ -85,9 +85,11 @@ def uri(path: LakePath) -> str:
 
 
 def readable(path: LakePath) -> str | Path | IO[bytes]:
-    """Something Polars and pyarrow read a Parquet file from: the local path, or the object's bytes."""
+    """Something Polars and pyarrow read a Parquet file from: the local path, or the object's bytes (fetched in
+    one GET: opening the object as a file would first ask for its size)."""
     if is_remote(path):
-        return io.BytesIO(path.read_bytes())
+        remote = cast(UPath, path)
+        return io.BytesIO(remote.fs.cat_file(remote.path))
     return path
 
 

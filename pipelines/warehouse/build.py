@@ -20,11 +20,13 @@ from typing import Any, ClassVar, cast
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS
 from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable, uri
+from pipelines.lake.listing import LakeListing
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.voi.publication import READY_DELAY
 from pipelines.warehouse.areas import COORDINATE_AREAS_SCHEMA, WINDOW_LOCATIONS, place_coordinates
@@ -131,37 +133,42 @@ class _Progress:
             self.listener(BuildProgress(self.done, self.total, run))
 
 
-def _edge_files(folder: LakePath, levels: int) -> Iterator[LakePath]:
+def _edge_files(listing: LakeListing, folder: LakePath, levels: int) -> Iterator[LakePath]:
     """The oldest and the newest file under each partition of `folder` (its first `levels` levels; date and
     hour folders below them), found by listing only the folders on the way."""
     if levels:
-        for child in sorted(p for p in folder.iterdir() if p.is_dir()):
-            yield from _edge_files(child, levels - 1)
+        for child in sorted(listing.folders(folder)):
+            yield from _edge_files(listing, child, levels - 1)
         return
     for pick in (min, max):
         here = folder
-        while not here.name.startswith("hour=") and (folders := [p for p in here.iterdir() if p.is_dir()]):
+        while not here.name.startswith("hour=") and (folders := listing.folders(here)):
             here = pick(folders)
-        files = sorted(here.glob("*.parquet"))
+        files = sorted(listing.glob(here, "*.parquet"))
         if files:
             yield pick(files)
 
 
-def one_schema(folder: LakePath, levels: int) -> bool:
+def edge_schemas(listing: LakeListing, folder: LakePath, levels: int) -> list[pa.Schema]:
+    """The schemas of the oldest and the newest file of each partition of `folder`, each file's footer read once
+    (a partition of one file has it as both)."""
+    return [pq.read_schema(readable(path)) for path in dict.fromkeys(_edge_files(listing, folder, levels))]
+
+
+def one_schema(schemas: list[pa.Schema]) -> bool:
     """Whether the dataset's files seem to share one schema: its oldest and newest files per partition agree.
 
     Ingestion writes a dataset's schema whole, so files differ only across versions that changed it, and then the
     oldest and the newest do. Reading with union_by_name costs every file's footer at every query; without it
     DuckDB opens only the files a query keeps, and a file that does not match fails the query loudly.
     """
-    schemas = {pq.read_schema(readable(path)).remove_metadata() for path in _edge_files(folder, levels)}
-    return len(schemas) <= 1
+    return len({schema.remove_metadata() for schema in schemas}) <= 1
 
 
-def lacks_columns(folder: LakePath, levels: int, names: Iterable[str]) -> bool:
+def lacks_columns(schemas: list[pa.Schema], names: Iterable[str]) -> bool:
     """Whether the oldest or newest file of a partition lacks one of `names` (written before they existed)."""
     wanted = set(names)
-    return any(not wanted <= set(pq.read_schema(readable(path)).names) for path in _edge_files(folder, levels))
+    return any(not wanted <= set(schema.names) for schema in schemas)
 
 
 def lake_schemas(lake_dir: LakePath) -> dict[str, tuple[LakePath, dict[str, Any], bool]]:
@@ -353,6 +360,8 @@ class Warehouse:
         )
         self.phases: dict[str, Phase] = {}
         """What each phase of the last build took (BUILD_PHASES)."""
+        self._listing = LakeListing()
+        """The lake's files as the build under way listed them (a new listing each build)."""
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
@@ -403,12 +412,13 @@ class Warehouse:
                 else "zone_id=*/date=*/hour=*/*.parquet"
             )
             levels = pattern.count("/") - 2
-            if not any(folder.glob(pattern)):  # no file yet: the dataset's columns, no rows
+            if not self._listing.any(folder, pattern):  # no file yet: the dataset's columns, no rows
                 unions[name] = ("false", False)
                 statement = sql_text(EMPTY_VIEW, body=no_rows(schema), schema="lake", name=name)
             else:
-                padded = complete and lacks_columns(folder, levels, schema)
-                union = "true" if padded or not one_schema(folder, levels) else "false"
+                schemas = edge_schemas(self._listing, folder, levels)
+                padded = complete and lacks_columns(schemas, schema)
+                union = "true" if padded or not one_schema(schemas) else "false"
                 unions[name] = (union, padded)
                 # Relative to the warehouse's folder, resolved when the warehouse is opened (see connection.py).
                 literal = view_location(f"{uri(folder)}/{pattern}", self.path)
@@ -437,7 +447,7 @@ class Warehouse:
         for name, relative in WINDOWED.items():
             folder = self.lake_dir / relative
             patterns = [f"zone_id=*/date={day}/hour=*/*.parquet" for day in window_days(window)]
-            files = [f"{uri(folder)}/{pattern}" for pattern in patterns if any(folder.glob(pattern))]
+            files = [f"{uri(folder)}/{pattern}" for pattern in patterns if self._listing.any(folder, pattern)]
             union, padded = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
                 statement = sql_text(EMPTY_VIEW, body=no_rows(schemas[name][1]), schema="lake_window", name=name)
@@ -482,10 +492,12 @@ class Warehouse:
         chosen = set(select) if select is not None else None
         # Built aside and published whole (see publish.py); every model of a full build starts from nothing.
         fresh = window is None and (chosen is None or chosen >= set(order))
-        span = window if only_changed else recorded_window(self.lake_dir, window)
+        # The lake as listed now serves the whole build (listing.py): its fingerprints are read before its files.
+        listing = self._listing = LakeListing()
+        span = window if only_changed else recorded_window(listing, self.lake_dir, window)
         with duckdb.connect() as reader:
             attach_lake(reader, self.lake_dir)
-            fingerprints = lake_fingerprints(reader, self.lake_dir, span) if span else pl.DataFrame()
+            fingerprints = lake_fingerprints(reader, listing, self.lake_dir, span) if span else pl.DataFrame()
         windows: list[Window | None] = [window]
         if only_changed and window is not None:
             windows = list(runs_of(self.changed_hours(window, fingerprints)))
@@ -501,8 +513,8 @@ class Warehouse:
                 con.execute(statement)
             if window is not None and self._zone_context_changed(con, Catalog.read(con)):
                 windows = [None]  # see _zone_context_changed
-                span = recorded_window(self.lake_dir, None)
-                fingerprints = lake_fingerprints(con, self.lake_dir, span) if span else pl.DataFrame()
+                span = recorded_window(listing, self.lake_dir, None)
+                fingerprints = lake_fingerprints(con, listing, self.lake_dir, span) if span else pl.DataFrame()
             per_window = sum(1 for name in order if chosen is None or name in chosen)
             progress = _Progress(per_window * len(windows), on_progress)
             lap("catalog and zone context")
@@ -535,7 +547,7 @@ class Warehouse:
         if fingerprints is None:
             with duckdb.connect() as reader:
                 attach_lake(reader, self.lake_dir)
-                fingerprints = lake_fingerprints(reader, self.lake_dir, window)
+                fingerprints = lake_fingerprints(reader, LakeListing(), self.lake_dir, window)
         built: pl.DataFrame | None = None
         if self.path.exists():
             with duckdb.connect(str(self.path), read_only=True) as con:
@@ -782,7 +794,7 @@ class Warehouse:
 
     def _hourly_partitions(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_hourly_partitions: the hourly lake files of the window, with their row counts."""
-        return build_hourly_partitions(con, self.lake_dir, window)
+        return build_hourly_partitions(con, self._listing, self.lake_dir, window)
 
     def _zone_timezones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_zone_timezones: each zone's time zone and its source (see timezones.py)."""

@@ -27,6 +27,7 @@ import polars as pl
 from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS
 from pipelines.lake.filesystem import LakePath, uri
 from pipelines.lake.fingerprint import FINGERPRINT_KEY
+from pipelines.lake.listing import LakeListing
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.window import Window, window_days
 
@@ -48,12 +49,18 @@ COLUMNS = {
 }
 
 
-def recorded_window(lake_dir: LakePath, window: Window | None) -> Window | None:
+def recorded_window(listing: LakeListing, lake_dir: LakePath, window: Window | None) -> Window | None:
     """The hours a build records: the newest days of its window, or of the lake in a full build (None: the lake
     has no hours)."""
     if window is not None:
         return max(window[0], window[1] - timedelta(days=FULL_BUILD_RECORDED_DAYS)), window[1]
-    named = {folder.name for name in HOURLY_DATASETS for folder in (lake_dir / name).glob("*/date=*")}
+    named = {
+        folder.name
+        for name in HOURLY_DATASETS
+        for zone in listing.folders(lake_dir / name)
+        for folder in listing.folders(zone)
+        if folder.name.startswith("date=")
+    }
     dates = sorted(name.removeprefix("date=") for name in named if DATE_FOLDER.fullmatch(name))  # no stray folder
     if not dates:
         return None
@@ -61,13 +68,15 @@ def recorded_window(lake_dir: LakePath, window: Window | None) -> Window | None:
     return last - timedelta(days=FULL_BUILD_RECORDED_DAYS), last
 
 
-def lake_fingerprints(con: duckdb.DuckDBPyConnection, lake_dir: LakePath, window: Window) -> pl.DataFrame:
-    """(dataset, zone_id, partition_hour, fingerprint) of every partition the lake holds in `window` now; a null
-    fingerprint when one of its files has none."""
+def lake_fingerprints(
+    con: duckdb.DuckDBPyConnection, listing: LakeListing, lake_dir: LakePath, window: Window
+) -> pl.DataFrame:
+    """(dataset, zone_id, partition_hour, fingerprint) of every partition the lake holds in `window` as `listing`
+    lists it; a null fingerprint when one of its files has none."""
     files: list[tuple[str, str, datetime, str, str]] = []
     for name in DATASETS:
         for date in window_days(window):
-            for found in (lake_dir / name).glob(f"zone_id=*/date={date}/hour=*/*.parquet"):
+            for found in listing.glob(lake_dir / name, f"zone_id=*/date={date}/hour=*/*.parquet"):
                 match = FOLDERS.search(found.as_posix())
                 if match is None:
                     continue

@@ -15,6 +15,7 @@ import polars as pl
 
 from pipelines.lake.datasets import HOURLY_DATASETS
 from pipelines.lake.filesystem import LakePath, uri
+from pipelines.lake.listing import LakeListing
 from pipelines.lake.store import is_complete_file
 from pipelines.warehouse.frames import registered
 from pipelines.warehouse.window import window_days
@@ -29,14 +30,16 @@ ADD_COMPLETE = "alter table core.int_hourly_partitions add column if not exists 
 """A table built before imports existed holds deliveries only: each of them complete."""
 
 
-def _files(lake_dir: LakePath, window: tuple[datetime, datetime] | None) -> list[tuple[str, str, datetime, str, bool]]:
+def _files(
+    listing: LakeListing, lake_dir: LakePath, window: tuple[datetime, datetime] | None
+) -> list[tuple[str, str, datetime, str, bool]]:
     """(dataset, zone_id, partition hour, path, complete) of every hourly file in the window (all of them without
     one)."""
     dates = window_days(window)
     found = []
     for dataset in HOURLY_DATASETS:
         for date in dates:
-            for path in (lake_dir / dataset).glob(f"zone_id=*/date={date}/hour=*/*.parquet"):
+            for path in listing.glob(lake_dir / dataset, f"zone_id=*/date={date}/hour=*/*.parquet"):
                 match = FOLDERS.search(path.as_posix())
                 if match is None:
                     continue
@@ -47,9 +50,12 @@ def _files(lake_dir: LakePath, window: tuple[datetime, datetime] | None) -> list
 
 
 def build_hourly_partitions(
-    con: duckdb.DuckDBPyConnection, lake_dir: LakePath, window: tuple[datetime, datetime] | None
+    con: duckdb.DuckDBPyConnection,
+    listing: LakeListing,
+    lake_dir: LakePath,
+    window: tuple[datetime, datetime] | None,
 ) -> int:
-    files = _files(lake_dir, window)
+    files = _files(listing, lake_dir, window)
     if window is None:
         con.execute("drop table if exists core.int_hourly_partitions")
     con.execute(CREATE)
