@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -166,8 +167,18 @@ def _postgres_in(folder: Path, initdb: str, pg_ctl: str) -> Iterator[str]:
                 time.sleep(0.2)
         yield url
     finally:
-        stop(server)
+        _stop_postgres(server, data)
         log_file.close()
+
+
+def _stop_postgres(server: subprocess.Popen[bytes], data: Path) -> None:
+    """Stop the server at once (its data folder is removed next, nothing of it needs writing): SIGQUIT to the
+    postmaster, whose process id it keeps in `postmaster.pid`. Under `runuser` the process started is runuser,
+    which passes on SIGTERM only, and kills its child two seconds later, whatever the child was doing."""
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        postmaster = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(postmaster, signal.SIGQUIT)
+    stop(server)
 
 
 @contextlib.contextmanager
@@ -210,3 +221,14 @@ def redis(folder: Path) -> Iterator[str]:
     finally:
         stop(server)
         log_file.close()
+
+
+@contextlib.contextmanager
+def all_running(*servers: contextlib.AbstractContextManager[str]) -> Iterator[list[str]]:
+    """Several servers started at once, each in a thread of its own (initdb, moto's imports and Redis take their
+    seconds side by side); yields their URLs in order and stops every one started when the block ends, also when
+    another failed to start."""
+    with contextlib.ExitStack() as stack:
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            started = [pool.submit(stack.enter_context, server) for server in servers]
+        yield [future.result() for future in started]

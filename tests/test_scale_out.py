@@ -10,9 +10,11 @@ when Postgres or Redis is not installed; under CI=true it fails, since `.ci/run`
 import asyncio
 import io
 import os
+import queue
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from pipelines.voi.client import VoiClient
 from pipelines.warehouse.models import discover
 from tests.comparable_rows import comparable
 from tests.conftest import CREDENTIALS, START, loopback_settings, make_provider
-from tests.loopback_servers import missing_servers, postgres, redis, s3_server
+from tests.loopback_servers import all_running, missing_servers, postgres, redis, s3_server
 from tests.scale_out_deployment import S3_KEY, S3_SECRET, celery_workers, deployment_env, run_zone_backfill
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -106,7 +108,8 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
 ) -> None:
     _servers_or_skip()
     single = loopback_settings(provider_url, tmp_path / "single", zones=ZONES)
-    with postgres() as pg_url, s3_server(tmp_path / "s3") as s3_url, redis(tmp_path / "redis") as broker:
+    servers = (postgres(), s3_server(tmp_path / "s3"), redis(tmp_path / "redis"))
+    with all_running(*servers) as (pg_url, s3_url, broker):
         env = deployment_env(
             home=tmp_path / "dagster_home",
             postgres_url=pg_url,
@@ -119,22 +122,52 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
         )
         bucket = s3fs.S3FileSystem(endpoint_url=s3_url, key=S3_KEY, secret=S3_SECRET)
 
-        def while_the_workers_start() -> None:
-            # The single-machine run: the repo's default configuration, `fleetlake backfill` in this process.
+        bucket_filled: queue.Queue[bool] = queue.Queue()
+        """Whether the snapshots were taken into the bucket, told once."""
+
+        def the_deployments_run() -> subprocess.CompletedProcess[str]:
+            """Two Celery workers, then the run, launched once both are ready (so that either may take a zone's
+            step) and the bucket holds the snapshots; in a thread, while this process runs the single machine's
+            backfill."""
+
+            def wait_for_the_bucket() -> None:
+                if not bucket_filled.get(timeout=300):
+                    raise RuntimeError("the snapshots were not taken into the bucket")
+
+            with celery_workers(env, ("first", "second"), tmp_path / "workers", while_starting=wait_for_the_bucket):
+                return run_zone_backfill(env, *WINDOW, LEAD_IN_HOURS, tmp_path / "run")
+
+        with ThreadPoolExecutor(max_workers=1) as deployment:
+            launched = deployment.submit(the_deployments_run)
+            try:  # the deployment's bucket, with the snapshots the single machine's lake gets too
+                bucket.mkdir(BUCKET)
+                for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+                    monkeypatch.setenv(name, env[name])
+                take_snapshots(single, Lake(env["FLEETLAKE_LAKE_DIR"]))
+            except BaseException:
+                bucket_filled.put(False)
+                raise
+            bucket_filled.put(True)
+            # The single-machine run: the repo's default configuration, `fleetlake backfill` in this process, its
+            # own lake and warehouse (the provider serves both runs the same city).
             take_snapshots(single, Lake(single.lake_dir))
             with dg.DagsterInstance.ephemeral() as instance:  # in memory: half the CPU of SQLite on disk
                 console = Console(file=io.StringIO())
                 assert run_backfill(single, *WINDOW, console, lead_in_hours=LEAD_IN_HOURS, dagster_instance=instance)
-            # The deployment's bucket, with the same snapshots.
-            bucket.mkdir(BUCKET)
-            for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
-                monkeypatch.setenv(name, env[name])
-            take_snapshots(single, Lake(env["FLEETLAKE_LAKE_DIR"]))
-
-        workers = celery_workers(env, ("first", "second"), tmp_path / "workers", while_starting=while_the_workers_start)
-        with workers:
-            run = run_zone_backfill(env, *WINDOW, LEAD_IN_HOURS, tmp_path / "run")
+            run = launched.result()
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+        # A reader on another machine (its own process and local folder, the deployment's settings) opens the
+        # build published, while this process looks at what the run left.
+        elsewhere = tmp_path / "another-machine" / "warehouse.duckdb"
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER],
+            env={**env, "FLEETLAKE_WAREHOUSE": str(elsewhere)},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
         # The run, its steps and the worker that ran each are in Postgres.
         import psycopg2
@@ -149,24 +182,13 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
             ran_on = {worker for (event,) in cur.fetchall() for worker in ("first@", "second@") if worker in event}
         assert ran_on == {"first@", "second@"}, "the four zones were not shared by both workers"
 
-        # The build is published for every machine: its file in the bucket, named current in the catalog, and a
-        # reader on another machine (its own process and local folder, the deployment's settings) opens it.
+        # The build is published for every machine: its file in the bucket, named current in the catalog, and the
+        # reader opened it.
         with psycopg2.connect(pg_url) as con, con.cursor() as cur:
             cur.execute("select build_id, uri from fleetlake_warehouse_builds")
             ((build_id, build_uri),) = cur.fetchall()
         assert build_uri == f"s3://{BUCKET}/lake/_warehouse/{build_id}.duckdb"
         assert bucket.exists(build_uri)
-        elsewhere = tmp_path / "another-machine" / "warehouse.duckdb"
-        reader = subprocess.run(
-            [sys.executable, "-c", READER],
-            env={**env, "FLEETLAKE_WAREHOUSE": str(elsewhere)},
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert reader.returncode == 0, reader.stderr[-4000:]
-        assert reader.stdout.split() == [build_id, "read"]
 
         # The lake is in the bucket: every hour of every zone, of both datasets.
         hours = LEAD_IN_HOURS + int((WINDOW[1] - WINDOW[0]) / timedelta(hours=1))
@@ -175,7 +197,14 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
                 found = bucket.glob(f"{BUCKET}/lake/{dataset}/zone_id={zone}/date=*/hour=*/part-0.parquet")
                 assert len(found) == hours, (dataset, zone, found)
 
-    scaled, local = marts(tmp_path / "scaled" / "warehouse.duckdb"), marts(single.warehouse)
+        scaled, local = marts(tmp_path / "scaled" / "warehouse.duckdb"), marts(single.warehouse)
+        try:
+            said, error = reader.communicate(timeout=300)
+        finally:
+            reader.kill()  # nothing, when it ended
+        assert reader.returncode == 0, error[-4000:]
+        assert said.split() == [build_id, "read"]
+
     assert marts(elsewhere) == scaled  # the other machine's copy is the build published
     with duckdb.connect(str(single.warehouse), read_only=True) as con:
         assert {z for (z,) in con.execute("select distinct zone_id::varchar from trips").fetchall()} == set(ZONES)
