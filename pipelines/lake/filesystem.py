@@ -170,9 +170,15 @@ def _remove_crashed_writes(folder: Path) -> None:
 
 def names_in(folder: LakePath) -> list[str]:
     """The names of the files and folders in `folder` (none when it does not exist): one listing, which callers
-    filter with plain string tests instead of a glob per pattern."""
+    filter with plain string tests instead of a glob per pattern. In a bucket, one listing request (a glob of `*`
+    took four, five for a folder not there yet)."""
     if is_remote(folder):
-        return [path.name for path in folder.glob("*")]
+        remote = cast(UPath, folder)
+        try:
+            listed = cast(list[str], remote.fs.ls(remote.path, detail=False))
+        except FileNotFoundError:
+            return []
+        return [name for name in (path.rstrip("/").rsplit("/", 1)[-1] for path in listed) if name]
     try:
         with os.scandir(folder) as entries:
             return [entry.name for entry in entries]
@@ -181,10 +187,11 @@ def names_in(folder: LakePath) -> list[str]:
 
 
 def remove(path: LakePath) -> None:
-    """Delete a file if it is there."""
+    """Delete a file if it is there. In a bucket, one DELETE, which succeeds for a key that is not there (asking
+    first took a HEAD and a listing, on every partition written without quarantined or superseded records)."""
     if is_remote(path):
-        if path.exists():
-            path.unlink()
+        remote = cast(UPath, path)
+        remote.fs.rm_file(remote.path)
         return
     path.unlink(missing_ok=True)
 
