@@ -143,7 +143,7 @@ class CountedProvider(ProviderApp):
 @pytest.mark.slow
 def test_a_backfill_run_joins_the_ingestion_its_command_started(tmp_path: Path) -> None:
     provider = CountedProvider(city())
-    with running(provider) as url, dg.instance_for_test() as instance:
+    with running(provider) as url, dg.DagsterInstance.ephemeral() as instance:
         settings = loopback_settings(url, tmp_path, ZONES)
 
         async def snapshots() -> None:  # the marts' snapshots, so that the backfill is one Dagster run

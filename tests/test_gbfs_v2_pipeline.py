@@ -18,6 +18,7 @@ from shapely.geometry import box
 from fleetlake_provider.app import ProviderApp
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.server import running
+from fleetlake_provider.service import SimulatedProvider
 from pipelines.config import Settings, SettingsError
 from pipelines.gbfs_v2 import ACCOUNT, GBFS_V2_DATASETS, gbfs_datasets, parse_gbfs_versions, snapshot_targets
 from pipelines.ingest import GBFS_DATASETS, ZONE_DATASETS, ingest_snapshots
@@ -102,7 +103,7 @@ def test_vehicles_placed_in_zones_by_geometry_by_hand() -> None:
 # -- the real Voi Marseille feed ---------------------------------------------------------------------------------
 
 
-def test_voi_marseille_gbfs_2_3_parses_with_no_record_lost() -> None:
+def test_voi_marseille_gbfs_2_3_parses_with_no_record_lost(provider: SimulatedProvider) -> None:
     body = MARSEILLE.read_bytes()
     bikes = json.loads(body)["data"]["bikes"]
     captured = datetime.fromtimestamp(json.loads(body)["last_updated"], UTC)
@@ -117,14 +118,13 @@ def test_voi_marseille_gbfs_2_3_parses_with_no_record_lost() -> None:
     # Placed among the simulated Stockholm and Berlin: every vehicle is kept. The real feed lists one vehicle at
     # Berlin's centre (52.520271, 13.404841), which lands in the simulated Berlin; the other 1465 (Marseille, and
     # one at 42.11, 11.77 in Italy) lie beyond both zones and are counted outside.
-    simulated = make_provider()
     areas = pl.DataFrame(
         {
-            "zone_id": [z for z, index in simulated.zones.items() for _ in index.city.areas],
-            "area_id": [a.area_id for index in simulated.zones.values() for a in index.city.areas],
-            "area_type": [a.area_type for index in simulated.zones.values() for a in index.city.areas],
-            "geometry": [shapely.to_wkb(a.geometry) for index in simulated.zones.values() for a in index.city.areas],
-            "valid_from": [captured] * sum(len(index.city.areas) for index in simulated.zones.values()),
+            "zone_id": [z for z, index in provider.zones.items() for _ in index.city.areas],
+            "area_id": [a.area_id for index in provider.zones.values() for a in index.city.areas],
+            "area_type": [a.area_type for index in provider.zones.values() for a in index.city.areas],
+            "geometry": [shapely.to_wkb(a.geometry) for index in provider.zones.values() for a in index.city.areas],
+            "valid_from": [captured] * sum(len(index.city.areas) for index in provider.zones.values()),
         }
     )
     placed = place_in_zones(parsed.frame.rename({"lon": "lng"}).with_columns(captured_at=pl.lit(captured)), areas)
@@ -261,7 +261,7 @@ def test_snapshot_asset_captures_the_configured_versions(
     from assets.snapshots import gbfs_snapshot
 
     settings = loopback_settings(served, tmp_path, ZONES).model_copy(update={"gbfs_versions": versions})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([gbfs_snapshot], resources=resources_for(settings), instance=instance)
     assert result.success
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events() if e.asset_key}

@@ -44,6 +44,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ZONES = ("145",)
 FIRST_HOUR = START + timedelta(hours=10)  # three hours: 31 insurance trips of 22 vehicles
 LAST_HOUR = START + timedelta(hours=12)
+EVENTS_IN_MEMORY = {
+    "event_log_storage": {"module": "dagster._core.storage.event_log", "class": "InMemoryEventLogStorage"}
+}
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             )
             instance_dir = root / "dagster"
             instance_dir.mkdir()
-            with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
+            # Compute logs on disk, under instance_dir, where the search reads them; the events in memory (read
+            # through the instance's API all the same): SQLite on disk writes each event through to its file.
+            with dg.instance_for_test(temp_dir=str(instance_dir), overrides=EVENTS_IN_MEMORY) as instance:
                 # The insurance trips first: the city's marts are then built while they are there to be read.
                 runs = [
                     run_job("zone_geometry_job", settings, dagster_instance=instance),
@@ -203,7 +208,9 @@ def everything_a_city_sees(scene: Scene) -> Iterator[tuple[str, str]]:
         yield from ((str(s.log_file), t) for t in texts_of_file(s.log_file))
     yield "logged in this process", scene.logged
     yield from (("dagster event log", t) for t in texts_of_dagster(scene.instance, scene.run_ids))
-    yield from ((str(p), t) for p, t in texts_under(scene.instance_dir) if p.suffix in (".out", ".err", ".log"))
+    compute_logs = [p for p in scene.instance_dir.rglob("*") if p.is_file() and p.suffix in (".out", ".err", ".log")]
+    assert compute_logs, "the runs' captured output is on disk to be read"
+    yield from ((str(p), t) for p in compute_logs for t in texts_of_file(p))
 
 
 def test_no_insurance_value_reaches_marts_lake_exports_logs_or_dagster(scene: Scene) -> None:
@@ -246,7 +253,7 @@ def test_switched_on_the_code_location_gains_the_insurance_asset_job_and_schedul
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "3")
     schedule = switched_on.resolve_schedule_def("insurance_hourly_schedule")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=datetime(2026, 3, 28, 10, 10, tzinfo=UTC),
@@ -269,7 +276,7 @@ def test_a_run_that_cannot_reach_the_provider_still_purges(scene: Scene, tmp_pat
         insurance_dir=area,
         insurance_retention_days=1,
     )
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [insurance_trips],
             resources=resources_for(settings),

@@ -644,7 +644,7 @@ def test_cli_writes_a_report_and_refuses_unknown_zones(built_warehouse: BuiltWar
 @pytest.mark.slow
 @pytest.mark.integration
 def test_monthly_asset_writes_every_zone(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [city_report],
             partition_key="2026-03-01",
