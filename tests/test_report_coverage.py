@@ -73,8 +73,15 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return warehouse.path
 
 
-def test_a_month_with_46_hours_of_data_says_46_of_720_and_flags_partial_days(month: Path, tmp_path: Path) -> None:
-    folder = export_report(month, ZONE, *APRIL, tmp_path, k=1).folder
+@pytest.fixture(scope="module")
+def april(month: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """April's report of the month's warehouse, k=1 (every count as it is), exported once for the tests that read
+    it: the export is the same whatever a test then looks at."""
+    return export_report(month, ZONE, *APRIL, tmp_path_factory.mktemp("april"), k=1).folder
+
+
+def test_a_month_with_46_hours_of_data_says_46_of_720_and_flags_partial_days(april: Path) -> None:
+    folder = april
     key = figures(folder)
     assert (key["hours_with_data"], key["hours_in_period"]) == (46, 720)
     assert key["data_coverage_percent"] == pytest.approx(100 * 46 / 720)  # 6.4 %, not 100 %
@@ -110,8 +117,8 @@ def test_a_month_with_46_hours_of_data_says_46_of_720_and_flags_partial_days(mon
     assert "28 days have no data" in html
 
 
-def test_in_response_duplicates_and_conflicts_reach_the_data_quality_table(month: Path, tmp_path: Path) -> None:
-    folder = export_report(month, ZONE, *APRIL, tmp_path, k=1).folder
+def test_in_response_duplicates_and_conflicts_reach_the_data_quality_table(month: Path, april: Path) -> None:
+    folder = april
     quality = parquet(folder, "data_quality_daily").filter(local_date=date(2026, 4, 10)).row(0, named=True)
     assert (quality["duplicate_records"], quality["conflicting_records"]) == (1, 1)
     with connect(month) as con:
