@@ -22,6 +22,13 @@ from pipelines.config import Settings
 from tests.conftest import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[1]
+DAGSTER_YAML = """
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: InMemoryEventLogStorage
+telemetry:
+  enabled: false
+"""
 
 
 def test_the_history_start_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,6 +76,9 @@ def test_a_2019_archive_loads_when_the_history_starts_there(tmp_path: Path) -> N
     options = ProviderOptions(zones=("1",), vehicles=20, start=start, days=1, seed=3)
     provider = SimulatedProvider(options, FixedClock(start + timedelta(days=1, minutes=15)))
     (tmp_path / "dagster_home").mkdir()
+    # Its runs recorded on disk (history/runs.db), their events kept in the command's memory: SQLite on disk writes
+    # each of the hundreds of events of its four runs through to a file, which is not what this test is about.
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text(DAGSTER_YAML)
     with running(ProviderApp(provider, CREDENTIALS)) as url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("FLEETLAKE_", "VOI_", "DAGSTER_"))},
