@@ -210,10 +210,10 @@ def test_every_fault_on_gives_the_same_lake(tmp_path: Path) -> None:
     assert steady.slept and max(steady.slept) > 0.5  # the storms' Retry-After and the back-offs were waited out
 
 
-def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:
+def test_client_stays_under_the_rate_limit(provider: SimulatedProvider, tmp_path: Path) -> None:
     """Scaled to a 2-second window: 100 requests per window, and 120 requests (30 hours of both zones' trips and
-    events) in a burst, more than one window admits."""
-    provider = make_provider()
+    events) in a burst, more than one window admits. The shared city, behind an app of its own (its own rate
+    limit)."""
     app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=100, rate_limit_window_s=2.0)
     admitted: list[float] = []
     original = app.limiter.admit
@@ -246,9 +246,9 @@ def test_client_stays_under_the_rate_limit(tmp_path: Path) -> None:
     # cannot tell: test_client_behaviour.py checks each slot on an injected clock.
 
 
-def test_a_faster_client_honours_retry_after_and_loses_nothing(tmp_path: Path) -> None:
-    """48 requests (a zone's trips, hour by hour) as fast as they can go, against 30 a second."""
-    provider = make_provider()
+def test_a_faster_client_honours_retry_after_and_loses_nothing(provider: SimulatedProvider, tmp_path: Path) -> None:
+    """48 requests (a zone's trips, hour by hour) as fast as they can go, against 30 a second: the shared city,
+    behind an app of its own."""
     app = ProviderApp(provider, CREDENTIALS, rate_limit_per_minute=30, rate_limit_window_s=1.0)
     with running(app) as url:
 
@@ -273,7 +273,7 @@ def test_hour_not_ready_writes_nothing_and_is_retried(
     test_backfill_lands_exactly_the_providers_records's."""
     hour = HOURS[10]
     clock = FixedClock(hour + timedelta(hours=1, minutes=2))
-    provider = make_provider(clock=clock, days=1)
+    provider = make_provider(clock=clock, days=1, vehicles=30)  # a city of its own: this test moves its clock
     with running(ProviderApp(provider, CREDENTIALS)) as url:
         settings = settings_for(url, tmp_path, zones=("1",), not_ready_retry_s=0, not_ready_max_retries=2)
 
