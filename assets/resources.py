@@ -52,11 +52,13 @@ class LakeStore(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class WarehouseStore(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The DuckDB warehouse file (FLEETLAKE_WAREHOUSE) and what its build reads: memory, lead-in, the city's
-    policy folder, the idle limit and the configured time zones."""
+    """The DuckDB warehouse file (FLEETLAKE_WAREHOUSE) and what its build reads: memory, threads, lead-in, the
+    city's policy folder, the idle limit and the configured time zones."""
 
     file: str
     warehouse_memory: str
+    duckdb_threads: int | None = None
+    """FLEETLAKE_DUCKDB_THREADS; None: one per core."""
     lead_in_hours: int
     policy_dir: str | None
     idle_limit_hours: float
@@ -135,6 +137,7 @@ def resources_for(settings: Settings, *, secrets_as_env_vars: bool = False) -> d
         "warehouse": WarehouseStore(
             file=str(settings.warehouse),
             warehouse_memory=settings.warehouse_memory,
+            duckdb_threads=settings.duckdb_threads,
             lead_in_hours=settings.lead_in_hours,
             policy_dir=None if settings.policy_dir is None else str(settings.policy_dir),
             idle_limit_hours=settings.idle_limit_hours,

@@ -204,6 +204,12 @@ class Settings(BaseSettings):
         "FLEETLAKE_WAREHOUSE_MEMORY", "3GB", expects="a DuckDB memory limit, e.g. '3GB' or '512MiB'"
     )
     """Memory DuckDB may use while building (it spills to disk beyond)."""
+    duckdb_threads: Annotated[int, annotated_types.Ge(1)] | None = _variable(
+        "FLEETLAKE_DUCKDB_THREADS", None, expects="a positive whole number"
+    )
+    """Threads DuckDB may run a build's queries on; None: one per core. Fewer where several builds share the cores
+    (other processes building at once): on a small warehouse each build then spends less on starting and
+    synchronising threads than it would gain from them."""
     log_file: Path = _variable("FLEETLAKE_LOG_FILE", Path("data/fleetlake.log"), expects="a file path")
     """Where the command line writes the detail behind a one-line error."""
     mds_versions: Annotated[tuple[tuple[str, MdsVersion], ...], NoDecode] = _variable(

@@ -209,6 +209,7 @@ def test_the_resources_are_configured_from_the_settings(tmp_path: Path) -> None:
         not_ready_retry_s=0,
         not_ready_max_retries=2,
         warehouse_memory="512MiB",
+        duckdb_threads=3,
         lead_in_hours=6,
         policy_dir=tmp_path / "policies",
         idle_limit_hours=24,
@@ -234,8 +235,9 @@ def test_the_resources_are_configured_from_the_settings(tmp_path: Path) -> None:
     assert warehouse.settings.policy_dir == tmp_path / "policies"
     assert warehouse.settings.idle_limit_hours == 24
     assert warehouse.settings.zone_timezones == {"1": "Europe/Stockholm"}
-    with warehouse.connect() as con:  # DuckDB is given the memory limit
+    with warehouse.connect() as con:  # DuckDB is given the memory limit and the threads
         assert con.execute("select current_setting('memory_limit')").fetchone() == ("512.0 MiB",)
+        assert con.execute("select current_setting('threads')").fetchone() == (3,)
 
 
 def test_the_warehouse_catalog_reaches_the_build_as_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:

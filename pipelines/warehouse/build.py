@@ -366,6 +366,12 @@ class Warehouse:
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
 
+    def _limit_threads(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The threads a build's queries run on, when the settings limit them. Set on the connection, not passed
+        as its configuration: DuckDB refuses a second connection to an open file with another configuration."""
+        if self.settings.duckdb_threads is not None:
+            con.execute("set threads = $threads", {"threads": self.settings.duckdb_threads})
+
     def pull(self) -> PublishedBuild | None:
         """With a shared catalog, make this machine's file the build published last on any machine (downloaded
         when it is another); returns that build, None when there is no catalog or no build yet."""
@@ -382,6 +388,7 @@ class Warehouse:
         con = duckdb.connect(str(path or self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
         con.execute("set enable_progress_bar = false")
+        self._limit_threads(con)
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
         con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
         # Where the lake views' relative paths resolve (see connection.py), and a bucket's httpfs and secret.
@@ -496,6 +503,7 @@ class Warehouse:
         listing = self._listing = LakeListing()
         span = window if only_changed else recorded_window(listing, self.lake_dir, window)
         with duckdb.connect() as reader:
+            self._limit_threads(reader)
             attach_lake(reader, self.lake_dir)
             fingerprints = lake_fingerprints(reader, listing, self.lake_dir, span) if span else pl.DataFrame()
         windows: list[Window | None] = [window]
@@ -546,6 +554,7 @@ class Warehouse:
         built_partitions.py); `fingerprints`: the lake's, if read already."""
         if fingerprints is None:
             with duckdb.connect() as reader:
+                self._limit_threads(reader)
                 attach_lake(reader, self.lake_dir)
                 fingerprints = lake_fingerprints(reader, LakeListing(), self.lake_dir, window)
         built: pl.DataFrame | None = None
