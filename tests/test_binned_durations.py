@@ -1,6 +1,7 @@
 """Durations on binned times: an hour whose times are all on a bin says so, and its trips' anomaly flags judge the
 reported duration (or, without one, the bounds the bins leave), never "0 s, so under 10 s"."""
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,13 +43,21 @@ def city(lake: Path) -> None:
     write_hours(lake, ZONE, trips, events)
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The city built in full, once for the module: tests that only read it share it."""
+    root = tmp_path_factory.mktemp("binned")
+    city(root / "lake")
+    warehouse = Warehouse(root / "warehouse.duckdb", root / "lake")
+    warehouse.build()
+    return warehouse
+
+
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
-    lake = tmp_path / "lake"
-    city(lake)
-    built = Warehouse(tmp_path / "warehouse.duckdb", lake)
-    built.build()
-    return built
+def warehouse(built: Warehouse, tmp_path: Path) -> Warehouse:
+    """A copy of the built city, lake and warehouse side by side as built, for a test that changes or rebuilds it."""
+    shutil.copytree(built.path.parent, tmp_path / "city")
+    return Warehouse(tmp_path / "city" / built.path.name, tmp_path / "city" / "lake")
 
 
 def flags(warehouse: Warehouse) -> dict[str, tuple[object, ...]]:
@@ -56,8 +65,8 @@ def flags(warehouse: Warehouse) -> dict[str, tuple[object, ...]]:
     return {name: row[1:] for name, row in zip("abcde", frame.rows(), strict=True)}
 
 
-def test_binned_hours_judge_the_reported_duration(warehouse: Warehouse) -> None:
-    assert flags(warehouse) == {
+def test_binned_hours_judge_the_reported_duration(built: Warehouse) -> None:
+    assert flags(built) == {
         # 1,500 m in 420 s: 12.86 km/h.
         "a": (0.0, False, False, False, 900, "reported", 12.86),
         # 2 m in 5 s: 1.44 km/h.
@@ -71,8 +80,8 @@ def test_binned_hours_judge_the_reported_duration(warehouse: Warehouse) -> None:
     }
 
 
-def test_data_quality_says_each_hours_bin(warehouse: Warehouse) -> None:
-    quality = run(warehouse, "select hour, timestamp_bin_s from data_quality_hourly order by hour")
+def test_data_quality_says_each_hours_bin(built: Warehouse) -> None:
+    quality = run(built, "select hour, timestamp_bin_s from data_quality_hourly order by hour")
     # 08: 08:00 and 08:15 (900 s). 09: milliseconds (none). 10: 10:00:01, 10:05:00 and 10:05:08 (1 s).
     assert quality.rows() == [(T0, 900), (T0 + H, None), (T0 + 2 * H, 1)]
 
