@@ -35,8 +35,9 @@ from pipelines.metrics.service import MetricsService, issue_token, running
 from pipelines.warehouse.build import Warehouse
 
 SECRET = "benchmark-key-of-at-least-thirty-two-bytes"
-# Every dockless measure the API answers; those the pieces answer alone are the ones the direct SQL computes too
-# (the activity measures read each vehicle's states at query time, which no single SQL query here repeats).
+# Every dockless measure the API answers; those the additive pieces answer alone are the ones the direct SQL computes
+# too (the activity measures have pieces of their own, one per interval, core.int_metrics_activity, which it leaves
+# out).
 DOCKLESS = [measure.name for measure in MEASURES.values() if measure.family == "dockless"]
 FROM_PIECES = [
     "dockless.deployed.avg",

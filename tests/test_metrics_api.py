@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
@@ -550,11 +551,12 @@ def test_answers_equal_the_simulators_truth(built_warehouse: BuiltWarehouse) -> 
         assert seconds == pytest.approx(expected[key][1], abs=count), key  # reported in whole seconds
 
 
-def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -> None:
-    """The shared city by zone and hour, from the simulator's own state timeline: the vehicles on a trip at some time
-    of the hour are active, and dockless.active.avg is their seconds in the right of way over the hour's; active and
-    inactive add up to dockless.deployed.avg, and active.percent is active over deployed. The second day only: on
-    the first, a vehicle's state before its first event is known to the simulator, not to the data."""
+def simulated_activity(
+    built_warehouse: BuiltWarehouse, every: str, length: timedelta, offset: timedelta
+) -> dict[Any, float]:
+    """dockless.active.avg of each zone and interval of the second day, from the simulator's own state timeline: the
+    vehicles on a trip at some time of the interval are active, their seconds in the right of way over the interval's
+    are the average. Intervals of `every` ("15m", "1h", "1d": `length` long) starting `offset` after UTC's."""
     day = START + timedelta(days=1)
     states = (
         truth_frames(built_warehouse.provider)["vehicle_states"]
@@ -565,27 +567,34 @@ def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -
         )
         .filter(pl.col("end_time") > pl.col("start_time"))
         .with_columns(
-            pl.datetime_ranges(pl.col("start_time").dt.truncate("1h"), "end_time", "1h", closed="left").alias("hour")
+            pl.datetime_ranges(
+                (pl.col("start_time") - offset).dt.truncate(every) + offset, "end_time", every, closed="left"
+            ).alias("interval")
         )
-        .explode("hour")
+        .explode("interval")
         .with_columns(
-            (
-                pl.min_horizontal("end_time", pl.col("hour") + timedelta(hours=1))
-                - pl.max_horizontal("start_time", "hour")
-            )
+            (pl.min_horizontal("end_time", pl.col("interval") + length) - pl.max_horizontal("start_time", "interval"))
             .dt.total_milliseconds()
             .alias("ms")
         )
     )
     riders = states.filter(pl.col("vehicle_state") == "on_trip", pl.col("ms") > 0).select(
-        "zone_id", "device_id", "hour"
+        "zone_id", "device_id", "interval"
     )
     active = (
-        states.join(riders.unique(), on=["zone_id", "device_id", "hour"], how="semi")
-        .group_by("zone_id", "hour")
-        .agg((pl.col("ms").sum() / 3_600_000).alias("active"))
+        states.join(riders.unique(), on=["zone_id", "device_id", "interval"], how="semi")
+        .group_by("zone_id", "interval")
+        .agg((pl.col("ms").sum() / length.total_seconds() / 1000).alias("active"))
     )
-    expected = {(zone_geography_id(zone), hour): value for zone, hour, value in active.iter_rows()}
+    return {(zone_geography_id(zone), start): value for zone, start, value in active.iter_rows()}
+
+
+def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -> None:
+    """The shared city by zone and hour, from the simulator's own state timeline (simulated_activity); active and
+    inactive add up to dockless.deployed.avg, and active.percent is active over deployed. The second day only: on
+    the first, a vehicle's state before its first event is known to the simulator, not to the data."""
+    day = START + timedelta(days=1)
+    expected = simulated_activity(built_warehouse, "1h", timedelta(hours=1), timedelta(0))
     body = {
         "measures": [
             "dockless.active.avg",
@@ -622,6 +631,42 @@ def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -
         assert active + inactive == pytest.approx(deployed)
         assert share == (pytest.approx(active / deployed) if deployed > 0 else "")
     assert any(0 < active < deployed for _, _, active, _, deployed, _ in rows)
+
+
+def test_activity_of_every_interval_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -> None:
+    """dockless.active.avg of the shared city by zone equals the simulator's truth (simulated_activity) for every
+    interval: 15 minutes and hours starting on each other quarter (Asia/Kathmandu's hours start at a quarter past
+    UTC's, Asia/Kolkata's at half past), summed from the stored pieces, and days, read from the state timeline."""
+    day = START + timedelta(days=1)
+    cases = [
+        ("PT15M", "UTC", "15m", timedelta(minutes=15), timedelta(0)),
+        ("PT1H", "Asia/Kathmandu", "1h", timedelta(hours=1), timedelta(minutes=15)),
+        ("PT1H", "Asia/Kolkata", "1h", timedelta(hours=1), timedelta(minutes=30)),
+        ("P1D", "UTC", "1d", timedelta(days=1), timedelta(0)),
+    ]
+    service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=10)
+    with running(service) as url:
+        client = Api(url, url, built_warehouse.warehouse.path, built_warehouse.lake)
+        for interval, timezone, every, length, offset in cases:
+            local = ZoneInfo(timezone)
+            body = {
+                "measures": ["dockless.active.avg", "dockless.inactive.avg", "dockless.deployed.avg"],
+                "interval": interval,
+                "timezone": timezone,
+                "start_date": f"{(day + offset).astimezone(local):%Y-%m-%dT%H:%M}",
+                "end_date": f"{(END - length).astimezone(local):%Y-%m-%dT%H:%M}",
+                "dimensions": ["geography_id"],
+                "filters": [{"name": "geography_type", "values": ["zone"]}],
+            }
+            rows = client.rows(body)
+            # Two zones, each interval of the second day that the data covers whole.
+            assert len(rows) == 2 * ((END - day - offset) // length), interval
+            expected = simulated_activity(built_warehouse, every, length, offset)
+            found = {(geography, datetime.fromisoformat(start)): active for start, geography, active, *_ in rows}
+            assert found == pytest.approx({key: expected.get(key, 0.0) for key in found}, abs=1e-6), interval
+            assert sum(1 for value in found.values() if value > 0) >= len(found) // 2, interval
+            for _, _, active, inactive, deployed in rows:
+                assert active + inactive == pytest.approx(deployed)
 
 
 @pytest.mark.slow

@@ -56,6 +56,9 @@ COMPARED = {
     "core.int_metrics_vehicles": "zone_id, scope, area_id, provider_id, vehicle_type, vehicle_state, interval_start",
     "core.int_metrics_events": "zone_id, scope, area_id, provider_id, vehicle_type, event_type, interval_start",
     "core.int_metrics_trips": "zone_id, location, scope, area_id, provider_id, vehicle_type, interval_start",
+    "core.int_metrics_activity": (
+        "zone_id, scope, area_id, provider_id, vehicle_type, interval_duration, interval_start"
+    ),
 }
 
 

@@ -10,6 +10,7 @@ change). A measure's average divides by the interval's true length.
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 QUARTER = timedelta(minutes=15)
@@ -33,8 +34,9 @@ class Interval:
     start: datetime
     end: datetime
 
-    @property
+    @cached_property
     def seconds(self) -> float:
+        """The interval's length (read for every measure of every row of an answer: worked out once)."""
         return (self.end - self.start).total_seconds()
 
 

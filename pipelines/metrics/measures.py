@@ -1,10 +1,11 @@
 """The measures the Metrics API answers: their MDS names, what each is computed from, and how it rolls up.
 
 One definition for the API and for anyone reading the warehouse: each measure names the additive piece it reads
-(core.int_metrics_vehicles, core.int_metrics_events, core.int_metrics_trips) or, where no piece can hold the answer,
-the rows themselves: the trips for a median, each vehicle's state timeline for whether it was on a trip in the
-interval asked (dockless.active.avg, inactive.avg, utilization.active.percent). `docs/metrics.md` lists them with
-their definitions and the SQL of each.
+(core.int_metrics_vehicles, core.int_metrics_events, core.int_metrics_trips), the piece of each interval itself
+where pieces do not add up (core.int_metrics_activity: whether a vehicle was on a trip in a PT15M or PT1H interval,
+for dockless.active.avg, inactive.avg, utilization.active.percent) or, where no piece can hold the answer, the rows
+themselves: the trips for a median, each vehicle's state timeline for the activity of a day or a month.
+`docs/metrics.md` lists them with their definitions and the SQL of each.
 """
 
 from dataclasses import dataclass

@@ -153,7 +153,7 @@ def selected_geographies(query: MetricsQuery, every: Sequence[Geography]) -> lis
     return chosen
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cell:
     """What the pieces say of one row: sums by subject, and the minima/maxima inputs."""
 
@@ -290,9 +290,25 @@ where pieces.location = $location and {types} and {providers}
 group by metric_quarters.span{group}
 """
 
-# Whether a vehicle was active (on a trip at some time of the interval, anywhere in its zone) depends on the whole
-# interval, so no 15-minute piece holds it: taken from each vehicle's state timeline at query time, the seconds in
-# the right of way of the vehicles that rode (inactive: the rest of core.int_metrics_vehicles' deployed seconds).
+# Whether a vehicle was active depends on the whole interval, so the intervals up to an hour long (PT15M, PT1H: in any
+# time zone an hour starts on a UTC quarter) each have their own stored piece (core.int_metrics_activity): an interval
+# sums its own pieces, as VEHICLES sums deployed seconds, in the whole milliseconds the pieces hold.
+ACTIVE_PIECES = """
+select metric_spans.span, {dimensions}sum(cast(round(pieces.active_seconds * 1000) as bigint)) / 1000.0,
+from core.int_metrics_activity as pieces
+inner join metric_spans on pieces.interval_start = metric_spans.span_start
+inner join metric_geographies as geos
+    on pieces.zone_id = geos.zone_id and pieces.scope = geos.scope and pieces.area_id is not distinct from geos.area_id
+where pieces.interval_duration = $interval_duration and {types} and {providers}
+group by metric_spans.span{group}
+"""
+# The intervals core.int_metrics_activity holds a piece of each of.
+ACTIVE_PIECE_INTERVALS = ("PT15M", "PT1H")
+
+# The longer intervals (P1D, P1M: local days and months start on any quarter and last 92 to 3,000 of them, too many
+# pieces to store): whether a vehicle was active (on a trip at some time of the interval, anywhere in its zone) is
+# taken from each vehicle's state timeline at query time, the seconds in the right of way of the vehicles that rode
+# (inactive: the rest of core.int_metrics_vehicles' deployed seconds).
 # Every deployed state counts, as in core.int_metrics_vehicles, in the area where it began, cut at the zone's
 # delivered hours and the intervals' bounds, with the vehicle's provider and type as that model gives them. The
 # intervals are contiguous runs of whole quarters, so a state runs over the spans from the one holding its first
@@ -452,11 +468,15 @@ class Answer:
         self.sub_counts: dict[int, dict[int, int]] = {}
         for (span, sub), count in sub_counts.items():
             self.sub_counts.setdefault(span, {})[sub] = count
+        # Each interval's quarters and shorter intervals, counted once rather than for every row.
+        self.span_quarters = {span: sum(subs.values()) for span, subs in self.sub_counts.items()}
+        self.span_subs = {span: len(subs) for span, subs in self.sub_counts.items()}
 
     def _cell(self, key: tuple[Any, ...]) -> _Cell:
-        if key not in self.cells:
-            self.cells[key] = _Cell()
-        return self.cells[key]
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = _Cell()
+        return cell
 
     def _run(self, template: str, extra: Mapping[str, Any], alias: str = "pieces") -> list[tuple[Any, ...]]:
         dimensions, group = _dimension_sql(self.query, alias)
@@ -497,6 +517,19 @@ class Answer:
             for row in self._run(TRIPS, {"locations": sorted(locations)}):
                 self._cell(row[: 1 + width]).trips[row[1 + width]] = row[2 + width :]
         if any(m.kind in ("active.avg", "inactive.avg", "active.percent") for m in measures) and self.spans:
+            self._read_activity()
+        median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
+        if median_locations:
+            for location in median_locations:
+                for row in self._run(MEDIANS, {"location": location}):
+                    self._cell(row[: 1 + width]).medians[location] = (row[1 + width], row[2 + width])
+
+    def _read_activity(self) -> None:
+        """The active seconds of each row: summed from the stored pieces for PT15M and PT1H, read from each vehicle's
+        state timeline for the longer intervals."""
+        if self.query.interval in ACTIVE_PIECE_INTERVALS:
+            rows = self._run(ACTIVE_PIECES, {"interval_duration": self.query.interval})
+        else:
             activity = {
                 "first": self.spans[0].start,
                 "last": self.spans[-1].end,
@@ -505,13 +538,10 @@ class Answer:
                 "first_quarter": int(self.spans[0].start.timestamp()) // 900,
                 "quarter_spans": self.quarter_spans,
             }
-            for row in self._run(ACTIVITY, activity):
-                self._cell(row[: 1 + width]).active_seconds = float(row[1 + width])
-        median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
-        if median_locations:
-            for location in median_locations:
-                for row in self._run(MEDIANS, {"location": location}):
-                    self._cell(row[: 1 + width]).medians[location] = (row[1 + width], row[2 + width])
+            rows = self._run(ACTIVITY, activity)
+        width = len(self.query.dimensions)
+        for row in rows:
+            self._cell(row[: 1 + width]).active_seconds = float(row[1 + width])
 
     def _keys(self) -> list[tuple[Any, ...]]:
         """Every row: each whole interval with each combination of the dimensions' values (every selected geography,
@@ -544,7 +574,7 @@ class Answer:
                     "is not the sum of theirs: add the dimensions (or filter one value)",
                 )
             # A quarter without a row had no vehicle in the state.
-            return fewest if rows == sum(self.sub_counts.get(span.index, {}).values()) else 0
+            return fewest if rows == self.span_quarters.get(span.index, 0) else 0
         if kind == "max":
             most, series = cell.maximum.get(subject, (0, 1))
             if series > 1:
@@ -559,7 +589,7 @@ class Answer:
             if kind == "avg.max":
                 return greatest
             # A shorter interval without a row had no vehicle in the state: its average is 0.
-            return least if seen == len(self.sub_counts.get(span.index, {})) else 0.0
+            return least if seen == self.span_subs.get(span.index, 0) else 0.0
         if kind in ("active.avg", "inactive.avg", "active.percent"):
             deployed, active = cell.seconds.get("deployed", 0.0), cell.active_seconds
             if kind == "active.percent":
@@ -602,9 +632,10 @@ class Answer:
         columns += [{"name": m.name, "column_type": "metric", "data_type": m.data_type} for m in self.query.measures]
         rows = []
         starts = {span.index: formatted(span.start, self.query.zone, self.query.numeric) for span in self.spans}
+        nothing = _Cell()  # a row the pieces say nothing of (read, never written)
         for key in self._keys():
             span = self.query.spans[key[0]]
-            cell = self.cells.get(key, _Cell())
+            cell = self.cells.get(key, nothing)
             row: list[Any] = [starts[key[0]]]
             row += [NOT_KNOWN if value is None else str(value) for value in key[1:]]
             row += [self._value(measure, cell, span) for measure in self.query.measures]
