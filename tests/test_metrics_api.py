@@ -32,10 +32,11 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+import pipelines.metrics.query as metrics_query
 import tests.test_mds_metrics as examples
 from fleetlake_provider.truth import truth_frames
 from pipelines.metrics.geographies import area_geography_id, zone_geography_id
-from pipelines.metrics.service import READ_PROVIDER, MetricsService, issue_token, running
+from pipelines.metrics.service import READ_PROVIDER, Grant, MetricsService, issue_token, running
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import END, SPECS, START, BuiltWarehouse
 from tests.scenario import PROVIDER_ID, Record, event, ms
@@ -667,6 +668,32 @@ def test_activity_of_every_interval_equals_the_simulators_truth(built_warehouse:
             assert sum(1 for value in found.values() if value > 0) >= len(found) // 2, interval
             for _, _, active, inactive, deployed in rows:
                 assert active + inactive == pytest.approx(deployed)
+
+
+def test_the_activity_pieces_equal_the_state_timeline(
+    built_warehouse: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two ways the activity measures are answered agree: every hour of the shared city in every zone and area,
+    from core.int_metrics_activity's pieces and from each vehicle's state timeline at query time (the way of days
+    and months, here over 48 intervals, states running over several of them)."""
+    body = {
+        "measures": ["dockless.active.avg", "dockless.inactive.avg", "dockless.utilization.active.percent"],
+        "interval": "PT1H",
+        "start_date": f"{START:%Y-%m-%dT%H:%M}",
+        "end_date": f"{END - timedelta(hours=1):%Y-%m-%dT%H:%M}",
+        "dimensions": ["geography_id"],
+    }
+    service = MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=10)
+    from_pieces = service.query(body, Grant(provider_id=None))["rows"]
+    monkeypatch.setattr(metrics_query, "ACTIVE_PIECE_INTERVALS", ())
+    from_timeline = service.query(body, Grant(provider_id=None))["rows"]
+    assert len(from_pieces) > 100
+    assert [row[:2] for row in from_pieces] == [row[:2] for row in from_timeline]
+    for pieces_row, timeline_row in zip(from_pieces, from_timeline, strict=True):
+        # The timeline's seconds are differences of epoch doubles, the pieces' whole milliseconds.
+        expected = [value if value == "" else pytest.approx(value, rel=1e-6, abs=1e-9) for value in timeline_row[2:]]
+        assert pieces_row[2:] == expected, pieces_row[:2]
+    assert sum(1 for row in from_pieces if 0 < row[2] < row[2] + row[3]) > 50
 
 
 @pytest.mark.slow
