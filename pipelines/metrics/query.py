@@ -7,7 +7,7 @@ and every value (dates, ids, types) is bound as a parameter or sent as a registe
 import math
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -560,48 +560,77 @@ class Answer:
             keys = [(*key, option) for key in keys for option in options]
         return keys
 
-    def _value(self, measure: Measure, cell: _Cell, span: Interval) -> float | int | str:
+    def _reader(self, measure: Measure) -> Callable[[_Cell, Interval], float | int | str]:
+        """How a row's value of `measure` is read from its cell: worked out once a measure, not for every row."""
         kind, subject = measure.kind, measure.subject
-        if measure.family in ("vehicles", "dockless") and kind in ("avg", "duration.sum"):
-            seconds = cell.seconds.get(subject, 0.0)
-            return seconds / span.seconds if kind == "avg" else seconds
+        if measure.family in ("vehicles", "dockless") and kind == "avg":
+            return lambda cell, span: cell.seconds.get(subject, 0.0) / span.seconds
+        if measure.family in ("vehicles", "dockless") and kind == "duration.sum":
+            return lambda cell, span: cell.seconds.get(subject, 0.0)
+        several = QueryError(
+            "dimensions",
+            f"{measure.name} of several geographies, providers or vehicle types "
+            "is not the sum of theirs: add the dimensions (or filter one value)",
+        )
         if kind == "min":
-            fewest, rows, series = cell.minimum.get(subject, (0, 0, 1))
-            if series > 1:
-                raise QueryError(
-                    "dimensions",
-                    f"{measure.name} of several geographies, providers or vehicle types "
-                    "is not the sum of theirs: add the dimensions (or filter one value)",
-                )
-            # A quarter without a row had no vehicle in the state.
-            return fewest if rows == self.span_quarters.get(span.index, 0) else 0
+
+            def fewest_of(cell: _Cell, span: Interval) -> int:
+                fewest, rows, series = cell.minimum.get(subject, (0, 0, 1))
+                if series > 1:
+                    raise several
+                # A quarter without a row had no vehicle in the state.
+                return fewest if rows == self.span_quarters.get(span.index, 0) else 0
+
+            return fewest_of
         if kind == "max":
-            most, series = cell.maximum.get(subject, (0, 1))
-            if series > 1:
-                raise QueryError(
-                    "dimensions",
-                    f"{measure.name} of several geographies, providers or vehicle types "
-                    "is not the sum of theirs: add the dimensions (or filter one value)",
-                )
-            return most
-        if kind in ("avg.min", "avg.max"):
-            least, greatest, seen = cell.sub_averages.get(subject, (0.0, 0.0, 0))
-            if kind == "avg.max":
-                return greatest
-            # A shorter interval without a row had no vehicle in the state: its average is 0.
-            return least if seen == self.span_subs.get(span.index, 0) else 0.0
-        if kind in ("active.avg", "inactive.avg", "active.percent"):
-            deployed, active = cell.seconds.get("deployed", 0.0), cell.active_seconds
-            if kind == "active.percent":
-                return active / deployed if deployed > 0 else NOT_KNOWN
-            return (active if kind == "active.avg" else max(deployed - active, 0.0)) / span.seconds
+
+            def most_of(cell: _Cell, span: Interval) -> int:
+                most, series = cell.maximum.get(subject, (0, 1))
+                if series > 1:
+                    raise several
+                return most
+
+            return most_of
+        if kind == "avg.max":
+            return lambda cell, span: cell.sub_averages.get(subject, (0.0, 0.0, 0))[1]
+        if kind == "avg.min":
+
+            def least_average_of(cell: _Cell, span: Interval) -> float:
+                least, _, seen = cell.sub_averages.get(subject, (0.0, 0.0, 0))
+                # A shorter interval without a row had no vehicle in the state: its average is 0.
+                return least if seen == self.span_subs.get(span.index, 0) else 0.0
+
+            return least_average_of
+        if kind == "active.percent":
+
+            def active_share_of(cell: _Cell, span: Interval) -> float | str:
+                deployed = cell.seconds.get("deployed", 0.0)
+                return cell.active_seconds / deployed if deployed > 0 else NOT_KNOWN
+
+            return active_share_of
+        if kind == "active.avg":
+            return lambda cell, span: cell.active_seconds / span.seconds
+        if kind == "inactive.avg":
+            return lambda cell, span: max(cell.seconds.get("deployed", 0.0) - cell.active_seconds, 0.0) / span.seconds
         if kind == "idle.percent":
-            deployed = cell.seconds.get("deployed", 0.0)
-            return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
+
+            def idle_share_of(cell: _Cell, span: Interval) -> float | str:
+                deployed = cell.seconds.get("deployed", 0.0)
+                return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
+
+            return idle_share_of
         if measure.family == "events":
-            events = cell.events.get(subject, 0)
-            # A count of trip events is a count of trips (one event each): redacted below k as they are.
-            return -1 if measure.trip_based and events < self.k else events
+
+            def events_of(cell: _Cell, span: Interval) -> int:
+                events = cell.events.get(subject, 0)
+                # A count of trip events is a count of trips (one event each): redacted below k as they are.
+                return -1 if measure.trip_based and events < self.k else events
+
+            return events_of
+        return lambda cell, span: self._trip_value(measure, cell, span)
+
+    def _trip_value(self, measure: Measure, cell: _Cell, span: Interval) -> float | int | str:
+        kind, subject = measure.kind, measure.subject
         trips = cell.trips.get("start" if kind == "trips_per_vehicle.avg" else subject, (0.0,) * 7)
         count = int(trips[0])
         if measure.trip_based and count < self.k:
@@ -633,12 +662,13 @@ class Answer:
         rows = []
         starts = {span.index: formatted(span.start, self.query.zone, self.query.numeric) for span in self.spans}
         nothing = _Cell()  # a row the pieces say nothing of (read, never written)
+        readers = [self._reader(measure) for measure in self.query.measures]
         for key in self._keys():
             span = self.query.spans[key[0]]
             cell = self.cells.get(key, nothing)
             row: list[Any] = [starts[key[0]]]
             row += [NOT_KNOWN if value is None else str(value) for value in key[1:]]
-            row += [self._value(measure, cell, span) for measure in self.query.measures]
+            row += [read(cell, span) for read in readers]
             rows.append(row)
         return {
             "id": str(uuid.uuid4()),
