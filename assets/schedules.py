@@ -15,6 +15,9 @@ from pipelines.config import Settings
 
 # Ingest the window, then rebuild the warehouse models downstream of it, in one run. Its tags put every run of it
 # (scheduled, launched or backfilled from the UI) under the one-ingestion-at-a-time limit (assets/run_limits.py).
+# Its two steps run one after the other in the run's own process: a process per step (Dagster's default) would
+# load the code location twice more in every run for no parallelism, and a run worker killed (OOM, kill -9) would
+# leave its step's process ingesting on, unwatched.
 mds_hourly_job = dg.define_asset_job(
     "mds_hourly_job",
     description=(
@@ -23,6 +26,7 @@ mds_hourly_job = dg.define_asset_job(
     ),
     selection=dg.AssetSelection.assets(mds_hourly, warehouse_models),
     tags=ingest_job_tags(SETTINGS.max_runtime_s),
+    executor_def=dg.in_process_executor,
 )
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
