@@ -216,9 +216,12 @@ def write_instance(home: Path) -> Path:
 
 
 def pipeline_env(url: str, root: Path, **extra: str) -> dict[str, str]:
-    """What the daemon, its code server and run workers (or the command line) need to ingest from `url`."""
+    """What the daemon, its code server and run workers (or the command line) need to ingest from `url`: this
+    checkout's code first on their path, whichever checkout the environment's editable install names."""
+    path = os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))
     return {
         **os.environ,
+        "PYTHONPATH": path,
         "VOI_API_BASE_URL": url,
         "VOI_MAAS_BASE_URL": url,
         "FLEETLAKE_ZONES": "1,145",
@@ -343,13 +346,17 @@ class Scheduler:
 
     def tick(self, now: datetime) -> list[dg.DagsterRun]:
         """The runs the schedule's latest tick at or before `now` submits (no catch-up: the job is not
-        partitioned, the schedule names its range in tags)."""
+        partitioned, the schedule names its range in tags), as the tick records them: other processes may be
+        creating runs of their own meanwhile."""
         from dagster._scheduler.scheduler import launch_scheduled_runs  # after dagster._daemon, which it needs
 
-        before = {r.run_id for r in self.instance.get_runs()}
         logger = dg.get_dagster_logger("scheduler")
         list(launch_scheduled_runs(self.context, logger, now, self.iteration_times))  # type: ignore[arg-type]
-        return [r for r in self.instance.get_runs() if r.run_id not in before]
+        scheduled = next_tick(now - timedelta(hours=1))
+        ticks = self.instance.get_ticks(self.schedule.get_remote_origin_id(), self.schedule.selector_id)
+        (tick,) = [t for t in ticks if t.timestamp == scheduled.timestamp()]
+        runs = [self.instance.get_run_by_id(run_id) for run_id in tick.run_ids]
+        return [run for run in runs if run is not None]
 
     def close(self) -> None:
         self.stack.close()
@@ -536,42 +543,62 @@ def test_chaos_kill_nine_during_ingestion_and_build_then_rerun_equals_a_clean_ru
         # The warehouse a killed build leaves behind opens (DuckDB replays its write-ahead log) and every relation
         # in it reads; the models the build had not reached yet are absent (a first build) or as they were.
         partial = marts(chaos / "warehouse.duckdb", chaos / "lake")
-        # 3. Run again, to the end.
-        rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr[-3000:]
-
-        for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
-            assert lake_frame(chaos / "lake", dataset, key).equals(lake_frame(clean / "lake", dataset, key)), dataset
-        assert not list((chaos / "lake").rglob("*.tmp")), "temporary files left behind"
-        clean_marts, chaos_marts = (marts(root / "warehouse.duckdb", root / "lake") for root in (clean, chaos))
-        assert clean_marts.keys() == chaos_marts.keys()
-        assert partial.keys() <= clean_marts.keys()
-        assert clean_marts["main.trips"]
-        for name, rows in clean_marts.items():
-            assert chaos_marts[name] == rows, name
-
-        # The two killed runs are "started" for ever as far as the instance knows, and hold the ingestion slot:
-        # run monitoring fails them once their maximum runtime has passed; then the queue launches the scheduled
-        # runs, one ingestion at a time. The first asks for an hour the provider has not compiled yet (202): it
-        # waits to retry, holding its slot, and the second stays queued (it has free run slots, not the tag). kill
-        # -9 of the first's run worker fails it (its code server sees the process die) and the queue launches the
-        # second, which succeeds once the provider has compiled its hours.
-        monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")  # each scheduled run asks for its hour alone
-        clock.set(now + timedelta(hours=1, minutes=4))  # the hour `now` has ended, not yet compiled
-        waiting = {**env, "FLEETLAKE_NOT_READY_RETRY_SECONDS": "600"}
-        with dg.DagsterInstance.from_config(str(home)) as instance, daemon(home, waiting, cwd=tmp_path):
+        with dg.DagsterInstance.from_config(str(home)) as instance:
             runs = instance.get_runs()
-            assert {r.run_id for r in runs if r.status == dg.DagsterRunStatus.STARTED} == set(killed)
-            killed_runs = [r for r in runs if r.run_id in killed]
-            assert all(r.tags[INGEST_TAG] == "voi" for r in killed_runs)
-            assert [r.status for r in runs if r.run_id not in killed] == [dg.DagsterRunStatus.SUCCESS]
-            scheduler = Scheduler(instance)
+        # The killed runs are "started" for ever as far as the instance knows, and hold the ingestion slot.
+        assert {r.run_id for r in runs} == set(killed)
+        assert all(r.status == dg.DagsterRunStatus.STARTED and r.tags[INGEST_TAG] == "voi" for r in runs)
+
+        # 3. Run again, to the end, while a real daemon starts: run monitoring fails the killed runs once their
+        # maximum runtime has passed. The rerun's own run is under the daemon's watch too, so its maximum runtime is
+        # one the run monitoring does not cut short. Meanwhile the hourly schedule ticks twice and the queue
+        # launches its runs, one ingestion at a time. The first asks for an hour the provider has not compiled yet
+        # (202): it waits to retry, holding its slot, and the second stays queued (it has free run slots, not the
+        # tag). kill -9 of the first's run worker fails it (its code server sees the process die) and the queue
+        # launches the second, which succeeds once the provider has compiled its hours.
+        monkeypatch.setenv("FLEETLAKE_LOOKBACK_HOURS", "1")  # each scheduled run asks for its hour alone
+        # The hour `now` has ended, not yet compiled; the rerun's hours, a day old, are served as they were.
+        clock.set(now + timedelta(hours=1, minutes=4))
+        waiting = {**env, "FLEETLAKE_NOT_READY_RETRY_SECONDS": "600"}
+        rerun_env = {**env, "FLEETLAKE_MAX_RUNTIME_SECONDS": str(HOURLY_MAX_RUNTIME_S)}
+        rerun_log = tmp_path / "rerun.log"
+        with (
+            dg.DagsterInstance.from_config(str(home)) as instance,
+            daemon(home, waiting, cwd=tmp_path),
+            rerun_log.open("wb") as log,
+        ):
+            rerun = subprocess.Popen(
+                command, env=rerun_env, cwd=tmp_path, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+            )
             try:
-                # The ticks after the hours `now` (202 at the provider's clock) and now + 1.
-                (first,) = scheduler.tick(now + timedelta(hours=1, minutes=6))
-                (second,) = scheduler.tick(now + timedelta(hours=2, minutes=6))
+                scheduler = Scheduler(instance)
+                try:
+                    # The ticks after the hours `now` (202 at the provider's clock) and now + 1.
+                    (first,) = scheduler.tick(now + timedelta(hours=1, minutes=6))
+                    (second,) = scheduler.tick(now + timedelta(hours=2, minutes=6))
+                finally:
+                    scheduler.close()
+                rerun.wait(timeout=300)
             finally:
-                scheduler.close()
+                if rerun.poll() is None:
+                    os.killpg(rerun.pid, signal.SIGKILL)
+                    rerun.wait(timeout=30)
+            assert rerun.returncode == 0, rerun_log.read_text()[-3000:]
+            scheduled = {first.run_id, second.run_id}
+            runs = [r for r in instance.get_runs() if r.run_id not in {*killed, *scheduled}]
+            assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]  # the rerun's
+
+            for dataset, key in (("mds_trips", "trip_id"), ("mds_events", "event_id")):
+                chaos_frame, clean_frame = (lake_frame(root / "lake", dataset, key) for root in (chaos, clean))
+                assert chaos_frame.equals(clean_frame), dataset
+            assert not list((chaos / "lake").rglob("*.tmp")), "temporary files left behind"
+            clean_marts, chaos_marts = (marts(root / "warehouse.duckdb", root / "lake") for root in (clean, chaos))
+            assert clean_marts.keys() == chaos_marts.keys()
+            assert partial.keys() <= clean_marts.keys()
+            assert clean_marts["main.trips"]
+            for name, rows in clean_marts.items():
+                assert chaos_marts[name] == rows, name
+
             for run in (first, second):
                 assert run.tags[INGEST_TAG] == "voi"
                 assert run.tags[MAX_RUNTIME_TAG] == str(HOURLY_MAX_RUNTIME_S)
