@@ -232,16 +232,23 @@ def pipeline_env(url: str, root: Path, **extra: str) -> dict[str, str]:
 
 
 DAEMON_HEARTBEAT_S = 1
+DAEMONS = ("QUEUED_RUN_COORDINATOR", "MONITORING")
 DAEMON = (
     "import functools, sys\n"
     "from dagster._daemon import cli, controller\n"
+    "def daemons(instance):\n"
+    f"    return [controller.create_daemon_of_type(kind, instance) for kind in {DAEMONS!r}]\n"
     "cli.daemon_controller_from_instance = functools.partial(\n"
-    f"    controller.daemon_controller_from_instance, heartbeat_interval_seconds={DAEMON_HEARTBEAT_S}\n"
+    "    controller.daemon_controller_from_instance,\n"
+    f"    heartbeat_interval_seconds={DAEMON_HEARTBEAT_S},\n"
+    "    gen_daemons=daemons,\n"
     ")\n"
     "sys.exit(cli.main())\n"
 )
-"""`dagster-daemon run` itself, each daemon writing its heartbeat (which a test reads as "one more pass of the run
-queue") every second instead of every 30 s: Dagster has no setting for the interval, only this argument."""
+"""`dagster-daemon run` itself with the daemons the tests watch, the run queue and run monitoring, each writing its
+heartbeat (which a test reads as "one more pass of the run queue") every second instead of every 30 s: Dagster has
+no setting for the interval, only this argument. The scheduler's iteration runs in the test (`Scheduler`, with a
+chosen "now"); the other daemons (sensors, backfills, automation, freshness) would only poll the instance."""
 
 
 @contextlib.contextmanager
@@ -367,7 +374,7 @@ CHAOS_SEED = 12
 # When each delivery was ingested: the clean run's and the rerun's differ, as they should.
 DELIVERY_STAMPS = ("ingested_at", "delivered_at", "delivery")
 CHAOS_HOURS = 3
-RUN_MAX_RUNTIME_S = 10
+RUN_MAX_RUNTIME_S = 5
 
 
 def lake_frame(root: Path, dataset: str, key: str) -> pl.DataFrame:
