@@ -56,10 +56,23 @@ def instance_config() -> dict[str, object]:
     return yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())  # type: ignore[no-any-return]
 
 
+@pytest.fixture
+def instance_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder in memory (/dev/shm) for a Dagster instance that several processes share, else tmp_path. SQLite
+    syncs each of the ~1,000 commits of a run to the disk; in memory the processes share its files exactly as on
+    disk (and a kill -9 loses nothing the page cache holds) without waiting for the disk."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    with tempfile.TemporaryDirectory(dir=shm, prefix="fleetlake-instance-") as folder:
+        yield Path(folder)
+
+
 # --- the instance's configuration -------------------------------------------------------------------------------
 
 
-def test_instance_config_has_no_relative_paths_and_monitors_runs() -> None:
+def test_instance_config_has_no_relative_paths_and_monitors_runs(instance_folder: Path) -> None:
     config = instance_config()
 
     def paths(node: object) -> Iterator[str]:
@@ -80,7 +93,7 @@ def test_instance_config_has_no_relative_paths_and_monitors_runs() -> None:
     assert monitoring["cancel_timeout_seconds"] == 300
     assert monitoring["max_runtime_seconds"] == 6 * 3600
     assert monitoring["max_resume_run_attempts"] == 0
-    with dg.instance_for_test(overrides={"run_monitoring": monitoring}) as instance:
+    with dg.instance_for_test(overrides={"run_monitoring": monitoring}, temp_dir=str(instance_folder)) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_runtime_seconds == 6 * 3600
 
@@ -108,7 +121,7 @@ def test_every_ingesting_run_carries_the_ingest_tag_and_a_maximum_runtime(monkey
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_the_queue_tags_any_run_that_ingests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_queue_tags_any_run_that_ingests(instance_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A materialization or asset backfill from the asset graph runs the implicit asset job, which has no tags of
     its own: the instance's run coordinator adds them when the run is queued."""
     from assets.definitions import defs
@@ -126,7 +139,9 @@ def test_the_queue_tags_any_run_that_ingests(tmp_path: Path, monkeypatch: pytest
     target = location.loadable_target_origin
     assert target.module_name is not None and target.attribute is not None
     code = ReconstructableRepository.for_module(target.module_name, target.attribute)
-    with dg.instance_for_test(overrides={"run_coordinator": config["run_coordinator"]}, temp_dir=str(tmp_path)) as inst:
+    with dg.instance_for_test(
+        overrides={"run_coordinator": config["run_coordinator"]}, temp_dir=str(instance_folder)
+    ) as inst:
 
         def submitted(job: dg.JobDefinition, assets: set[str] | None, tags: dict[str, str]) -> dg.DagsterRun:
             run = inst.create_run_for_job(
@@ -173,11 +188,11 @@ def test_the_command_line_uses_the_repo_instance_from_any_directory(
 @pytest.mark.slow
 @pytest.mark.integration
 def test_processes_started_in_different_directories_share_one_instance(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, instance_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the daemon, the webserver and the command line do: open $DAGSTER_HOME with the repo's dagster.yaml. A
     process started in the instance's folder records a run; this one, working in another folder, reads it."""
-    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home, elsewhere = instance_folder / "home", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()
     (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
@@ -424,19 +439,6 @@ def take_snapshots(settings: Settings, captured_at: datetime) -> None:
             await ingest_snapshots(client, Lake(settings.lake_dir), settings.zones, datasets, captured_at=captured_at)
 
     asyncio.run(take())
-
-
-@pytest.fixture
-def instance_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder in memory (/dev/shm) for a Dagster instance that several processes share, else tmp_path. SQLite
-    syncs each of the ~1,000 commits of a run to the disk; in memory the processes share its files exactly as on
-    disk (and a kill -9 loses nothing the page cache holds) without waiting for the disk."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    with tempfile.TemporaryDirectory(dir=shm, prefix="fleetlake-instance-") as folder:
-        yield Path(folder)
 
 
 def kill_when(process: subprocess.Popen[bytes], moment: Callable[[], bool], timeout: float = 120) -> bool:
