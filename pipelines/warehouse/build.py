@@ -38,6 +38,7 @@ from pipelines.warehouse.built_partitions import (
     recorded_window,
     runs_of,
 )
+from pipelines.warehouse.compaction import compaction_due, skip_compaction
 from pipelines.warehouse.connection import search_path, view_location
 from pipelines.warehouse.dictionary import write_comments
 from pipelines.warehouse.event_order import COLUMNS as EVENT_ORDER_COLUMNS
@@ -546,6 +547,9 @@ class Warehouse:
                     record(con, recorded_span, fingerprints)
             write_comments(con, models.values())  # in a transaction of its own
             lap("comments")
+            counted = ((r.relation, r.rows) for r in runs.values() if r.mode != "python" and r.rows is not None)
+            if window is not None and not compaction_due(con, counted):
+                skip_compaction(con)  # its checkpoint writes the deletes, merging no row groups (see compaction.py)
         lap("publish")
         return list(runs.values())
 
