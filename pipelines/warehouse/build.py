@@ -671,17 +671,30 @@ class Warehouse:
         # returned row, wherever they lie (a row that moved here from another window leaves its old place). Their
         # row ids are read once and deleted by id: a DELETE by the condition itself cost twice that read, and
         # `keep: latest` a second read to find newer copies (0.23 -> 0.05 s for an hour of 3 M events).
-        replaced = sql_text(
-            "create or replace temp table replaced_rows as select rowid as row_id, {column}{body} from {schema}.{name}",
+        stored_rows = sql_text(
+            "select rowid as row_id, {column}{body} from {schema}.{name}",
             body="".join(sql_text(", {c}", c=c) for c in (*model.unique_key, *filter(None, [model.newest_by]))),
             column=model.incremental_column or "",
             **names,
         )
-        replaced += in_window
+        replaced = "create or replace temp table replaced_rows as " + stored_rows + in_window
         deleted = "select row_id from replaced_rows"
         if model.unique_key:
             in_returned = sql_text(" or {key} in (select {key} from window_rows)", key=model.unique_key)
-            replaced += in_returned
+            if set(model.unique_key) == set(model.grain_columns):
+                # A key of the grain is stored once: a returned key that a stored row of the window holds is found
+                # there, and only the others are looked for in the rest of the table. Rebuilding an hour whose
+                # rows are stored then reads no key column whole (0.16 -> 0.07 s CPU for an hour of the 3 M
+                # vehicle_state_intervals of a month), and new keys are looked for by a semi join rather than a
+                # test of every stored row (0.15 -> 0.10-0.13 s).
+                elsewhere = sql_text(
+                    " where {key} in (select {key} from window_rows except select {key} from {schema}.{name}",
+                    key=model.unique_key,
+                    **names,
+                )
+                replaced += " union all " + stored_rows + elsewhere + in_window + ")"
+            else:
+                replaced += in_returned
             if model.keep_latest:  # a stored row newer than the returned one (a later delivery) stays, and so
                 deleted += in_window + in_returned  # only rows of the window and of keys still returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
