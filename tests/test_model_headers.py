@@ -70,6 +70,16 @@ def test_whole_when_grows_names_inputs_of_an_incremental_model(tmp_path: Path) -
         parse_model(table)
 
 
+def test_reaches_names_a_column_of_an_incremental_model_with_a_unique_key(tmp_path: Path) -> None:
+    grain = "-- grain: (event_id) one row per event\n-- inputs:\n-- materialized: incremental(started_at)\n"
+    spans = write_model(tmp_path, "marts", "spans", grain + "-- unique_key: event_id\n-- reaches: ended_at")
+    assert parse_model(spans).reaches == "ended_at"
+    assert parse_model(write_model(tmp_path, "marts", "points", grain)).reaches is None
+    unkeyed = write_model(tmp_path, "marts", "unkeyed", grain + "-- reaches: ended_at")
+    with pytest.raises(ValueError, match=r"unkeyed.sql: `reaches: <column>` is for incremental models"):
+        parse_model(unkeyed)
+
+
 HEADER = "-- grain: (x)\n-- inputs: {inputs}\n-- materialized: table"
 
 

@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.window import window_parameters
 from tests.scenario import (
+    Record,
     area,
     event,
     ride,
@@ -218,6 +219,59 @@ def test_a_late_event_reingested_updates_trips_and_intervals(tmp_path: Path) -> 
     assert states["vehicle_state"].to_list() == ["on_trip", "available", "on_trip", "available"]
     assert states["ended_at"].to_list()[:3] == [hour + 15 * M, hour + 30 * M, hour + 45 * M]
     assert quality(warehouse)[hour]["late_events"] == 2
+    assert_same_as_full_build(tmp_path, lake, warehouse)
+
+
+def late_ride(name: str, device: str, start: datetime, end: datetime, published: datetime) -> list[Record]:
+    """A ride's trip_start and trip_end events, published late."""
+    return [
+        event(f"{name}/start", device, start, "trip_start", "on_trip", trips=[name], published=published),
+        event(f"{name}/end", device, end, "trip_end", "available", trips=[name], published=published),
+    ]
+
+
+def test_a_late_delivery_to_an_old_hour_rebuilds_what_it_changed_in_the_later_hours(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # Scooter A rides in the first and the third hour, scooter B in the second; scooter C breaks down at 10:50 and
+    # is mended at 12:30. All three hours are built.
+    rides = [
+        ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
+        ride("b-middle", "scooter-b", hour + H + 20 * M, hour + H + 30 * M),
+        ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
+    ]
+    c_states = [
+        event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
+        event("c-broken", "scooter-c", hour + 50 * M, "maintenance", "non_operational"),
+        event("c-mended", "scooter-c", hour + 2 * H + 30 * M, "battery_charged", "available"),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    warehouse = built(tmp_path, lake)
+    first_trip, first_events = rides[0]
+    first_hour_events = [*first_events, *c_states[:2]]
+
+    # The first hour delivered again with a ride of scooter C from 10:30 to 10:40: its states change only within
+    # the hour, but the hour-long activity pieces from 10:15 and 10:30 that now hold its ride end after the hour.
+    c_ride = late_ride("c-late", "scooter-c", hour + 30 * M, hour + 40 * M, hour + 3 * H)
+    c_trip = trip("c-late", "scooter-c", hour + 30 * M, hour + 40 * M)
+    write_trips(lake, ZONE, hour, [first_trip, c_trip])
+    write_events(lake, ZONE, hour, [*first_hour_events, *c_ride])
+    warehouse.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, warehouse)
+
+    # Again, with a breakdown of scooter A at 10:55 too: its state until its ride at 12:10 is another, so the
+    # vehicle measures and occupancy of the two later hours change.
+    a_broken = event("a-broken", "scooter-a", hour + 55 * M, "maintenance", "non_operational", published=hour + 4 * H)
+    write_events(lake, ZONE, hour, [*first_hour_events, *c_ride, a_broken])
+    warehouse.build(window=(hour, hour + H))
+    states = run(
+        warehouse,
+        "select vehicle_state, started_at, ended_at from vehicle_state_intervals "
+        "where device_id = $device order by started_at",
+        {"device": uid("scooter-a")},
+    )
+    assert states.rows()[-3] == ("non_operational", hour + 55 * M, hour + 2 * H + 10 * M)
     assert_same_as_full_build(tmp_path, lake, warehouse)
 
 

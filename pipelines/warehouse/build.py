@@ -53,6 +53,7 @@ from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies,
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
 from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
+from pipelines.warehouse.spill import note_changed_reach, readers, spilled_window
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -536,12 +537,16 @@ class Warehouse:
                 # as it goes, so that no table's undo is held for the whole build.
                 if built is not None:
                     con.execute("begin transaction")
-                for run in self._build_models(con, built, models, order, chosen, progress, lap):
-                    earlier = runs.get(run.name)
-                    runs[run.name] = run if earlier is None else replace(run, seconds=earlier.seconds + run.seconds)
+                passes = self._build_models(con, built, models, order, chosen, progress, lap)
                 if built is not None:
                     con.execute("commit")
                     lap("commit")
+                    spilled = spilled_window(con, built)
+                    if spilled is not None:  # a state the window changed ran on past its end (see spill.py)
+                        passes += self._spilled_pass(con, spilled, models, order, chosen, progress, unions, lap)
+                for run in passes:
+                    earlier = runs.get(run.name)
+                    runs[run.name] = run if earlier is None else replace(run, seconds=earlier.seconds + run.seconds)
                 recorded_span = built or span
                 if recorded_span is not None and not fingerprints.is_empty():
                     record(con, recorded_span, fingerprints)
@@ -616,6 +621,29 @@ class Warehouse:
             progress.built(runs[-1])
         if not insertion_ordered:
             con.execute("reset preserve_insertion_order")
+        return runs
+
+    def _spilled_pass(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        window: Window,
+        models: dict[str, Model],
+        order: list[str],
+        chosen: set[str] | None,
+        progress: _Progress,
+        unions: dict[str, tuple[str, bool]],
+        lap: Callable[[str], None],
+    ) -> list[ModelRun]:
+        """The readers of the models with `reaches`, rebuilt for the hours after a window that its changes reached
+        into (see spill.py); in a transaction of its own, as the window's lake views change between transactions."""
+        reading = readers(models, self.PYTHON_MODEL_INPUTS) & (set(order) if chosen is None else chosen)
+        progress.total += len(reading)
+        self._window_views(con, window, unions)
+        lap("window views")
+        con.execute("begin transaction")
+        runs = self._build_models(con, window, models, order, reading, progress, lap)
+        con.execute("commit")
+        lap("commit")
         return runs
 
     @contextmanager
@@ -716,6 +744,8 @@ class Warehouse:
                     column=model.incremental_column or "",
                 )
             con.execute(newer + same_key)
+        if model.reaches:
+            note_changed_reach(con, model, deleted, _bound(deleted, values))
         delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
         con.execute(delete, _bound(delete, values))
         con.execute(insert)

@@ -14,6 +14,9 @@
     -- whole_when_grows: <inputs>  (optional, incremental models: a window build in which one of these, accumulating,
                               gained rows, or was itself rebuilt whole, rebuilds the model whole, as every
                               window's rows depend on the whole set)
+    -- reaches: <column>   (optional, incremental models with a unique_key: where a row's span ends, null while it
+                              lasts; a window build that changes a row reaching past the window's end rebuilds
+                              the models reading it for the hours it reached into, see spill.py)
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
@@ -49,7 +52,7 @@ LAYERS = {"staging": "staging", "core": "core", "marts": "main"}
 # One header line: its key, then its value up to the end of that line (spaces and tabs only: `\s` would let an
 # empty value run on into the next line and take it for its own).
 HEADER = re.compile(
-    r"^--[ \t]*(grain|inputs|materialized|unique_key|keep|window|whole_when_grows)[ \t]*:[ \t]*(.*?)[ \t]*$",
+    r"^--[ \t]*(grain|inputs|materialized|unique_key|keep|window|whole_when_grows|reaches)[ \t]*:[ \t]*(.*?)[ \t]*$",
     re.MULTILINE,
 )
 GRAIN = re.compile(r"^\(([^()]*)\)[ \t]*(.*)$")
@@ -81,6 +84,9 @@ class Model:
     """The timestamp column that puts a row in a build's window: the incremental column, or a view's `window:`."""
     whole_when_grows: tuple[str, ...] = ()
     """Incremental models: the inputs whose growth (or whole rebuild) in a window build rebuilds the model whole."""
+    reaches: str | None = None
+    """Incremental models: the column where a row's span ends (null while it lasts), when it may end after the window
+    that built it (see spill.py)."""
 
     @property
     def relation(self) -> str:
@@ -138,6 +144,9 @@ def parse_model(path: Path) -> Model:
     whole_when_grows = _columns(header.get("whole_when_grows", ""))
     if whole_when_grows and (incremental is None or not set(whole_when_grows) <= set(inputs)):
         raise ValueError(f"{path}: `whole_when_grows` is for incremental models, and names some of their inputs")
+    reaches = header.get("reaches")
+    if reaches is not None and (incremental is None or "unique_key" not in header or not COLUMN.match(reaches)):
+        raise ValueError(f"{path}: `reaches: <column>` is for incremental models with a unique_key")
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],
@@ -153,6 +162,7 @@ def parse_model(path: Path) -> Model:
         grain_columns=grain_columns,
         window_column=incremental.group(1) if incremental else header.get("window"),
         whole_when_grows=whole_when_grows,
+        reaches=reaches,
     )
 
 

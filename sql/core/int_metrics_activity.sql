@@ -15,6 +15,8 @@
 -- its own quarters only: a window build rebuilds the pieces whose last quarter (`last_quarter`) lies in the window,
 -- from the states of the window and of the three quarters before it; a piece lies whole within the zone's delivered
 -- hours (first_hour to horizon of core.int_zone_horizons), so a window build and a full build store the same rows.
+-- A late delivery to an old hour also changes the pieces that begin in it and end in the next: the window build
+-- rebuilds the hour after the changed states too (pipelines/warehouse/spill.py).
 -- Seconds are summed in whole milliseconds: exact, in any order.
 with delivered as (
     select zone_id, first_hour, horizon, from core.int_zone_horizons

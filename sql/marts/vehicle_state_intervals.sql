@@ -3,8 +3,11 @@
 -- inputs: stg_mds__events, int_event_order, int_zone_area_versions, int_coordinate_areas, int_zone_area_labels
 -- materialized: incremental(started_at)
 -- unique_key: event_id
+-- reaches: ended_at
 -- A window build rebuilds the intervals its events start, and the interval each of their vehicles was in when the
--- window began (its end is the window's first event); the first event after the window closes the last one.
+-- window began (its end is the window's first event); the first event after the window closes the last one. A
+-- late event in an old hour changes the state its vehicle was in until its next event, hours later perhaps: the
+-- window build then rebuilds this model's readers for those hours too (`reaches`, see pipelines/warehouse/spill.py).
 -- A vehicle's events that share a timestamp follow core.int_event_order (a path of the MDS state machine: a trip's
 -- start before its end), the same in every build; each is an interval of no duration but its last.
 with window_events as (

@@ -1,0 +1,80 @@
+"""The hours after a window that a window build's changes reach into, and the models rebuilt for them.
+
+A row of a model with `reaches: <column>` (the vehicle state timeline: a state lasts from its event to the vehicle's
+next one) holds from its incremental column to that column. When a late delivery to an old hour changes such a row
+that runs on past the window's end (a breakdown at 10:55 whose state lasts until the next event at 12:10), the
+rows its readers hold for the later hours were computed from the state as it was, and a full build would compute
+them from the new one. A window build therefore notes, for each zone, how far the rows it replaced or inserted
+differently reached, and then rebuilds the models reading them (and their readers) for the hours from the window's
+end to there and the hour after it (a piece of core.int_metrics_activity is an hour long, so it ends up to 45
+minutes after a state it holds), within the zone's delivered hours. A rebuild that changes nothing, and the newest
+hour's build (nothing is delivered after it), rebuild nothing more.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from pipelines.warehouse.models import Model
+from pipelines.warehouse.sqltext import sql_text
+from pipelines.warehouse.window import Window
+
+# Per zone, the latest time a row a window build changed reached to (an open row: 'infinity', to the horizon).
+NOTE_TABLE = "create temp table if not exists changed_reaches (zone_id varchar, reach timestamptz)"
+NOTE = """
+insert into changed_reaches
+with
+    stored as (select {key} as changed_key, * from {schema}.{name} where rowid in ({body})),
+    returned as (select {key} as changed_key, * from window_rows)
+select
+    coalesce(stored.zone_id, returned.zone_id),
+    max(greatest(
+        if(stored.changed_key is null, null, coalesce(stored.{reach}, 'infinity'::timestamptz)),
+        if(returned.changed_key is null, null, coalesce(returned.{reach}, 'infinity'::timestamptz))
+    )),
+from stored
+full join returned on stored.changed_key = returned.changed_key
+where stored is distinct from returned
+group by all
+"""
+# The end of the hour after the one the change reached into, within the zone's delivered hours.
+REACHED = """
+select max(least(horizons.horizon, date_trunc('hour', reaches.reach - interval 1 microsecond) + interval 2 hour)),
+from changed_reaches as reaches
+inner join core.int_zone_horizons as horizons on reaches.zone_id = horizons.zone_id
+"""
+
+
+def note_changed_reach(con: duckdb.DuckDBPyConnection, model: Model, replaced: str, values: dict[str, Any]) -> None:
+    """Before a window build replaces `model`'s stored rows `replaced` (a query of their row ids, taking `values`)
+    by `window_rows`, note how far the rows that differ between the two reached."""
+    assert model.reaches is not None
+    con.execute(NOTE_TABLE)
+    note = sql_text(
+        NOTE, body=replaced, key=model.unique_key, reach=model.reaches, schema=model.schema, name=model.name
+    )
+    con.execute(note, values)
+
+
+def spilled_window(con: duckdb.DuckDBPyConnection, window: Window) -> Window | None:
+    """The hours after `window` whose rows the changes noted during its build reach into (None when none), and
+    forget the notes for the next window."""
+    con.execute(NOTE_TABLE)
+    reached: datetime | None = con.execute(REACHED).fetchall()[0][0]
+    con.execute("drop table changed_reaches")
+    return (window[1], reached) if reached is not None and reached > window[1] else None
+
+
+def readers(models: Mapping[str, Model], python_inputs: Mapping[str, Iterable[str]]) -> set[str]:
+    """The models that read a model with `reaches`, directly or through others."""
+    inputs = {name: set(model.inputs) for name, model in models.items()}
+    inputs.update({name: set(read) for name, read in python_inputs.items()})
+    found = {name for name, model in models.items() if model.reaches}
+    reading: set[str] = set()
+    while True:
+        more = {name for name, read in inputs.items() if read & (found | reading)} - reading
+        if not more:
+            return reading
+        reading |= more
