@@ -4,18 +4,20 @@ Nothing the caller sends reaches SQL as text: measures, dimensions and filter na
 and every value (dates, ids, types) is bound as a parameter or sent as a registered relation.
 """
 
-import math
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import product
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
+from pipelines.metrics.columns import ACTIVE_SECONDS, measure_values, piece
 from pipelines.metrics.geographies import ZONE_TYPE, Geography
 from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
 from pipelines.metrics.measures import DEPLOYED_STATES, MEASURES, Measure
@@ -24,7 +26,6 @@ DIMENSIONS = ("provider_id", "geography_id", "vehicle_type")
 FILTERS = ("provider_id", "geography_id", "geography_type", "vehicle_type")
 MAX_INTERVALS = 3000
 EVERY_TYPE = "*"
-NOT_KNOWN = ""  # what a row holds where a value is not known (an average of no trips): MDS rows take no null
 
 
 class QueryError(ValueError):
@@ -151,22 +152,6 @@ def selected_geographies(query: MetricsQuery, every: Sequence[Geography]) -> lis
     if unfiltered and "geography_id" not in query.dimensions:
         chosen = [geography for geography in chosen if geography.geography_type == ZONE_TYPE]
     return chosen
-
-
-@dataclass(slots=True)
-class _Cell:
-    """What the pieces say of one row: sums by subject, and the minima/maxima inputs."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    minimum: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # subject: (min, quarters, series)
-    maximum: dict[str, tuple[int, int]] = field(default_factory=dict)  # subject: (max, series)
-    # subject: least and greatest average over the shorter intervals with a row, and how many had one
-    sub_averages: dict[str, tuple[float, float, int]] = field(default_factory=dict)
-    # Deployed seconds of the vehicles on a trip at some time of the interval (dockless.active.*).
-    active_seconds: float = 0.0
-    events: dict[str, int] = field(default_factory=dict)
-    trips: dict[str, tuple[float, ...]] = field(default_factory=dict)  # location: count, n, sum, sq, n, sum, sq
-    medians: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 def _dimension_sql(query: MetricsQuery, alias: str) -> tuple[str, str]:
@@ -427,7 +412,8 @@ class Answer:
             for span in query.spans
             if first is not None and last is not None and span.start >= first and span.end <= last
         ]
-        self.cells: dict[tuple[Any, ...], _Cell] = {}
+        # What each query of the pieces said, keyed by interval and dimension values: joined into the row table.
+        self.pieces: list[pl.DataFrame] = []
 
     def _register(self) -> None:
         pieces = quarters(self.spans, self.query.interval, self.query.zone)
@@ -472,13 +458,7 @@ class Answer:
         self.span_quarters = {span: sum(subs.values()) for span, subs in self.sub_counts.items()}
         self.span_subs = {span: len(subs) for span, subs in self.sub_counts.items()}
 
-    def _cell(self, key: tuple[Any, ...]) -> _Cell:
-        cell = self.cells.get(key)
-        if cell is None:
-            cell = self.cells[key] = _Cell()
-        return cell
-
-    def _run(self, template: str, extra: Mapping[str, Any], alias: str = "pieces") -> list[tuple[Any, ...]]:
+    def _run(self, template: str, extra: Mapping[str, Any], alias: str = "pieces") -> pl.DataFrame:
         dimensions, group = _dimension_sql(self.query, alias)
         sql = template.format(
             dimensions=dimensions,
@@ -489,46 +469,65 @@ class Answer:
             .replace(f"{alias}.vehicle_type = '{EVERY_TYPE}'", "true"),
             providers=_provider_condition(self.query, alias),
         )
-        return self.con.execute(sql, _bound(sql, self.query, extra)).fetchall()
+        return self.con.execute(sql, _bound(sql, self.query, extra)).pl()
+
+    def _pieces(self, template: str, extra: Mapping[str, Any], names: Sequence[str]) -> pl.DataFrame:
+        """One query of the pieces: its interval and dimension columns, then `names`."""
+        found = self._run(template, extra)
+        keys = ["span", *self.dimensions]
+        found = found.rename(dict(zip(found.columns, [*keys, *names], strict=True)))
+        return found.with_columns(pl.col("span").cast(pl.Int32), *(pl.col(name).cast(pl.String) for name in keys[1:]))
+
+    def _spread(self, found: pl.DataFrame, by: str, subjects: Sequence[str], names: Sequence[str]) -> None:
+        """Keeps `found`'s columns `names` as one column each per value of `by` asked for (a state, event type or
+        location), null in the rows the pieces say nothing of."""
+        keys = ["span", *self.dimensions]
+        for subject in subjects:
+            self.pieces.append(
+                found.filter(pl.col(by) == subject).select(
+                    *keys, *(pl.col(name).alias(piece(name, subject)) for name in names)
+                )
+            )
+
+    @property
+    def dimensions(self) -> list[str]:
+        return [name for name in DIMENSIONS if name in self.query.dimensions]
 
     def read(self) -> None:
         self._register()
-        width = len(self.query.dimensions)
         measures = self.query.measures
-        states = {m.subject for m in measures if m.family in ("vehicles", "dockless")}
-        if any(m.kind in ("idle.percent",) for m in measures):
-            states.add("on_trip")
+        states = sorted(
+            {m.subject for m in measures if m.family in ("vehicles", "dockless")}
+            | ({"on_trip"} if any(m.kind == "idle.percent" for m in measures) else set())
+        )
         if states:
-            for row in self._run(VEHICLES, {"states": sorted(states)}):
-                cell = self._cell(row[: 1 + width])
-                state, seconds, fewest, most, rows, several, least, greatest, subs = row[1 + width :]
-                series = 2 if several else 1
-                cell.seconds[state] = float(seconds)
-                cell.minimum[state] = (int(fewest), int(rows), series)
-                cell.maximum[state] = (int(most), series)
-                cell.sub_averages[state] = (float(least), float(greatest), int(subs))
+            names = ("seconds", "fewest", "most", "rows", "several", "least_average", "most_average", "subs")
+            found = self._pieces(VEHICLES, {"states": states}, ("vehicle_state", *names))
+            self._spread(found.with_columns(pl.col("seconds").cast(pl.Float64)), "vehicle_state", states, names)
         if event_types := sorted({m.subject for m in measures if m.family == "events"}):
-            for row in self._run(EVENTS, {"event_types": event_types}):
-                self._cell(row[: 1 + width]).events[row[1 + width]] = int(row[2 + width])
-        locations = {m.subject for m in measures if m.family == "trips"}
-        if any(m.kind == "trips_per_vehicle.avg" for m in measures):
-            locations.add("start")
+            found = self._pieces(EVENTS, {"event_types": event_types}, ("event_type", "events"))
+            self._spread(found, "event_type", event_types, ("events",))
+        locations = sorted(
+            {m.subject for m in measures if m.family == "trips"}
+            | ({"start"} if any(m.kind == "trips_per_vehicle.avg" for m in measures) else set())
+        )
         if locations:
-            for row in self._run(TRIPS, {"locations": sorted(locations)}):
-                self._cell(row[: 1 + width]).trips[row[1 + width]] = row[2 + width :]
+            names = ("trips", "duration_n", "duration_sum", "duration_sq", "distance_n", "distance_sum", "distance_sq")
+            found = self._pieces(TRIPS, {"locations": locations}, ("location", *names))
+            self._spread(found, "location", locations, names)
         if any(m.kind in ("active.avg", "inactive.avg", "active.percent") for m in measures) and self.spans:
             self._read_activity()
         median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
-        if median_locations:
-            for location in median_locations:
-                for row in self._run(MEDIANS, {"location": location}):
-                    self._cell(row[: 1 + width]).medians[location] = (row[1 + width], row[2 + width])
+        for location in median_locations:
+            medians = ("duration_median", "distance_median")
+            found = self._pieces(MEDIANS, {"location": location}, medians)
+            self.pieces.append(found.rename({name: piece(name, location) for name in medians}))
 
     def _read_activity(self) -> None:
         """The active seconds of each row: summed from the stored pieces for PT15M and PT1H, read from each vehicle's
         state timeline for the longer intervals."""
         if self.query.interval in ACTIVE_PIECE_INTERVALS:
-            rows = self._run(ACTIVE_PIECES, {"interval_duration": self.query.interval})
+            found = self._pieces(ACTIVE_PIECES, {"interval_duration": self.query.interval}, (ACTIVE_SECONDS,))
         else:
             activity = {
                 "first": self.spans[0].start,
@@ -538,141 +537,74 @@ class Answer:
                 "first_quarter": int(self.spans[0].start.timestamp()) // 900,
                 "quarter_spans": self.quarter_spans,
             }
-            rows = self._run(ACTIVITY, activity)
-        width = len(self.query.dimensions)
-        for row in rows:
-            self._cell(row[: 1 + width]).active_seconds = float(row[1 + width])
+            found = self._pieces(ACTIVITY, activity, (ACTIVE_SECONDS,))
+        self.pieces.append(found.with_columns(pl.col(ACTIVE_SECONDS).cast(pl.Float64)))
 
-    def _keys(self) -> list[tuple[Any, ...]]:
+    def _keys(self) -> pl.DataFrame:
         """Every row: each whole interval with each combination of the dimensions' values (every selected geography,
-        the providers and vehicle types found), so a place or hour without trips has its row too."""
-        values: list[list[Any]] = []
-        for name in DIMENSIONS:
-            if name not in self.query.dimensions:
-                continue
-            index = 1 + len(values)
+        the providers and vehicle types found), so a place or hour without trips has its row too; with the
+        interval's length and how many quarters and shorter intervals it has."""
+        values: list[list[str]] = []
+        for name in self.dimensions:
             if name == "geography_id":
                 values.append(sorted(g.geography_id for g in self.geographies))
             else:
-                values.append(sorted({key[index] for key in self.cells if key[index] is not None}))
-        keys: list[tuple[Any, ...]] = [(span.index,) for span in self.spans]
-        for options in values:
-            keys = [(*key, option) for key in keys for option in options]
-        return keys
+                found: set[str] = set()
+                for pieces in self.pieces:
+                    found.update(pieces[name].drop_nulls().to_list())
+                values.append(sorted(found))
+        keys = list(product([span.index for span in self.spans], *values))
+        columns = list(zip(*keys, strict=True)) if keys else [()] * (1 + len(values))
+        table = pl.DataFrame(
+            {"span": pl.Series(columns[0], dtype=pl.Int32)}
+            | {
+                name: pl.Series(column, dtype=pl.String)
+                for name, column in zip(self.dimensions, columns[1:], strict=True)
+            }
+        )
+        spans = pl.DataFrame(
+            {
+                "span": pl.Series([span.index for span in self.spans], dtype=pl.Int32),
+                "span_seconds": pl.Series([span.seconds for span in self.spans], dtype=pl.Float64),
+                "span_quarters": pl.Series(
+                    [self.span_quarters.get(span.index, 0) for span in self.spans], dtype=pl.Int64
+                ),
+                "span_subs": pl.Series([self.span_subs.get(span.index, 0) for span in self.spans], dtype=pl.Int64),
+            }
+        )
+        return table.join(spans, on="span", how="left", maintain_order="left")
 
-    def _reader(self, measure: Measure) -> Callable[[_Cell, Interval], float | int | str]:
-        """How a row's value of `measure` is read from its cell: worked out once a measure, not for every row."""
-        kind, subject = measure.kind, measure.subject
-        if measure.family in ("vehicles", "dockless") and kind == "avg":
-            return lambda cell, span: cell.seconds.get(subject, 0.0) / span.seconds
-        if measure.family in ("vehicles", "dockless") and kind == "duration.sum":
-            return lambda cell, span: cell.seconds.get(subject, 0.0)
-        several = QueryError(
+    def _several(self, measure: Measure) -> QueryError:
+        return QueryError(
             "dimensions",
             f"{measure.name} of several geographies, providers or vehicle types "
             "is not the sum of theirs: add the dimensions (or filter one value)",
         )
-        if kind == "min":
-
-            def fewest_of(cell: _Cell, span: Interval) -> int:
-                fewest, rows, series = cell.minimum.get(subject, (0, 0, 1))
-                if series > 1:
-                    raise several
-                # A quarter without a row had no vehicle in the state.
-                return fewest if rows == self.span_quarters.get(span.index, 0) else 0
-
-            return fewest_of
-        if kind == "max":
-
-            def most_of(cell: _Cell, span: Interval) -> int:
-                most, series = cell.maximum.get(subject, (0, 1))
-                if series > 1:
-                    raise several
-                return most
-
-            return most_of
-        if kind == "avg.max":
-            return lambda cell, span: cell.sub_averages.get(subject, (0.0, 0.0, 0))[1]
-        if kind == "avg.min":
-
-            def least_average_of(cell: _Cell, span: Interval) -> float:
-                least, _, seen = cell.sub_averages.get(subject, (0.0, 0.0, 0))
-                # A shorter interval without a row had no vehicle in the state: its average is 0.
-                return least if seen == self.span_subs.get(span.index, 0) else 0.0
-
-            return least_average_of
-        if kind == "active.percent":
-
-            def active_share_of(cell: _Cell, span: Interval) -> float | str:
-                deployed = cell.seconds.get("deployed", 0.0)
-                return cell.active_seconds / deployed if deployed > 0 else NOT_KNOWN
-
-            return active_share_of
-        if kind == "active.avg":
-            return lambda cell, span: cell.active_seconds / span.seconds
-        if kind == "inactive.avg":
-            return lambda cell, span: max(cell.seconds.get("deployed", 0.0) - cell.active_seconds, 0.0) / span.seconds
-        if kind == "idle.percent":
-
-            def idle_share_of(cell: _Cell, span: Interval) -> float | str:
-                deployed = cell.seconds.get("deployed", 0.0)
-                return (deployed - cell.seconds.get("on_trip", 0.0)) / deployed if deployed > 0 else NOT_KNOWN
-
-            return idle_share_of
-        if measure.family == "events":
-
-            def events_of(cell: _Cell, span: Interval) -> int:
-                events = cell.events.get(subject, 0)
-                # A count of trip events is a count of trips (one event each): redacted below k as they are.
-                return -1 if measure.trip_based and events < self.k else events
-
-            return events_of
-        return lambda cell, span: self._trip_value(measure, cell, span)
-
-    def _trip_value(self, measure: Measure, cell: _Cell, span: Interval) -> float | int | str:
-        kind, subject = measure.kind, measure.subject
-        trips = cell.trips.get("start" if kind == "trips_per_vehicle.avg" else subject, (0.0,) * 7)
-        count = int(trips[0])
-        if measure.trip_based and count < self.k:
-            return -1
-        if kind == "trips_per_vehicle.avg":
-            deployed = cell.seconds.get("deployed", 0.0) / span.seconds
-            return count / deployed if deployed > 0 else NOT_KNOWN
-        if kind == "count":
-            return count
-        quantity, stat = kind.split(".")
-        n, total, squares = trips[1:4] if quantity == "duration" else trips[4:7]
-        if stat == "sum":
-            return total
-        if n == 0:
-            return NOT_KNOWN
-        if stat == "avg":
-            return total / n
-        if stat == "std":
-            return math.sqrt(max(squares / n - (total / n) ** 2, 0.0))
-        median = cell.medians.get(subject, (None, None))[0 if quantity == "duration" else 1]
-        return NOT_KNOWN if median is None else float(median)
 
     def response(self) -> dict[str, Any]:
         self.read()
-        names = ["interval_start", *[name for name in DIMENSIONS if name in self.query.dimensions]]
+        names = ["interval_start", *self.dimensions]
         columns = [{"name": "interval_start", "column_type": "dimension", "data_type": "datetime"}]
         columns += [{"name": name, "column_type": "dimension", "data_type": "string"} for name in names[1:]]
         columns += [{"name": m.name, "column_type": "metric", "data_type": m.data_type} for m in self.query.measures]
-        rows = []
+        table = self._keys()
+        if table.is_empty():
+            return {
+                "id": str(uuid.uuid4()),
+                "query": {**self.query.echo, "k_value": self.k},
+                "columns": columns,
+                "rows": [],
+            }
+        keys = ["span", *self.dimensions]
+        for pieces in self.pieces:
+            table = table.join(pieces, on=keys, how="left", maintain_order="left")
         starts = {span.index: formatted(span.start, self.query.zone, self.query.numeric) for span in self.spans}
-        nothing = _Cell()  # a row the pieces say nothing of (read, never written)
-        readers = [self._reader(measure) for measure in self.query.measures]
-        for key in self._keys():
-            span = self.query.spans[key[0]]
-            cell = self.cells.get(key, nothing)
-            row: list[Any] = [starts[key[0]]]
-            row += [NOT_KNOWN if value is None else str(value) for value in key[1:]]
-            row += [read(cell, span) for read in readers]
-            rows.append(row)
+        values = [[starts[index] for index in table["span"].to_list()]]
+        values += [table[name].to_list() for name in self.dimensions]
+        values += measure_values(table, list(self.query.measures), self.k, self._several)
         return {
             "id": str(uuid.uuid4()),
             "query": {**self.query.echo, "k_value": self.k},
             "columns": columns,
-            "rows": rows,
+            "rows": [list(row) for row in zip(*values, strict=True)],
         }
