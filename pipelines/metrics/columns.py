@@ -2,8 +2,8 @@
 
 An answer of a month by hour and area has some 16,000 rows: working each value out in Python, row by row, cost as
 much CPU as the SQL that reads the pieces. Here each measure is one Polars expression over the row table's columns,
-and Python touches each value once, to put it in the response (as an MDS row wants it: a count of fewer than k trips
-as -1, a value not known as "").
+each value is written as JSON text by Polars too (as an MDS row wants it: a count of fewer than k trips as -1, a
+value not known as ""): the rows are never Python objects.
 
 The row table has one row per answer row (interval and dimension values) and these columns, each null where the
 pieces say nothing of the row:
@@ -16,10 +16,10 @@ pieces say nothing of the row:
 - `active_seconds`: the deployed seconds of the vehicles on a trip at some time of the interval.
 """
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -125,20 +125,28 @@ def _deviations(mean_squares: list[float | None], means: list[float | None]) -> 
     ]
 
 
-def _as_row_values(values: list[Any], redacted: list[bool] | None) -> list[Any]:
-    if redacted is None:
-        return [NOT_KNOWN if value is None else value for value in values]
-    return [
-        REDACTED if hidden else NOT_KNOWN if value is None else value
-        for value, hidden in zip(values, redacted, strict=True)
-    ]
+def _as_json(values: pl.Series, redacted: pl.Series | None) -> pl.Series:
+    """Each value's JSON text: the number (Polars writes the shortest text that reads back as the same float, as
+    Python does, though small and large ones with an exponent of no leading zero or plus sign), -1 where redacted,
+    "" where not known."""
+    if values.dtype == pl.Float64 and not values.drop_nulls().is_finite().all():
+        raise ValueError("Out of range float values are not JSON compliant")
+    frame = pl.DataFrame({"value": values, "redacted": redacted if redacted is not None else False})
+    text = (
+        pl.when(pl.col("redacted"))
+        .then(pl.lit(str(REDACTED)))
+        .when(pl.col("value").is_null())
+        .then(pl.lit(json.dumps(NOT_KNOWN)))
+        .otherwise(pl.col("value").cast(pl.String))
+    )
+    return frame.select(text).to_series()
 
 
-def measure_values(
+def measure_json(
     table: pl.DataFrame, measures: list[Measure], k: int, refuse: Callable[[Measure], Exception]
-) -> list[list[Any]]:
-    """Each measure's values over the row table, in row order; `refuse(measure)` is raised for the first row (and,
-    in it, the first measure) that is a minimum or maximum of several series."""
+) -> list[pl.Series]:
+    """Each measure's values over the row table as JSON text, in row order; `refuse(measure)` is raised for the
+    first row (and, in it, the first measure) that is a minimum or maximum of several series."""
     columns = [measure_column(measure, k) for measure in measures]
     outputs = [column.values.alias(f"value{i}") for i, column in enumerate(columns)]
     outputs += [
@@ -148,16 +156,16 @@ def measure_values(
     outputs += [column.mean.alias(f"mean{i}") for i, column in enumerate(columns) if column.mean is not None]
     found = table.select(outputs)
     offending = [
-        (int(first), i)
+        (rows[0], i)
         for i, column in enumerate(columns)
-        if column.several is not None and (first := found[f"several{i}"].arg_true().min()) is not None
+        if column.several is not None and (rows := found[f"several{i}"].arg_true().to_list())
     ]
     if offending:
         raise refuse(measures[min(offending)[1]])
-    answer = []
+    texts = []
     for i, column in enumerate(columns):
-        values = found[f"value{i}"].to_list()
+        values = found[f"value{i}"]
         if column.mean is not None:
-            values = _deviations(values, found[f"mean{i}"].to_list())
-        answer.append(_as_row_values(values, found[f"redacted{i}"].to_list() if column.redacted is not None else None))
-    return answer
+            values = pl.Series(_deviations(values.to_list(), found[f"mean{i}"].to_list()), dtype=pl.Float64)
+        texts.append(_as_json(values, found[f"redacted{i}"] if column.redacted is not None else None))
+    return texts

@@ -4,6 +4,7 @@ Nothing the caller sends reaches SQL as text: measures, dimensions and filter na
 and every value (dates, ids, types) is bound as a parameter or sent as a registered relation.
 """
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines.metrics.columns import ACTIVE_SECONDS, measure_values, piece
+from pipelines.metrics.columns import ACTIVE_SECONDS, measure_json, piece
 from pipelines.metrics.geographies import ZONE_TYPE, Geography
 from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
 from pipelines.metrics.measures import DEPLOYED_STATES, MEASURES, Measure
@@ -491,6 +492,7 @@ class Answer:
 
     @property
     def dimensions(self) -> list[str]:
+        """The query's dimensions in the order of a row's columns."""
         return [name for name in DIMENSIONS if name in self.query.dimensions]
 
     def read(self) -> None:
@@ -501,9 +503,9 @@ class Answer:
             | ({"on_trip"} if any(m.kind == "idle.percent" for m in measures) else set())
         )
         if states:
-            names = ("seconds", "fewest", "most", "rows", "several", "least_average", "most_average", "subs")
-            found = self._pieces(VEHICLES, {"states": states}, ("vehicle_state", *names))
-            self._spread(found.with_columns(pl.col("seconds").cast(pl.Float64)), "vehicle_state", states, names)
+            vehicles = ("seconds", "fewest", "most", "rows", "several", "least_average", "most_average", "subs")
+            found = self._pieces(VEHICLES, {"states": states}, ("vehicle_state", *vehicles))
+            self._spread(found.with_columns(pl.col("seconds").cast(pl.Float64)), "vehicle_state", states, vehicles)
         if event_types := sorted({m.subject for m in measures if m.family == "events"}):
             found = self._pieces(EVENTS, {"event_types": event_types}, ("event_type", "events"))
             self._spread(found, "event_type", event_types, ("events",))
@@ -512,9 +514,9 @@ class Answer:
             | ({"start"} if any(m.kind == "trips_per_vehicle.avg" for m in measures) else set())
         )
         if locations:
-            names = ("trips", "duration_n", "duration_sum", "duration_sq", "distance_n", "distance_sum", "distance_sq")
-            found = self._pieces(TRIPS, {"locations": locations}, ("location", *names))
-            self._spread(found, "location", locations, names)
+            trips = ("trips", "duration_n", "duration_sum", "duration_sq", "distance_n", "distance_sum", "distance_sq")
+            found = self._pieces(TRIPS, {"locations": locations}, ("location", *trips))
+            self._spread(found, "location", locations, trips)
         if any(m.kind in ("active.avg", "inactive.avg", "active.percent") for m in measures) and self.spans:
             self._read_activity()
         median_locations = sorted({m.subject for m in measures if m.family == "trips" and m.kind.endswith(".med")})
@@ -581,30 +583,38 @@ class Answer:
             "is not the sum of theirs: add the dimensions (or filter one value)",
         )
 
-    def response(self) -> dict[str, Any]:
+    def response_json(self) -> tuple[int, bytes]:
+        """How many rows the response has, and its JSON body: the rows written by Polars from the row table's
+        columns, never each value a Python object (the body of a month by hour and area is some 4 MB)."""
         self.read()
         names = ["interval_start", *self.dimensions]
         columns = [{"name": "interval_start", "column_type": "dimension", "data_type": "datetime"}]
         columns += [{"name": name, "column_type": "dimension", "data_type": "string"} for name in names[1:]]
         columns += [{"name": m.name, "column_type": "metric", "data_type": m.data_type} for m in self.query.measures]
+        head = {"id": str(uuid.uuid4()), "query": {**self.query.echo, "k_value": self.k}, "columns": columns}
         table = self._keys()
-        if table.is_empty():
-            return {
-                "id": str(uuid.uuid4()),
-                "query": {**self.query.echo, "k_value": self.k},
-                "columns": columns,
-                "rows": [],
-            }
-        keys = ["span", *self.dimensions]
-        for pieces in self.pieces:
-            table = table.join(pieces, on=keys, how="left", maintain_order="left")
-        starts = {span.index: formatted(span.start, self.query.zone, self.query.numeric) for span in self.spans}
-        values = [[starts[index] for index in table["span"].to_list()]]
-        values += [table[name].to_list() for name in self.dimensions]
-        values += measure_values(table, list(self.query.measures), self.k, self._several)
-        return {
-            "id": str(uuid.uuid4()),
-            "query": {**self.query.echo, "k_value": self.k},
-            "columns": columns,
-            "rows": [list(row) for row in zip(*values, strict=True)],
-        }
+        rows = ""
+        if not table.is_empty():
+            keys = ["span", *self.dimensions]
+            for pieces in self.pieces:
+                table = table.join(pieces, on=keys, how="left", maintain_order="left")
+            texts = [self._json_of(table["span"], {span.index: self._start(span) for span in self.spans})]
+            texts += [self._json_of(table[name], {value: value for value in table[name].unique()}) for name in keys[1:]]
+            texts += measure_json(table, list(self.query.measures), self.k, self._several)
+            row = pl.concat_str(pl.lit("["), pl.concat_str(texts, separator=","), pl.lit("]"))
+            rows = pl.select(row.str.join(",")).item()
+        body = f'{_json(head)[:-1]},"rows":[{rows}]}}'
+        return table.height, body.encode()
+
+    def _start(self, span: Interval) -> str | int:
+        return formatted(span.start, self.query.zone, self.query.numeric)
+
+    @staticmethod
+    def _json_of(column: pl.Series, values: Mapping[Any, Any]) -> pl.Series:
+        """Each row's JSON text of `column`, its values being few: each written once, by Python's own encoder."""
+        return column.replace_strict({key: _json(value) for key, value in values.items()}, return_dtype=pl.String)
+
+
+def _json(value: object) -> str:
+    """JSON text as the API writes it (as Starlette's JSONResponse does: compact, UTF-8, no NaN)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -7,6 +7,7 @@ expiry) whose `scope` holds `metrics:read` (every provider) or `metrics:read:pro
 `provider_id` claim names); the geographies are public, as MDS Geography says.
 """
 
+import json
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipelines.config import Settings
@@ -163,6 +164,12 @@ class MetricsService:
         }
 
     def query(self, body: object, grant: Grant) -> dict[str, Any]:
+        """The answer to a query as Python objects (what its JSON body reads as)."""
+        answer: dict[str, Any] = json.loads(self.query_json(body, grant)[1])
+        return answer
+
+    def query_json(self, body: object, grant: Grant) -> tuple[int, bytes]:
+        """How many rows the answer to a query has, and its JSON body."""
         query = parse_query(body, self.max_intervals)
         if grant.provider_id is not None:
             asked = query.filters.get("provider_id")
@@ -171,7 +178,7 @@ class MetricsService:
             query.filters["provider_id"] = (grant.provider_id,)
         with self._connection() as con:
             chosen = selected_geographies(query, self._geographies_of(con))
-            return Answer(con, query, chosen, self.k, self._horizons(con)).response()
+            return Answer(con, query, chosen, self.k, self._horizons(con)).response_json()
 
     def _geographies_of(self, con: duckdb.DuckDBPyConnection) -> list[Geography]:
         """The geographies of the published file `con` reads, read once per published build."""
@@ -201,7 +208,7 @@ def create_app(service: MetricsService) -> Starlette:
             return _error(404, "not_found", "the warehouse holds no MDS data yet", ["metrics"])
         return JSONResponse(found)
 
-    async def query(request: Request) -> JSONResponse:
+    async def query(request: Request) -> Response:
         try:
             grant = authorize(request.headers.get("authorization"), service.secret)
         except Unauthorized as refusal:
@@ -211,7 +218,7 @@ def create_app(service: MetricsService) -> Starlette:
         except ValueError:
             return _error(400, "bad_param", "the body is not JSON", ["body"])
         try:
-            answer = await run_in_threadpool(service.query, body, grant)
+            rows, answer = await run_in_threadpool(service.query_json, body, grant)
         except QueryError as refusal:
             kind = "bad_param" if refusal.status == 400 else "forbidden"
             return JSONResponse(
@@ -223,9 +230,9 @@ def create_app(service: MetricsService) -> Starlette:
                 },
                 refusal.status,
             )
-        if not answer["rows"]:
+        if not rows:
             return _error(404, "not_found", "no whole interval of the query lies within the data", ["start_date"])
-        return JSONResponse(answer)
+        return Response(answer, media_type=JSONResponse.media_type)
 
     def _envelope() -> dict[str, Any]:
         return {"version": MDS_VERSION, "last_updated": int(time.time() * 1000)}
