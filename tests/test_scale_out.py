@@ -169,39 +169,40 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
             text=True,
         )
 
-        # The run, its steps and the worker that ran each are in Postgres.
-        import psycopg2
+        try:  # the reader ends with the test, whatever fails first
+            # The run, its steps and the worker that ran each are in Postgres.
+            import psycopg2
 
-        with psycopg2.connect(pg_url) as con, con.cursor() as cur:
-            cur.execute("select status from runs where pipeline_name = 'zone_backfill_job'")
-            assert cur.fetchall() == [("SUCCESS",)]
-            cur.execute(
-                "select event from event_logs where step_key like 'ingest_zone[%%]' and event like %s",
-                ("%Executing steps%in celery worker%",),
-            )
-            ran_on = {worker for (event,) in cur.fetchall() for worker in ("first@", "second@") if worker in event}
-        assert ran_on == {"first@", "second@"}, "the four zones were not shared by both workers"
+            with psycopg2.connect(pg_url) as con, con.cursor() as cur:
+                cur.execute("select status from runs where pipeline_name = 'zone_backfill_job'")
+                assert cur.fetchall() == [("SUCCESS",)]
+                cur.execute(
+                    "select event from event_logs where step_key like 'ingest_zone[%%]' and event like %s",
+                    ("%Executing steps%in celery worker%",),
+                )
+                ran_on = {worker for (event,) in cur.fetchall() for worker in ("first@", "second@") if worker in event}
+            assert ran_on == {"first@", "second@"}, "the four zones were not shared by both workers"
 
-        # The build is published for every machine: its file in the bucket, named current in the catalog, and the
-        # reader opened it.
-        with psycopg2.connect(pg_url) as con, con.cursor() as cur:
-            cur.execute("select build_id, uri from fleetlake_warehouse_builds")
-            ((build_id, build_uri),) = cur.fetchall()
-        assert build_uri == f"s3://{BUCKET}/lake/_warehouse/{build_id}.duckdb"
-        assert bucket.exists(build_uri)
+            # The build is published for every machine: its file in the bucket, named current in the catalog, and the
+            # reader opened it.
+            with psycopg2.connect(pg_url) as con, con.cursor() as cur:
+                cur.execute("select build_id, uri from fleetlake_warehouse_builds")
+                ((build_id, build_uri),) = cur.fetchall()
+            assert build_uri == f"s3://{BUCKET}/lake/_warehouse/{build_id}.duckdb"
+            assert bucket.exists(build_uri)
 
-        # The lake is in the bucket: every hour of every zone, of both datasets.
-        hours = LEAD_IN_HOURS + int((WINDOW[1] - WINDOW[0]) / timedelta(hours=1))
-        for zone in ZONES:
-            for dataset in ("mds_trips", "mds_events"):
-                found = bucket.glob(f"{BUCKET}/lake/{dataset}/zone_id={zone}/date=*/hour=*/part-0.parquet")
-                assert len(found) == hours, (dataset, zone, found)
+            # The lake is in the bucket: every hour of every zone, of both datasets.
+            hours = LEAD_IN_HOURS + int((WINDOW[1] - WINDOW[0]) / timedelta(hours=1))
+            for zone in ZONES:
+                for dataset in ("mds_trips", "mds_events"):
+                    found = bucket.glob(f"{BUCKET}/lake/{dataset}/zone_id={zone}/date=*/hour=*/part-0.parquet")
+                    assert len(found) == hours, (dataset, zone, found)
 
-        scaled, local = marts(tmp_path / "scaled" / "warehouse.duckdb"), marts(single.warehouse)
-        try:
+            scaled, local = marts(tmp_path / "scaled" / "warehouse.duckdb"), marts(single.warehouse)
             said, error = reader.communicate(timeout=300)
         finally:
             reader.kill()  # nothing, when it ended
+            reader.wait()
         assert reader.returncode == 0, error[-4000:]
         assert said.split() == [build_id, "read"]
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dotenv import dotenv_values
 
@@ -238,6 +239,11 @@ def test_the_resources_are_configured_from_the_settings(tmp_path: Path) -> None:
     with warehouse.connect() as con:  # DuckDB is given the memory limit and the threads
         assert con.execute("select current_setting('memory_limit')").fetchone() == ("512.0 MiB",)
         assert con.execute("select current_setting('threads')").fetchone() == (3,)
+    with duckdb.connect() as default, warehouse.connect(read_only=True) as con:  # a reader keeps DuckDB's default
+        assert (
+            con.execute("select current_setting('threads')").fetchone()
+            == default.execute("select current_setting('threads')").fetchone()
+        )
 
 
 def test_the_warehouse_catalog_reaches_the_build_as_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:

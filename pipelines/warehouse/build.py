@@ -390,7 +390,8 @@ class Warehouse:
         con = duckdb.connect(str(path or self.path), read_only=read_only)
         # No progress bar: builds run under Dagster and in scripts, where it would only clutter the logs.
         con.execute("set enable_progress_bar = false")
-        self._limit_threads(con)
+        if not read_only:  # a build's connection; readers (analysts, the Metrics API, checks) keep DuckDB's default
+            self._limit_threads(con)
         # DuckDB would take 80% of the machine; a build shares it with Dagster and ingestion, and spills to disk.
         con.execute("set memory_limit = $limit", {"limit": self.memory_limit})
         # Where the lake views' relative paths resolve (see connection.py), and a bucket's httpfs and secret.

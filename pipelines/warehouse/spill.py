@@ -62,7 +62,10 @@ def spilled_window(con: duckdb.DuckDBPyConnection, window: Window) -> Window | N
     """The hours after `window` whose rows the changes noted during its build reach into (None when none), and
     forget the notes for the next window."""
     con.execute(NOTE_TABLE)
-    reached: datetime | None = con.execute(REACHED).fetchall()[0][0]
+    noted = con.execute("select count(*) from changed_reaches").fetchall()[0][0]
+    # Nothing noted (no model with `reaches` built, or no row of it changed): no spill, and no read of the zones'
+    # horizons (a build of a selection may run where core.int_zone_horizons is not built yet).
+    reached: datetime | None = con.execute(REACHED).fetchall()[0][0] if noted else None
     con.execute("drop table changed_reaches")
     return (window[1], reached) if reached is not None and reached > window[1] else None
 
