@@ -627,6 +627,8 @@ def test_activity_equals_the_simulators_truth(built_warehouse: BuiltWarehouse) -
     assert len({row[2] for row in by_type}) > 1
     found = {(geography, datetime.fromisoformat(start)): active for start, geography, active, *_ in rows}
     assert found == pytest.approx({key: expected.get(key, 0.0) for key in found}, abs=1e-6)
+    starts = {start for _, start in found}  # and no geography the truth saw riding then is missing
+    assert {key for key, value in expected.items() if value > 0 and key[1] in starts} <= found.keys()
     assert sum(1 for value in found.values() if value > 0) > 30
     for _, _, active, inactive, deployed, share in rows:
         assert active + inactive == pytest.approx(deployed)
@@ -665,6 +667,8 @@ def test_activity_of_every_interval_equals_the_simulators_truth(built_warehouse:
             expected = simulated_activity(built_warehouse, every, length, offset)
             found = {(geography, datetime.fromisoformat(start)): active for start, geography, active, *_ in rows}
             assert found == pytest.approx({key: expected.get(key, 0.0) for key in found}, abs=1e-6), interval
+            starts = {start for _, start in found}  # and no geography the truth saw riding then is missing
+            assert {key for key, value in expected.items() if value > 0 and key[1] in starts} <= found.keys()
             assert sum(1 for value in found.values() if value > 0) >= len(found) // 2, interval
             for _, _, active, inactive, deployed in rows:
                 assert active + inactive == pytest.approx(deployed)
