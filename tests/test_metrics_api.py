@@ -7,6 +7,7 @@ The OpenAPI's query schema types a filter's values as objects, while the Metrics
 """
 
 import contextlib
+import json
 import math
 import os
 import queue
@@ -35,6 +36,7 @@ import yaml
 import pipelines.metrics.query as metrics_query
 import tests.test_mds_metrics as examples
 from fleetlake_provider.truth import truth_frames
+from pipelines.metrics.columns import _as_json
 from pipelines.metrics.geographies import area_geography_id, zone_geography_id
 from pipelines.metrics.service import READ_PROVIDER, Grant, MetricsService, issue_token, running
 from pipelines.warehouse.build import Warehouse
@@ -791,3 +793,13 @@ def test_percentages_are_fractions_the_daily_mart_gives_in_percent(built_warehou
             assert 0 < row[1] < 1
             assert 100 * row[1] == pytest.approx(idle_percent)
             assert row[2] == pytest.approx(trips_per_vehicle)
+
+
+def test_an_answer_cell_is_the_number_minus_one_where_redacted_and_empty_where_not_known() -> None:
+    """The JSON text of a measure's column: each number reads back as itself, a redacted cell is -1 whatever it
+    holds (a NaN behind it included), an unknown one is "", and a number shown that is not finite is refused."""
+    values = pl.Series([1.5, float("nan"), None, 1e-5, 1e16, 0.1 + 0.2])
+    text = _as_json(values, pl.Series([False, True, False, False, False, False]))
+    assert [json.loads(cell) for cell in text] == [1.5, -1, "", 1e-5, 1e16, 0.1 + 0.2]
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        _as_json(pl.Series([1.0, float("inf")]), None)

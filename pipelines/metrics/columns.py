@@ -127,11 +127,14 @@ def _deviations(mean_squares: list[float | None], means: list[float | None]) -> 
 
 def _as_json(values: pl.Series, redacted: pl.Series | None) -> pl.Series:
     """Each value's JSON text: the number (Polars writes the shortest text that reads back as the same float, as
-    Python does, though small and large ones with an exponent of no leading zero or plus sign), -1 where redacted,
-    "" where not known."""
-    if values.dtype == pl.Float64 and not values.drop_nulls().is_finite().all():
-        raise ValueError("Out of range float values are not JSON compliant")
+    Python does, though not always in the same form: 0.00001 and 1e-7 where Python writes 1e-05 and 1e-07), -1
+    where redacted, "" where not known. A value shown that is not finite is refused (JSON has no NaN); a redacted
+    one is never shown."""
     frame = pl.DataFrame({"value": values, "redacted": redacted if redacted is not None else False})
+    if values.dtype == pl.Float64:
+        shown = frame.filter(~pl.col("redacted") & pl.col("value").is_not_null())["value"]
+        if not shown.is_finite().all():
+            raise ValueError("Out of range float values are not JSON compliant")
     text = (
         pl.when(pl.col("redacted"))
         .then(pl.lit(str(REDACTED)))
