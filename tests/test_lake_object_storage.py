@@ -3,10 +3,11 @@ in one PUT, and DuckDB reading them through httpfs loaded from its PyPI package.
 
 import asyncio
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
+from urllib.parse import unquote
 
 import duckdb
 import polars as pl
@@ -156,11 +157,13 @@ def test_the_ingestion_checks_read_partitions_in_a_bucket(bucket_lake: Lake, ser
     assert (duplicated.passed, duplicated.failures) == (False, 1)
 
 
-def test_a_listing_answers_as_pathlib_does_with_one_request_for_a_folder_and_every_folder_below(
+def test_a_listing_answers_as_pathlib_does_listing_each_folder_once_as_wide_as_asked(
     bucket_lake: Lake, moto_folder: Path, tmp_path: Path
 ) -> None:
-    """The same files on disk and in the bucket get the same answers from a listing; in the bucket, a folder and
-    the folders below it are listed once, and a file written after its listing is not seen (a build's snapshot)."""
+    """The same files on disk and in the bucket get the same answers from a listing; in the bucket, a question about
+    a day lists the dataset's zones and each zone's day folder, a question about every file lists the dataset flat
+    once, every later question about it or a folder below it is answered from those, and a file written after its
+    listing is not seen (a build's snapshot)."""
     local = Lake(tmp_path / "lake")
     frame = pl.DataFrame({"trip_id": ["a"], "distance": [1.0]})
     for lake in (local, bucket_lake):
@@ -173,28 +176,37 @@ def test_a_listing_answers_as_pathlib_does_with_one_request_for_a_folder_and_eve
         return sum("list-type=2" in line and "mds_trips" in line for line in lines)
 
     def listed(lake: Lake) -> dict[str, object]:
-        listing = LakeListing()
         trips = lake.dataset_dir("mds_trips")
 
         def relative(paths: list[Path]) -> list[str]:
             return sorted(path.relative_to(trips).as_posix() for path in paths)
 
-        answers = {
-            "day": relative(listing.glob(trips, "zone_id=*/date=2026-03-28/hour=*/*.parquet")),
-            "all": relative(listing.glob(trips, "zone_id=*/date=*/hour=*/*.parquet")),
-            "too deep": relative(listing.glob(trips, "zone_id=*/date=*/*.parquet")),
-            "zones": relative(listing.folders(trips)),
-            "dates of 1": relative(listing.folders(trips / "zone_id=1")),
-            "hour of 145": relative(listing.glob(trips / "zone_id=145", "date=2026-03-29/hour=*/*.parquet")),
-            "any on 29th": listing.any(trips, "zone_id=*/date=2026-03-29/hour=*/*.parquet"),
-            "any on 30th": listing.any(trips, "zone_id=*/date=2026-03-30/hour=*/*.parquet"),
-            "missing": relative(listing.glob(lake.dataset_dir("mds_events"), "zone_id=*/date=*/hour=*/*.parquet")),
-            "missing folders": relative(listing.folders(lake.dataset_dir("mds_events"))),
+        questions: dict[str, Callable[[LakeListing], object]] = {
+            "day": lambda it: relative(it.glob(trips, "zone_id=*/date=2026-03-28/hour=*/*.parquet")),
+            "all": lambda it: relative(it.glob(trips, "zone_id=*/date=*/hour=*/*.parquet")),
+            "too deep": lambda it: relative(it.glob(trips, "zone_id=*/date=*/*.parquet")),
+            "zones": lambda it: relative(it.folders(trips)),
+            "dates of 1": lambda it: relative(it.folders(trips / "zone_id=1")),
+            "hour of 145": lambda it: relative(it.glob(trips / "zone_id=145", "date=2026-03-29/hour=*/*.parquet")),
+            "any on 29th": lambda it: it.any(trips, "zone_id=*/date=2026-03-29/hour=*/*.parquet"),
+            "any on 30th": lambda it: it.any(trips, "zone_id=*/date=2026-03-30/hour=*/*.parquet"),
+            "missing": lambda it: relative(
+                it.glob(lake.dataset_dir("mds_events"), "zone_id=*/date=*/hour=*/*.parquet")
+            ),
+            "missing folders": lambda it: relative(it.folders(lake.dataset_dir("mds_events"))),
         }
+        # Asked the other way round, the narrow questions list their folders before the flat listing of them all.
+        backwards = LakeListing()
+        answered_backwards = {name: ask(backwards) for name, ask in reversed(questions.items())}
+        listing = LakeListing()
         before = listings()
+        answers = {name: ask(listing) for name, ask in questions.items()}
+        asked = listings() - before
+        answers["same backwards"] = answered_backwards == answers
         lake.write_data(Partition("mds_trips", "9", HOUR), frame)  # after its listing: not in this listing
+        before = listings()
         answers["after"] = relative(listing.folders(trips))
-        answers["listings"] = listings() - before  # the write's own
+        answers["listings"] = asked, listings() - before
         return answers
 
     on_disk = listed(local)
@@ -213,11 +225,64 @@ def test_a_listing_answers_as_pathlib_does_with_one_request_for_a_folder_and_eve
         "any on 30th": False,
         "missing": [],
         "missing folders": [],
+        "same backwards": True,
         "after": ["zone_id=1", "zone_id=145", "zone_id=9"],  # on disk each question looks again
-        "listings": 0,
+        "listings": (0, 0),
     }
-    before = listings()
     in_bucket = listed(bucket_lake)
-    asked = listings() - before - cast(int, in_bucket["listings"])
-    assert asked == 1  # seven questions about mds_trips and its folders
-    assert {**in_bucket, "listings": 0} == {**on_disk, "after": ["zone_id=1", "zone_id=145"]}
+    # The day's question: the zones, and the day of each (3); every file's: one flat; the other 8, and `after`: none.
+    assert in_bucket["listings"] == (4, 0)
+    assert {**in_bucket, "listings": (0, 0)} == {**on_disk, "after": ["zone_id=1", "zone_id=145"]}
+
+
+def test_a_window_build_lists_the_window_not_the_history(
+    endpoint: str, moto_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A one-hour window build in a long-lived bucket lists the folders its questions name (the window's days, each
+    zone's oldest and newest partition) rather than every key of each dataset: over a lake of two days and one of
+    eight, the same zones and hours, it makes the same number of listing requests and the keys its flat listings
+    return are the same (the window day's), and it builds the window's rides."""
+    from pipelines.warehouse.build import Warehouse
+    from tests.scenario import ride, write_hours
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    last = datetime(2026, 3, 28, 10, tzinfo=UTC)
+    window = (last, last + timedelta(hours=1))
+
+    def listing_requests(prefix: str) -> list[str]:
+        """The query strings of the requests so far that listed a folder of the lake at `prefix`."""
+        lines = (moto_folder / "moto.log").read_text().splitlines()
+        queries = (line.split(" ")[6] for line in lines if "list-type=2" in line)
+        return [query for query in queries if f"prefix={prefix}/" in query]
+
+    def window_build(days: int) -> tuple[int, int, int]:
+        """(listing requests, keys the build's own flat listings returned, trips built) of a window build over a
+        lake of `days` days. The build's own listings (s3fs) name a delimiter, empty for a flat one; DuckDB's
+        reads of the `lake.<dataset>` views through httpfs name none, and are counted with the requests only."""
+        prefix = f"history-{days}-days"
+        lake_dir = f"s3://{BUCKET}/{prefix}"
+        for day in range(days):
+            start = last - timedelta(days=day)
+            trip, events = ride(f"ride-{day}", "scooter-1", start + timedelta(minutes=5), start + timedelta(minutes=20))
+            for zone in ("1", "145"):
+                write_hours(cast(Path, lake_dir), zone, [trip], events)
+        before = len(listing_requests(prefix))
+        warehouse = Warehouse(tmp_path / f"{prefix}.duckdb", lake_dir)
+        warehouse.build(window)
+        requests = listing_requests(prefix)[before:]
+        with duckdb.connect(str(warehouse.path), read_only=True) as con:
+            built = cast(tuple[int], con.execute("select count(*) from main.trips").fetchone())[0]
+        stored = keys(endpoint, prefix)
+        flat = [unquote(query.split("prefix=")[1].split("&")[0]) for query in requests if "&delimiter=&" in query]
+        listed_flat = sum(key.startswith(f"{BUCKET}/{folder}") for folder in flat for key in stored)
+        return len(requests), listed_flat, built
+
+    short, long = window_build(2), window_build(8)
+    assert short[2] == long[2] == 2  # the window's ride in each zone
+    assert short[:2] == long[:2]
