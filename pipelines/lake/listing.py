@@ -113,7 +113,9 @@ class LakeListing:
         # by its own name costs s3fs a listing of the parent too when the folder is not there.
         listed = cast(
             dict[str, dict[str, Any]],
-            self._filesystem.find(parent, prefix=f"{name}/", maxdepth=1, withdirs=True, detail=True),
+            self._filesystem.find(parent, prefix=f"{name}/", maxdepth=1, withdirs=True, detail=True)
+            if parent
+            else self._filesystem.find(key, maxdepth=1, withdirs=True, detail=True),  # a bucket's own top
         )
         for entry in listed.values():
             path = cast(str, entry["name"]).rstrip("/")
@@ -129,7 +131,9 @@ class LakeListing:
         if key in self._whole or self._below_whole(key):
             return
         parent, name = _parent_and_name(key)
-        found = cast(list[str], self._filesystem.find(parent, prefix=f"{name}/"))  # one request (see _listed)
+        found = cast(  # one request (see _listed)
+            list[str], self._filesystem.find(parent, prefix=f"{name}/") if parent else self._filesystem.find(key)
+        )
         seen: dict[str, _Entries] = {key: _Entries()}
         for path in found:
             if not path.startswith(key + "/"):
