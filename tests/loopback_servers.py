@@ -147,6 +147,10 @@ def _postgres_in(folder: Path, initdb: str, pg_ctl: str) -> Iterator[str]:
             "fsync=off",
             "-c",
             "max_connections=200",
+            # Dynamic shared memory in files of the data folder (removed with it), not in /dev/shm: the immediate
+            # shutdown at the end (_stop_postgres) leaves a server's /dev/shm segments behind, 13 a scale-out test.
+            "-c",
+            "dynamic_shared_memory_type=mmap",
         ],
         stdout=(log_file := log.open("ab")),
         stderr=subprocess.STDOUT,
