@@ -46,6 +46,12 @@ def endpoint(moto_folder: Path) -> Iterator[str]:
 
 @pytest.fixture
 def bucket_lake(endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Lake:
+    use_bucket_server(endpoint, monkeypatch)
+    return Lake(f"s3://{BUCKET}/{request.node.name}/")
+
+
+def use_bucket_server(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment that points the lake's S3 client (and DuckDB's) at the moto server, with its test keys."""
     for name, value in {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": KEY,
@@ -53,7 +59,6 @@ def bucket_lake(endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.
         "AWS_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    return Lake(f"s3://{BUCKET}/{request.node.name}/")
 
 
 def keys(endpoint: str, prefix: str) -> list[str]:
@@ -245,13 +250,7 @@ def test_a_window_build_lists_the_window_not_the_history(
     from pipelines.warehouse.build import Warehouse
     from tests.scenario import ride, write_hours
 
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_bucket_server(endpoint, monkeypatch)
     last = datetime(2026, 3, 28, 10, tzinfo=UTC)
     window = (last, last + timedelta(hours=1))
 
