@@ -6,13 +6,12 @@ import gzip
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
 import duckdb
 import polars as pl
 import pytest
-import s3fs
 
 from pipelines.duckdb_extensions import extension_file
 from pipelines.ingest import ingest_hours
@@ -23,6 +22,9 @@ from pipelines.lake.store import Lake, Partition
 from pipelines.voi.client import VoiClient
 from tests.conftest import START, loopback_settings
 from tests.loopback_servers import s3_server
+
+if TYPE_CHECKING:
+    import s3fs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,7 +42,7 @@ def moto_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def endpoint(moto_folder: Path) -> Iterator[str]:
     with s3_server(moto_folder) as url:
-        s3fs.S3FileSystem(endpoint_url=url, key=KEY, secret=SECRET).mkdir(BUCKET)
+        bucket(url).mkdir(BUCKET)
         yield url
 
 
@@ -61,8 +63,16 @@ def use_bucket_server(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def bucket(endpoint: str) -> "s3fs.S3FileSystem":
+    """The test's own view of the bucket. s3fs (with aiobotocore, ~1 CPU s to import) loads when a test first asks,
+    not when pytest collects this module in every worker."""
+    import s3fs
+
+    return s3fs.S3FileSystem(endpoint_url=endpoint, key=KEY, secret=SECRET)
+
+
 def keys(endpoint: str, prefix: str) -> list[str]:
-    return sorted(s3fs.S3FileSystem(endpoint_url=endpoint, key=KEY, secret=SECRET).find(f"{BUCKET}/{prefix}"))
+    return sorted(bucket(endpoint).find(f"{BUCKET}/{prefix}"))
 
 
 def test_a_local_location_stays_a_plain_path_and_a_bucket_needs_a_name(tmp_path: Path) -> None:

@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
 import h3
-import openpyxl
 import polars as pl
 import pytest
 import shapely
@@ -50,6 +49,9 @@ from pipelines.reports.privacy import (
 from pipelines.reports.tables import TABLE_NAMES, query_tables
 from pipelines.warehouse.connection import connect
 from tests.conftest import BuiltWarehouse
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -230,6 +232,14 @@ def bounds(zone: str) -> dict[str, Any]:
     return {"zone": zone, "start": period.start_utc, "end": period.end_utc, "first": FIRST_DAY, "last": LAST_DAY}
 
 
+def read_workbook(path: Path) -> "Workbook":
+    """A workbook read back by openpyxl, an independent reader. Imported here: it costs every pytest worker a
+    quarter of a CPU second at collection, and one worker runs these tests."""
+    import openpyxl
+
+    return openpyxl.load_workbook(path)
+
+
 @pytest.mark.integration
 def test_every_format_is_written_in_one_folder_per_zone_and_period(exported: Exported) -> None:
     files = exported.files["1"]
@@ -258,7 +268,7 @@ def test_csv_and_parquet_hold_the_same_tables(exported: Exported) -> None:
 @pytest.mark.integration
 def test_workbook_has_one_typed_sheet_per_table_with_frozen_headers(exported: Exported) -> None:
     for files in exported.files.values():
-        workbook = openpyxl.load_workbook(files.xlsx)
+        workbook = read_workbook(files.xlsx)
         assert workbook.sheetnames == ["about", *TABLE_NAMES]
         about = {row[0]: row[1] for row in workbook["about"].iter_rows(min_row=2, values_only=True)}
         assert about["timezone"].startswith(files.timezone) and about["k"].startswith(f"{K}:")
@@ -308,13 +318,13 @@ def _excel(value: Any) -> Any:
 
 @pytest.mark.integration
 def test_workbook_cells_are_typed(exported: Exported) -> None:
-    sheet = openpyxl.load_workbook(exported.files["1"].xlsx)["daily"]
+    sheet = read_workbook(exported.files["1"].xlsx)["daily"]
     header = [cell.value for cell in sheet[1]]
     first = dict(zip(header, sheet[2], strict=True))
     assert first["Day"].is_date and first["Day"].number_format == "yyyy-mm-dd"
     assert first["Trips"].data_type == "n" and isinstance(first["Trips"].value, int)
     assert first["Trips suppressed"].data_type == "b"
-    hourly = openpyxl.load_workbook(exported.files["1"].xlsx)["hourly"]
+    hourly = read_workbook(exported.files["1"].xlsx)["hourly"]
     assert hourly["A2"].is_date and hourly["A2"].number_format == "yyyy-mm-dd hh:mm"
 
 
@@ -837,7 +847,7 @@ def test_workbook_prints_each_sheet_one_page_wide(exported: Exported, workbook_p
     no sheet is cut into strips of columns, and the header row repeats on each page a sheet runs to."""
     from pypdf import PdfReader
 
-    workbook = openpyxl.load_workbook(exported.files["145"].xlsx)
+    workbook = read_workbook(exported.files["145"].xlsx)
     titles = {sheet.title: [" ".join(str(c.value).split()) for c in sheet[1]] for sheet in workbook.worksheets}
     pages = PdfReader(workbook_pdf).pages
     printed: dict[str, int] = {}

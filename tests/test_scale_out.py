@@ -21,7 +21,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-import s3fs
 from rich.console import Console
 
 from cli.backfill import run_backfill
@@ -120,6 +119,8 @@ def test_a_backfill_fanned_out_over_two_celery_workers_equals_the_single_machine
             provider_url=provider_url,
             zones=ZONES,
         )
+        import s3fs  # here, not at collection: aiobotocore's ~1 CPU s would load in every pytest worker
+
         bucket = s3fs.S3FileSystem(endpoint_url=s3_url, key=S3_KEY, secret=S3_SECRET)
 
         bucket_filled: queue.Queue[bool] = queue.Queue()
