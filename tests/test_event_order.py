@@ -225,6 +225,7 @@ def test_tied_events_make_a_valid_timeline_and_exact_occupancy(quarter_hour_buil
     ]
 
 
+@pytest.mark.slow
 def test_tied_events_order_the_same_in_window_and_full_builds(tmp_path: Path, quarter_hour_built: Warehouse) -> None:
     full = quarter_hour_built
     hourly = Warehouse(tmp_path / "hourly.duckdb", full.lake_dir)

@@ -190,6 +190,7 @@ OCCUPANCY = (
 )
 
 
+@pytest.mark.slow  # the first reader of `built`: it pays the three lakes' ingests and builds
 def test_lake_keeps_the_account_wide_delivery(built: dict[str, Built]) -> None:
     lake = Lake(built["2.3"].lake)
     for dataset in GBFS_V2_DATASETS:

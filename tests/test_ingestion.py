@@ -111,6 +111,7 @@ def assert_matches_truth(provider: SimulatedProvider, root: Path, hours: list[da
         assert lake[key].n_unique() == lake.height
 
 
+@pytest.mark.slow
 def test_backfill_lands_exactly_the_providers_records(
     provider: SimulatedProvider, served: str, tmp_path: Path, dagster_instance: dg.DagsterInstance
 ) -> None:
@@ -210,6 +211,7 @@ def test_every_fault_on_gives_the_same_lake(tmp_path: Path) -> None:
     assert steady.slept and max(steady.slept) > 0.5  # the storms' Retry-After and the back-offs were waited out
 
 
+@pytest.mark.slow
 def test_client_stays_under_the_rate_limit(provider: SimulatedProvider, tmp_path: Path) -> None:
     """Scaled to a 2-second window: 100 requests per window, and 120 requests (30 hours of both zones' trips and
     events) in a burst, more than one window admits. The shared city, behind an app of its own (its own rate

@@ -95,6 +95,7 @@ main()
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_the_code_location_and_the_command_line_load_without_the_simulator(tmp_path: Path) -> None:
     """A production install leaves the simulator out: Dagster's definitions load and other commands run."""
 

@@ -453,6 +453,7 @@ def _reference(provider: SimulatedProvider, zone: str, kind: str) -> dict[str, d
     return out
 
 
+@pytest.mark.slow
 def test_data_faults_are_deterministic_and_converge(provider: SimulatedProvider) -> None:
     """Faulty reads of the shared city (the same seed and options, zone 1 only) against its fault-free reads."""
     faults = Faults.all_on()
@@ -490,6 +491,7 @@ def test_data_faults_are_deterministic_and_converge(provider: SimulatedProvider)
         assert robust.retries > 0, "transport faults were on too"
 
 
+@pytest.mark.slow
 def test_transport_faults_at_roughly_their_rates() -> None:
     # Faults.all_on()'s rates, with shorter slow responses and 429 storms to keep the test quick.
     faults = replace(Faults.all_on(), slow_seconds=0.2, burst_429_seconds=0.3)

@@ -102,6 +102,7 @@ def test_a_correction_in_a_later_ingest_of_the_same_hour_wins_and_is_a_conflict(
     ]
 
 
+@pytest.mark.slow
 def test_a_correction_into_an_earlier_hour_wins_because_it_was_delivered_last(tmp_path: Path) -> None:
     lake = setup_lake(tmp_path)
     # First delivered ending at 11:05 (hour 11); later corrected to end at 10:55 and delivered by the re-ingest of

@@ -80,6 +80,7 @@ def april(month: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_report(month, ZONE, *APRIL, tmp_path_factory.mktemp("april"), k=1).folder
 
 
+@pytest.mark.slow  # the first reader of `april`: it pays the month's build and export
 def test_a_month_with_46_hours_of_data_says_46_of_720_and_flags_partial_days(april: Path) -> None:
     folder = april
     key = figures(folder)

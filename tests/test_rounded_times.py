@@ -115,6 +115,7 @@ def _timelines(rounded: RoundedCity) -> tuple[pl.DataFrame, pl.DataFrame]:
     return truth, mart
 
 
+@pytest.mark.slow  # the first reader of `rounded`: it pays the city's ingest and build
 def test_every_timeline_is_the_truths_in_order_and_a_state_machine_path(rounded: RoundedCity) -> None:
     truth, mart = _timelines(rounded)
     # Rounding made many events simultaneous: a trip's start and end, one trip's end and the next one's start.

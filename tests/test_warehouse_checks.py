@@ -52,6 +52,7 @@ def test_checks_catch_a_repeated_key_and_counts_out_of_order(copy: Warehouse) ->
         assert failures(con, (quiet, quiet + timedelta(hours=1))) == {}
 
 
+@pytest.mark.slow
 def test_a_full_build_from_the_command_line_prints_the_checks(
     built_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

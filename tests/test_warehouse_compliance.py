@@ -291,6 +291,7 @@ def located_ride(
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_policy_rules_hold_only_in_their_geographies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rules = policy(
         rule("No parking in Old Town", "count", "devices", 0, [NO_PARKING_GEOGRAPHY["geography_id"]], ["available"]),

@@ -152,6 +152,7 @@ def test_zone_areas_arriving_later_make_the_trips_judged_on_the_next_build(
         assert_frame_equal(frame, expected[relation])
 
 
+@pytest.mark.slow
 def test_hour_by_hour_builds_judge_and_count_as_a_full_build(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     four_trips(lake)
