@@ -201,7 +201,7 @@ def test_processes_started_in_different_directories_share_one_instance(
         "with dg.DagsterInstance.get() as instance:\n"
         "    instance.add_run(dg.DagsterRun(job_name='written_elsewhere', run_id=sys.argv[1]))\n"
     )
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": checkout_first_path()}
     run_id = "a" * 8 + "-0000-4000-8000-" + "0" * 12
     write = subprocess.run([sys.executable, "-c", script, run_id], cwd=home, env=env, capture_output=True, text=True)
     assert write.returncode == 0, write.stderr[-2000:]
@@ -230,13 +230,18 @@ def write_instance(home: Path) -> Path:
     return home
 
 
+def checkout_first_path() -> str:
+    """A PYTHONPATH with this checkout's code first, whichever checkout the environment's editable install names:
+    a process opening the instance imports the instance class dagster.yaml names (assets/instance_storage.py)."""
+    return os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))
+
+
 def pipeline_env(url: str, root: Path, **extra: str) -> dict[str, str]:
     """What the daemon, its code server and run workers (or the command line) need to ingest from `url`: this
-    checkout's code first on their path, whichever checkout the environment's editable install names."""
-    path = os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))
+    checkout's code first on their path (checkout_first_path)."""
     return {
         **os.environ,
-        "PYTHONPATH": path,
+        "PYTHONPATH": checkout_first_path(),
         "VOI_API_BASE_URL": url,
         "VOI_MAAS_BASE_URL": url,
         "FLEETLAKE_ZONES": "1,145",
