@@ -6,6 +6,7 @@ working directory, so the daemon counts a command-line ingestion against the one
 run monitoring fails it if its process is killed.
 """
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -37,11 +38,19 @@ def dagster_home() -> Path | None:
 
 
 def instance() -> dg.DagsterInstance:
-    """The project's instance (see dagster_home); the same one from any working directory."""
+    """The project's instance (see dagster_home); the same one from any working directory, and the same object for
+    every run a command launches."""
     home = dagster_home()
     if home is None:
         return dg.DagsterInstance.ephemeral()
     os.environ["DAGSTER_HOME"] = str(home)
+    return _instance_at(home)
+
+
+@functools.cache
+def _instance_at(home: Path) -> dg.DagsterInstance:
+    """One instance a home and process: opening one checks and migrates its storages' schemas (about a second of
+    CPU), which a backfill would otherwise pay again for each of its runs (the snapshots, then the hourly job)."""
     return dg.DagsterInstance.get()
 
 
