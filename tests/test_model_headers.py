@@ -72,8 +72,13 @@ def test_whole_when_grows_names_inputs_of_an_incremental_model(tmp_path: Path) -
 
 def test_reaches_names_a_column_of_an_incremental_model_with_a_unique_key(tmp_path: Path) -> None:
     grain = "-- grain: (event_id) one row per event\n-- inputs:\n-- materialized: incremental(started_at)\n"
-    spans = write_model(tmp_path, "marts", "spans", grain + "-- unique_key: event_id\n-- reaches: ended_at")
+    keyed = grain + "-- unique_key: event_id\n-- reaches: ended_at\n"
+    spans = write_model(tmp_path, "marts", "spans", keyed, body="select * from unnest($reaching)")
     assert parse_model(spans).reaches == "ended_at"
+    # Such a model returns the rows before a window whose end the window withdrew, which the build binds.
+    unbound = write_model(tmp_path, "marts", "unbound", keyed)
+    with pytest.raises(ValueError, match=r"unbound.sql: a model with `reaches` returns the rows bound as `\$reaching`"):
+        parse_model(unbound)
     assert parse_model(write_model(tmp_path, "marts", "points", grain)).reaches is None
     unkeyed = write_model(tmp_path, "marts", "unkeyed", grain + "-- reaches: ended_at")
     with pytest.raises(ValueError, match=r"unkeyed.sql: `reaches: <column>` is for incremental models"):

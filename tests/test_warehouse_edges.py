@@ -275,6 +275,48 @@ def test_a_late_delivery_to_an_old_hour_rebuilds_what_it_changed_in_the_later_ho
     assert_same_as_full_build(tmp_path, lake, warehouse)
 
 
+def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_state_anew(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # Scooter A rides in each of the three hours, scooter B in the second and breaks down at 12:40; scooter C is
+    # charged at 10:05 and breaks down at 11:45, its last event. All three hours are built.
+    rides = [
+        ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
+        ride("a-middle", "scooter-a", hour + H + 20 * M, hour + H + 30 * M),
+        ride("b-middle", "scooter-b", hour + H + 35 * M, hour + H + 40 * M),
+        ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
+    ]
+    c_states = [
+        event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
+        event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
+        event("b-broken", "scooter-b", hour + 2 * H + 40 * M, "maintenance", "non_operational"),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    warehouse = built(tmp_path, lake)
+
+    # The second hour delivered again without A's ride and C's breakdown: neither vehicle has an event in it any
+    # more, so A stays available from 10:15 until its ride at 12:10, and C from 10:05 on (its state lasts).
+    b_trip, b_events = rides[2]
+    write_trips(lake, ZONE, hour + H, [b_trip])
+    write_events(lake, ZONE, hour + H, b_events)
+    warehouse.build(window=(hour + H, hour + 2 * H))
+    states = run(
+        warehouse,
+        "select device_id, vehicle_state, started_at, ended_at from vehicle_state_intervals "
+        "where device_id in ($a, $c) and started_at < $window_start order by device_id, started_at",
+        {"a": uid("scooter-a"), "c": uid("scooter-c"), "window_start": hour + H},
+    )
+    assert sorted(states.rows()) == sorted(
+        [
+            (uid("scooter-a"), "on_trip", hour + 5 * M, hour + 15 * M),
+            (uid("scooter-a"), "available", hour + 15 * M, hour + 2 * H + 10 * M),
+            (uid("scooter-c"), "available", hour + 5 * M, None),
+        ]
+    )
+    assert_same_as_full_build(tmp_path, lake, warehouse)
+
+
 def test_a_trip_delivered_in_two_hours_is_one_trip(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))

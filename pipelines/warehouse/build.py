@@ -53,7 +53,7 @@ from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies,
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
 from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
-from pipelines.warehouse.spill import note_changed_reach, readers, spilled_window
+from pipelines.warehouse.spill import REACHING, note_changed_reach, readers, spilled_window, stranded_rows
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -728,6 +728,11 @@ class Warehouse:
                 deleted += in_window + in_returned  # only rows of the window and of keys still returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
         con.execute(replaced, _bound(replaced, values))
+        if model.reaches and (stranded := stranded_rows(con, model, values)):
+            # Rows before the window ended at rows it withdrew: the model returns them too, ended anew (spill.py).
+            values = {**values, REACHING: stranded}
+            con.execute(stage, _bound(stage, values))
+            con.execute(replaced, _bound(replaced, values))
         if model.keep_latest:
             same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
             newer = sql_text(
@@ -792,7 +797,12 @@ class Warehouse:
 
     def _parameters(self, window: Window | None) -> dict[str, Any]:
         """The values a model's SQL may bind: the window's, and the settings models read."""
-        return {**window_parameters(window), "lead_in_hours": self.lead_in_hours, "ready_delay": READY_DELAY}
+        return {
+            **window_parameters(window),
+            "lead_in_hours": self.lead_in_hours,
+            "ready_delay": READY_DELAY,
+            REACHING: [],  # none but the rows a window build finds stranded (see spill.py)
+        }
 
     def _zone_context_changed(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
         """Whether a zone's time zone, or its first capture of zone areas, differs from what the stored tables

@@ -16,7 +16,9 @@
                               window's rows depend on the whole set)
     -- reaches: <column>   (optional, incremental models with a unique_key: where a row's span ends, null while it
                               lasts; a window build that changes a row reaching past the window's end rebuilds
-                              the models reading it for the hours it reached into, see spill.py)
+                              the models reading it for the hours it reached into; its SQL also returns the
+                              rows bound as `$reaching`, those before the window whose end the window withdrew,
+                              see spill.py)
 
 An incremental model's SQL returns the rows of the window `$window_start`..`$window_end` (the whole history in a
 full build; `$window_hour_from`..`$window_hour_to` narrow a read of the lake's hour folders, see
@@ -59,6 +61,8 @@ GRAIN = re.compile(r"^\(([^()]*)\)[ \t]*(.*)$")
 COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 INCREMENTAL = re.compile(r"^incremental\((\w+)\)$")
 KEEP = re.compile(r"^latest(?:\((\w+)\))?$")
+# The parameter a model with `reaches` takes the rows before a window that the window stranded from (spill.py).
+REACHING = re.compile(r"\$reaching\b")
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,8 @@ def parse_model(path: Path) -> Model:
     reaches = header.get("reaches")
     if reaches is not None and (incremental is None or "unique_key" not in header or not COLUMN.match(reaches)):
         raise ValueError(f"{path}: `reaches: <column>` is for incremental models with a unique_key")
+    if reaches is not None and not REACHING.search(text):
+        raise ValueError(f"{path}: a model with `reaches` returns the rows bound as `$reaching` too (see spill.py)")
     return Model(
         name=path.stem,
         schema=LAYERS[path.parent.name],

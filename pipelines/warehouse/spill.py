@@ -9,6 +9,14 @@ differently reached, and then rebuilds the models reading them (and their reader
 end to there and the hour after it (a piece of core.int_metrics_activity is an hour long, so it ends up to 45
 minutes after a state it holds), within the zone's delivered hours. A rebuild that changes nothing, and the newest
 hour's build (nothing is delivered after it), rebuild nothing more.
+
+A redelivery may also withdraw every row a series had in the window (every event a vehicle had in an old hour).
+The row before them, which began before the window and ended at the first of them, is then returned by nothing the
+window holds, yet its end is another now (the vehicle's next event after the window, or none). A window build
+finds these stranded rows and has the model return them too: it binds their keys and incremental values as
+`$reaching` (a list of structs), and the model adds their series to the window's (vehicle_state_intervals adds
+their vehicles to the window's), so their end is found anew as a full build finds it, and their change spills as
+any other.
 """
 
 from collections.abc import Iterable, Mapping
@@ -39,6 +47,23 @@ full join returned on stored.changed_key = returned.changed_key
 where stored is distinct from returned
 group by all
 """
+# The stored rows that began before the window and ended at a row of the window that the window no longer returns
+# (its key withdrawn), and are not returned themselves: what ended them is gone. `replaced_rows` holds the window's
+# stored rows (see Warehouse._run); a row withdrawn from the window is one of them whose key is not returned.
+WITHDRAWN = """
+select distinct {column} from replaced_rows
+where {column} >= $window_start and {column} < $window_end and {key} not in (select {key} from window_rows)
+"""
+# Looked for only when the window withdrew a row: reading the stored ends costs more than all of the above.
+STRANDED = """
+select {body} from {schema}.{name}
+where
+    {column} < $window_start
+    and {reach} in (select unnest($withdrawn))
+    and {key} not in (select {key} from window_rows)
+"""
+REACHING = "reaching"
+"""The parameter that binds the stranded rows (their unique key and incremental column) to a model with `reaches`."""
 # The end of the hour after the one the change reached into, within the zone's delivered hours.
 REACHED = """
 select max(least(horizons.horizon, date_trunc('hour', reaches.reach - interval 1 microsecond) + interval 2 hour)),
@@ -56,6 +81,30 @@ def note_changed_reach(con: duckdb.DuckDBPyConnection, model: Model, replaced: s
         NOTE, body=replaced, key=model.unique_key, reach=model.reaches, schema=model.schema, name=model.name
     )
     con.execute(note, values)
+
+
+def stranded_rows(con: duckdb.DuckDBPyConnection, model: Model, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored rows of `model` that began before the window and ended at a row the window withdrew, each as its
+    unique key and incremental column (the value of `$reaching`); none when the window withdrew nothing. Read after
+    the window's rows (`window_rows`) and the stored rows they replace (`replaced_rows`) are staged."""
+    assert model.reaches is not None and model.incremental_column is not None
+    window = {"window_start": values["window_start"], "window_end": values["window_end"]}
+    withdrawn = sql_text(WITHDRAWN, key=model.unique_key, column=model.incremental_column)
+    ends = [end for (end,) in con.execute(withdrawn, window).fetchall()]
+    if not ends:
+        return []
+    columns = (*model.unique_key, model.incremental_column)
+    stranded = sql_text(
+        STRANDED,
+        key=model.unique_key,
+        column=model.incremental_column,
+        reach=model.reaches,
+        body=", ".join(sql_text("{c}", c=c) for c in columns),
+        schema=model.schema,
+        name=model.name,
+    )
+    rows = con.execute(stranded, {"window_start": window["window_start"], "withdrawn": ends}).fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def spilled_window(con: duckdb.DuckDBPyConnection, window: Window) -> Window | None:

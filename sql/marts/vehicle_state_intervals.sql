@@ -15,8 +15,18 @@ with window_events as (
     where event_time >= $window_start and event_time < $window_end
 ),
 
+-- The window's vehicles, and those whose state before the window ended at an event the window no longer holds (a
+-- redelivery withdrew every event they had in it): the build binds those states as `$reaching` (their event_id and
+-- started_at; empty but then, see pipelines/warehouse/spill.py), and their end is found anew, as a full build finds it.
 devices as (
-    select distinct zone_id, device_id from window_events
+    select zone_id, device_id from window_events
+    union
+    select events.zone_id, events.device_id
+    from staging.stg_mds__events as events
+    semi join (
+        select unnest(cast($reaching as struct(event_id uuid, started_at timestamptz)[]), recursive := true)
+    ) as reaching
+        on events.event_id = reaching.event_id and events.event_time = reaching.started_at
 ),
 
 -- Each vehicle's last event before the window and first after it, by their times (an aggregation, no sort of
