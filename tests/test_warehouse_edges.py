@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.spill import chunks
 from pipelines.warehouse.window import window_parameters
 from tests.scenario import (
     Record,
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.integration
 ZONE = "1"
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
+DAY = timedelta(days=1)
 # Every model whose rows a window build may touch, with a total order for comparing builds.
 COMPARED = {
     "trips": "trip_id",
@@ -279,13 +281,14 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
     hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
-    # Scooter A rides in each of the three hours, scooter B in the second and breaks down at 12:40; scooter C is
-    # charged at 10:05 and breaks down at 11:45, its last event. All three hours are built.
+    # Scooter A rides in each of the three hours, scooter B in the second, breaks down at 12:40 and rides again two
+    # days later; scooter C is charged at 10:05 and breaks down at 11:45, its last event. All is built.
     rides = [
         ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
         ride("a-middle", "scooter-a", hour + H + 20 * M, hour + H + 30 * M),
         ride("b-middle", "scooter-b", hour + H + 35 * M, hour + H + 40 * M),
         ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
+        ride("b-later", "scooter-b", hour + 2 * DAY + 5 * M, hour + 2 * DAY + 15 * M),
     ]
     c_states = [
         event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
@@ -296,7 +299,8 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
     warehouse = built(tmp_path, lake)
 
     # The second hour delivered again without A's ride and C's breakdown: neither vehicle has an event in it any
-    # more, so A stays available from 10:15 until its ride at 12:10, and C from 10:05 on (its state lasts).
+    # more, so A stays available from 10:15 until its ride at 12:10, and C from 10:05 on (its state lasts, and
+    # the later hours, two days of them, are rebuilt a day at a time).
     b_trip, b_events = rides[2]
     write_trips(lake, ZONE, hour + H, [b_trip])
     write_events(lake, ZONE, hour + H, b_events)
@@ -315,6 +319,17 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         ]
     )
     assert_same_as_full_build(tmp_path, lake, warehouse)
+
+
+def test_a_spill_longer_than_a_day_is_rebuilt_a_day_at_a_time() -> None:
+    end = datetime(2026, 4, 2, 11, tzinfo=UTC)
+    assert chunks((end, end + 3 * H)) == [(end, end + 3 * H)]
+    assert chunks((end, end + DAY)) == [(end, end + DAY)]
+    assert chunks((end, end + 2 * DAY + 3 * H)) == [
+        (end, end + DAY),
+        (end + DAY, end + 2 * DAY),
+        (end + 2 * DAY, end + 2 * DAY + 3 * H),
+    ]
 
 
 def test_a_trip_delivered_in_two_hours_is_one_trip(tmp_path: Path) -> None:

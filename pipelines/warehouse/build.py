@@ -53,7 +53,7 @@ from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies,
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
 from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
-from pipelines.warehouse.spill import REACHING, note_changed_reach, readers, spilled_window, stranded_rows
+from pipelines.warehouse.spill import REACHING, note_changed_reach, readers, spilled_windows, stranded_rows
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -542,8 +542,16 @@ class Warehouse:
                 if built is not None:
                     con.execute("commit")
                     lap("commit")
-                    spilled = spilled_window(con, built)
-                    if spilled is not None:  # a state the window changed ran on past its end (see spill.py)
+                    # A state the window changed ran on past its end: the later hours, a day at a time (spill.py).
+                    spill = spilled_windows(con, built)
+                    if spill:
+                        log.info(
+                            "window %s to %s changed states up to %s: rebuilding its readers in %d windows",
+                            *built,
+                            spill[-1][1],
+                            len(spill),
+                        )
+                    for spilled in spill:
                         passes += self._spilled_pass(con, spilled, models, order, chosen, progress, unions, lap)
                 for run in passes:
                     earlier = runs.get(run.name)
