@@ -296,7 +296,21 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         event("b-broken", "scooter-b", hour + 2 * H + 40 * M, "maintenance", "non_operational"),
     ]
     write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    # In zone 2 scooter D rides in the second hour and two days later; nothing of zone 2 changes below.
+    write_system_information(lake, "2", datetime(2026, 4, 1, tzinfo=UTC))
+    write_vehicles(lake, "2", datetime(2026, 4, 1, tzinfo=UTC), ["scooter-d"])
+    d_rides = [
+        ride("d-middle", "scooter-d", hour + H + 10 * M, hour + H + 25 * M),
+        ride("d-later", "scooter-d", hour + 2 * DAY + 20 * M, hour + 2 * DAY + 30 * M),
+    ]
+    write_hours(lake, "2", [t for t, _ in d_rides], [e for _, es in d_rides for e in es])
     warehouse = built(tmp_path, lake)
+    zone_2_later = (
+        "select rowid as row_id, * from core.int_metrics_vehicles where zone_id = '2' and interval_start >= $after "
+        "order by row_id"
+    )
+    kept = run(warehouse, zone_2_later, {"after": hour + 2 * H})
+    assert not kept.is_empty()
 
     # The second hour delivered again without A's ride and C's breakdown: neither vehicle has an event in it any
     # more, so A stays available from 10:15 until its ride at 12:10, and C from 10:05 on (its state lasts, and
@@ -318,6 +332,8 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
             (uid("scooter-c"), "available", hour + 5 * M, None),
         ]
     )
+    # The later hours are rebuilt for zone 1 alone: zone 2's rows there are the very rows stored before.
+    assert_frame_equal(run(warehouse, zone_2_later, {"after": hour + 2 * H}), kept)
     assert_same_as_full_build(tmp_path, lake, warehouse)
 
 

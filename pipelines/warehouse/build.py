@@ -53,7 +53,16 @@ from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies,
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
 from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
-from pipelines.warehouse.spill import REACHING, note_changed_reach, readers, spilled_windows, stranded_rows
+from pipelines.warehouse.spill import (
+    REACHING,
+    SPILLED_ZONE,
+    SPILLED_ZONES,
+    Spill,
+    note_changed_reach,
+    readers,
+    spilled_windows,
+    stranded_rows,
+)
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
@@ -548,7 +557,7 @@ class Warehouse:
                         log.info(
                             "window %s to %s changed states up to %s: rebuilding its readers in %d windows",
                             *built,
-                            spill[-1][1],
+                            spill[-1].window[1],
                             len(spill),
                         )
                     for spilled in spill:
@@ -590,8 +599,10 @@ class Warehouse:
         chosen: set[str] | None,
         progress: _Progress,
         lap: Callable[[str], None],
+        zones: tuple[str, ...] | None = None,
     ) -> list[ModelRun]:
-        """One pass over the models for one window (every time in a full build); `lap` marks each phase's end."""
+        """One pass over the models for one window (every time in a full build); `lap` marks each phase's end.
+        `zones`: the SQL models replace only these zones' rows (a spill's, see spill.py), None every zone's."""
         runs = []
         catalog = Catalog.read(con)
         insertion_ordered = True
@@ -617,7 +628,7 @@ class Warehouse:
             model = models[name]
             # A set its every window reads gained rows: the model is rebuilt whole (see models.py).
             whole = window is not None and not grown.isdisjoint(model.whole_when_grows)
-            mode = self._run(con, model, None if whole else window, catalog, grown)
+            mode = self._run(con, model, None if whole else window, catalog, grown, zones)
             if window is not None and mode == "full" and (whole or model.materialized == "accumulating"):
                 grown.add(name)  # rows outside the window may have changed: its readers may need rebuilding too
             lap("sql models")
@@ -635,7 +646,7 @@ class Warehouse:
     def _spilled_pass(
         self,
         con: duckdb.DuckDBPyConnection,
-        window: Window,
+        spill: Spill,
         models: dict[str, Model],
         order: list[str],
         chosen: set[str] | None,
@@ -644,13 +655,14 @@ class Warehouse:
         lap: Callable[[str], None],
     ) -> list[ModelRun]:
         """The readers of the models with `reaches`, rebuilt for the hours after a window that its changes reached
-        into (see spill.py); in a transaction of its own, as the window's lake views change between transactions."""
+        into (see spill.py), for the zones whose changes reached them; in a transaction of its own, as the window's
+        lake views change between transactions."""
         reading = readers(models, self.PYTHON_MODEL_INPUTS) & (set(order) if chosen is None else chosen)
         progress.total += len(reading)
-        self._window_views(con, window, unions)
+        self._window_views(con, spill.window, unions)
         lap("window views")
         con.execute("begin transaction")
-        runs = self._build_models(con, window, models, order, reading, progress, lap)
+        runs = self._build_models(con, spill.window, models, order, reading, progress, lap, spill.zones)
         con.execute("commit")
         lap("commit")
         return runs
@@ -674,10 +686,14 @@ class Warehouse:
         window: Window | None,
         catalog: Catalog,
         grown: set[str],
+        zones: tuple[str, ...] | None = None,
     ) -> str:
-        """Build `model` for `window` (whole when None); an accumulating model that gains rows joins `grown`."""
+        """Build `model` for `window` (whole when None); an accumulating model that gains rows joins `grown`.
+        `zones`: only these zones' rows of the window are replaced (when the model has a zone_id column)."""
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = self._parameters(window)
+        columns = catalog.columns.get((model.schema, model.name)) or []
+        zoned = zones is not None and any(column == "zone_id" for column, _ in columns)
         kind = self._replace_kind(con, model, catalog.kinds.get((model.schema, model.name)))
         if model.materialized == "view":
             con.execute(sql_text("create or replace view {schema}.{name} as\n{body}", body=model.sql, **names))
@@ -686,13 +702,18 @@ class Warehouse:
             self._create(con, model)
             return "full"
         stage = sql_text("create or replace temp table window_rows as select * from (\n{body}\n)", body=model.sql)
-        in_window = ""
+        in_window = staged = ""
         if model.incremental_column:
             in_window = sql_text(
                 " where {column} >= $window_start and {column} < $window_end", column=model.incremental_column
             )
             if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
-                stage += in_window
+                staged = in_window
+        if zoned:  # a spill's zones: their rows are staged and replaced, another zone's stay as stored
+            values[SPILLED_ZONES] = list(zones or ())
+            staged += (" and " if staged else " where ") + SPILLED_ZONE
+            in_window += (" and " if in_window else " where ") + SPILLED_ZONE
+        stage += staged
         con.execute(stage, _bound(stage, values))
         if _columns(con, "temp", "window_rows") != catalog.columns.get((model.schema, model.name)):
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
