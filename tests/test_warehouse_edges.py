@@ -277,6 +277,7 @@ def test_a_late_delivery_to_an_old_hour_rebuilds_what_it_changed_in_the_later_ho
     assert_same_as_full_build(tmp_path, lake, warehouse)
 
 
+@pytest.mark.slow
 def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_state_anew(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
