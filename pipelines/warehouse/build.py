@@ -65,6 +65,7 @@ from pipelines.warehouse.spill import (
 )
 from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
+from pipelines.warehouse.views import unchanged_views
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
 from pipelines.warehouse.zone_extents import build_zone_extents
 
@@ -287,14 +288,16 @@ class Catalog:
     """'BASE TABLE' or 'VIEW' by (schema, name)."""
     columns: dict[tuple[str, str], list[tuple[str, str]]]
     """Column names and types of each table, by (schema, name)."""
+    views: dict[tuple[str, str], str]
+    """Each view's definition as DuckDB keeps it, by (schema, name) (see views.py)."""
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection) -> "Catalog":
         # This database's relations only, not the build's temporary or lake_window ones.
         kinds = con.execute(
-            "select schema_name, table_name, 'BASE TABLE' from duckdb_tables() "
+            "select schema_name, table_name, 'BASE TABLE', null from duckdb_tables() "
             "where database_name = current_database() "
-            "union all select schema_name, view_name, 'VIEW' from duckdb_views() "
+            "union all select schema_name, view_name, 'VIEW', sql from duckdb_views() "
             "where database_name = current_database() and not internal"
         ).fetchall()
         columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -304,7 +307,11 @@ class Catalog:
             "order by schema_name, table_name, column_index"
         ).fetchall():
             columns.setdefault((schema, name), []).append((column, data_type))
-        return cls({(schema, name): kind for schema, name, kind in kinds}, columns)
+        return cls(
+            {(schema, name): kind for schema, name, kind, _ in kinds},
+            columns,
+            {(schema, name): sql for schema, name, kind, sql in kinds if kind == "VIEW"},
+        )
 
 
 class Warehouse:
@@ -531,14 +538,16 @@ class Warehouse:
             lap("lake views")
             for statement in OBSOLETE:
                 con.execute(statement)
-            if window is not None and self._zone_context_changed(con, Catalog.read(con)):
+            # What the warehouse holds now (the window views go to a catalog of their own).
+            catalog = Catalog.read(con)
+            if window is not None and self._zone_context_changed(con, catalog):
                 windows = [None]  # see _zone_context_changed
                 span = recorded_window(listing, self.lake_dir, None)
                 fingerprints = lake_fingerprints(con, listing, self.lake_dir, span) if span else pl.DataFrame()
             per_window = sum(1 for name in order if chosen is None or name in chosen)
             progress = _Progress(per_window * len(windows), on_progress)
             lap("catalog and zone context")
-            for built in windows:
+            for number, built in enumerate(windows):
                 self._window_views(con, built, unions)
                 lap("window views")
                 # A window build is one transaction: its deletes and inserts are committed once rather than model
@@ -547,7 +556,9 @@ class Warehouse:
                 # as it goes, so that no table's undo is held for the whole build.
                 if built is not None:
                     con.execute("begin transaction")
-                passes = self._build_models(con, built, models, order, chosen, progress, lap)
+                # The first pass starts from the catalog read above; each later one reads what the one before left.
+                known = catalog if number == 0 else None
+                passes = self._build_models(con, built, models, order, chosen, progress, lap, catalog=known)
                 if built is not None:
                     con.execute("commit")
                     lap("commit")
@@ -600,17 +611,26 @@ class Warehouse:
         progress: _Progress,
         lap: Callable[[str], None],
         zones: tuple[str, ...] | None = None,
+        catalog: Catalog | None = None,
     ) -> list[ModelRun]:
         """One pass over the models for one window (every time in a full build); `lap` marks each phase's end.
-        `zones`: the SQL models replace only these zones' rows (a spill's, see spill.py), None every zone's."""
+        `zones`: the SQL models replace only these zones' rows (a spill's, see spill.py), None every zone's.
+        `catalog`: what the warehouse holds, when the caller read it after its last change."""
         runs = []
-        catalog = Catalog.read(con)
+        catalog = catalog or Catalog.read(con)
+        # Views whose definition is unchanged are kept, comments and all (see views.py).
+        kept = unchanged_views(con, (models[n] for n in order if n in models), catalog.views)
         insertion_ordered = True
         grown: set[str] = set()  # the accumulating models this pass added rows to, and the models it rebuilt whole
         for name in order:
             if chosen is not None and name not in chosen:
                 continue
             began = time.perf_counter()
+            if name in kept:
+                runs.append(ModelRun(name, models[name].relation, "view", None, time.perf_counter() - began))
+                progress.built(runs[-1])
+                lap("sql models")
+                continue
             # SQL models may be written in parallel, in any row order (readers never rely on it); Python models
             # read feeds whose row order is their precedence order, so the default holds for them. Set when the
             # kind of model changes, not around each model (two statements a model).
@@ -789,17 +809,14 @@ class Warehouse:
         return "incremental"
 
     @staticmethod
-    def _kind(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> str | None:
-        """'BASE TABLE', 'VIEW' or None: what the warehouse holds under that name now."""
+    def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+        """Whether the warehouse holds a table of that name now (duckdb_views() would bind every view to list
+        them, the lake's with their files: a few milliseconds a call)."""
         found = con.execute(
-            "select 'BASE TABLE' from duckdb_tables() where schema_name = $schema and table_name = $name "
-            "union all select 'VIEW' from duckdb_views() where schema_name = $schema and view_name = $name",
+            "select 1 from duckdb_tables() where schema_name = $schema and table_name = $name",
             {"schema": schema, "name": name},
         ).fetchall()
-        return str(found[0][0]) if found else None
-
-    def _exists(self, con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-        return self._kind(con, schema, name) == "BASE TABLE"
+        return bool(found)
 
     @staticmethod
     def _replace_kind(con: duckdb.DuckDBPyConnection, model: Model, kind: str | None) -> str | None:
