@@ -135,31 +135,44 @@ def write_whole(path: LakePath, write: Callable[[IO[bytes]], object], *, private
     if is_remote(path):
         path.write_bytes(bytes(body))  # one PUT: the object appears whole
         return len(body)
-    local = path
+    folder = path.parent
     if private:
-        make_private_folder(local.parent)
-    else:
-        local.parent.mkdir(parents=True, exist_ok=True)
-    _remove_crashed_writes(local.parent)
-    tmp = local.with_name(f".{local.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        make_private_folder(folder)
+        _remove_crashed_writes(folder)
+    elif not _made_folder(folder):  # a folder this call made holds no crashed write
+        _remove_crashed_writes(folder)
+    tmp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE if private else 0o666)
         with os.fdopen(descriptor, "wb") as f:
             f.write(body)
             f.flush()
             os.fsync(descriptor)
-        tmp.replace(local)
+        tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return len(body)
 
 
+def _made_folder(folder: Path) -> bool:
+    """Make `folder` and its missing parents; whether this call made `folder` itself (one `mkdir` when its parent
+    is there, the usual case of a new partition's folder)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        return _made_folder(folder)
+    return True
+
+
 def _remove_crashed_writes(folder: Path) -> None:
     """Delete the temporary files of writers that crashed: invisible to readers, and nobody will finish them.
     Any name in the folder, not only the file being written: a rerun writes its raw response under its own
     delivery's name, not the crashed one's. One listing with plain name tests: this runs before every file the lake
-    writes, and a glob costs more."""
+    writes into a folder it did not just make, and a glob costs more."""
     with os.scandir(folder) as entries:
         names = [entry.name for entry in entries]
     stale = [folder / name for name in names if name.startswith(".") and name.endswith(".tmp") and len(name) > 5]

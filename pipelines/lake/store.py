@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -134,8 +135,9 @@ class Partition:
         if self.hour.tzinfo is None:
             raise ValueError("partition hours must be timezone-aware (UTC)")
 
-    @property
+    @cached_property
     def folder(self) -> Path:
+        """Made once: every file of a partition's write names it."""
         h = self.hour.astimezone(UTC)
         return Path(f"zone_id={self.zone_id}", f"date={h:%Y-%m-%d}", f"hour={h:%H}")
 
@@ -166,16 +168,16 @@ class Lake:
         return self.root / dataset
 
     def data_path(self, p: Partition, stem: str = "part-0") -> LakePath:
-        return self.root / p.dataset / p.folder / f"{stem}.parquet"
+        return self.root / f"{p.dataset}/{p.folder}/{stem}.parquet"
 
     def quarantine_path(self, p: Partition, stem: str = "part-0") -> LakePath:
-        return self.root / QUARANTINE / f"dataset={p.dataset}" / p.folder / f"{stem}.parquet"
+        return self.root / f"{QUARANTINE}/dataset={p.dataset}/{p.folder}/{stem}.parquet"
 
     def raw_dir(self, p: Partition) -> LakePath:
-        return self.root / RAW / p.dataset / p.folder
+        return self.root / f"{RAW}/{p.dataset}/{p.folder}"
 
     def superseded_path(self, p: Partition, stem: str) -> LakePath:
-        return self.root / SUPERSEDED / p.dataset / p.folder / f"{stem}.parquet"
+        return self.root / f"{SUPERSEDED}/{p.dataset}/{p.folder}/{stem}.parquet"
 
     def write_superseded(self, p: Partition, frame: pl.DataFrame | None, stem: str) -> int:
         """Keep the records the delivery `stem` replaced or repeated (one file per delivery, none when empty)."""
