@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -27,6 +26,7 @@ from pipelines.lake.datasets import (
     Repeat,
     frame_of,
     parse,
+    table_of,
 )
 from pipelines.lake.filesystem import readable
 from pipelines.lake.fingerprint import records_fingerprint, stored_fingerprint
@@ -212,17 +212,19 @@ def write_partition(
         if keep_raw:
             lake.write_raw(partition, list(pages), stem=f"rejected-{ingested_at:%Y%m%dT%H%M%S%fZ}")
         return PartitionResult(dataset.name, partition.zone_id, partition.hour, "failed", error=str(e))
-    frame = parsed.frame
+    # Arrow throughout for an hourly delivery; Polars only where a filter or a comparison needs it.
+    records, frame = parsed.table, None
     if rows_filter is not None:
-        frame = frame.filter(rows_filter)
+        frame = parsed.frame.filter(rows_filter)
+        records = frame.to_arrow()
     repeated = (
-        frame_of(dataset, [r.row for r in parsed.repeats]).with_columns(
-            pl.Series("conflict", [r.conflict for r in parsed.repeats])
+        table_of(dataset, [r.row for r in parsed.repeats]).append_column(
+            "conflict", pa.array([r.conflict for r in parsed.repeats], pa.bool_())
         )
         if parsed.repeats
         else None
     )
-    fingerprint = records_fingerprint(frame, [(q.reason, q.raw) for q in parsed.quarantined], repeated)
+    fingerprint = records_fingerprint(records, [(q.reason, q.raw) for q in parsed.quarantined], repeated)
     if (
         hourly
         and keep_raw
@@ -235,7 +237,7 @@ def write_partition(
             partition.zone_id,
             partition.hour,
             "unchanged",
-            rows=frame.height,
+            rows=records.num_rows,
             received=parsed.received,
             quarantined=len(parsed.quarantined),
             duplicates=parsed.duplicates,
@@ -255,19 +257,18 @@ def write_partition(
     size = lake.write_raw(partition, list(pages), stem=raw_stem) if keep_raw else 0
     data: pl.DataFrame | pa.Table
     if hourly:  # Arrow from parse to Parquet: pyarrow writes it, in this thread (Polars hands a write to its pools)
-        table = parsed.table if rows_filter is None else frame.to_arrow()
-        data = table.append_column(INGESTED_AT, _instants(ingested_at, table.num_rows))
+        data = records.append_column(INGESTED_AT, _instants(ingested_at, records.num_rows))
         if addition:
             size += lake.write_superseded(
                 partition, repeated_records(dataset, parsed.repeats, ingested_at) if parsed.repeats else None, stem
             )
         else:
-            superseded = superseded_records(lake, dataset, partition, frame, parsed.repeats, ingested_at)
+            superseded = superseded_records(lake, dataset, partition, records, parsed.repeats, ingested_at)
             size += lake.write_superseded(partition, superseded, delivery_stem(ingested_at))
     else:
-        data = frame
+        data = parsed.frame if frame is None else frame
         if captured_at is not None:
-            data = data.hstack([pl.Series("captured_at", _instants(captured_at, frame.height))])
+            data = data.hstack([pl.Series("captured_at", _instants(captured_at, data.height))])
     size += lake.write_quarantine(partition, parsed.quarantined, window, ingested_at, stem)
     # The data file last, with the fingerprint of all the above: until it lands, the partition is the old one.
     size += lake.write_data(partition, data, stem, fingerprint=fingerprint)
@@ -286,10 +287,10 @@ def write_partition(
 
 
 def _instants(moment: datetime, rows: int) -> pa.Array:
-    """A column holding one instant on every row, in ms: from integers (a Python datetime per row, or a Polars
-    literal cast, costs ten times as much)."""
+    """A column holding one instant on every row, in ms: Arrow repeats one scalar (a Python datetime per row, or a
+    Polars literal cast, costs ten times as much)."""
     milliseconds = (moment - EPOCH) // timedelta(milliseconds=1)
-    return pa.array(np.full(rows, milliseconds, dtype=np.int64), pa.timestamp("ms", "UTC"))
+    return pa.repeat(pa.scalar(milliseconds, pa.timestamp("ms", "UTC")), rows)
 
 
 def repeated_records(dataset: Dataset, repeats: Sequence[Repeat], ingested_at: datetime) -> pl.DataFrame:
@@ -309,7 +310,7 @@ def superseded_records(
     lake: Lake,
     dataset: Dataset,
     partition: Partition,
-    delivered: pl.DataFrame,
+    delivered: pa.Table,
     repeats: Sequence[Repeat],
     ingested_at: datetime,
 ) -> pl.DataFrame | None:
@@ -338,7 +339,7 @@ def superseded_records(
         # A record is the same whichever MDS version delivered it.
         compared_columns = [name for name in dataset.schema if name != MDS_VERSION_COLUMN]
         content = pl.struct(compared_columns).hash(seed=0).alias("content")
-        now = delivered.select(*key, content)
+        now = pl.DataFrame(pl.from_arrow(delivered)).select(*key, content)
         compared = previous.with_columns(content).join(now, on=key, how="left", suffix="_now")
         reason = (
             pl.when(pl.col("content_now").is_null())

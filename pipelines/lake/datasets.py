@@ -758,10 +758,15 @@ def parse(
     return Parsed(table, received, quarantined, len(repeats) - conflicts, conflicts, repeats)
 
 
-def frame_of(dataset: Dataset, rows: Sequence[Row]) -> pl.DataFrame:
+def table_of(dataset: Dataset, rows: Sequence[Row]) -> pa.Table:
     """Rows as `parse` makes them (epoch-ms times, plain lists), typed with the dataset's columns."""
     columns = {name: [row[name] for row in rows] for name in dataset.schema}
-    return pl.DataFrame(pl.from_arrow(pa.Table.from_pydict(columns, schema=_arrow_schema(dataset))))
+    return pa.Table.from_pydict(columns, schema=_arrow_schema(dataset))
+
+
+def frame_of(dataset: Dataset, rows: Sequence[Row]) -> pl.DataFrame:
+    """`table_of` as a Polars frame."""
+    return pl.DataFrame(pl.from_arrow(table_of(dataset, rows)))
 
 
 _ARROW_SCHEMAS: dict[str, pa.Schema] = {}
