@@ -13,7 +13,10 @@ pieces say nothing of the row:
   with a piece);
 - per event type: `events`; per trip location: `trips`, `duration_n`, `duration_sum`, `duration_sq`, `distance_n`,
   `distance_sum`, `distance_sq`, `duration_median`, `distance_median`;
-- `active_seconds`: the deployed seconds of the vehicles on a trip at some time of the interval.
+- `active_seconds`: the deployed seconds of the vehicles on a trip at some time of the interval;
+- `undelivered`: whether a zone the row reads has not delivered the whole interval (it lags behind another zone, or
+  the interval straddles its first or last delivered hour): every measure of the row is then not known, as a figure
+  of part of an interval would understate it.
 """
 
 import json
@@ -28,6 +31,7 @@ from pipelines.metrics.measures import Measure
 NOT_KNOWN = ""  # what a row holds where a value is not known (an average of no trips): MDS rows take no null
 REDACTED = -1  # what a row holds for a count of fewer than k trips (MDS metrics/README.md, Data Redaction)
 ACTIVE_SECONDS = "active_seconds"
+UNDELIVERED = "undelivered"
 
 
 def piece(name: str, subject: str) -> str:
@@ -148,12 +152,16 @@ def _as_json(values: pl.Series, redacted: pl.Series | None) -> pl.Series:
 def measure_json(
     table: pl.DataFrame, measures: list[Measure], k: int, refuse: Callable[[Measure], Exception]
 ) -> list[pl.Series]:
-    """Each measure's values over the row table as JSON text, in row order; `refuse(measure)` is raised for the
-    first row (and, in it, the first measure) that is a minimum or maximum of several series."""
+    """Each measure's values over the row table as JSON text, in row order, not known ("") in the rows of an
+    interval not delivered whole; `refuse(measure)` is raised for the first row (and, in it, the first measure) that
+    is a minimum or maximum of several series."""
     columns = [measure_column(measure, k) for measure in measures]
-    outputs = [column.values.alias(f"value{i}") for i, column in enumerate(columns)]
+    known = ~pl.col(UNDELIVERED)
+    outputs = [pl.when(known).then(column.values).alias(f"value{i}") for i, column in enumerate(columns)]
     outputs += [
-        column.redacted.alias(f"redacted{i}") for i, column in enumerate(columns) if column.redacted is not None
+        (known & column.redacted).alias(f"redacted{i}")
+        for i, column in enumerate(columns)
+        if column.redacted is not None
     ]
     outputs += [column.several.alias(f"several{i}") for i, column in enumerate(columns) if column.several is not None]
     outputs += [column.mean.alias(f"mean{i}") for i, column in enumerate(columns) if column.mean is not None]

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines.metrics.columns import ACTIVE_SECONDS, measure_json, piece
+from pipelines.metrics.columns import ACTIVE_SECONDS, UNDELIVERED, measure_json, piece
 from pipelines.metrics.geographies import ZONE_TYPE, Geography
 from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
 from pipelines.metrics.measures import DEPLOYED_STATES, MEASURES, Measure
@@ -413,6 +413,16 @@ class Answer:
             for span in query.spans
             if first is not None and last is not None and span.start >= first and span.end <= last
         ]
+        # Within them, the zones whose delivered hours do not hold an interval whole (a zone delivered later than
+        # another, or an hour of an offset time zone straddling its horizon): what they say of it is not known.
+        self.undelivered = {
+            span.index: {
+                zone
+                for zone in zones
+                if zone not in horizons or not horizons[zone][0] <= span.start < span.end <= horizons[zone][1]
+            }
+            for span in self.spans
+        }
         # What each query of the pieces said, keyed by interval and dimension values: joined into the row table.
         self.pieces: list[pl.DataFrame] = []
 
@@ -574,7 +584,37 @@ class Answer:
                 "span_subs": pl.Series([self.span_subs.get(span.index, 0) for span in self.spans], dtype=pl.Int64),
             }
         )
-        return table.join(spans, on="span", how="left", maintain_order="left")
+        table = table.join(spans, on="span", how="left", maintain_order="left")
+        undelivered = self._undelivered_rows()
+        on = [name for name in undelivered.columns if name != UNDELIVERED]
+        return table.join(undelivered, on=on, how="left", maintain_order="left").with_columns(
+            pl.col(UNDELIVERED).fill_null(False)
+        )
+
+    def _undelivered_rows(self) -> pl.DataFrame:
+        """The rows that read a zone which has not delivered their interval whole: by interval and geography with
+        the geography_id dimension, else by interval (a row then sums every selected zone)."""
+        if "geography_id" in self.query.dimensions:
+            pairs = [
+                (span, geography.geography_id)
+                for span, zones in self.undelivered.items()
+                for geography in self.geographies
+                if geography.zone_id in zones
+            ]
+            return pl.DataFrame(
+                {
+                    "span": pl.Series([span for span, _ in pairs], dtype=pl.Int32),
+                    "geography_id": pl.Series([geography for _, geography in pairs], dtype=pl.String),
+                    UNDELIVERED: pl.Series([True] * len(pairs), dtype=pl.Boolean),
+                }
+            )
+        spans = [span for span, zones in self.undelivered.items() if zones]
+        return pl.DataFrame(
+            {
+                "span": pl.Series(spans, dtype=pl.Int32),
+                UNDELIVERED: pl.Series([True] * len(spans), dtype=pl.Boolean),
+            }
+        )
 
     def _several(self, measure: Measure) -> QueryError:
         return QueryError(
