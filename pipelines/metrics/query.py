@@ -303,16 +303,15 @@ ACTIVE_PIECE_INTERVALS = ("PT15M", "PT1H")
 ACTIVITY = """
 with devices as (
     select
-        devices.zone_id,
-        devices.device_id,
+        providers.zone_id,
+        providers.device_id,
         row_number() over () as device_key,
-        min(devices.provider_id) as provider_id,
-        coalesce(any_value(vehicles.vehicle_type), 'unknown') as vehicle_type,
-    from core.int_metrics_devices as devices
+        providers.provider_id,
+        coalesce(vehicles.vehicle_type, 'unknown') as vehicle_type,
+    from core.int_metrics_vehicle_providers as providers
     left join staging.stg_mds__vehicles as vehicles
-        on devices.zone_id = vehicles.zone_id and devices.device_id = vehicles.device_id
-    where list_contains($zones, devices.zone_id)
-    group by devices.zone_id, devices.device_id
+        on providers.zone_id = vehicles.zone_id and providers.device_id = vehicles.device_id
+    where list_contains($zones, providers.zone_id)
 ),
 
 deployed as (

@@ -3,7 +3,7 @@
 -- duration ('PT15M' or 'PT1H') and interval start (every UTC quarter: an hour in any time zone starts on one), the
 -- right-of-way seconds of the vehicles that were on a trip at some time of that interval, anywhere in the zone.
 -- grain: (zone_id, scope, area_id, provider_id, vehicle_type, interval_duration, interval_start) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, provider_id, vehicle_type ('*': every type), interval_duration and interval_start
--- inputs: vehicle_state_intervals, int_metrics_devices, stg_mds__vehicles, int_zone_horizons
+-- inputs: vehicle_state_intervals, int_metrics_vehicle_providers, stg_mds__vehicles, int_zone_horizons
 -- materialized: incremental(last_quarter)
 -- Whether a vehicle rode depends on the whole interval, so no quarter's piece can say it for an hour: each interval
 -- a query may ask for up to an hour long has its own piece, and the query sums the pieces of its intervals, reading
@@ -37,13 +37,6 @@ overlapping as (
     where started_at < $window_end and ended_at is null
 ),
 
--- A vehicle's provider: the one that reported it (the first by id when two did, the same in every build).
-providers as (
-    select zone_id, device_id, min(provider_id) as provider_id,
-    from core.int_metrics_devices
-    group by zone_id, device_id
-),
-
 clipped as (
     select
         intervals.zone_id,
@@ -60,7 +53,8 @@ clipped as (
         epoch_ms(least(coalesce(intervals.ended_at, delivered.horizon), delivered.horizon, $window_end)) as ended_ms,
     from overlapping as intervals
     inner join delivered on intervals.zone_id = delivered.zone_id
-    inner join providers on intervals.zone_id = providers.zone_id and intervals.device_id = providers.device_id
+    inner join core.int_metrics_vehicle_providers as providers
+        on intervals.zone_id = providers.zone_id and intervals.device_id = providers.device_id
     left join staging.stg_mds__vehicles as vehicles
         on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
 ),

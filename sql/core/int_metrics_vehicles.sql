@@ -4,7 +4,7 @@
 -- fewest of a day is the least of its quarters' fewest, the most the greatest of their most. The one home of the
 -- exact state-seconds method: the MDS Metrics API and occupancy_hourly (and so the city reports) roll up from here.
 -- grain: (zone_id, scope, area_id, provider_id, vehicle_type, vehicle_state, interval_start) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, provider_id, vehicle_type ('*': every type), vehicle_state and interval_start
--- inputs: vehicle_state_intervals, int_metrics_devices, stg_mds__vehicles, int_zone_horizons
+-- inputs: vehicle_state_intervals, int_metrics_vehicle_providers, stg_mds__vehicles, int_zone_horizons
 -- materialized: incremental(interval_start)
 -- Exact, not sampled: each state interval adds +1 at its start and -1 at its end to every series it counts in; a
 -- quarter's opening count is the sum of all earlier changes (summed per quarter, then accumulated), and within the
@@ -33,13 +33,6 @@ overlapping as (
     where started_at < $window_end and ended_at is null
 ),
 
--- A vehicle's provider: the one that reported it (the first by id when two did, the same in every build).
-providers as (
-    select zone_id, device_id, min(provider_id) as provider_id,
-    from core.int_metrics_devices
-    group by zone_id, device_id
-),
-
 clipped as (
     select
         intervals.zone_id,
@@ -52,7 +45,8 @@ clipped as (
         epoch_ms(least(coalesce(intervals.ended_at, delivered.horizon), delivered.horizon, $window_end)) as ended_ms,
     from overlapping as intervals
     inner join delivered on intervals.zone_id = delivered.zone_id
-    inner join providers on intervals.zone_id = providers.zone_id and intervals.device_id = providers.device_id
+    inner join core.int_metrics_vehicle_providers as providers
+        on intervals.zone_id = providers.zone_id and intervals.device_id = providers.device_id
     left join staging.stg_mds__vehicles as vehicles
         on intervals.zone_id = vehicles.zone_id and intervals.device_id = vehicles.device_id
     where
