@@ -3,6 +3,7 @@ in one PUT, and DuckDB reading them through httpfs loaded from its PyPI package.
 
 import asyncio
 import gzip
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,12 +12,16 @@ from urllib.parse import unquote
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from upath import UPath
 
 from pipelines.duckdb_extensions import extension_file
 from pipelines.ingest import ingest_hours
 from pipelines.lake import checks, filesystem
 from pipelines.lake.datasets import Quarantined
+from pipelines.lake.fingerprint import FINGERPRINT_KEY, stored_fingerprint
+from pipelines.lake.footer import arrow_schema, footer
 from pipelines.lake.listing import LakeListing
 from pipelines.lake.store import Lake, Partition
 from pipelines.voi.client import VoiClient
@@ -256,7 +261,9 @@ def test_a_window_build_lists_the_window_not_the_history(
     """A one-hour window build in a long-lived bucket lists the folders its questions name (the window's days, each
     zone's oldest and newest partition) rather than every key of each dataset: over a lake of two days and one of
     eight, the same zones and hours, it makes the same number of listing requests and the keys its flat listings
-    return are the same (the window day's), and it builds the window's rides."""
+    and DuckDB's (its reads through the window's views) return are the same (the window day's), and it builds the
+    window's rides. Counted on the warehouse's second build, as every hourly build after the first: the first
+    creates the `lake.<dataset>` views, and DuckDB lists each dataset whole to bind one."""
     from pipelines.warehouse.build import Warehouse
     from tests.scenario import ride, write_hours
 
@@ -271,27 +278,80 @@ def test_a_window_build_lists_the_window_not_the_history(
         return [query for query in queries if f"prefix={prefix}/" in query]
 
     def window_build(days: int) -> tuple[int, int, int]:
-        """(listing requests, keys the build's own flat listings returned, trips built) of a window build over a
-        lake of `days` days. The build's own listings (s3fs) name a delimiter, empty for a flat one; DuckDB's
-        reads of the `lake.<dataset>` views through httpfs name none, and are counted with the requests only."""
+        """(listing requests, keys the flat listings returned, trips built) of a window build over a lake of
+        `days` days. The build's own listings (s3fs) name a delimiter, empty for a flat one; DuckDB's (httpfs),
+        always flat, name none: every key below the prefix is returned."""
         prefix = f"history-{days}-days"
         lake_dir = f"s3://{BUCKET}/{prefix}"
         for day in range(days):
             start = last - timedelta(days=day)
-            trip, events = ride(f"ride-{day}", "scooter-1", start + timedelta(minutes=5), start + timedelta(minutes=20))
             for zone in ("1", "145"):
+                begin, end = start + timedelta(minutes=5), start + timedelta(minutes=20)
+                trip, events = ride(f"ride-{zone}-{day}", f"scooter-{zone}", begin, end)
                 write_hours(cast(Path, lake_dir), zone, [trip], events)
-        before = len(listing_requests(prefix))
         warehouse = Warehouse(tmp_path / f"{prefix}.duckdb", lake_dir)
+        warehouse.build(window)
+        before = len(listing_requests(prefix))
         warehouse.build(window)
         requests = listing_requests(prefix)[before:]
         with duckdb.connect(str(warehouse.path), read_only=True) as con:
             built = cast(tuple[int], con.execute("select count(*) from main.trips").fetchone())[0]
         stored = keys(endpoint, prefix)
-        flat = [unquote(query.split("prefix=")[1].split("&")[0]) for query in requests if "&delimiter=&" in query]
+        flat = [unquote(query.split("prefix=")[1].split("&")[0]) for query in requests if "delimiter=/" not in query]
         listed_flat = sum(key.startswith(f"{BUCKET}/{folder}") for folder in flat for key in stored)
         return len(requests), listed_flat, built
 
     short, long = window_build(2), window_build(8)
     assert short[2] == long[2] == 2  # the window's ride in each zone
     assert short[:2] == long[:2]
+
+
+def test_a_footer_is_read_from_the_end_of_an_object(
+    bucket_lake: Lake, moto_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A file's footer (its schema and key-value metadata) in a bucket is what pyarrow reads from the whole object,
+    fetched in one GET of the object's end and nothing else (no HEAD for its size); a footer longer than the bytes
+    asked for first costs one more GET. A file not there is FileNotFoundError (a partition without a stored
+    fingerprint), one that is not Parquet a ValueError; on disk pyarrow reads the path itself."""
+    part = Partition("mds_trips", "1", HOUR)
+    frame = pl.DataFrame({"trip_id": ["a", "b"], "distance": [1.0, 2.0]})
+    bucket_lake.write_data(part, frame, fingerprint="fingerprint-of-a-and-b")
+    path = bucket_lake.data_path(part)
+    whole = pq.read_metadata(filesystem.readable(path))
+    object_name = f"/{BUCKET}/{cast(UPath, path).path.split('/', 1)[1]}"
+
+    def read_with_requests() -> tuple[pq.FileMetaData, list[str]]:
+        log = moto_folder / "moto.log"
+        before = len(log.read_text().splitlines())
+        read = footer(path)
+        lines = log.read_text().splitlines()[before:]
+        # A line per request, `... "GET /bucket/key HTTP/1.1" 206 -`, its request coloured when not a 2xx.
+        requests = (re.sub("\x1b\\[[0-9;]*m", "", line).split('"')[1] for line in lines if object_name in line)
+        return read, [request.split(" ")[0] for request in requests]
+
+    def same(read: pq.FileMetaData) -> bool:
+        schema_equal = bool(read.schema.to_arrow_schema().equals(whole.schema.to_arrow_schema(), check_metadata=True))
+        return schema_equal and read.metadata == whole.metadata and read.num_rows == whole.num_rows == 2
+
+    read, requests = read_with_requests()
+    assert same(read) and requests == ["GET"]
+    assert arrow_schema(path).equals(pq.read_schema(filesystem.readable(path)), check_metadata=True)
+    monkeypatch.setattr("pipelines.lake.footer.TAIL_BYTES", 16)  # shorter than any footer
+    read, requests = read_with_requests()
+    assert same(read) and requests == ["GET", "GET"]
+    assert stored_fingerprint(path) == "fingerprint-of-a-and-b"
+
+    with pytest.raises(FileNotFoundError):
+        footer(bucket_lake.data_path(Partition("mds_trips", "1", HOUR + timedelta(hours=1))))
+    assert stored_fingerprint(bucket_lake.data_path(Partition("mds_trips", "1", HOUR + timedelta(hours=1)))) is None
+    not_parquet = bucket_lake.root / "not-parquet.txt"
+    not_parquet.write_bytes(b"a text, long enough to hold a footer's length")
+    with pytest.raises(ValueError, match="not a Parquet file"):
+        footer(not_parquet)
+
+    local = Lake(tmp_path / "lake")
+    local.write_data(part, frame, fingerprint="fingerprint-of-a-and-b")
+    on_disk = footer(local.data_path(part))
+    assert arrow_schema(local.data_path(part)).equals(pq.read_schema(local.data_path(part)), check_metadata=True)
+    assert on_disk.schema.to_arrow_schema().names == whole.schema.to_arrow_schema().names
+    assert on_disk.num_rows == 2 and FINGERPRINT_KEY.encode() in (on_disk.metadata or {})

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipelines.lake.filesystem import LakePath, readable
+from pipelines.lake.filesystem import LakePath
+from pipelines.lake.footer import footer
 
 FINGERPRINT_KEY = "fleetlake.records_fingerprint"
 """The Parquet footer's key-value entry that holds a data file's fingerprint."""
@@ -67,8 +67,9 @@ def records_fingerprint(
 def stored_fingerprint(path: LakePath) -> str | None:
     """The fingerprint a data file was written with; None if the file does not exist or was written without one
     (before fingerprints existed: then nothing is known to be unchanged)."""
-    if not path.exists():
+    try:
+        metadata = footer(path).metadata or {}  # in a bucket one request, for the footer's bytes
+    except FileNotFoundError:
         return None
-    metadata = pq.read_metadata(readable(path)).metadata or {}
     value = metadata.get(FINGERPRINT_KEY.encode())
     return value.decode() if value is not None else None

@@ -21,11 +21,11 @@ from typing import Any, ClassVar, cast
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.config import Settings
 from pipelines.lake.datasets import DATASETS, HOURLY_DATASETS
-from pipelines.lake.filesystem import LakePath, attach_lake, lake_root, readable, uri
+from pipelines.lake.filesystem import LakePath, attach_lake, is_remote, lake_root, uri
+from pipelines.lake.footer import arrow_schema
 from pipelines.lake.listing import LakeListing
 from pipelines.lake.store import INGESTED_AT, QUARANTINE, QUARANTINE_SCHEMA, SUPERSEDED, SUPERSEDED_COLUMNS
 from pipelines.voi.publication import READY_DELAY
@@ -163,8 +163,8 @@ def _edge_files(listing: LakeListing, folder: LakePath, levels: int) -> Iterator
 
 def edge_schemas(listing: LakeListing, folder: LakePath, levels: int) -> list[pa.Schema]:
     """The schemas of the oldest and the newest file of each partition of `folder`, each file's footer read once
-    (a partition of one file has it as both)."""
-    return [pq.read_schema(readable(path)) for path in dict.fromkeys(_edge_files(listing, folder, levels))]
+    (a partition of one file has it as both); in a bucket, only the footer's bytes are fetched (footer.py)."""
+    return [arrow_schema(path) for path in dict.fromkeys(_edge_files(listing, folder, levels))]
 
 
 def one_schema(schemas: list[pa.Schema]) -> bool:
@@ -466,6 +466,14 @@ class Warehouse:
         A query through `lake.<dataset>` lists every folder of the dataset before it prunes (0.02 s a read at a
         month of history, ten times that at a year); the incremental models that read the lake within their
         window read these instead, so an hourly build's cost does not grow with the history.
+
+        In a bucket, a window's view names each zone's day folder that the build's listing found holding files
+        (`<dataset>/zone_id=1/date=2026-03-28/hour=*/*.parquet`): DuckDB expands a pattern at every query through
+        the view by listing every key below its first wildcard, so `zone_id=*/date=...` listed the whole history
+        of the dataset each time; a zone's day is one listing of its own hours, whose sizes DuckDB then knows (a
+        list of the files themselves would cost a HEAD a file and query). On a local disk, and for a full build's
+        every file, the view keeps the days' patterns (DuckDB lists a local folder level by level; a full build
+        reads every file anyway).
         """
         con.execute("detach database if exists lake_window")  # the previous window's, when a build has several
         con.execute("attach ':memory:' as lake_window")
@@ -473,7 +481,11 @@ class Warehouse:
         for name, relative in WINDOWED.items():
             folder = self.lake_dir / relative
             patterns = [f"zone_id=*/date={day}/hour=*/*.parquet" for day in window_days(window)]
-            files = [f"{uri(folder)}/{pattern}" for pattern in patterns if self._listing.any(folder, pattern)]
+            if window is not None and is_remote(folder):
+                days = {path.parent.parent for pattern in patterns for path in self._listing.glob(folder, pattern)}
+                files = sorted(f"{uri(day)}/hour=*/*.parquet" for day in days)
+            else:
+                files = [f"{uri(folder)}/{pattern}" for pattern in patterns if self._listing.any(folder, pattern)]
             union, padded = unions[name]
             if not files:  # nothing in the window (or the lake): the dataset's columns, no rows
                 statement = sql_text(EMPTY_VIEW, body=no_rows(schemas[name][1]), schema="lake_window", name=name)
