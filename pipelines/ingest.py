@@ -28,7 +28,7 @@ from pipelines.lake.datasets import (
     parse,
     table_of,
 )
-from pipelines.lake.filesystem import readable
+from pipelines.lake.filesystem import LakePath, readable
 from pipelines.lake.fingerprint import records_fingerprint, stored_fingerprint
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
@@ -327,7 +327,7 @@ def superseded_records(
         parts.append(repeated_records(dataset, repeats, ingested_at))
     previous_path = lake.data_path(partition)
     own_path = lake.superseded_path(partition, delivery_stem(ingested_at))
-    previous = pl.read_parquet(readable(previous_path)) if previous_path.exists() else None
+    previous = _read_if_present(previous_path)
     if previous is not None and INGESTED_AT not in previous.columns:  # written before deliveries were stamped
         previous = previous.with_columns(pl.lit(None, SUPERSEDED_COLUMNS[INGESTED_AT]).alias(INGESTED_AT))
     if previous is not None:  # written before a column existed (vehicle_type, mds_version): null there
@@ -351,12 +351,20 @@ def superseded_records(
             pl.lit(ingested_at).cast(SUPERSEDED_COLUMNS["superseded_at"]).alias("superseded_at"), reason.alias("reason")
         ).filter(pl.col("reason").is_not_null())
         parts.append(replaced.select(columns))
-    elif own_path.exists():
-        kept = pl.read_parquet(readable(own_path))
+    elif (kept := _read_if_present(own_path)) is not None:
         parts.append(kept.filter(~pl.col("reason").str.ends_with("_in_response")))
     if not parts:
         return None
     return pl.concat([part.select(columns) for part in parts], how="vertical_relaxed")
+
+
+def _read_if_present(path: LakePath) -> pl.DataFrame | None:
+    """A lake file's records, or None when it is not there: in a bucket one GET, where asking first took a HEAD
+    and a listing more (an hour's first delivery asks of a file that is not there yet)."""
+    try:
+        return pl.read_parquet(readable(path))
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager

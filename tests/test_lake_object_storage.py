@@ -355,3 +355,28 @@ def test_a_footer_is_read_from_the_end_of_an_object(
     assert arrow_schema(local.data_path(part)).equals(pq.read_schema(local.data_path(part)), check_metadata=True)
     assert on_disk.schema.to_arrow_schema().names == whole.schema.to_arrow_schema().names
     assert on_disk.num_rows == 2 and FINGERPRINT_KEY.encode() in (on_disk.metadata or {})
+
+
+def test_an_hour_is_ingested_into_a_bucket_in_few_requests_and_an_unchanged_one_in_one(
+    bucket_lake: Lake, moto_folder: Path
+) -> None:
+    """An hour's first delivery of a partition into a bucket: its stored fingerprint asked for (not there), its raw
+    folder listed, its page put, the folder listed again (for pages left from a longer delivery), the previous
+    partition and this delivery's superseded records asked for (neither there), the stale superseded and
+    quarantine files deleted, the partition put: nine requests, none of them a HEAD. The same records delivered
+    again: one, the stored fingerprint's footer, and nothing is written."""
+    from tests.scenario import ride, write_hours
+
+    def requests_of(write: Callable[[], None]) -> list[str]:
+        log = moto_folder / "moto.log"
+        before = len(log.read_text().splitlines())
+        write()
+        lines = [re.sub("\x1b\\[[0-9;]*m", "", line) for line in log.read_text().splitlines()[before:]]
+        return [line.split('"')[1].split(" ")[0] for line in lines if "HTTP/1.1" in line]
+
+    trip, events = ride("ride-a", "scooter-1", HOUR + timedelta(minutes=5), HOUR + timedelta(minutes=20))
+    first = requests_of(lambda: write_hours(cast(Path, str(bucket_lake.root)), "1", [trip], events))
+    again = requests_of(lambda: write_hours(cast(Path, str(bucket_lake.root)), "1", [trip], events))
+    assert len(first) == 2 * 9 and "HEAD" not in first  # trips and events
+    assert again == ["GET", "GET"]
+    assert bucket_lake.raw_deliveries(Partition("mds_trips", "1", HOUR)) != []

@@ -86,10 +86,12 @@ def uri(path: LakePath) -> str:
 
 def readable(path: LakePath) -> str | Path | IO[bytes]:
     """Something Polars and pyarrow read a Parquet file from: the local path, or the object's bytes (fetched in
-    one GET: opening the object as a file would first ask for its size)."""
+    one GET: opening the object as a file would first ask for its size, and so does s3fs's `cat_file` unless told
+    to fetch in one part, to decide whether to fetch it in several: a lake file is far below its part size). An
+    object not there is FileNotFoundError, from that one GET."""
     if is_remote(path):
         remote = cast(UPath, path)
-        return io.BytesIO(remote.fs.cat_file(remote.path))
+        return io.BytesIO(remote.fs.cat_file(remote.path, max_concurrency=1))
     return path
 
 
@@ -184,14 +186,17 @@ def _remove_crashed_writes(folder: Path) -> None:
 def names_in(folder: LakePath) -> list[str]:
     """The names of the files and folders in `folder` (none when it does not exist): one listing, which callers
     filter with plain string tests instead of a glob per pattern. In a bucket, one listing request (a glob of `*`
-    took four, five for a folder not there yet)."""
+    took four, five for a folder not there yet), also when the folder is not there: named by its parent and a
+    prefix, where a listing by its own name costs s3fs a listing of the parent too when it finds nothing."""
     if is_remote(folder):
         remote = cast(UPath, folder)
-        try:
-            listed = cast(list[str], remote.fs.ls(remote.path, detail=False))
-        except FileNotFoundError:
-            return []
-        return [name for name in (path.rstrip("/").rsplit("/", 1)[-1] for path in listed) if name]
+        key = remote.path.rstrip("/")
+        parent, _, name = key.rpartition("/")
+        if not parent:  # a bucket's own top
+            listed = cast(list[str], remote.fs.ls(key, detail=False))
+        else:
+            listed = cast(list[str], remote.fs.find(parent, prefix=f"{name}/", maxdepth=1, withdirs=True))
+        return [path.rstrip("/")[len(key) + 1 :] for path in listed if path.rstrip("/").startswith(key + "/")]
     try:
         with os.scandir(folder) as entries:
             return [entry.name for entry in entries]
