@@ -29,6 +29,7 @@ import duckdb
 import httpx
 import jsonschema
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import referencing
 import referencing.jsonschema
@@ -786,6 +787,99 @@ def test_an_interval_a_zone_has_not_wholly_delivered_is_not_known_there(
     active = {(geography, datetime.fromisoformat(start)): value for start, geography, value, *_ in known}
     assert active == pytest.approx({key: expected.get(key, 0.0) for key in active}, abs=1e-6)
     assert sum(1 for key, value in active.items() if key[0] == lagging and value > 0) > 10
+
+
+GAP_HOUR = START + timedelta(hours=30)  # an hour zone 145 never delivered, in the middle of its history
+QUIET_HOUR = START + timedelta(hours=20)  # an hour zone 145 delivered without a trip
+
+
+@pytest.fixture(scope="module")
+def gapped_city(built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared city with zone 145's first two hours and one hour of its second day never delivered (every hourly
+    dataset of them, raw and quarantine included, not in the lake), and its trips of another hour delivered empty:
+    built in full, the warehouse file."""
+    root = tmp_path_factory.mktemp("gapped-city")
+    lake = Path(shutil.copytree(built_warehouse.lake, root / "lake"))
+    for hour in (START, START + timedelta(hours=1), GAP_HOUR):
+        for folder in lake.rglob(f"zone_id={LAGGING_ZONE}/date={hour:%Y-%m-%d}/hour={hour:%H}"):
+            shutil.rmtree(folder)
+    quiet = list((lake / "mds_trips").glob(f"zone_id={LAGGING_ZONE}/date={QUIET_HOUR:%Y-%m-%d}/hour={QUIET_HOUR:%H}/*"))
+    assert quiet
+    for path in quiet:
+        trips = pq.read_table(path)
+        assert trips.num_rows > 0
+        pq.write_table(trips.slice(0, 0), path)
+    warehouse = Warehouse(root / "warehouse.duckdb", lake)
+    warehouse.build()
+    con = duckdb.connect(str(warehouse.path), read_only=True)
+    try:
+        found = con.sql("select zone_id, first_hour, horizon from core.int_zone_horizons order by zone_id").fetchall()
+        quiet_trips = con.sql(
+            "select records from core.int_hourly_partitions where dataset = 'mds_trips' and zone_id = $zone "
+            "and partition_hour = $hour",
+            params={"zone": LAGGING_ZONE, "hour": QUIET_HOUR},
+        ).fetchall()
+    finally:
+        con.close()
+    assert found == [("1", START, END), (LAGGING_ZONE, START + timedelta(hours=2), END)]
+    assert quiet_trips == [(0,)]
+    return warehouse.path
+
+
+@pytest.mark.slow
+def test_an_interval_overlapping_an_hour_a_zone_never_delivered_is_not_known_there(
+    built_warehouse: BuiltWarehouse, gapped_city: Path
+) -> None:
+    """Unknown is not zero, within a zone's history too: every measure of every interval overlapping an hour zone
+    145 did not deliver (Asia/Kathmandu's hours start at a quarter past UTC's, so two overlap it), or before its first
+    delivered hour while zone 1 had delivered it, is "" for zone 145 and for the rows that sum it with zone 1; an
+    hour it delivered without a trip stays known; zone 1's rows are what the complete city answers."""
+    kathmandu = ZoneInfo("Asia/Kathmandu")
+    first = START + timedelta(minutes=15)
+    body: dict[str, Any] = {
+        "measures": [
+            "dockless.active.avg",
+            "dockless.inactive.avg",
+            "dockless.deployed.avg",
+            "dockless.deployed.min",
+            "dockless.utilization.active.percent",
+            "vehicles.available.duration.sum",
+            "events.trip_start.count",
+            "trips.end_loc.count",
+        ],
+        "interval": "PT1H",
+        "timezone": "Asia/Kathmandu",
+        "start_date": f"{first.astimezone(kathmandu):%Y-%m-%dT%H:%M}",
+        "end_date": f"{(first + timedelta(hours=35)).astimezone(kathmandu):%Y-%m-%dT%H:%M}",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_type", "values": ["zone"]}],
+    }
+    summed = {**body, "measures": body["measures"][:3] + body["measures"][4:], "dimensions": [], "filters": []}
+    gapped = zone_geography_id(LAGGING_ZONE)
+    with (
+        running(MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)) as complete_url,
+        running(MetricsService(gapped_city, built_warehouse.lake, SECRET, k=1)) as gapped_url,
+    ):
+        client = Api(gapped_url, gapped_url, gapped_city, built_warehouse.lake)
+        rows, complete = client.rows(body), client.rows(body, url=complete_url)
+        rows_summed = client.rows(summed)
+    starts = [first + timedelta(hours=i) for i in range(36)]
+    assert [datetime.fromisoformat(row[0]) for row in rows[::2]] == starts
+    assert [row[:2] for row in rows] == [row[:2] for row in complete]
+    # Before zone 145's first delivered hour (00:00 to 02:00 UTC), and around the hour it never delivered.
+    unknown = [first, first + timedelta(hours=1), GAP_HOUR - timedelta(minutes=45), GAP_HOUR + timedelta(minutes=15)]
+    in_unknown = [datetime.fromisoformat(row[0]) in unknown for row in rows_summed]
+    assert [row[1:] for row, hidden in zip(rows_summed, in_unknown, strict=True) if hidden] == [
+        [""] * len(summed["measures"])
+    ] * len(unknown)
+    assert all("" not in row[1:4] for row, hidden in zip(rows_summed, in_unknown, strict=True) if not hidden)
+    of_gapped = {datetime.fromisoformat(row[0]): row[2:] for row in rows if row[1] == gapped}
+    assert {start for start, values in of_gapped.items() if values == [""] * len(body["measures"])} == set(unknown)
+    assert all("" not in values[:3] for start, values in of_gapped.items() if start not in unknown)
+    # The hour delivered without a trip is known, in each interval it overlaps.
+    quiet = QUIET_HOUR + timedelta(minutes=15)
+    assert "" not in of_gapped[quiet] + of_gapped[quiet - timedelta(hours=1)]
+    assert [row for row in rows if row[1] != gapped] == [row for row in complete if row[1] != gapped]
 
 
 @pytest.mark.slow

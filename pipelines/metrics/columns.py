@@ -14,9 +14,9 @@ pieces say nothing of the row:
 - per event type: `events`; per trip location: `trips`, `duration_n`, `duration_sum`, `duration_sq`, `distance_n`,
   `distance_sum`, `distance_sq`, `duration_median`, `distance_median`;
 - `active_seconds`: the deployed seconds of the vehicles on a trip at some time of the interval;
-- `undelivered`: whether a zone the row reads has not delivered the whole interval (it lags behind another zone, or
-  the interval straddles its first or last delivered hour): every measure of the row is then not known, as a figure
-  of part of an interval would understate it.
+- `undelivered`: whether a zone the row reads has not delivered the whole interval (it lags behind another zone, the
+  interval straddles its first or last delivered hour, or overlaps an hour it never delivered in between): every
+  measure of the row is then not known, as a figure of part of an interval would understate it.
 """
 
 import json

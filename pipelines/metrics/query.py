@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.metrics.columns import ACTIVE_SECONDS, UNDELIVERED, measure_json, piece
+from pipelines.metrics.deliveries import overlaps_missing
 from pipelines.metrics.geographies import ZONE_TYPE, Geography
 from pipelines.metrics.intervals import INTERVALS, DateError, Interval, formatted, intervals, parse_moment, quarters
 from pipelines.metrics.measures import DEPLOYED_STATES, MEASURES, Measure
@@ -397,6 +398,7 @@ class Answer:
         geographies: Sequence[Geography],
         k: int,
         horizons: Mapping[str, tuple[datetime, datetime]],
+        missing: Mapping[str, Sequence[datetime]],
     ) -> None:
         self.con = con
         self.query = query
@@ -413,12 +415,15 @@ class Answer:
             if first is not None and last is not None and span.start >= first and span.end <= last
         ]
         # Within them, the zones whose delivered hours do not hold an interval whole (a zone delivered later than
-        # another, or an hour of an offset time zone straddling its horizon): what they say of it is not known.
+        # another, an hour of an offset time zone straddling its horizon, an hour it never delivered in between):
+        # what they say of it is not known.
         self.undelivered = {
             span.index: {
                 zone
                 for zone in zones
-                if zone not in horizons or not horizons[zone][0] <= span.start < span.end <= horizons[zone][1]
+                if zone not in horizons
+                or not horizons[zone][0] <= span.start < span.end <= horizons[zone][1]
+                or overlaps_missing(missing.get(zone, ()), span.start, span.end)
             }
             for span in self.spans
         }

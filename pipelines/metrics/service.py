@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipelines.config import Settings
+from pipelines.metrics.deliveries import missing_hours
 from pipelines.metrics.geographies import Geography, geographies
 from pipelines.metrics.intervals import INTERVALS, formatted
 from pipelines.metrics.measures import MEASURES, Measure
@@ -178,7 +179,8 @@ class MetricsService:
             query.filters["provider_id"] = (grant.provider_id,)
         with self._connection() as con:
             chosen = selected_geographies(query, self._geographies_of(con))
-            return Answer(con, query, chosen, self.k, self._horizons(con)).response_json()
+            missing = missing_hours(con, query.spans[0].start, query.spans[-1].end) if query.spans else {}
+            return Answer(con, query, chosen, self.k, self._horizons(con), missing).response_json()
 
     def _geographies_of(self, con: duckdb.DuckDBPyConnection) -> list[Geography]:
         """The geographies of the published file `con` reads, read once per published build."""
