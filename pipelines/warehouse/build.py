@@ -673,6 +673,9 @@ class Warehouse:
             progress.built(runs[-1])
         if not insertion_ordered:
             con.execute("reset preserve_insertion_order")
+        if window is not None:  # the rows each model staged (see _run), replaced model by model: dropped once
+            con.execute("drop table if exists window_rows")
+            con.execute("drop table if exists replaced_rows")
         return runs
 
     def _spilled_pass(
@@ -746,16 +749,15 @@ class Warehouse:
             staged += (" and " if staged else " where ") + SPILLED_ZONE
             in_window += (" and " if in_window else " where ") + SPILLED_ZONE
         stage += staged
-        con.execute(stage, _bound(stage, values))
+        returned = con.execute(stage, _bound(stage, values)).fetchall()[0][0]
         if _columns(con, "temp", "window_rows") != catalog.columns.get((model.schema, model.name)):
             con.execute("drop table window_rows")  # the model's columns changed since the table was built
             self._create(con, model)
             return "full"
         if model.materialized == "accumulating":
             added = "insert into {schema}.{name} select * from window_rows except select * from {schema}.{name}"
-            if con.execute(sql_text(added, **names)).fetchall()[0][0]:
+            if returned and con.execute(sql_text(added, **names)).fetchall()[0][0]:
                 grown.add(model.name)
-            con.execute("drop table window_rows")
             return "incremental"
         # The stored rows this build replaces: the window's, and with a unique key those sharing a key with a
         # returned row, wherever they lie (a row that moved here from another window leaves its old place). Their
@@ -788,13 +790,18 @@ class Warehouse:
             if model.keep_latest:  # a stored row newer than the returned one (a later delivery) stays, and so
                 deleted += in_window + in_returned  # only rows of the window and of keys still returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
-        con.execute(replaced, _bound(replaced, values))
+        stored = con.execute(replaced, _bound(replaced, values)).fetchall()[0][0]
         if model.reaches and (stranded := stranded_rows(con, model, values)):
             # Rows before the window ended at rows it withdrew: the model returns them too, ended anew (spill.py).
             values = {**values, REACHING: stranded}
-            con.execute(stage, _bound(stage, values))
-            con.execute(replaced, _bound(replaced, values))
-        if model.keep_latest:
+            returned = con.execute(stage, _bound(stage, values)).fetchall()[0][0]
+            stored = con.execute(replaced, _bound(replaced, values)).fetchall()[0][0]
+        # Each statement below has nothing to do when the window returns no row or replaces none (a window build
+        # stages every incremental model, most of them with no row in a tiny window): the row counts the CREATE
+        # statements report decide it, without another read.
+        if not returned and not stored:
+            return "incremental"
+        if model.keep_latest and returned and stored:
             same_key = " and ".join(sql_text("stored.{c} = window_rows.{c}", c=c) for c in model.unique_key)
             newer = sql_text(
                 "delete from window_rows using replaced_rows as stored "
@@ -813,11 +820,11 @@ class Warehouse:
             con.execute(newer + same_key)
         if model.reaches:
             note_changed_reach(con, model, deleted, _bound(deleted, values))
-        delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
-        con.execute(delete, _bound(delete, values))
-        con.execute(insert)
-        con.execute("drop table window_rows")
-        con.execute("drop table if exists replaced_rows")
+        if stored:  # the rows deleted are some of those staged in replaced_rows
+            delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
+            con.execute(delete, _bound(delete, values))
+        if returned:
+            con.execute(insert)
         return "incremental"
 
     @staticmethod
