@@ -67,6 +67,7 @@ from pipelines.warehouse.sqltext import sql_text
 from pipelines.warehouse.timezones import build_zone_timezones, read_zone_timezones
 from pipelines.warehouse.views import unchanged_views
 from pipelines.warehouse.window import FULL_WINDOW, Window, window_days, window_parameters
+from pipelines.warehouse.zone_captures import ZoneCaptures, read_zone_captures
 from pipelines.warehouse.zone_extents import build_zone_extents
 
 log = logging.getLogger(__name__)
@@ -380,6 +381,8 @@ class Warehouse:
         """What each phase of the last build took (BUILD_PHASES)."""
         self._listing = LakeListing()
         """The lake's files as the build under way listed them (a new listing each build)."""
+        self._zone_captures: ZoneCaptures | None = None
+        """The lake's zone snapshots as the build's listing lists them, read once a build (see _captures)."""
         self.python_models: dict[str, tuple[tuple[str, ...], PythonModel]] = {
             name: (inputs, getattr(self, method)) for name, (inputs, method) in self.PYTHON_MODELS.items()
         }
@@ -532,6 +535,7 @@ class Warehouse:
         fresh = window is None and (chosen is None or chosen >= set(order))
         # The lake as listed now serves the whole build (listing.py): its fingerprints are read before its files.
         listing = self._listing = LakeListing()
+        self._zone_captures = None
         span = window if only_changed else recorded_window(listing, self.lake_dir, window)
         with duckdb.connect() as reader:
             self._limit_threads(reader)
@@ -878,11 +882,12 @@ class Warehouse:
             return False
         built_timezones = dict(con.execute("select zone_id, timezone from core.int_zone_timezones").fetchall())
         configured = self.settings.zone_timezones
-        timezones = dict(read_zone_timezones(con, configured).select("zone_id", "timezone").iter_rows())
+        captures = self._captures(con)
+        timezones = dict(read_zone_timezones(con, configured, captures).select("zone_id", "timezone").iter_rows())
         built_areas = dict(
             con.execute("select zone_id, min(valid_from) from core.int_zone_area_versions group by zone_id").fetchall()
         )
-        areas = dict(con.execute("select zone_id, min(captured_at) from lake.zone_areas group by zone_id").fetchall())
+        areas = captures.first_areas
         changed = sorted(
             zone
             for zone in set(built_timezones) | set(timezones) | set(built_areas) | set(areas)
@@ -930,7 +935,14 @@ class Warehouse:
 
     def _zone_timezones(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_zone_timezones: each zone's time zone and its source (see timezones.py)."""
-        return build_zone_timezones(con, self.settings.zone_timezones)
+        return build_zone_timezones(con, self.settings.zone_timezones, self._captures(con))
+
+    def _captures(self, con: duckdb.DuckDBPyConnection) -> ZoneCaptures:
+        """What the zone-context check and core.int_zone_timezones read of the lake's zone snapshots: read once a
+        build, from each zone's newest or oldest capture (see zone_captures.py)."""
+        if self._zone_captures is None:
+            self._zone_captures = read_zone_captures(con, self._listing, self.lake_dir)
+        return self._zone_captures
 
     def _event_order(self, con: duckdb.DuckDBPyConnection, window: Window | None) -> int:
         """core.int_event_order: the order of a vehicle's events that share a timestamp (see event_order.py). A

@@ -26,6 +26,7 @@ import polars as pl
 import shapely
 
 from pipelines.warehouse.frames import query_frame, registered
+from pipelines.warehouse.zone_captures import ZoneCaptures
 
 if TYPE_CHECKING:
     from timezonefinder import TimezoneFinder
@@ -33,28 +34,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CONFIGURATION, GBFS, GEOMETRY = "configuration", "gbfs_system_information", "zone_geometry"
 ZONE_TIMEZONES_SCHEMA: dict[str, Any] = {"zone_id": pl.String, "timezone": pl.String, "timezone_source": pl.String}
-# Every zone the lake knows of, whatever it holds of it.
-ZONES = """
-select zone_id from lake.gbfs_system_information
-union select zone_id from lake.zone_areas
-union select zone_id from lake.zone_info
-union select zone_id from core.int_hourly_partitions
-"""
-GBFS_TIMEZONES = "select zone_id, timezone from staging.stg_gbfs__system_information where timezone is not null"
-# The latest snapshot of each zone's areas: its operations areas, or every area when it has none.
-LATEST_AREAS = """
-with latest as (
-    select zone_id, max(valid_from) as valid_from from staging.stg_zone__areas group by zone_id
-),
-areas as (
-    select areas.zone_id, areas.area_type, areas.geometry,
-    from staging.stg_zone__areas as areas
-    semi join latest on areas.zone_id = latest.zone_id and areas.valid_from = latest.valid_from
-    where areas.geometry is not null
-)
-select zone_id, geometry from areas
-qualify area_type = 'operations' or count(*) filter (where area_type = 'operations') over (partition by zone_id) = 0
-"""
+# The zones the build's hourly partitions hold (those of the snapshot datasets: zone_captures.py).
+PARTITION_ZONES = "select distinct zone_id from core.int_hourly_partitions"
+
+
+def latest_area_geometries(areas: pl.DataFrame) -> pl.DataFrame:
+    """(zone_id, geometry) of each zone's latest areas (ZoneCaptures.latest_areas) that have a geometry: its
+    operations areas, or every area when it has none."""
+    located = areas.filter(pl.col("geometry").is_not_null())
+    operations = (pl.col("area_type") == "operations").fill_null(False)
+    return located.filter(operations | ~operations.any().over("zone_id")).select("zone_id", "geometry")
 
 
 def is_timezone(name: str) -> bool:
@@ -104,23 +93,27 @@ def zone_timezones(
     return pl.DataFrame(rows, schema=ZONE_TIMEZONES_SCHEMA, orient="row")
 
 
-def read_zone_timezones(con: duckdb.DuckDBPyConnection, configured: Mapping[str, str]) -> pl.DataFrame:
-    """Every zone's time zone and its source, from the configuration and the lake (ZONE_TIMEZONES_SCHEMA)."""
-    zones = query_frame(con, ZONES)["zone_id"].drop_nulls().to_list()
-    gbfs = dict(query_frame(con, GBFS_TIMEZONES).iter_rows())
+def read_zone_timezones(
+    con: duckdb.DuckDBPyConnection, configured: Mapping[str, str], captures: ZoneCaptures
+) -> pl.DataFrame:
+    """Every zone's time zone and its source, from the configuration, the lake's zone snapshots (`captures`) and
+    the zones of the hourly partitions (ZONE_TIMEZONES_SCHEMA)."""
+    partitions = query_frame(con, PARTITION_ZONES)["zone_id"].drop_nulls().to_list()
+    zones = sorted(set(captures.zones) | set(partitions))
+    gbfs = captures.gbfs_timezones
     pending = set(zones) - set(configured) - {z for z, tz in gbfs.items() if is_timezone(tz)}
     geometries: dict[str, list[bytes]] = {}
     if pending:  # the lookup loads boundary data: only when some zone needs it
-        areas = query_frame(con, LATEST_AREAS).filter(pl.col("zone_id").is_in(sorted(pending)))
+        areas = latest_area_geometries(captures.latest_areas).filter(pl.col("zone_id").is_in(sorted(pending)))
         for (zone,), group in areas.group_by("zone_id"):
             geometries[str(zone)] = group["geometry"].to_list()
     return zone_timezones(zones, configured, gbfs, geometries)
 
 
-def build_zone_timezones(con: duckdb.DuckDBPyConnection, configured: Mapping[str, str]) -> int:
+def build_zone_timezones(con: duckdb.DuckDBPyConnection, configured: Mapping[str, str], captures: ZoneCaptures) -> int:
     """core.int_zone_timezones: every zone's time zone and its source (a small table, rebuilt whole each build:
     a zone's time zone holds for all its history)."""
-    table = read_zone_timezones(con, configured)
+    table = read_zone_timezones(con, configured, captures)
     with registered(con, "zone_timezones", table):
         con.execute("create or replace table core.int_zone_timezones as select * from zone_timezones")
     return table.height
