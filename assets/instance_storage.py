@@ -1,14 +1,21 @@
-"""The instance's event log: Dagster's SQLite event log, keeping its databases open between the events it stores.
+"""The instance's event log: Dagster's SQLite event log, keeping its index open between the events it stores.
 
 Dagster's SqliteEventLogStorage opens a database anew for every write: a new SQLAlchemy engine (so every statement
 is compiled again), a new SQLite connection (which reads the schema again) and, when it closes, the checkpoint and
 removal of the write-ahead log. A run stores hundreds of events, an asset event in two databases (its run's and the
 index), so reopening was most of what recording a run cost: a run of 100 materializations and 30 checks took 5.7 s
-of CPU, 2.1 s with the databases kept open. This storage keeps an engine, and its pooled connection, for the index
-and for the run databases it wrote last; what it writes and where (under the instance's folder, as Dagster's
-default) are Dagster's own, so Dagster's stock class reads the same instance. A run's database is still
-checkpointed after each write, as the closing connection did: the webserver streams a run's events as its file
-changes.
+of CPU, 2.1 s with every database kept open. This storage keeps an engine (its compiled statements) for the index
+and for the run databases it used last, and the index's connection; what it writes and where (under the instance's
+folder, as Dagster's default) are Dagster's own, so Dagster's stock class reads the same instance.
+
+A run's database is connected to for each transaction, as Dagster's: the webserver and the daemon each keep their
+storage open for as long as they run, and SQLite folds a write-ahead log back into its database, and removes it,
+only when the last connection to the database closes. So a run worker that ends leaves its run's database one file,
+whatever other process reads the run. The index stays open in every process that uses it: while any does, index.db
+has its index.db-wal and index.db-shm beside it. After each transaction that wrote, the database written (a run's or
+the index) is checkpointed, waiting for the other processes' transactions within SQLite's busy timeout: the index's
+committed events are in index.db, not only in its write-ahead log, and a run's file changes with each event stored
+(the webserver streams a run's events as its file changes).
 
 `FleetlakeInstance` (dagster.yaml's `instance_class`) puts it in place of the default event log storage, wherever
 the instance's folder is: the webserver, the daemon, run workers and the command line all open it that way.
@@ -30,10 +37,18 @@ from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
-KEPT_DATABASES = 8
-"""How many databases a process keeps open at most: the index and the runs it wrote or read last (a webserver
-reading many runs closes the oldest)."""
+KEPT_RUN_ENGINES = 8
+"""How many run databases' engines (their compiled statements) a process keeps at most, besides the index's: those
+of the runs it wrote or read last (a webserver reading many runs drops the oldest)."""
+
+CHECKPOINT = "pragma wal_checkpoint(full)"
+"""The checkpoint after a transaction that wrote. FULL, not PASSIVE: a passive checkpoint gives up on the frames it
+cannot copy while another connection writes or reads an older snapshot, and if that happened on a run's last event
+the run's file would never change again. FULL waits for them through the connection's busy handler, which gives up
+after SQLite's busy timeout (Dagster's, SQLITE_BUSY_TIMEOUT_SECONDS): every wait has an end. It does not wait for the
+readers to leave the write-ahead log (RESTART and TRUNCATE do), which copying every frame does not need."""
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
@@ -42,8 +57,8 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
-        # Closed when the storage goes, or when the process ends: the last connection to close a database folds its
-        # write-ahead log back into it, so a finished process leaves each database a single file, as Dagster's does.
+        # Closed when the storage goes, or when the process ends: the last connection to close the index folds its
+        # write-ahead log back into it.
         weakref.finalize(self, _close, self._engines, self._engines_lock)
         super().__init__(base_dir, inst_data)
 
@@ -57,19 +72,21 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         """A connection to `shard` in a transaction, as Dagster's (one at a time in this process), from the
-        shard's kept engine."""
+        shard's kept engine; the database checkpointed after a transaction that wrote."""
         with self._db_lock:
             engine = self._engine(shard)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn:
+                changes_before = _total_changes(conn)
                 with conn.begin():
                     yield conn
-                if shard != INDEX_SHARD_NAME:
-                    # What closing the last connection did: fold the write-ahead log into the run's database file,
-                    # whose changes the webserver watches to stream a run's events (SqliteEventLogStorageWatchdog).
-                    conn.exec_driver_sql("pragma wal_checkpoint(passive)")
+                if _total_changes(conn) != changes_before:
+                    # The events committed into the database file, not only its write-ahead log: the index's for
+                    # as long as another process keeps it open, a run's as the webserver watches its file change
+                    # to stream the run's events (SqliteEventLogStorageWatchdog).
+                    conn.exec_driver_sql(CHECKPOINT)
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index has a table (Dagster asks for each asset event and check): on the index's kept engine,
@@ -82,12 +99,16 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         with self._engines_lock:
             engine = self._engines.get(shard)
             if engine is None:
+                # The index's connection pooled, kept open; a run's closed after each transaction (NullPool, as
+                # Dagster's), so that a process that keeps the storage open holds no run's database open.
+                pool = {} if shard == INDEX_SHARD_NAME else {"poolclass": NullPool}
                 engine = create_engine(
-                    self.conn_string_for_shard(shard), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+                    self.conn_string_for_shard(shard), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **pool
                 )
                 self._engines[shard] = engine
-                while len(self._engines) > KEPT_DATABASES:
-                    self._engines.popitem(last=False)[1].dispose()
+                runs = [kept for kept in self._engines if kept != INDEX_SHARD_NAME]
+                for evicted in runs[: max(0, len(runs) - KEPT_RUN_ENGINES)]:
+                    self._engines.pop(evicted).dispose()
             self._engines.move_to_end(shard)
             return engine
 
@@ -102,6 +123,11 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self._close_all()
+
+
+def _total_changes(conn: Connection) -> int:
+    """Rows this SQLite connection has inserted, updated or deleted since it opened."""
+    return int(conn.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
 
 
 def _close(engines: OrderedDict[str, Engine], lock: threading.Lock) -> None:

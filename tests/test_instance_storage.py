@@ -1,6 +1,9 @@
 """The instance's event log kept open (assets/instance_storage.py): the repo's dagster.yaml opens it, it records what
 Dagster's stock SQLite event log records, in the same files, and a finished process leaves each database whole."""
 
+import contextlib
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -111,3 +114,49 @@ def test_a_run_watched_as_the_webserver_does_streams_every_event_as_it_is_stored
                 assert arrived.wait_for(lambda m=message: m in seen, timeout=10), (message, seen)  # type: ignore[misc]
         instance.end_watch_event_logs(run.run_id, heard)
     assert seen[-3:] == ["second", "third", "fourth"]
+
+
+WORKER = """
+import sys
+import dagster as dg
+
+instance = dg.DagsterInstance.get()  # never disposed: the process just ends, as a run worker's
+run = instance.get_run_by_id(sys.argv[1])
+for i in range(5):
+    instance.report_engine_event(f"event {i}", dagster_run=run)
+instance.report_runless_asset_event(dg.AssetMaterialization("trips", metadata={"rows": 78}))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_worker_that_ends_while_the_webserver_runs_leaves_its_events_in_the_database_files(
+    tmp_path: Path,
+) -> None:
+    """The webserver (or the daemon) keeps its storage open as long as it runs: a run worker that ends meanwhile
+    leaves its run's database one file, as Dagster's storage does, and the asset events it stored in index.db itself
+    (the index stays open in the webserver, so its write-ahead log stays beside it, folded back after each write)."""
+    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    env = {"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
+    with dg.DagsterInstance.from_config(str(tmp_path)) as webserver:
+        assert isinstance(webserver.event_log_storage, KeptOpenSqliteEventLogStorage)
+        run = webserver.add_run(dg.DagsterRun(job_name="watched", run_id=str(uuid.uuid4())))
+        webserver.report_engine_event("queued", dagster_run=run)  # the webserver has written the run and the index
+        webserver.report_runless_asset_event(dg.AssetMaterialization("trips", metadata={"rows": 56}))
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, run.run_id], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+
+        runs = tmp_path / "history" / "runs"
+        assert sorted(p.name for p in runs.iterdir() if p.name.startswith(run.run_id)) == [f"{run.run_id}.db"]
+        assert len(webserver.get_records_for_run(run.run_id).records) == 6
+
+        # index.db alone, without the write-ahead log the webserver's open connection keeps beside it.
+        alone = tmp_path / "index-alone"
+        alone.mkdir()
+        shutil.copyfile(runs / "index.db", alone / "index.db")
+        with contextlib.closing(sqlite3.connect(f"file:{alone / 'index.db'}?immutable=1", uri=True)) as index:
+            stored = index.execute(
+                "select count(*) from event_logs where asset_key = ?", (dg.AssetKey("trips").to_string(),)
+            ).fetchone()
+        assert stored == (2,)
