@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipelines.warehouse.build import Warehouse
+from pipelines.warehouse.models import SQL_DIR
 from pipelines.warehouse.spill import chunks
 from pipelines.warehouse.window import window_parameters
 from tests.scenario import (
@@ -336,6 +337,62 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
     # The later hours are rebuilt for zone 1 alone: zone 2's rows there are the very rows stored before.
     assert_frame_equal(run(warehouse, zone_2_later, {"after": hour + 2 * H}), kept)
     assert_same_as_full_build(tmp_path, lake, warehouse)
+
+
+LATEST_STATE = """-- Each vehicle's latest state interval.
+-- grain: (device_id) one row per device_id
+-- inputs: vehicle_state_intervals
+-- materialized: incremental(started_at)
+-- unique_key: device_id
+-- keep: latest
+select device_id, zone_id, vehicle_state, started_at
+from main.vehicle_state_intervals
+where started_at >= $window_start and started_at < $window_end
+qualify row_number() over (partition by device_id order by started_at desc) = 1
+"""
+
+
+@pytest.mark.slow
+def test_a_spill_rebuilds_a_keep_latest_reader_keyed_without_its_zone(tmp_path: Path) -> None:
+    """A spill rebuilds vehicle_state_intervals' readers for its zones alone: a `keep: latest` reader whose key
+    leaves out zone_id is rebuilt too, the newer rows it stores kept by the window and key alone."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    (sql_dir / "marts" / "latest_vehicle_states.sql").write_text(LATEST_STATE)
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # A rides in the first and third hours, B in the second and two days later; C is charged at 10:05 and breaks
+    # down at 11:45.
+    rides = [
+        ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
+        ride("b-middle", "scooter-b", hour + H + 35 * M, hour + H + 40 * M),
+        ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
+        ride("b-later", "scooter-b", hour + 2 * DAY + 5 * M, hour + 2 * DAY + 15 * M),
+    ]
+    c_states = [
+        event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
+        event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake, sql_dir=sql_dir)
+    warehouse.build()
+
+    # The second hour delivered again without C's breakdown: C's state from 10:05 lasts, the later hours spill.
+    b_trip, b_events = rides[1]
+    write_trips(lake, ZONE, hour + H, [b_trip])
+    write_events(lake, ZONE, hour + H, b_events)
+    warehouse.build(window=(hour + H, hour + 2 * H))
+    latest = (
+        "select device_id, vehicle_state, started_at from latest_vehicle_states where device_id in ($a, $b) "
+        "order by device_id"
+    )
+    assert run(warehouse, latest, {"a": uid("scooter-a"), "b": uid("scooter-b")}).rows() == sorted(
+        [
+            (uid("scooter-a"), "available", hour + 2 * H + 20 * M),
+            (uid("scooter-b"), "available", hour + 2 * DAY + 15 * M),
+        ]
+    )
 
 
 def test_a_spill_longer_than_a_day_is_rebuilt_a_day_at_a_time() -> None:

@@ -748,6 +748,10 @@ class Warehouse:
             )
             if not model.unique_key:  # without a key to replace them by, rows outside the window would be doubled
                 staged = in_window
+        # The window alone, for conditions on replaced_rows: that table holds the spilled zones' rows only already,
+        # and has no zone_id column unless the key has it (in the DELETE's subquery zone_id would name the target
+        # table's column, and fail to bind where `deleted` is read alone).
+        in_window_any_zone = in_window
         if zoned:  # a spill's zones: their rows are staged and replaced, another zone's stay as stored
             values[SPILLED_ZONES] = list(zones or ())
             staged += (" and " if staged else " where ") + SPILLED_ZONE
@@ -792,7 +796,7 @@ class Warehouse:
             else:
                 replaced += in_returned
             if model.keep_latest:  # a stored row newer than the returned one (a later delivery) stays, and so
-                deleted += in_window + in_returned  # only rows of the window and of keys still returned go
+                deleted += in_window_any_zone + in_returned  # only rows of the window and of keys returned go
         insert = sql_text("insert into {schema}.{name} by name select * from window_rows", **names)
         stored = con.execute(replaced, _bound(replaced, values)).fetchall()[0][0]
         if model.reaches and (stranded := stranded_rows(con, model, values)):
