@@ -432,6 +432,68 @@ def test_a_trip_delivered_in_two_hours_is_one_trip(tmp_path: Path) -> None:
     assert_same_as_full_build(tmp_path, lake, both, full=warehouse)
 
 
+def test_a_trip_delivered_by_two_zones_is_one_trip_in_every_build(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    write_system_information(lake, "145", datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # A trip from one zone into the other: both zones' feeds of the hour deliver it, zone 145's ingested last.
+    crossing = trip("crossing", "scooter-a", hour + 10 * M, hour + 30 * M)
+    write_trips(lake, ZONE, hour, [crossing, trip("stays", "scooter-b", hour + 5 * M, hour + 20 * M)])
+    write_trips(lake, "145", hour, [crossing])
+    for zone in (ZONE, "145"):
+        write_events(lake, zone, hour, [])
+    full = built(tmp_path, lake, "full")
+
+    # Counted once, in the zone of its newest delivery.
+    trips = run(full, "select zone_id, trip_id from trips order by trip_id")
+    assert sorted(trips.rows()) == sorted([("145", uid("crossing")), (ZONE, uid("stays"))])
+    # The second zone's delivery is not lost: data quality counts it as a repeat (same content) in its hour.
+    repeats = run(
+        full,
+        "select zone_id, mds_trips_records, mds_trips_duplicates from data_quality_hourly"
+        " where hour = $hour order by zone_id",
+        {"hour": hour},
+    )
+    assert repeats.rows() == [(ZONE, 2, 0), ("145", 1, 1)]
+
+    # The hour's first window build, and the same window built again, both give the full build.
+    window = Warehouse(tmp_path / "window.duckdb", lake)
+    window.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, window, full=full)
+    window.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, window, full=full)
+
+
+def test_events_delivered_by_two_zones_are_each_one_event_in_every_build(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    write_system_information(lake, "145", datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # A ride from one zone into the other, its trip and events in both zones' feeds (zone 145's ingested last).
+    crossing, events = ride("crossing", "scooter-a", hour + 10 * M, hour + 30 * M)
+    for zone in (ZONE, "145"):
+        write_trips(lake, zone, hour, [crossing])
+        write_events(lake, zone, hour, events)
+    full = built(tmp_path, lake, "full")
+
+    stored = run(full, "select zone_id, event_id from staging.stg_mds__events order by event_id")
+    assert sorted(stored.rows()) == sorted(("145", uid(name)) for name in ("crossing/start", "crossing/end"))
+    repeats = run(
+        full,
+        "select zone_id, mds_events_records, mds_events_duplicates from data_quality_hourly"
+        " where hour = $hour order by zone_id",
+        {"hour": hour},
+    )
+    assert repeats.rows() == [(ZONE, 2, 0), ("145", 2, 2)]
+
+    window = Warehouse(tmp_path / "window.duckdb", lake)
+    window.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, window, full=full)
+    window.build(window=(hour, hour + H))
+    assert_same_as_full_build(tmp_path, lake, window, full=full)
+
+
 def test_a_redelivery_into_a_later_hour_replaces_the_trip_in_a_window_build(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))

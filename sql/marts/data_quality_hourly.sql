@@ -161,8 +161,10 @@ grid as (
 ),
 
 -- Each delivery of an id after its first, in the order they were ingested (files of older versions, without an
--- ingest time, first; then by hour), counts in the partition that carried it: a duplicate when its content is the
--- delivery before's, a conflict when not.
+-- ingest time, first; then by hour, then by zone), counts in the partition that carried it: a duplicate when its
+-- content is the delivery before's, a conflict when not. Another zone's delivery of the id counts too: a trip from
+-- one zone into another may come in both zones' feeds, and staging keeps it once (in the zone of its newest
+-- delivery), so the other delivery is a repeat.
 ordered_deliveries as (
     select
         dataset,
@@ -170,7 +172,7 @@ ordered_deliveries as (
         partition_hour,
         content_key,
         lag(content_key) over (
-            partition by dataset, zone_id, record_id order by delivered_at nulls first, partition_hour
+            partition by dataset, record_id order by delivered_at nulls first, partition_hour, zone_id
         ) as previous_content_key,
     from repeated_deliveries
 ),
@@ -388,8 +390,8 @@ final as (
         coalesce(delivered.mds_events_records, 0) as mds_events_records,  -- Events in the hour's mds_events partition (0 when it is empty or missing).
         coalesce(quarantined.mds_trips_quarantined, 0) as mds_trips_quarantined,  -- Trip records of the hour's delivery rejected into the quarantine (invalid, or ending outside the hour).
         coalesce(quarantined.mds_events_quarantined, 0) as mds_events_quarantined,  -- Event records of the hour's delivery rejected into the quarantine (invalid, or outside the hour).
-        coalesce(duplicates.mds_trips_duplicates, 0)::bigint as mds_trips_duplicates,  -- Trips of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
-        coalesce(duplicates.mds_events_duplicates, 0)::bigint as mds_events_duplicates,  -- Events of the hour's partition delivered before with the same content (by an earlier delivery, or earlier in the same response).
+        coalesce(duplicates.mds_trips_duplicates, 0)::bigint as mds_trips_duplicates,  -- Trips of the hour's partition delivered before with the same content (by an earlier delivery of this zone or another, or earlier in the same response).
+        coalesce(duplicates.mds_events_duplicates, 0)::bigint as mds_events_duplicates,  -- Events of the hour's partition delivered before with the same content (by an earlier delivery of this zone or another, or earlier in the same response).
         coalesce(late.late_events, 0) as late_events,  -- Events of the hour published later than the provider's ready delay after the hour ended.
         coalesce(unmatched_trips.trips_without_start_event, 0) as trips_without_start_event,  -- Trips ending in the hour that no trip_start event names.
         coalesce(unmatched_trips.trips_without_end_event, 0) as trips_without_end_event,  -- Trips ending in the hour that no trip_end event names.
@@ -403,8 +405,8 @@ final as (
             coalesce(delivered.has_mds_trips_partition, false)::integer
             + coalesce(delivered.has_mds_events_partition, false)::integer
         ) / 2 as coverage,  -- Share of the expected partitions (mds_trips, mds_events) present, 0 to 1.
-        coalesce(duplicates.mds_trips_conflicts, 0)::bigint as mds_trips_conflicts,  -- Trips of the hour's partition delivered before with other content (a correction: the newest delivery wins), by an earlier delivery or earlier in the same response.
-        coalesce(duplicates.mds_events_conflicts, 0)::bigint as mds_events_conflicts,  -- Events of the hour's partition delivered before with other content (the newest delivery wins), by an earlier delivery or earlier in the same response.
+        coalesce(duplicates.mds_trips_conflicts, 0)::bigint as mds_trips_conflicts,  -- Trips of the hour's partition delivered before with other content (a correction: the newest delivery wins), by an earlier delivery of this zone or another, or earlier in the same response.
+        coalesce(duplicates.mds_events_conflicts, 0)::bigint as mds_events_conflicts,  -- Events of the hour's partition delivered before with other content (the newest delivery wins), by an earlier delivery of this zone or another, or earlier in the same response.
         timezones.timezone_source,  -- Where the zone's time zone comes from (configuration, gbfs_system_information, zone_geometry); null when unknown: local times are then null.
         coalesce(unjudged.trips_not_judged, 0) as trips_not_judged,  -- Trips ending in the hour that some compliance rule could not judge (compliance_unjudged).
         coalesce(unjudged.trips_without_zone_areas, 0) as trips_without_zone_areas,  -- Of those, trips whose end could not be placed: no zone areas known (parking rules not judged).

@@ -1,5 +1,5 @@
 -- Trips with local times, measures, start and end areas and anomaly flags.
--- grain: (trip_id) one row per trip_id (deduplicated across re-deliveries)
+-- grain: (trip_id) one row per trip_id (deduplicated across re-deliveries and zones)
 -- inputs: stg_mds__trips, stg_mds__vehicles, int_zone_timezones, int_zone_area_versions, int_coordinate_areas, int_zone_offsets, int_zone_area_labels, int_zone_extents, int_timestamp_bins
 -- materialized: incremental(end_time)
 -- unique_key: trip_id
@@ -80,7 +80,7 @@ judged as (
 
 final as (
     select
-        judged.zone_id,
+        judged.zone_id,  -- The Voi zone the trip belongs to: the zone whose feed delivered it; a trip delivered by two zones (one ridden from one into the other) belongs to the zone of its newest delivery (latest ingest, then latest hour, then lowest zone id), the other delivery counted in data_quality_hourly.
         judged.trip_id,
         judged.device_id,
         judged.vehicle_type,  -- The vehicle's MDS type (`scooter_standing`, `bicycle`, ...): from the latest vehicles snapshot, else the trip's own record (MDS 1.2 and 0.4 carry it; 1.x `scooter` is 2.0 `scooter_standing`).

@@ -1,4 +1,4 @@
--- MDS vehicle events as delivered, kept once even when an event was delivered more than once.
+-- MDS vehicle events as delivered, kept once even when an event was delivered more than once or by more than one zone.
 -- grain: (event_id) one row per event_id
 -- inputs: lake.mds_events
 -- materialized: incremental(delivery_hour)
@@ -37,19 +37,23 @@ in_window as (
 ),
 
 -- Repeats are few: only their records are sorted; the rest pass through without a window over every record.
+-- An event is one event wherever it was delivered: the events of a ride from one zone into another may come in
+-- both zones' feeds (same id). Its zone is the one of its newest delivery, by the same rule as a re-delivery into
+-- another hour (and as stg_mds__trips), so that a window build, its rebuild and a full build all keep the same
+-- row (the unique key is event_id); the other zone's delivery stays counted in data_quality_hourly.
 repeated as (
-    select zone_id, event_id from in_window group by zone_id, event_id having count(*) > 1
+    select event_id from in_window group by event_id having count(*) > 1
 ),
 
 deduplicated as (
-    select * from in_window anti join repeated using (zone_id, event_id)
+    select * from in_window anti join repeated using (event_id)
     union all
     select *
-    from (select * from in_window semi join repeated using (zone_id, event_id))
+    from (select * from in_window semi join repeated using (event_id))
     -- The newest delivery wins: the latest ingest, then the latest hour (files of older versions have no
-    -- ingest time).
+    -- ingest time), then, between zones' deliveries of one ingest time and hour, the lowest zone id.
     qualify row_number() over (
-        partition by zone_id, event_id order by ingested_at desc nulls last, delivery_hour desc
+        partition by event_id order by ingested_at desc nulls last, delivery_hour desc, zone_id
     ) = 1
 ),
 

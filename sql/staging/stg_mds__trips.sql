@@ -1,4 +1,4 @@
--- MDS trips as delivered, kept once even when a trip was delivered in more than one hour.
+-- MDS trips as delivered, kept once even when a trip was delivered in more than one hour or by more than one zone.
 -- grain: (trip_id) one row per trip_id
 -- inputs: lake.mds_trips
 -- materialized: incremental(delivery_hour)
@@ -35,19 +35,24 @@ in_window as (
 ),
 
 -- Repeats are few: only their records are sorted; the rest pass through without a window over every record.
+-- A trip is one trip wherever it was delivered: a trip from one zone into another may come in both zones' feeds
+-- (same id), and counted in each it would count twice. Its zone is the one of its newest delivery, by the same
+-- rule as a re-delivery into another hour, so that a window build, its rebuild and a full build all keep the
+-- same row (the unique key is trip_id); the other zone's delivery stays counted in data_quality_hourly (a
+-- duplicate or a conflict in the hour that carried it).
 repeated as (
-    select zone_id, trip_id from in_window group by zone_id, trip_id having count(*) > 1
+    select trip_id from in_window group by trip_id having count(*) > 1
 ),
 
 deduplicated as (
-    select * from in_window anti join repeated using (zone_id, trip_id)
+    select * from in_window anti join repeated using (trip_id)
     union all
     select *
-    from (select * from in_window semi join repeated using (zone_id, trip_id))
+    from (select * from in_window semi join repeated using (trip_id))
     -- The newest delivery wins: the latest ingest, then the latest hour (files of older versions have no
-    -- ingest time).
+    -- ingest time), then, between zones' deliveries of one ingest time and hour, the lowest zone id.
     qualify row_number() over (
-        partition by zone_id, trip_id order by ingested_at desc nulls last, delivery_hour desc
+        partition by trip_id order by ingested_at desc nulls last, delivery_hour desc, zone_id
     ) = 1
 ),
 
