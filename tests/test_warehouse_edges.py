@@ -437,12 +437,13 @@ def test_a_trip_delivered_by_two_zones_is_one_trip_in_every_build(tmp_path: Path
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
     write_system_information(lake, "145", datetime(2026, 4, 1, tzinfo=UTC))
     hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
-    # A trip from one zone into the other: both zones' feeds of the hour deliver it, zone 145's ingested last.
-    crossing = trip("crossing", "scooter-a", hour + 10 * M, hour + 30 * M)
+    # A trip from one zone into the other: both zones' trips feeds of the hour deliver it, zone 145's ingested
+    # last; only zone 1's events feed carries its events.
+    crossing, events = ride("crossing", "scooter-a", hour + 10 * M, hour + 30 * M)
     write_trips(lake, ZONE, hour, [crossing, trip("stays", "scooter-b", hour + 5 * M, hour + 20 * M)])
     write_trips(lake, "145", hour, [crossing])
-    for zone in (ZONE, "145"):
-        write_events(lake, zone, hour, [])
+    write_events(lake, ZONE, hour, events)
+    write_events(lake, "145", hour, [])
     full = built(tmp_path, lake, "full")
 
     # Counted once, in the zone of its newest delivery.
@@ -456,6 +457,15 @@ def test_a_trip_delivered_by_two_zones_is_one_trip_in_every_build(tmp_path: Path
         {"hour": hour},
     )
     assert repeats.rows() == [(ZONE, 2, 0), ("145", 1, 1)]
+    # Its events, in the other zone's feed, still name it: neither the trip nor they count as unmatched.
+    # (Only the trip that stays, given without events, lacks them.)
+    unmatched = run(
+        full,
+        "select zone_id, trips_without_start_event, trips_without_end_event, trip_events_without_trip"
+        " from data_quality_hourly where hour = $hour order by zone_id",
+        {"hour": hour},
+    )
+    assert unmatched.rows() == [(ZONE, 1, 1, 0), ("145", 0, 0, 0)]
 
     # The hour's first window build, and the same window built again, both give the full build.
     window = Warehouse(tmp_path / "window.duckdb", lake)

@@ -253,7 +253,9 @@ trip_matches as (
         coalesce(bool_or(trip_events.is_start), false) as has_start_event,
         coalesce(bool_or(trip_events.is_end), false) as has_end_event,
     from trips
-    left join trip_events on trips.zone_id = trip_events.zone_id and trips.trip_id = trip_events.trip_id
+    -- By id alone: a trip is kept once across zones (stg_mds__trips), and its events may have come in the other
+    -- zone's feed (a trip from one zone into another).
+    left join trip_events on trips.trip_id = trip_events.trip_id
     group by trips.zone_id, trips.record_hour, trips.trip_id
 ),
 
@@ -274,8 +276,7 @@ orphan_events as (
         trip_events.record_hour,
         count(distinct trip_events.event_id) as trip_events_without_trip,
     from trip_events
-    anti join staging.stg_mds__trips as every_trip
-        on trip_events.zone_id = every_trip.zone_id and trip_events.trip_id = every_trip.trip_id
+    anti join staging.stg_mds__trips as every_trip on trip_events.trip_id = every_trip.trip_id
     where trip_events.event_time >= (select first_hour from bounds)
     group by trip_events.zone_id, trip_events.record_hour
 ),
