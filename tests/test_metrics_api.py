@@ -708,6 +708,33 @@ LAGGING_ZONE = "145"  # the shared city's second zone, its last three hours not 
 LAGGING_HORIZON = END - timedelta(hours=3)
 
 
+def kathmandu_hours_by_zone(first: datetime, last: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every kind of measure by zone, PT1H in Asia/Kathmandu (its hours start at a quarter past UTC's) from the hour
+    starting at `first` to the one starting at `last`; and the same summed over both zones in one row (a minimum
+    over two zones is refused: it is not the sum of theirs, so dockless.deployed.min is left out)."""
+    kathmandu = ZoneInfo("Asia/Kathmandu")
+    by_zone: dict[str, Any] = {
+        "measures": [
+            "dockless.active.avg",
+            "dockless.inactive.avg",
+            "dockless.deployed.avg",
+            "dockless.deployed.min",
+            "dockless.utilization.active.percent",
+            "vehicles.available.duration.sum",
+            "events.trip_start.count",
+            "trips.end_loc.count",
+        ],
+        "interval": "PT1H",
+        "timezone": "Asia/Kathmandu",
+        "start_date": f"{first.astimezone(kathmandu):%Y-%m-%dT%H:%M}",
+        "end_date": f"{last.astimezone(kathmandu):%Y-%m-%dT%H:%M}",
+        "dimensions": ["geography_id"],
+        "filters": [{"name": "geography_type", "values": ["zone"]}],
+    }
+    measures = [measure for measure in by_zone["measures"] if measure != "dockless.deployed.min"]
+    return by_zone, {**by_zone, "measures": measures, "dimensions": [], "filters": []}
+
+
 @pytest.fixture(scope="module")
 def lagging_city(built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared city as it stands when zone 145's last three hours are late (every hourly dataset of them, raw
@@ -738,28 +765,8 @@ def test_an_interval_a_zone_has_not_wholly_delivered_is_not_known_there(
     for zone 145, and for every row that sums it with zone 1; zone 1's rows and zone 145's whole intervals are what
     the city answers once every hour is in (its activity the simulator's); an interval after every zone's horizon is
     still left out, as before."""
-    kathmandu = ZoneInfo("Asia/Kathmandu")
     first = START + timedelta(days=1, minutes=15)
-    body: dict[str, Any] = {
-        "measures": [
-            "dockless.active.avg",
-            "dockless.inactive.avg",
-            "dockless.deployed.avg",
-            "dockless.deployed.min",
-            "dockless.utilization.active.percent",
-            "vehicles.available.duration.sum",
-            "events.trip_start.count",
-            "trips.end_loc.count",
-        ],
-        "interval": "PT1H",
-        "timezone": "Asia/Kathmandu",
-        "start_date": f"{first.astimezone(kathmandu):%Y-%m-%dT%H:%M}",
-        "end_date": f"{(END - timedelta(minutes=45)).astimezone(kathmandu):%Y-%m-%dT%H:%M}",
-        "dimensions": ["geography_id"],
-        "filters": [{"name": "geography_type", "values": ["zone"]}],
-    }
-    # Both zones in one row (a minimum of two zones is refused: not the sum of theirs).
-    summed = {**body, "measures": body["measures"][:3] + body["measures"][4:], "dimensions": [], "filters": []}
+    body, summed = kathmandu_hours_by_zone(first, END - timedelta(minutes=45))
     lagging = zone_geography_id(LAGGING_ZONE)
     with (
         running(MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)) as complete_url,
@@ -834,27 +841,8 @@ def test_an_interval_overlapping_an_hour_a_zone_never_delivered_is_not_known_the
     145 did not deliver (Asia/Kathmandu's hours start at a quarter past UTC's, so two overlap it), or before its first
     delivered hour while zone 1 had delivered it, is "" for zone 145 and for the rows that sum it with zone 1; an
     hour it delivered without a trip stays known; zone 1's rows are what the complete city answers."""
-    kathmandu = ZoneInfo("Asia/Kathmandu")
     first = START + timedelta(minutes=15)
-    body: dict[str, Any] = {
-        "measures": [
-            "dockless.active.avg",
-            "dockless.inactive.avg",
-            "dockless.deployed.avg",
-            "dockless.deployed.min",
-            "dockless.utilization.active.percent",
-            "vehicles.available.duration.sum",
-            "events.trip_start.count",
-            "trips.end_loc.count",
-        ],
-        "interval": "PT1H",
-        "timezone": "Asia/Kathmandu",
-        "start_date": f"{first.astimezone(kathmandu):%Y-%m-%dT%H:%M}",
-        "end_date": f"{(first + timedelta(hours=35)).astimezone(kathmandu):%Y-%m-%dT%H:%M}",
-        "dimensions": ["geography_id"],
-        "filters": [{"name": "geography_type", "values": ["zone"]}],
-    }
-    summed = {**body, "measures": body["measures"][:3] + body["measures"][4:], "dimensions": [], "filters": []}
+    body, summed = kathmandu_hours_by_zone(first, first + timedelta(hours=35))
     gapped = zone_geography_id(LAGGING_ZONE)
     with (
         running(MetricsService(built_warehouse.warehouse.path, built_warehouse.lake, SECRET, k=1)) as complete_url,
