@@ -52,7 +52,8 @@ readers to leave the write-ahead log (RESTART and TRUNCATE do), which copying ev
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
-    """SqliteEventLogStorage whose connections to each database outlive the write they were opened for."""
+    """SqliteEventLogStorage that keeps each database's engine (its compiled statements) between writes, and the
+    index's connection with it."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
