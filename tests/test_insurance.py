@@ -2,6 +2,7 @@
 lake and warehouse equal to the truth, damaged records quarantined there, and purged after the retention."""
 
 import asyncio
+import json
 import os
 import shutil
 import stat
@@ -21,12 +22,12 @@ from fleetlake_provider.faults import Faults
 from fleetlake_provider.insurance import insurance_truth
 from fleetlake_provider.service import SimulatedProvider
 from pipelines.config import Settings, SettingsError
-from pipelines.ingest import IngestReport, hours_between
+from pipelines.ingest import IngestReport, hours_between, write_partition
 from pipelines.insurance import warehouse
 from pipelines.insurance.area import ExposedInsuranceData, InsuranceArea, exposed, open_area
 from pipelines.insurance.ingest import ingest_insurance_trips, without_body
 from pipelines.insurance.purge import purge
-from pipelines.insurance.trips import NAME, PERSONAL_FIELDS
+from pipelines.insurance.trips import INSURANCE_TRIPS, NAME, PERSONAL_FIELDS
 from pipelines.lake.datasets import DATASETS
 from pipelines.lake.store import Partition
 from pipelines.voi.client import VoiClient
@@ -252,3 +253,84 @@ def test_a_failure_reason_never_carries_the_insurance_endpoints_body(tmp_path: P
         "personal data)"
     )
     assert without_body("deadline") == "deadline"
+
+
+def insurance_body(*trips: dict[str, object]) -> bytes:
+    return json.dumps({"version": "2.0.0", "last_updated": 0, "trips": list(trips)}).encode()
+
+
+def insurance_record(trip_id: str, end: datetime, *, user_ride_count: int) -> dict[str, object]:
+    start_ms = int((end - timedelta(minutes=5)).timestamp() * 1000)
+    return {
+        "provider_id": "1f129e3f-158f-4df5-af9c-a80de238e334",
+        "device_id": "93d4e213-0d93-5839-a631-8070ded1be5a",
+        "trip_id": trip_id,
+        "start_time": start_ms,
+        "end_time": int(end.timestamp() * 1000),
+        "start_location": {"lat": 59.3383, "lng": 18.0619},
+        "end_location": {"lat": 59.3391, "lng": 18.0650},
+        "duration": 300,
+        "license_plate": "plate-1",
+        "user_ride_count": user_ride_count,
+    }
+
+
+def test_a_trip_delivered_by_two_zones_or_in_two_hours_is_one_trip(tmp_path: Path) -> None:
+    """The newest delivery wins (latest ingest, then latest hour, then lowest zone id), as in the city's warehouse;
+    every other delivery is counted where the insurance data quality is reported, as a duplicate or a conflict."""
+    area = open_area(tmp_path / "area")
+    hour = START + timedelta(hours=3)
+    ridden = "020b1efc-4cf6-4dd6-b6e6-8dfe079c76c1"  # from zone 145 into zone 1, in both zones' feeds
+    corrected = "7c1d3a52-8f0e-4c43-9a39-2f7e5d0b6a11"  # re-delivered later into the next hour, its end corrected
+    tied = "b2f4e8a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b"  # in both zones' feeds of one ingest time and hour
+    end = hour + timedelta(minutes=30)
+    first, later = START + timedelta(hours=5), START + timedelta(hours=6)
+
+    def deliver(zone: str, at: datetime, ingested_at: datetime, *trips: dict[str, object]) -> None:
+        window = (at, at + timedelta(hours=1))
+        result = write_partition(
+            area.lake, INSURANCE_TRIPS, Partition(NAME, zone, at), [insurance_body(*trips)], window,
+            ingested_at=ingested_at,
+        )  # fmt: skip
+        assert result.status == "written", result
+
+    deliver(
+        "1",
+        hour,
+        first,
+        insurance_record(ridden, end, user_ride_count=3),
+        insurance_record(tied, end, user_ride_count=1),
+    )
+    deliver(
+        "145",
+        hour,
+        later,
+        insurance_record(ridden, end, user_ride_count=3),
+        insurance_record(corrected, end, user_ride_count=7),
+    )
+    deliver(
+        "145",
+        hour + timedelta(hours=1),
+        later + timedelta(minutes=1),
+        insurance_record(corrected, end + timedelta(hours=1), user_ride_count=8),
+    )
+    deliver("2", hour, first, insurance_record(tied, end, user_ride_count=1))
+
+    built = warehouse.build(area)
+
+    kept = trips(area).select("trip_id", "zone_id", "hour", "user_ride_count").sort("trip_id")
+    assert kept.rows() == sorted([
+        (ridden, "145", hour, 3),  # the later ingest
+        (corrected, "145", hour + timedelta(hours=1), 8),  # the later ingest, into the next hour
+        (tied, "1", hour, 1),  # one ingest time and hour: the lowest zone id ("1" < "2")
+    ])  # fmt: skip
+    assert built.trips == 3
+    with duckdb.connect(str(area.warehouse), read_only=True) as con:
+        repeats = con.sql("select zone_id, hour, duplicates, conflicts from insurance_repeated order by all").fetchall()
+    assert repeats == [
+        ("145", hour, 1, 0),  # ridden: the same content as zone 1's earlier delivery
+        ("145", hour + timedelta(hours=1), 0, 1),  # corrected: other content than its delivery into the hour before
+        ("2", hour, 1, 0),  # tied: after zone 1's delivery of the same ingest time and hour
+    ]
+    assert built.repeated == 3
+    assert stat.S_IMODE(area.warehouse.stat().st_mode) == 0o600 and exposed(area.root) == []
