@@ -91,7 +91,7 @@ def _window_text(window: tuple[datetime, datetime] | None) -> str:
 
 
 CHECK_SPECS = [
-    dg.AssetCheckSpec(check.name, asset=model_key(check.model, "main"), description=check.description)
+    dg.AssetCheckSpec(check.name, asset=model_key(check.model, check.schema), description=check.description)
     for check in MODEL_CHECKS
 ]
 
@@ -133,7 +133,7 @@ def warehouse_models(context: dg.AssetExecutionContext, lake: LakeStore, warehou
     for outcome in outcomes:
         if (outcome.check.model, outcome.check.name) in selected:
             yield dg.AssetCheckResult(
-                asset_key=model_key(outcome.check.model, "main"),
+                asset_key=model_key(outcome.check.model, outcome.check.schema),
                 check_name=outcome.check.name,
                 passed=outcome.passed,
                 severity=dg.AssetCheckSeverity.ERROR,

@@ -28,11 +28,11 @@ def runs_table(runs: list[ModelRun], title: str) -> Table:
 
 def checks_table(outcomes: list[CheckOutcome]) -> Table:
     table = Table(title="Checks")
-    for column in ("mart", "check", "failing rows"):
+    for column in ("model", "check", "failing rows"):
         table.add_column(column, justify="right" if column == "failing rows" else "left")
     for outcome in outcomes:
         failing = f"{outcome.failures:,}" if outcome.passed else f"[red]{outcome.failures:,}[/]"
-        table.add_row(outcome.check.model, outcome.check.name, failing)
+        table.add_row(f"{outcome.check.schema}.{outcome.check.model}", outcome.check.name, failing)
     return table
 
 

@@ -1,4 +1,5 @@
-"""The checks that guard the marts: they pass on the shared city and catch a broken grain or inconsistent counts."""
+"""The checks that guard the models: they pass on the shared city and catch a broken grain (in staging, core or
+the marts) or inconsistent counts."""
 
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,11 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from pipelines.warehouse.build import Warehouse
-from pipelines.warehouse.checks import MODEL_CHECKS, run_checks
+from pipelines.warehouse.checks import MODEL_CHECKS, grain_checks, run_checks
+from pipelines.warehouse.models import SQL_DIR, discover
 from pipelines.warehouse.window import FULL_WINDOW
 from tests.conftest import BuiltWarehouse
+from tests.scenario import ride, trip, write_events, write_system_information, write_trips, write_vehicles
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +37,55 @@ def test_every_check_passes_on_the_shared_city(built_warehouse: BuiltWarehouse) 
         outcomes = run_checks(con, FULL_WINDOW)
     assert [(o.check.model, o.check.name) for o in outcomes] == [(c.model, c.name) for c in MODEL_CHECKS]
     assert all(o.passed for o in outcomes), [(o.check.name, o.failures) for o in outcomes if not o.passed]
+
+
+def test_every_models_declared_grain_is_checked() -> None:
+    """Staging and core as well as the marts: each stored SQL model whose grain names columns has its uniqueness
+    check, and so has each mart view; staging's and core's views are left to the models that read them."""
+    checked = {(check.schema, check.model) for check in MODEL_CHECKS if check.name.startswith("unique_")}
+    models = discover().values()
+    declared = {(m.schema, m.name) for m in models if m.grain_columns}
+    views = {(m.schema, m.name) for m in models if m.materialized == "view" and m.schema != "main"}
+    assert checked == declared - views
+    assert ("staging", "stg_zone__areas") in views and ("main", "compliance_daily") in checked
+    assert {("staging", "stg_mds__trips"), ("core", "int_trip_speed_limits"), ("main", "trips")} <= checked
+
+
+def test_a_staging_model_that_stores_a_trip_twice_fails_its_grain_check(tmp_path: Path) -> None:
+    """stg_mds__trips as it was before it kept a trip two zones delivered once (deduplicated per zone and trip):
+    the first build of the hour, full or window, stores the trip twice, and the generated check of its own grain
+    says so in staging, where the doubling starts, over the whole history and over the hour's window alike."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    staging = sql_dir / "staging" / "stg_mds__trips.sql"
+    per_zone = staging.read_text().replace("partition by trip_id order by", "partition by zone_id, trip_id order by")
+    assert per_zone != staging.read_text()
+    staging.write_text(per_zone)
+    checks = grain_checks(discover(sql_dir))
+    lake = tmp_path / "lake"
+    first = datetime(2026, 4, 1, tzinfo=UTC)
+    for zone in ("1", "145"):
+        write_system_information(lake, zone, first)
+    write_vehicles(lake, "1", first, ["scooter-a", "scooter-b"])
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    crossing, events = ride("crossing", "scooter-a", hour + 10 * minute, hour + 30 * minute)
+    write_trips(lake, "1", hour, [crossing, trip("stays", "scooter-b", hour + 5 * minute, hour + 20 * minute)])
+    write_trips(lake, "145", hour, [crossing])
+    write_events(lake, "1", hour, events)
+    write_events(lake, "145", hour, [])
+    window = (hour, hour + timedelta(hours=1))
+    for name, build_window, checked in [("full", None, FULL_WINDOW), ("window", window, window)]:
+        warehouse = Warehouse(tmp_path / f"{name}.duckdb", lake, sql_dir=sql_dir)
+        warehouse.build(window=build_window)
+        with warehouse.connect(read_only=True) as con:
+            failed = {
+                (o.check.schema, o.check.model, o.check.name): o.failures
+                for o in run_checks(con, checked, checks=checks)
+                if not o.passed
+            }
+        assert failed[("staging", "stg_mds__trips", "unique_trip_id")] == 1, name
+        assert failed[("main", "trips", "unique_trip_id")] == 1, name
 
 
 def test_checks_catch_a_repeated_key_and_counts_out_of_order(copy: Warehouse) -> None:

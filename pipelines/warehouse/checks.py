@@ -1,7 +1,9 @@
-"""Checks that guard the marts after a build: each grain holds (no key twice) and the numbers agree with each other.
+"""Checks that guard the models after a build: each grain holds (no key twice) and the numbers agree with each other.
 
-The uniqueness checks are generated from the grains the marts' headers declare (`-- grain: (<columns>) ...`), so
-a mart's promise and its check cannot drift apart; the checks of how numbers agree are written out below.
+The uniqueness checks are generated from the grains every model's header declares (`-- grain: (<columns>) ...`),
+staging and core as well as the marts, so a model's promise and its check cannot drift apart, and a key doubled
+upstream (a trip two zones delivered, say) is named where it first appears, not only in the marts it reaches; the
+checks of how numbers agree are written out below.
 
 Each check counts the rows that break it among the rows of the window just built (every row after a full build),
 so an hourly run checks its hour without reading the whole history.
@@ -23,6 +25,8 @@ class ModelCheck:
     description: str
     sql: str
     """Counts the failing rows; may read $window_start and $window_end."""
+    schema: str = "main"
+    """The model's schema (`staging`, `core` or `main`): which asset the check belongs to."""
 
 
 @dataclass(frozen=True)
@@ -42,20 +46,20 @@ def unique_check(model: Model) -> ModelCheck:
     A mart without a window column (a view of light aggregates) is checked whole.
     """
     key, column = model.grain_columns, model.window_column
-    names = {"model": model.name}
+    names = {"schema": model.schema, "model": model.name}
     if column is None:
-        rows = sql_text("select {key} from main.{model}", key=key, **names)
+        rows = sql_text("select {key} from {schema}.{model}", key=key, **names)
     elif column in key:
         rows = sql_text(
-            "select {key} from main.{model} where {column} >= $window_start and {column} < $window_end",
+            "select {key} from {schema}.{model} where {column} >= $window_start and {column} < $window_end",
             key=key,
             column=column,
             **names,
         )
     else:
         rows = sql_text(
-            "select {key} from main.{model} where {key} in "
-            "(select {key} from main.{model} where {column} >= $window_start and {column} < $window_end)",
+            "select {key} from {schema}.{model} where {key} in "
+            "(select {key} from {schema}.{model} where {column} >= $window_start and {column} < $window_end)",
             key=key,
             column=column,
             **names,
@@ -65,12 +69,23 @@ def unique_check(model: Model) -> ModelCheck:
         f"unique_{key[0]}" if len(key) == 1 else "unique_grain",
         f"One row per {', '.join(key)}: the grain holds.",
         sql_text("select count(*) from ({body} group by all having count(*) > 1)", body=rows),
+        model.schema,
     )
 
 
 def grain_checks(models: dict[str, Model]) -> tuple[ModelCheck, ...]:
-    """The uniqueness check of every mart whose grain names its columns, from the grain in its header."""
-    return tuple(unique_check(model) for model in models.values() if model.schema == "main" and model.grain_columns)
+    """The uniqueness check of every model whose grain names its columns, from the grain in its header.
+
+    Staging and core too: their keys are what the marts' keys are made of, and a model whose SQL stores its key
+    twice is caught there, with its own name, whether or not a mart reads the doubled rows. Only their views are
+    left out: they store nothing, and checking one computes it whole (reading the lake, for staging's) at every
+    hourly build; the stored models reading them are checked."""
+    return tuple(unique_check(model) for model in models.values() if model.grain_columns and grain_is_checked(model))
+
+
+def grain_is_checked(model: Model) -> bool:
+    """A model whose grain is checked: every stored one, and the marts' views (what analysts query)."""
+    return model.materialized != "view" or model.schema == "main"
 
 
 # The checks of what a grain cannot say: how a mart's numbers agree with each other.

@@ -33,9 +33,9 @@ window reads the whole set (a row, zeros included, for each series in each hour)
 a series first seen in a window then gains its rows in the hours built before, as a full build would give them.
 
 The header's promises are checked. The grain's columns (in parentheses, then what a row is in words) hold no
-value twice: the marts' uniqueness checks are generated from them (checks.py). The inputs are exactly the relations
-the SQL reads, which DuckDB's parser finds (lineage.py): a model that reads a table it does not declare, or
-declares one it does not read, fails to load, naming the table.
+value twice: the uniqueness checks are generated from them (checks.py; every stored model's and mart view's). The
+inputs are exactly the relations the SQL reads, which DuckDB's parser finds (lineage.py): a model that reads a
+table it does not declare, or declares one it does not read, fails to load, naming the table.
 
 `staging/` models land in the `staging` schema, `core/` in `core`, `marts/` in `main` (what analysts query).
 """
@@ -83,7 +83,7 @@ class Model:
     newest_by: str | None = None
     """With keep_latest: the column that says which row is newer, before the incremental value."""
     grain_columns: tuple[str, ...] = ()
-    """The columns no two rows share all of: the grain's promise, which the marts' checks test."""
+    """The columns no two rows share all of: the grain's promise, which its uniqueness check tests (checks.py)."""
     window_column: str | None = None
     """The timestamp column that puts a row in a build's window: the incremental column, or a view's `window:`."""
     whole_when_grows: tuple[str, ...] = ()
