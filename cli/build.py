@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress
@@ -14,6 +15,9 @@ from pipelines.ingest import hours_between
 from pipelines.warehouse.build import BuildProgress, ModelRun, Warehouse
 from pipelines.warehouse.checks import CheckOutcome, run_checks
 from pipelines.warehouse.window import FULL_WINDOW
+
+if TYPE_CHECKING:  # Dagster loads only for a window build
+    import dagster as dg
 
 
 def runs_table(runs: list[ModelRun], title: str) -> Table:
@@ -75,4 +79,18 @@ def print_build(settings: Settings, console: Console, window: tuple[datetime, da
         from cli.backfill import print_failure
 
         print_failure(console, result, [])
-    return result.success
+    # A failed asset check does not fail the run (the models it checks are built all the same): say which failed.
+    failed = [check for check in result.get_asset_check_evaluations() if not check.passed]
+    if failed:
+        console.print(failed_checks_table(failed))
+    return result.success and not failed
+
+
+def failed_checks_table(failed: list["dg.AssetCheckEvaluation"]) -> Table:
+    table = Table(title="Failed checks")
+    for column in ("model", "check", "failing rows"):
+        table.add_column(column, justify="right" if column == "failing rows" else "left")
+    for check in failed:
+        rows = check.metadata.get("failing_rows")
+        table.add_row(".".join(check.asset_key.path), check.check_name, f"[red]{rows.value if rows else '?'}[/]")
+    return table

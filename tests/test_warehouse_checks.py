@@ -39,6 +39,23 @@ def test_every_check_passes_on_the_shared_city(built_warehouse: BuiltWarehouse) 
     assert all(o.passed for o in outcomes), [(o.check.name, o.failures) for o in outcomes if not o.passed]
 
 
+def trip_in_two_zones(lake: Path) -> datetime:
+    """A lake whose hour (returned) carries one trip in both zones' trips feeds (zone 145's ingested last), its
+    events in zone 1's only, and a trip that stays in zone 1."""
+    first = datetime(2026, 4, 1, tzinfo=UTC)
+    for zone in ("1", "145"):
+        write_system_information(lake, zone, first)
+    write_vehicles(lake, "1", first, ["scooter-a", "scooter-b"])
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    crossing, events = ride("crossing", "scooter-a", hour + 10 * minute, hour + 30 * minute)
+    write_trips(lake, "1", hour, [crossing, trip("stays", "scooter-b", hour + 5 * minute, hour + 20 * minute)])
+    write_trips(lake, "145", hour, [crossing])
+    write_events(lake, "1", hour, events)
+    write_events(lake, "145", hour, [])
+    return hour
+
+
 def test_every_models_declared_grain_is_checked() -> None:
     """Staging and core as well as the marts: each stored SQL model whose grain names columns has its uniqueness
     check, and so has each mart view; staging's and core's views are left to the models that read them."""
@@ -63,17 +80,7 @@ def test_a_staging_model_that_stores_a_trip_twice_fails_its_grain_check(tmp_path
     staging.write_text(per_zone)
     checks = grain_checks(discover(sql_dir))
     lake = tmp_path / "lake"
-    first = datetime(2026, 4, 1, tzinfo=UTC)
-    for zone in ("1", "145"):
-        write_system_information(lake, zone, first)
-    write_vehicles(lake, "1", first, ["scooter-a", "scooter-b"])
-    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
-    minute = timedelta(minutes=1)
-    crossing, events = ride("crossing", "scooter-a", hour + 10 * minute, hour + 30 * minute)
-    write_trips(lake, "1", hour, [crossing, trip("stays", "scooter-b", hour + 5 * minute, hour + 20 * minute)])
-    write_trips(lake, "145", hour, [crossing])
-    write_events(lake, "1", hour, events)
-    write_events(lake, "145", hour, [])
+    hour = trip_in_two_zones(lake)
     window = (hour, hour + timedelta(hours=1))
     for name, build_window, checked in [("full", None, FULL_WINDOW), ("window", window, window)]:
         warehouse = Warehouse(tmp_path / f"{name}.duckdb", lake, sql_dir=sql_dir)
@@ -113,6 +120,28 @@ def test_a_full_build_from_the_command_line_prints_the_checks(
     result = CliRunner().invoke(app, ["build"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert all(check.name in result.output for check in MODEL_CHECKS)
+
+
+@pytest.mark.slow
+def test_a_window_build_from_the_command_line_fails_on_a_failed_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window build runs through Dagster, where a failed asset check leaves the run a success: the command
+    still names the check and exits 1. The check here is a core model's grain (an accumulating series the window
+    build adds to and never rebuilds), held twice by a row copied in after the full build."""
+    lake = tmp_path / "lake"
+    hour = trip_in_two_zones(lake)
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake)
+    warehouse.build()
+    with warehouse.connect() as con:
+        con.execute("insert into core.int_occupancy_series select * from core.int_occupancy_series limit 1")
+    monkeypatch.setenv("FLEETLAKE_LAKE_DIR", str(lake))
+    monkeypatch.setenv("FLEETLAKE_WAREHOUSE", str(warehouse.path))
+    window = ["--start", hour.isoformat(), "--end", (hour + timedelta(hours=1)).isoformat()]
+    result = CliRunner().invoke(app, ["build", *window], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "Failed checks" in result.output and "core.int_occupancy_series" in result.output, result.output
+    assert "unique_grain" in result.output
 
 
 def test_checks_catch_deployed_or_scopes_that_do_not_add_up(copy: Warehouse) -> None:
