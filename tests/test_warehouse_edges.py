@@ -885,3 +885,37 @@ def test_window_builds_read_only_the_lake_hours_they_touch(
     parameters = window_parameters((start, end))
     assert (parameters["window_hour_from"], parameters["window_hour_to"]) == hours
     assert (window_parameters(None)["window_hour_from"], window_parameters(None)["window_hour_to"]) == (0, 23)
+
+
+def test_a_redelivery_that_withdraws_the_only_state_of_its_kind_drops_its_zero_rows(tmp_path: Path) -> None:
+    """The series occupancy_hourly fills every hour with (core.int_occupancy_series) shrink in a window build as in
+    a full build: a redelivery that withdraws a zone's only non_operational state drops that state's zero rows from
+    every hour, those built before included."""
+    lake = tmp_path / "lake"
+    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
+    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
+    # Scooter A rides in each of the three hours; scooter C is charged at 10:05 and breaks down at 11:45: the
+    # zone's only non_operational state. All is built.
+    rides = [
+        ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
+        ride("a-middle", "scooter-a", hour + H + 20 * M, hour + H + 30 * M),
+        ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
+    ]
+    c_states = [
+        event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
+        event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
+    ]
+    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    warehouse = built(tmp_path, lake)
+    broken = "select * from occupancy_hourly where vehicle_state = 'non_operational' and scope = 'zone'"
+    assert run(warehouse, broken).height == 3
+
+    # The second hour delivered again without C's breakdown: no vehicle is non_operational any more, in any hour.
+    a_trip, a_events = rides[1]
+    write_trips(lake, ZONE, hour + H, [a_trip])
+    write_events(lake, ZONE, hour + H, a_events)
+    warehouse.build(window=(hour + H, hour + 2 * H))
+    assert run(warehouse, broken).is_empty()
+    full = assert_same_as_full_build(tmp_path, lake, warehouse)
+    series = "select * from core.int_occupancy_series order by all"
+    assert_frame_equal(run(warehouse, series), run(full, series))

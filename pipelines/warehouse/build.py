@@ -53,6 +53,7 @@ from pipelines.warehouse.policy import RULE_IN_EFFECT, build_policy_geographies,
 from pipelines.warehouse.policy_geographies import build_policy_geography_points
 from pipelines.warehouse.publish import DEFAULT_LOCK_TIMEOUT_S, build_aside, lock_path
 from pipelines.warehouse.shared import PublishedBuild, SharedCatalog, pull
+from pipelines.warehouse.shrinking import UNKNOWN, forget_withdrawn, keep_withdrawn, may_shrink, rebuild_whole
 from pipelines.warehouse.spill import (
     REACHING,
     SPILLED_ZONE,
@@ -638,6 +639,12 @@ class Warehouse:
         kept = unchanged_views(con, (models[n] for n in order if n in models), catalog.views)
         insertion_ordered = True
         grown: set[str] = set()  # the accumulating models this pass added rows to, and the models it rebuilt whole
+        # The inputs of accumulating models, and the columns of those whose withdrawn rows the pass kept (see
+        # shrinking.py; UNKNOWN: rebuilt whole).
+        feeding = {
+            i for n in order if n in models and models[n].materialized == "accumulating" for i in models[n].inputs
+        }
+        withdrawn: dict[str, list[str] | None] = {}
         for name in order:
             if chosen is not None and name not in chosen:
                 continue
@@ -664,7 +671,11 @@ class Warehouse:
             model = models[name]
             # A set its every window reads gained rows: the model is rebuilt whole (see models.py).
             whole = window is not None and not grown.isdisjoint(model.whole_when_grows)
-            mode = self._run(con, model, None if whole else window, catalog, grown, zones)
+            mode = self._run(
+                con, model, None if whole else window, catalog, grown, zones, withdrawn, feeds_a_set=name in feeding
+            )
+            if window is not None and mode == "full" and name in feeding:
+                withdrawn[name] = UNKNOWN
             if window is not None and mode == "full" and (whole or model.materialized == "accumulating"):
                 grown.add(name)  # rows outside the window may have changed: its readers may need rebuilding too
             lap("sql models")
@@ -677,6 +688,7 @@ class Warehouse:
             progress.built(runs[-1])
         if not insertion_ordered:
             con.execute("reset preserve_insertion_order")
+        forget_withdrawn(con, withdrawn)
         if window is not None:  # the rows each model staged (see _run), replaced model by model: dropped once
             con.execute("drop table if exists window_rows")
             con.execute("drop table if exists replaced_rows")
@@ -726,9 +738,13 @@ class Warehouse:
         catalog: Catalog,
         grown: set[str],
         zones: tuple[str, ...] | None = None,
+        withdrawn: dict[str, list[str] | None] | None = None,
+        feeds_a_set: bool = False,
     ) -> str:
-        """Build `model` for `window` (whole when None); an accumulating model that gains rows joins `grown`.
-        `zones`: only these zones' rows of the window are replaced (when the model has a zone_id column)."""
+        """Build `model` for `window` (whole when None); an accumulating model that gains rows, or loses some (see
+        shrinking.py), joins `grown`. `zones`: only these zones' rows of the window are replaced (when the model has
+        a zone_id column). `withdrawn`: the rows the pass withdrew from the inputs of accumulating models, which
+        `model` adds to when `feeds_a_set`."""
         names = {"schema": model.schema, "name": model.name}  # identifiers for _sql
         values = self._parameters(window)
         columns = catalog.columns.get((model.schema, model.name)) or []
@@ -766,6 +782,10 @@ class Warehouse:
             added = "insert into {schema}.{name} select * from window_rows except select * from {schema}.{name}"
             if returned and con.execute(sql_text(added, **names)).fetchall()[0][0]:
                 grown.add(model.name)
+            set_columns = [column for column, _ in columns]
+            shrinks = bool(withdrawn) and may_shrink(con, set_columns, withdrawn or {}, model.inputs)
+            if shrinks and rebuild_whole(con, model, _bound(model.sql, self._parameters(None))):
+                grown.add(model.name)  # it lost a member: its readers drop that member's rows
             return "incremental"
         # The stored rows this build replaces: the window's, and with a unique key those sharing a key with a
         # returned row, wherever they lie (a row that moved here from another window leaves its old place). Their
@@ -828,6 +848,9 @@ class Warehouse:
             con.execute(newer + same_key)
         if model.reaches:
             note_changed_reach(con, model, deleted, _bound(deleted, values))
+        if feeds_a_set and withdrawn is not None and stored:
+            keep_withdrawn(con, model, deleted, _bound(deleted, values))
+            withdrawn[model.name] = [column for column, _ in columns]
         if stored:  # the rows deleted are some of those staged in replaced_rows
             delete = sql_text("delete from {schema}.{name} where rowid in ({body})", body=deleted, **names)
             con.execute(delete, _bound(delete, values))

@@ -12,7 +12,7 @@
                               kept, so rebuilding an old window never undoes a newer delivery)
     -- keep: latest(<column>) (the same, newest by <column> first, then by the incremental value; a null is oldest)
     -- whole_when_grows: <inputs>  (optional, incremental models: a window build in which one of these, accumulating,
-                              gained rows, or was itself rebuilt whole, rebuilds the model whole, as every
+                              gained or lost rows, or was itself rebuilt whole, rebuilds the model whole, as every
                               window's rows depend on the whole set)
     -- reaches: <column>   (optional, incremental models with a unique_key: where a row's span ends, null while it
                               lasts; a window build that changes a row reaching past the window's end rebuilds
@@ -27,10 +27,13 @@ with a unique_key also the rows whose key the SQL returned (they may lie outside
 into another hour, an interval the window's first event ends), then inserts what the SQL returned. Without a
 unique_key only the returned rows inside the window are inserted.
 
-An accumulating model is a set that only grows between full builds (the series a mart reports, say): a window
-build inserts the rows its SQL returns for the window that the table lacks, and removes none. A model whose every
+An accumulating model is a set (the series a mart reports, say): a window build inserts the rows its SQL
+returns for the window that the table lacks. A model whose every
 window reads the whole set (a row, zeros included, for each series in each hour) names it in `whole_when_grows`:
 a series first seen in a window then gains its rows in the hours built before, as a full build would give them.
+A window build that withdraws the last input row of a member (a re-delivery without it) rebuilds the set whole,
+which drops the member, and its `whole_when_grows` readers with it (shrinking.py). The set's columns that its input
+also has must hold the input's values of those columns: shrinking.py looks for withdrawn members by them.
 
 The header's promises are checked. The grain's columns (in parentheses, then what a row is in words) hold no
 value twice: the uniqueness checks are generated from them (checks.py; every stored model's and mart view's). The

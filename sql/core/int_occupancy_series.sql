@@ -5,8 +5,8 @@
 -- A window build adds the series its intervals begin (an interval begun before the window keeps its area and
 -- state when the window ends it), so an hourly build reads a hundred rows, not every interval. A build that adds
 -- one rebuilds occupancy_hourly (its zero rows fill every hour for every series) and the marts reading it whole.
--- A series whose
--- every interval a re-delivery took away keeps its zero rows until the next full build.
+-- A window build that withdraws the last interval of a series (a re-delivery without its events) rebuilds the
+-- set whole, which drops the series, and occupancy_hourly with it (see pipelines/warehouse/shrinking.py).
 select distinct
     zone_id,
     area_id,  -- The zone area (null when outside every area).

@@ -1,7 +1,9 @@
 -- Time-weighted vehicle counts per MDS state (vehicles.[state].avg/min/max, vehicles.[state].duration.sum),
 -- deployed vehicles (dockless.deployed.*: in the public right of way = available, reserved, non_operational or
 -- on_trip) and parked vehicles (the project's own measure: deployed but not on a trip), per zone, zone area and UTC
--- hour, from the MDS state timeline.
+-- hour, from the MDS state timeline. Each hour has a row, zeros included, for every area and state that occurs in
+-- the zone's state timeline at any time; when a re-delivery withdraws the last occurrence of an area or a state,
+-- its rows leave every hour.
 -- grain: (zone_id, scope, area_id, hour, vehicle_state) one row per zone_id, scope ('zone': the whole zone; 'area': one zone area; 'outside': in no area), area_id, hour and vehicle_state
 -- inputs: int_metrics_vehicles, int_occupancy_series, int_zone_horizons, int_zone_area_labels, int_zone_timezones, int_warm_up_hours
 -- materialized: incremental(hour)
@@ -13,9 +15,9 @@
 -- together are not known from each provider's (the least of a sum is not the sum of the least): null then.
 -- Open intervals (no next event yet) last until the zone's data horizon, the end of its latest delivered hour.
 -- Every hour from the zone's first to its last delivered hour has a row, with zeros, for every (area, state)
--- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: the same
--- rows whether built whole or by hour: a window build in which an (area, state) first occurs rebuilds the table
--- whole (`whole_when_grows`), so the hours built before gain its zero rows. Both the zone-wide rows and those of
+-- that ever occurs (core.int_occupancy_series) and for available, deployed and parked in every area: a window
+-- build in which an (area, state) first occurs, or loses its last interval, rebuilds the table whole
+-- (`whole_when_grows`), so the hours built before gain or lose its zero rows, as in a full build. Both the zone-wide rows and those of
 -- vehicles in no area have a null area_id: `scope` tells them apart. An area is named as the zone API named it
 -- when the hour began (one added within the hour, as it was named when added).
 -- Warm-up hours (the first hours of a zone's history, or after a gap, while a vehicle parked and silent since before
