@@ -132,6 +132,14 @@ def write_hours(lake_dir: Path, zone: str, trips: Sequence[Record], events: Sequ
         write_events(lake_dir, zone, hour, hour_events)
 
 
+def write_rides(
+    lake_dir: Path, zone: str, rides: Sequence[tuple[Record, list[Record]]], events: Sequence[Record] = ()
+) -> None:
+    """Write rides (each a trip and its events, as `ride` makes them) and any other events, each into the partition
+    of its hour (write_hours)."""
+    write_hours(lake_dir, zone, [t for t, _ in rides], [e for _, es in rides for e in es] + list(events))
+
+
 def _write_snapshot(lake_dir: Path, dataset: str, zone: str, captured_at: datetime, body: Any) -> PartitionResult:
     return write_partition(
         Lake(lake_dir),

@@ -19,7 +19,7 @@ from tests.scenario import (
     uid,
     write_gbfs_vehicles,
     write_geofencing,
-    write_hours,
+    write_rides,
     write_system_information,
     write_vehicles,
     write_zone_areas,
@@ -71,7 +71,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
             event("d4/available", "d4", at(0), "service_start", "available"),
             event("d4/start", "d4", at(75), "trip_start", "on_trip"),
         ]
-        write_hours(lake, "1", [t for t, _ in rides], [e for _, es in rides for e in es] + idle)
+        write_rides(lake, "1", rides, idle)
         snapshot = at(12)
         write_system_information(lake, "1", snapshot)
         write_zone_info(lake, "1", snapshot, max_speed=20)
@@ -89,7 +89,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
             ride("trip-spot", "b1", at(10), at(10, 10), end_at=(59.3293, 18.0686)),
             ride("trip-nospot", "b2", at(10), at(10, 10), end_at=OFF_SPOT),
         ]
-        write_hours(lake, "145", [t for t, _ in spot_rides], [e for _, es in spot_rides for e in es])
+        write_rides(lake, "145", spot_rides)
         write_system_information(lake, "145", snapshot, "Europe/Berlin")
         write_zone_info(lake, "145", snapshot, parking_mode="parking-spot", max_speed=20)
         write_zone_areas(lake, "145", snapshot, [OPS, SPOT])

@@ -29,6 +29,7 @@ from tests.scenario import (
     write_gbfs_vehicles,
     write_geofencing,
     write_hours,
+    write_rides,
     write_system_information,
     write_vehicles,
     write_zone_areas,
@@ -64,7 +65,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         event("d4/available", "d4", at(0), "service_start", "available"),
         event("d4/start", "d4", at(75), "trip_start", "on_trip"),
     ]
-    write_hours(lake, "1", [t for t, _ in rides], [e for _, es in rides for e in es] + idle)
+    write_rides(lake, "1", rides, idle)
     snapshot = at(12)
     write_system_information(lake, "1", snapshot)
     write_zone_info(lake, "1", snapshot, max_speed=20)
@@ -83,7 +84,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         ride("trip-spot", "b1", at(10), at(10, 10), end_at=(59.3293, 18.0686)),
         ride("trip-nospot", "b2", at(10), at(10, 10), end_at=OFF_SPOT),
     ]
-    write_hours(lake, "145", [t for t, _ in spot_rides], [e for _, es in spot_rides for e in es])
+    write_rides(lake, "145", spot_rides)
     write_system_information(lake, "145", snapshot, "Europe/Berlin")
     write_zone_info(lake, "145", snapshot, parking_mode="parking-spot", max_speed=20)
     write_zone_areas(lake, "145", snapshot, [OPS, SPOT])
@@ -309,7 +310,7 @@ def test_policy_rules_hold_only_in_their_geographies(tmp_path: Path, monkeypatch
         # Along the slow street, start to end, at 12 km/h: speeding.
         located_ride("along-slow-street", "g2", at(10, 30), at(10, 40), slow_start, slow_end),
     ]
-    write_hours(lake, "1", [t for t, _ in rides], [e for _, es in rides for e in es])
+    write_rides(lake, "1", rides)
     write_events(lake, "1", at(11), [])  # a quiet hour, delivered
     write_system_information(lake, "1", at(10))
     write_zone_info(lake, "1", at(10), max_speed=20)

@@ -27,6 +27,7 @@ from tests.scenario import (
     write_events,
     write_gbfs_vehicles,
     write_hours,
+    write_rides,
     write_system_information,
     write_trips,
     write_vehicles,
@@ -135,7 +136,7 @@ def test_local_times_follow_the_dst_changes(tmp_path: Path) -> None:
             datetime(2026, 10, 25, 1, 40, tzinfo=UTC),
         ),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es])
+    write_rides(lake, ZONE, rides)
     warehouse = built(tmp_path, lake)
 
     trips = run(warehouse, "select trip_id, start_time_local, end_time_local, timezone from trips")
@@ -156,7 +157,7 @@ def test_trips_across_hours_and_midnight_count_once_in_their_end_hour(tmp_path: 
         ride("over-an-hour", "scooter-b", midnight + 50 * M, midnight + H + 5 * M),
         ride("within-an-hour", "scooter-c", midnight + 5 * M, midnight + 20 * M),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es])
+    write_rides(lake, ZONE, rides)
     warehouse = built(tmp_path, lake)
 
     trips = run(warehouse, "select trip_id, delivery_hour from trips order by end_time")
@@ -249,7 +250,7 @@ def test_a_late_delivery_to_an_old_hour_rebuilds_what_it_changed_in_the_later_ho
         event("c-broken", "scooter-c", hour + 50 * M, "maintenance", "non_operational"),
         event("c-mended", "scooter-c", hour + 2 * H + 30 * M, "battery_charged", "available"),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    write_rides(lake, ZONE, rides, c_states)
     warehouse = built(tmp_path, lake)
     first_trip, first_events = rides[0]
     first_hour_events = [*first_events, *c_states[:2]]
@@ -297,7 +298,7 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
         event("b-broken", "scooter-b", hour + 2 * H + 40 * M, "maintenance", "non_operational"),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    write_rides(lake, ZONE, rides, c_states)
     # In zone 2 scooter D rides in the second hour and two days later; nothing of zone 2 changes below.
     write_system_information(lake, "2", datetime(2026, 4, 1, tzinfo=UTC))
     write_vehicles(lake, "2", datetime(2026, 4, 1, tzinfo=UTC), ["scooter-d"])
@@ -305,7 +306,7 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         ride("d-middle", "scooter-d", hour + H + 10 * M, hour + H + 25 * M),
         ride("d-later", "scooter-d", hour + 2 * DAY + 20 * M, hour + 2 * DAY + 30 * M),
     ]
-    write_hours(lake, "2", [t for t, _ in d_rides], [e for _, es in d_rides for e in es])
+    write_rides(lake, "2", d_rides)
     warehouse = built(tmp_path, lake)
     zone_2_later = (
         "select rowid as row_id, * from core.int_metrics_vehicles where zone_id = '2' and interval_start >= $after "
@@ -374,7 +375,7 @@ def test_a_spill_rebuilds_a_keep_latest_reader_keyed_without_its_zone(tmp_path: 
         event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
         event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    write_rides(lake, ZONE, rides, c_states)
     warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake, sql_dir=sql_dir)
     warehouse.build()
 
@@ -905,7 +906,7 @@ def test_a_redelivery_that_withdraws_the_only_state_of_its_kind_drops_its_zero_r
         event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
         event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
     ]
-    write_hours(lake, ZONE, [t for t, _ in rides], [e for _, es in rides for e in es] + c_states)
+    write_rides(lake, ZONE, rides, c_states)
     warehouse = built(tmp_path, lake)
     broken = "select * from occupancy_hourly where vehicle_state = 'non_operational' and scope = 'zone'"
     assert run(warehouse, broken).height == 3

@@ -27,6 +27,7 @@ from tests.scenario import (
     ride,
     tables,
     write_hours,
+    write_rides,
     write_system_information,
     write_vehicles,
     write_zone_areas,
@@ -61,7 +62,7 @@ def four_trips(lake: Path) -> None:
         ride("trip-fast", "d3", at(10), at(10, 6), distance_m=3_000),
         ride("trip-late", "d4", at(11), at(11, 10)),
     ]
-    write_hours(lake, "1", [t for t, _ in rides], [e for _, es in rides for e in es])
+    write_rides(lake, "1", rides)
     write_system_information(lake, "1", at(12))
     write_zone_info(lake, "1", at(12), max_speed=20)
     write_vehicles(lake, "1", at(12), ["d1", "d2", "d3", "d4"])
