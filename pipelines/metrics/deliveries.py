@@ -4,10 +4,9 @@ A zone's delivered hours run from its first to its horizon (core.int_zone_horizo
 have arrived (an ingestion that failed for it, a provider's outage): its events and trips are not in the lake, so
 every figure of an interval overlapping it would understate (a vehicle's state would run on through it, its trips
 would be missing). An hour is delivered when the lake holds both its MDS partitions (trips and events) standing for
-the whole hour (data_quality_hourly's `has_mds_*_partition`: an empty one counts, a quiet night is known; an
-imported archive's file only for the hours the import was told it covers completely). Read from the list of the
-lake's hourly files (core.int_hourly_partitions), only over the hours a query asks about, so the cost follows the
-query's period, not the history.
+the whole hour (an empty one counts, a quiet night is known; an imported archive's file only for the hours the
+import was told it covers completely): data_quality_hourly's own `missing_partitions`, read over the hours a query
+asks about only, so the cost follows the query's period, not the history.
 """
 
 from bisect import bisect_right
@@ -19,29 +18,14 @@ import duckdb
 HOUR = timedelta(hours=1)
 
 MISSING_HOURS = """
-with delivered as (
-    select zone_id, partition_hour
-    from core.int_hourly_partitions
-    where
-        dataset in ('mds_trips', 'mds_events')
-        and complete
-        and partition_hour >= $start
-        and partition_hour < $end
-    group by zone_id, partition_hour
-    having count(distinct dataset) = 2
-),
-
-asked as (
-    select horizons.zone_id, unnest(generate_series(
-        greatest(horizons.first_hour, $start), least(horizons.horizon, $end) - interval 1 hour, interval 1 hour
-    )) as partition_hour
-    from core.int_zone_horizons as horizons
-)
-
-select asked.zone_id, asked.partition_hour
-from asked
-anti join delivered on asked.zone_id = delivered.zone_id and asked.partition_hour = delivered.partition_hour
-order by asked.zone_id, asked.partition_hour
+select quality.zone_id, quality.hour
+from main.data_quality_hourly as quality
+join core.int_zone_horizons as horizons on quality.zone_id = horizons.zone_id
+where
+    quality.missing_partitions > 0
+    and quality.hour >= greatest(horizons.first_hour, $start)
+    and quality.hour < least(horizons.horizon, $end)
+order by quality.zone_id, quality.hour
 """
 
 
