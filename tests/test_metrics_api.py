@@ -7,6 +7,7 @@ The OpenAPI's query schema types a filter's values as objects, while the Metrics
 """
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -52,7 +53,10 @@ DST_ZONE = "301"  # one vehicle available through Stockholm's spring change (29 
 DST_DAY = datetime(2026, 3, 28, 23, tzinfo=UTC)  # local midnight of 29 March
 
 
+@functools.cache
 def _load(uri: str) -> referencing.Resource[Any]:
+    """The OpenAPI document at `uri`, parsed once: a validation retrieves every document its references reach,
+    and the registry it is given keeps none of them between validations."""
     path = Path(uri.removeprefix("file://"))
     document = yaml.safe_load(path.read_text())
     if path.name == "metrics.yaml":  # filter values are strings (see the module's docstring)
