@@ -5,12 +5,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.warehouse.dictionary import column_comments, describe, render, summary, write_dictionary
+from pipelines.warehouse.dictionary import Mart, column_comments, describe, render, summary, write_dictionary
 from pipelines.warehouse.models import discover
 from tests.conftest import BuiltWarehouse
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
 MARTS = sorted(name for name, model in discover().items() if model.schema == "main")
+
+
+@pytest.fixture(scope="module")
+def described(built_warehouse: BuiltWarehouse) -> list[Mart]:
+    """The shared warehouse's marts as `describe` gives them, read once: the tests below only read the list."""
+    return describe(built_warehouse.warehouse.path)
 
 
 def test_column_comments_come_from_the_final_select() -> None:
@@ -46,22 +52,25 @@ def test_the_committed_dictionary_is_up_to_date(built_warehouse: BuiltWarehouse,
 
 
 @pytest.mark.integration
-def test_the_dictionary_covers_every_mart(built_warehouse: BuiltWarehouse) -> None:
-    documented = {mart.name for mart in describe(built_warehouse.warehouse.path)}
+def test_the_dictionary_covers_every_mart(described: list[Mart]) -> None:
+    documented = {mart.name for mart in described}
     assert documented >= set(MARTS)
-    assert all(f"## {name}\n" in render(describe(built_warehouse.warehouse.path)) for name in MARTS)
+    rendered = render(described)
+    assert all(f"## {name}\n" in rendered for name in MARTS)
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("mart", MARTS)
-def test_every_mart_column_is_described(built_warehouse: BuiltWarehouse, mart: str) -> None:
-    (described,) = [m for m in describe(built_warehouse.warehouse.path) if m.name == mart]
-    assert described.grain and described.summary
-    assert [f"{mart}.{c.name}" for c in described.columns if not c.description] == []
+def test_every_mart_column_is_described(described: list[Mart], mart: str) -> None:
+    (found,) = [m for m in described if m.name == mart]
+    assert found.grain and found.summary
+    assert [f"{mart}.{c.name}" for c in found.columns if not c.description] == []
 
 
 @pytest.mark.integration
-def test_the_warehouse_carries_the_dictionary_as_comments(built_warehouse: BuiltWarehouse) -> None:
+def test_the_warehouse_carries_the_dictionary_as_comments(
+    built_warehouse: BuiltWarehouse, described: list[Mart]
+) -> None:
     """What `describe`, duckdb_columns(), DBeaver and Dagster show is the dictionary, word for word."""
     with duckdb.connect(str(built_warehouse.warehouse.path), read_only=True) as con:
         tables = dict(
@@ -76,7 +85,7 @@ def test_the_warehouse_carries_the_dictionary_as_comments(built_warehouse: Built
                 "select table_name, column_name, comment from duckdb_columns() where schema_name = 'main'"
             ).fetchall()
         }
-    marts = [mart for mart in describe(built_warehouse.warehouse.path) if mart.name in MARTS]
+    marts = [mart for mart in described if mart.name in MARTS]
     assert {mart.name for mart in marts} == set(MARTS)
     for mart in marts:
         assert mart.summary.endswith("."), f"{mart.name}'s summary stops mid-sentence: {mart.summary!r}"
