@@ -569,8 +569,10 @@ def test_seed_shapes_differ_from_the_schema_only_by_the_documented_quirks(
     now_ms = schema_shaped.provider.now_ms()
     assert seed_shaped.provider.now_ms() == now_ms
     normalised = undo_seed_quirks(seed, name, now_ms)
-    assert_valid(mds_validator(name), normalised, f"seed shape of {path}, quirks undone")
     assert normalised == strict
+    # The same JSON text, types included (true is not 1, 1.0 not 1): the quirks undone, the seed shape is the
+    # document validated above, so it is valid as it is.
+    assert json.dumps(normalised, sort_keys=True) == json.dumps(strict, sort_keys=True), f"seed shape of {path}"
     records = next(v for k, v in strict.items() if isinstance(v, list))
     assert records, f"{path} served no records"
 
