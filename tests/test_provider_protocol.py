@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
 from fleetlake_provider import mds as mds_api
 from fleetlake_provider.app import Credentials, ProviderApp
+from fleetlake_provider.cli import app as provider_cli
 from fleetlake_provider.clock import FixedClock
 from fleetlake_provider.faults import Faults
 from fleetlake_provider.server import running
@@ -557,9 +559,12 @@ def test_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 FLEETLAKE = Path(sys.executable).parent / "fleetlake"
 
 
+# The credentials and faults a developer's shell may set: each command below runs without them.
+SHELL_SETTINGS = ("VOI_CLIENT_ID", "VOI_CLIENT_SECRET", "VOI_AUTH_TOKEN", "FLEETLAKE_PROVIDER_FAULTS")
+
+
 def _clean_env() -> dict[str, str]:
-    drop = {"VOI_CLIENT_ID", "VOI_CLIENT_SECRET", "VOI_AUTH_TOKEN", "FLEETLAKE_PROVIDER_FAULTS"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
+    return {k: v for k, v in os.environ.items() if k not in SHELL_SETTINGS}
 
 
 def test_cli_serves_the_provider(tmp_path: Path) -> None:
@@ -590,9 +595,12 @@ def test_cli_serves_the_provider(tmp_path: Path) -> None:
 
 
 def test_cli_writes_the_truth(tmp_path: Path) -> None:
+    """`provider truth`, its options parsed and its files written by the command itself, in this process:
+    test_cli_serves_the_provider starts the `fleetlake provider` command line in a process of its own."""
     out = tmp_path / "truth"
-    command = [str(FLEETLAKE), "provider", "truth", "--out", str(out), "--vehicles", "50", "--days", "1"]
-    subprocess.run(command, check=True, timeout=120, capture_output=True, env=_clean_env())
+    command = ["truth", "--out", str(out), "--vehicles", "50", "--days", "1"]
+    result = CliRunner().invoke(provider_cli, command, env=dict.fromkeys(SHELL_SETTINGS))  # None: unset
+    assert result.exit_code == 0, result.output
     expected_times = {
         "trips": ("start_time", "end_time"),
         "events": ("timestamp",),
