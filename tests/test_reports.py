@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +28,11 @@ import polars as pl
 import pytest
 import shapely
 import shapely.geometry
+from typer.testing import CliRunner
 
 from assets.reports import city_report
 from assets.resources import resources_for
+from cli import app as cli
 from pipelines.config import Settings
 from pipelines.reports import cells, labels
 from pipelines.reports.city import UnknownZone, load_city
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-FLEETLAKE = Path(sys.executable).parent / "fleetlake"
 FIRST_DAY, LAST_DAY = date(2026, 3, 28), date(2026, 3, 30)
 K = 10
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -635,12 +635,12 @@ def test_page_is_self_contained(exported: Exported) -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_cli_writes_a_report_and_refuses_unknown_zones(built_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
-    env = {**os.environ, "FLEETLAKE_WAREHOUSE": str(built_warehouse.warehouse.path)}
-    command = [str(FLEETLAKE), "export", "--zone", "145", "--start", "2026-03-29", "--end", "2026-03-29"]
-    result = subprocess.run(
-        [*command, "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    """`fleetlake export`, its options and settings read by the command itself, in this process (the tests of
+    `fleetlake serve` and `fleetlake provider serve` start the command line in a process of its own)."""
+    env = {"FLEETLAKE_WAREHOUSE": str(built_warehouse.warehouse.path)}
+    command = ["export", "--zone", "145", "--start", "2026-03-29", "--end", "2026-03-29"]
+    result = CliRunner().invoke(cli.app, [*command, "--out", str(tmp_path)], env=env)
+    assert result.exit_code == 0, result.output[-2000:]
     html = Path(re.search(r"html:\s+(\S+)", result.stdout).group(1))  # type: ignore[union-attr]
     assert html == tmp_path / "zone-145_2026-03-29_2026-03-29" / "report.html"
     assert html.is_file() and (html.parent / "report.xlsx").is_file()
