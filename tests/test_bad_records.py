@@ -144,13 +144,16 @@ def _lake(lake_dir: Path, dataset: str, key: str) -> pl.DataFrame:
     return pl.read_parquet(sorted(lake_dir.glob(f"{dataset}/zone_id=*/date=*/hour=*/*.parquet"))).sort(key)
 
 
-def test_the_simulators_implausible_and_contradicting_records_are_quarantined_and_flagged(tmp_path: Path) -> None:
+def test_the_simulators_implausible_and_contradicting_records_are_quarantined_and_flagged(
+    provider: SimulatedProvider, tmp_path: Path
+) -> None:
     """Implausible copies (seconds, end before start, ten-year trips, (0, 0), unknown states and types, ids with a
-    newline, NaN, future times) cost only themselves; contradicting event types are kept and flagged."""
+    newline, NaN, future times) cost only themselves; contradicting event types are kept and flagged. The clean
+    city is the shared one (make_provider's defaults), the faulty one the same city with the faults on."""
     hours = hours_between(START + timedelta(hours=9), START + timedelta(hours=13))  # daytime: trips
     faults = Faults(implausible_rate=0.2, contradicting_rate=0.3)
     faulty = make_provider(faults=faults)
-    clean_report = _ingest(make_provider(), tmp_path / "clean", hours)
+    clean_report = _ingest(provider, tmp_path / "clean", hours)
     faulty_report = _ingest(faulty, tmp_path / "faulty", hours)
 
     zone = faulty.zones["1"]
