@@ -7,6 +7,7 @@ those hours have not run yet); building those hours restores exactly the shared 
 
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.publish import working_files
 from pipelines.warehouse.sqltext import identifier, sql_text
+from tests.build_processes import STARTED, BuildProcess
 from tests.conftest import START, BuiltWarehouse
 
 pytestmark = pytest.mark.integration
@@ -28,17 +30,6 @@ FIRST = (START + timedelta(hours=18), START + timedelta(hours=24))
 SECOND = (START + timedelta(hours=30), START + timedelta(hours=36))
 # Marts whose rows of an hour the tests remove (and a build of the hour puts back), with their time column.
 EMPTIED = {"occupancy_hourly": "hour", "trips": "end_time"}
-
-BUILD = """
-import sys
-from datetime import datetime
-from pathlib import Path
-from pipelines.warehouse.build import Warehouse
-window = None if sys.argv[3] == "full" else (datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4]))
-warehouse = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
-print("building", flush=True)
-warehouse.build(window)
-"""
 
 READER = """
 import sys
@@ -100,17 +91,6 @@ def without(built: BuiltWarehouse, path: Path, *windows: tuple[datetime, datetim
     return lost
 
 
-def start_build(published: Path, lake: Path, window: tuple[datetime, datetime] | None) -> subprocess.Popen[str]:
-    arguments = ["full"] if window is None else [window[0].isoformat(), window[1].isoformat()]
-    command = [sys.executable, "-c", BUILD, str(published), str(lake), *arguments]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(process: subprocess.Popen[str]) -> None:
-    _, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err
-
-
 @pytest.fixture(scope="module")
 def clean(built_warehouse: BuiltWarehouse) -> dict[str, tuple[int, int]]:
     return marts(built_warehouse.warehouse.path)
@@ -150,18 +130,16 @@ def test_builds_killed_at_random_moments_leave_the_previous_build_and_the_rerun_
     draw = random.Random(13)
     outcomes = []
     for window in (FIRST, None, FIRST):
-        build = start_build(published, built_warehouse.lake, window)
-        assert build.stdout is not None and build.stdout.readline() == "building\n"
+        build = BuildProcess(published, built_warehouse.lake, window)
+        assert build.started() == STARTED
         time.sleep(draw.uniform(0.0, 3.0))  # somewhere in the copy, the models or the publishing
-        build.kill()
-        build.communicate()
-        outcomes.append("killed" if build.returncode == -9 else "finished")
+        outcomes.append("killed" if build.kill() == -signal.SIGKILL else "finished")
         state = marts(published)
         assert state in (previous, clean), f"after a build {outcomes[-1]}, readers see half a build"
         if state == clean:  # it had published before the signal: the next kill interrupts a build of that
             previous = clean
     assert "killed" in outcomes
-    finish(start_build(published, built_warehouse.lake, FIRST))  # the rerun
+    BuildProcess(published, built_warehouse.lake, FIRST).finish()  # the rerun
     assert marts(published) == clean
     assert working_files(published) == []
 
@@ -173,9 +151,9 @@ def test_two_overlapping_backfills_both_succeed_and_the_marts_equal_a_clean_buil
     published = tmp_path / "warehouse.duckdb"
     lost = without(built_warehouse, published, FIRST, SECOND)
     before = counts(published)
-    first = start_build(published, built_warehouse.lake, FIRST)
-    second = start_build(published, built_warehouse.lake, SECOND)
-    finish(first)
-    finish(second)
+    first = BuildProcess(published, built_warehouse.lake, FIRST)
+    second = BuildProcess(published, built_warehouse.lake, SECOND)
+    first.finish()
+    second.finish()
     assert counts(published) == {name: before[name] + lost[name] for name in EMPTIED}
     assert marts(published) == clean
