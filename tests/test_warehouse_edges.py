@@ -2,6 +2,7 @@
 silent vehicles, empty and missing hours, zones without parking spots. Window builds must equal full builds."""
 
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from tests.scenario import (
     area,
     event,
     ride,
-    table,
     tables,
     trip,
     uid,
@@ -279,9 +279,43 @@ def test_a_late_delivery_to_an_old_hour_rebuilds_what_it_changed_in_the_later_ho
     assert_same_as_full_build(tmp_path, lake, warehouse)
 
 
-@pytest.mark.slow
-def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_state_anew(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
+LATEST_STATE = """-- Each vehicle's latest state interval.
+-- grain: (device_id) one row per device_id
+-- inputs: vehicle_state_intervals
+-- materialized: incremental(started_at)
+-- unique_key: device_id
+-- keep: latest
+select device_id, zone_id, vehicle_state, started_at
+from main.vehicle_state_intervals
+where started_at >= $window_start and started_at < $window_end
+qualify row_number() over (partition by device_id order by started_at desc) = 1
+"""
+ZONE_2_LATER = (
+    "select rowid as row_id, * from core.int_metrics_vehicles where zone_id = '2' and interval_start >= $after "
+    "order by row_id"
+)
+
+
+@dataclass(frozen=True)
+class WithdrawnEvents:
+    """A warehouse built in full, then again for an hour redelivered without every event two vehicles had in it."""
+
+    lake: Path
+    hour: datetime
+    warehouse: Warehouse
+    zone_2_before: pl.DataFrame  # zone 2's vehicle measures of the later hours, as the full build stored them
+
+
+@pytest.fixture(scope="module")
+def withdrawn_events(tmp_path_factory: pytest.TempPathFactory) -> WithdrawnEvents:
+    """Built once for the tests that read it (none changes it). Besides the project's models, the warehouse has a
+    `keep: latest` reader of vehicle_state_intervals keyed without its zone (LATEST_STATE), which the spill of the
+    window build rebuilds too."""
+    root = tmp_path_factory.mktemp("withdrawn")
+    sql_dir = root / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    (sql_dir / "marts" / "latest_vehicle_states.sql").write_text(LATEST_STATE)
+    lake = root / "lake"
     stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
     hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
     # Scooter A rides in each of the three hours, scooter B in the second, breaks down at 12:40 and rides again two
@@ -307,13 +341,10 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         ride("d-later", "scooter-d", hour + 2 * DAY + 20 * M, hour + 2 * DAY + 30 * M),
     ]
     write_rides(lake, "2", d_rides)
-    warehouse = built(tmp_path, lake)
-    zone_2_later = (
-        "select rowid as row_id, * from core.int_metrics_vehicles where zone_id = '2' and interval_start >= $after "
-        "order by row_id"
-    )
-    kept = run(warehouse, zone_2_later, {"after": hour + 2 * H})
-    assert not kept.is_empty()
+    warehouse = Warehouse(root / "warehouse.duckdb", lake, sql_dir=sql_dir)
+    warehouse.build()
+    zone_2_before = run(warehouse, ZONE_2_LATER, {"after": hour + 2 * H})
+    assert not zone_2_before.is_empty()
 
     # The second hour delivered again without A's ride and C's breakdown: neither vehicle has an event in it any
     # more, so A stays available from 10:15 until its ride at 12:10, and C from 10:05 on (its state lasts, and
@@ -322,6 +353,14 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
     write_trips(lake, ZONE, hour + H, [b_trip])
     write_events(lake, ZONE, hour + H, b_events)
     warehouse.build(window=(hour + H, hour + 2 * H))
+    return WithdrawnEvents(lake, hour, warehouse, zone_2_before)
+
+
+@pytest.mark.slow
+def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_state_anew(
+    tmp_path: Path, withdrawn_events: WithdrawnEvents
+) -> None:
+    hour, warehouse = withdrawn_events.hour, withdrawn_events.warehouse
     states = run(
         warehouse,
         "select device_id, vehicle_state, started_at, ended_at from vehicle_state_intervals "
@@ -336,62 +375,25 @@ def test_a_redelivery_that_withdraws_every_event_of_a_vehicle_ends_its_earlier_s
         ]
     )
     # The later hours are rebuilt for zone 1 alone: zone 2's rows there are the very rows stored before.
-    assert_frame_equal(run(warehouse, zone_2_later, {"after": hour + 2 * H}), kept)
-    assert_same_as_full_build(tmp_path, lake, warehouse)
+    assert_frame_equal(run(warehouse, ZONE_2_LATER, {"after": hour + 2 * H}), withdrawn_events.zone_2_before)
+    assert_same_as_full_build(tmp_path, withdrawn_events.lake, warehouse)
 
 
-LATEST_STATE = """-- Each vehicle's latest state interval.
--- grain: (device_id) one row per device_id
--- inputs: vehicle_state_intervals
--- materialized: incremental(started_at)
--- unique_key: device_id
--- keep: latest
-select device_id, zone_id, vehicle_state, started_at
-from main.vehicle_state_intervals
-where started_at >= $window_start and started_at < $window_end
-qualify row_number() over (partition by device_id order by started_at desc) = 1
-"""
-
-
-@pytest.mark.slow
-def test_a_spill_rebuilds_a_keep_latest_reader_keyed_without_its_zone(tmp_path: Path) -> None:
+def test_a_spill_rebuilds_a_keep_latest_reader_keyed_without_its_zone(withdrawn_events: WithdrawnEvents) -> None:
     """A spill rebuilds vehicle_state_intervals' readers for its zones alone: a `keep: latest` reader whose key
-    leaves out zone_id is rebuilt too, the newer rows it stores kept by the window and key alone."""
-    sql_dir = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, sql_dir)
-    (sql_dir / "marts" / "latest_vehicle_states.sql").write_text(LATEST_STATE)
-    lake = tmp_path / "lake"
-    stockholm(lake, datetime(2026, 4, 1, tzinfo=UTC))
-    hour = datetime(2026, 4, 2, 10, tzinfo=UTC)
-    # A rides in the first and third hours, B in the second and two days later; C is charged at 10:05 and breaks
-    # down at 11:45.
-    rides = [
-        ride("a-first", "scooter-a", hour + 5 * M, hour + 15 * M),
-        ride("b-middle", "scooter-b", hour + H + 35 * M, hour + H + 40 * M),
-        ride("a-last", "scooter-a", hour + 2 * H + 10 * M, hour + 2 * H + 20 * M),
-        ride("b-later", "scooter-b", hour + 2 * DAY + 5 * M, hour + 2 * DAY + 15 * M),
-    ]
-    c_states = [
-        event("c-ready", "scooter-c", hour + 5 * M, "battery_charged", "available"),
-        event("c-broken", "scooter-c", hour + H + 45 * M, "maintenance", "non_operational"),
-    ]
-    write_rides(lake, ZONE, rides, c_states)
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake, sql_dir=sql_dir)
-    warehouse.build()
-
-    # The second hour delivered again without C's breakdown: C's state from 10:05 lasts, the later hours spill.
-    b_trip, b_events = rides[1]
-    write_trips(lake, ZONE, hour + H, [b_trip])
-    write_events(lake, ZONE, hour + H, b_events)
-    warehouse.build(window=(hour + H, hour + 2 * H))
+    leaves out zone_id is rebuilt too, the newer rows it stores kept by the window and key alone, and the rows of
+    the zones the spill left alone kept as they were."""
+    hour = withdrawn_events.hour
     latest = (
-        "select device_id, vehicle_state, started_at from latest_vehicle_states where device_id in ($a, $b) "
+        "select device_id, vehicle_state, started_at from latest_vehicle_states where device_id in ($a, $b, $d) "
         "order by device_id"
     )
-    assert run(warehouse, latest, {"a": uid("scooter-a"), "b": uid("scooter-b")}).rows() == sorted(
+    devices = {"a": uid("scooter-a"), "b": uid("scooter-b"), "d": uid("scooter-d")}
+    assert run(withdrawn_events.warehouse, latest, devices).rows() == sorted(
         [
             (uid("scooter-a"), "available", hour + 2 * H + 20 * M),
             (uid("scooter-b"), "available", hour + 2 * DAY + 15 * M),
+            (uid("scooter-d"), "available", hour + 2 * DAY + 30 * M),
         ]
     )
 
@@ -680,7 +682,8 @@ def test_a_window_build_finds_neighbouring_events_days_and_weeks_away(tmp_path: 
         hour,
         [event(f"{device}/moved", device, hour + 20 * M, "trip_start", "on_trip", trips=[device]) for device in seen],
     )
-    warehouse = built(tmp_path, lake, window=(hour, hour + H))  # the hour first, then its neighbours' hours
+    # The neighbours' hours first, then the hour: its window build finds their events, stored days and weeks away.
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb", lake)
     for at in seen.values():
         warehouse.build(window=(at.replace(minute=0), at.replace(minute=0) + H))
     warehouse.build(window=(hour, hour + H))
@@ -843,8 +846,7 @@ def test_zones_without_parking_spots_build_sensible_empty_results(tmp_path: Path
     # An areas snapshot with no areas leaves no row in the lake: zone 2's areas are not known, not "outside".
     assert trips.rows() == [(ZONE, "operations", "operations"), ("2", None, None)]
     marts = run(warehouse, "select table_name from information_schema.tables where table_schema = 'main'")
-    for name in marts["table_name"]:
-        frame = table(warehouse, name, "all")
+    for frame in tables(warehouse, dict.fromkeys(marts["table_name"], "all")).values():
         if "area_type" in frame.columns:
             assert "parking-spot" not in frame["area_type"].to_list()
     spots = run(warehouse, "select count(*) as n from staging.stg_zone__areas where area_type = 'parking-spot'")
