@@ -111,11 +111,11 @@ def test_checks_catch_a_repeated_key_and_counts_out_of_order(copy: Warehouse) ->
         assert failures(con, (quiet, quiet + timedelta(hours=1))) == {}
 
 
-@pytest.mark.slow
-def test_a_full_build_from_the_command_line_prints_the_checks(
-    built_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FLEETLAKE_LAKE_DIR", str(built_warehouse.lake))
+def test_a_full_build_from_the_command_line_prints_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check runs and is named after a full build, whatever the city's size: a small lake shows it."""
+    lake = tmp_path / "lake"
+    trip_in_two_zones(lake)
+    monkeypatch.setenv("FLEETLAKE_LAKE_DIR", str(lake))
     monkeypatch.setenv("FLEETLAKE_WAREHOUSE", str(tmp_path / "cli.duckdb"))
     result = CliRunner().invoke(app, ["build"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
