@@ -17,6 +17,7 @@ from tests.scenario import (
     gbfs_vehicle,
     query,
     table,
+    tables,
     trip,
     write_gbfs_snapshot,
     write_hours,
@@ -202,10 +203,10 @@ def test_an_hour_rebuilt_alone_keeps_scopes_and_names(city: Warehouse, hour: int
         "events_hourly": "zone_id, hour, event_type, scope, area_id",
         "compliance_violations": "violation_key",
     }
-    before = {name: table(city, name, by) for name, by in marts.items()}
+    before = tables(city, marts)
     city.build(window=(T0 + hour * H, T0 + (hour + 1) * H))
-    for name, by in marts.items():
-        assert table(city, name, by).equals(before[name]), name
+    for name, frame in tables(city, marts).items():
+        assert frame.equals(before[name]), name
 
 
 def test_vehicles_of_two_providers_add_up_and_their_extremes_are_not_known(tmp_path: Path) -> None:
@@ -342,7 +343,7 @@ def test_an_area_added_within_the_hour_is_named_as_it_was_added(tmp_path: Path) 
         assert query(warehouse, rows).rows() == [("parking-spot", "New Quay")], mart
     trips = "select location, trip_count from area_trips_hourly where area_id = 'C' order by location"
     assert query(warehouse, trips).rows() == [("end", 1), ("start", 1)]
-    full = {mart: table(warehouse, mart, by) for mart, by in named.items()}
+    full = tables(warehouse, named)
     warehouse.build(window=(T0, T0 + H))
-    for mart, by in named.items():
-        assert table(warehouse, mart, by).equals(full[mart]), mart
+    for mart, frame in tables(warehouse, named).items():
+        assert frame.equals(full[mart]), mart

@@ -40,7 +40,7 @@ from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from pipelines.warehouse.state_machine import is_transition
 from tests.conftest import CREDENTIALS, NOW, START, make_provider
-from tests.scenario import query, table
+from tests.scenario import query, tables
 from tests.test_warehouse_occupancy import _compare, _truth_hourly, _truth_intervals
 
 BIN_S = 900
@@ -201,11 +201,11 @@ def test_an_hour_rebuilt_alone_equals_the_full_build(rounded: RoundedCity, tmp_p
         "occupancy_hourly": "zone_id, area_type, area_id, hour, vehicle_state",
         "data_quality_hourly": "zone_id, hour",
     }
-    before = {name: table(warehouse, name, by) for name, by in order.items()}
+    before = tables(warehouse, order)
     hour = START + timedelta(hours=8)
     warehouse.build(window=(hour, hour + timedelta(hours=1)))
-    for name, by in order.items():
-        assert_frame_equal(table(warehouse, name, by), before[name], check_row_order=True)
+    for name, frame in tables(warehouse, order).items():
+        assert_frame_equal(frame, before[name], check_row_order=True)
 
 
 def test_the_command_line_rounds_the_truth_and_refuses_a_bin_that_does_not_divide_an_hour(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pipelines.reports.export import export_report
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 from tests.conftest import CREDENTIALS, BuiltWarehouse
-from tests.scenario import event, query, table, write_events, write_system_information, write_trips
+from tests.scenario import event, query, tables, write_events, write_system_information, write_trips
 from tests.test_warehouse_occupancy import _compare, _truth_hourly, _truth_intervals
 
 H = timedelta(hours=1)
@@ -93,10 +93,11 @@ def test_no_lead_in_means_no_warm_up_and_a_window_build_agrees(tmp_path: Path, g
     assert not query(warehouse, "select bool_or(warm_up) as any from data_quality_hourly")["any"][0]
     shutil.copyfile(gappy_history.path, tmp_path / "flagged.duckdb")
     flagged = Warehouse(tmp_path / "flagged.duckdb", gappy_history.lake_dir, lead_in_hours=3)
-    before = {name: table(flagged, name, "all") for name in ("data_quality_hourly", "occupancy_hourly")}
+    compared = dict.fromkeys(("data_quality_hourly", "occupancy_hourly"), "all")
+    before = tables(flagged, compared)
     flagged.build(window=(T0 + 8 * H, T0 + 9 * H))
-    for name, frame in before.items():
-        assert table(flagged, name, "all").equals(frame), name
+    for name, frame in tables(flagged, compared).items():
+        assert frame.equals(before[name]), name
 
 
 # -- the parked city against its ground truth ----------------------------------------------------------------
