@@ -29,6 +29,7 @@ from pipelines.lake.store import Lake
 from pipelines.voi.client import VoiClient
 from pipelines.warehouse.build import Warehouse
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Two days across the EU switch to summer time (2026-03-29 01:00 UTC): local-time code meets a DST change.
 START = datetime(2026, 3, 28, tzinfo=UTC)
 DAYS = 2
@@ -69,8 +70,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A Dagster instance of the test session's own: the command line otherwise records its runs in the repo's."""
+    """A Dagster instance of the test session's own: the command line otherwise records its runs in the repo's. It
+    is configured as the repo's (dagster.yaml: the event log kept open, assets/instance_storage.py), so the runs a
+    test launches through the command line are recorded as a user's are."""
     home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
         yield home
