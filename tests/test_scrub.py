@@ -2,6 +2,7 @@
 and the command line against a provider whose error bodies echo what it was sent."""
 
 import base64
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from pipelines.config import Secret
 from pipelines.scrub import remember_secret, scrub
 from tests.conftest import CREDENTIALS, START, make_provider
 
+REPO = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-client-value"
 HOUR = START + timedelta(hours=10)
 
@@ -104,6 +106,8 @@ def test_an_echoed_token_reaches_neither_the_console_the_log_nor_the_dagster_eve
     }.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "dagster").mkdir()
+    # The instance the checkout's `fleetlake` records its runs in (dagster.yaml: its event log kept open).
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
     hour = HOUR
     args = [
         "backfill",
