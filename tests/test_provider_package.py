@@ -3,6 +3,7 @@ nothing of the pipeline, the pipeline reaches it only where the command line sta
 everything else still runs while its commands say in one line what is missing."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,16 +83,26 @@ def test_without_the_simulator_its_commands_say_what_is_missing(
     assert "`uv sync` installs it" in lines[0]
 
 
-WITHOUT_SIMULATOR = """
+END_OF_COMMAND = "--- fleetlake exited with"
+WITHOUT_SIMULATOR = f"""
 import sys
 
 # An install without the simulator: its source folder is not on the path.
 sys.path = [p for p in sys.path if not p.rstrip("/").endswith("pipelines/provider/src")]
 import assets.definitions
 from cli.app import main
-sys.argv = ["fleetlake", *sys.argv[1:]]
-main()
+
+for command in sys.argv[1:]:  # one command line each, run in turn, each followed by its exit code
+    sys.argv = ["fleetlake", *command.split()]
+    try:
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code or 0
+    print(f"{END_OF_COMMAND} {{code}}", file=sys.stderr, flush=True)
 """
+"""The code location loaded, then each command as `fleetlake` runs it, in one process (a start of its own for each
+command would load Dagster, Polars and DuckDB again, seconds each, for nothing the test looks at)."""
 
 
 @pytest.mark.integration
@@ -99,17 +110,24 @@ main()
 def test_the_code_location_and_the_command_line_load_without_the_simulator(tmp_path: Path) -> None:
     """A production install leaves the simulator out: Dagster's definitions load and other commands run."""
 
-    def fleetlake(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FLEETLAKE_LAKE_DIR": str(tmp_path / "lake")}
-        command = [sys.executable, "-c", WITHOUT_SIMULATOR, *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
-
-    build = fleetlake("build")
-    assert build.returncode == 1, build.stderr
-    assert "no lake at" in build.stderr and "fleetlake-provider" not in build.stderr
-    serve = fleetlake("provider", "serve")
-    assert serve.returncode == 2, serve.stderr
-    assert "the fleetlake-provider distribution, which is not installed here" in serve.stderr
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FLEETLAKE_LAKE_DIR": str(tmp_path / "lake")}
+    commands = ["build", "provider serve"]
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SIMULATOR, *commands],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    said = re.split(rf"^{re.escape(END_OF_COMMAND)} (\d+)$\n", done.stderr, flags=re.MULTILINE)
+    assert len(said) == 2 * len(commands) + 1 and said[-1] == "", done.stderr
+    (build, build_code), (serve, serve_code) = zip(said[0:-1:2], map(int, said[1::2]), strict=True)
+    assert build_code == 1, build
+    assert "no lake at" in build and "fleetlake-provider" not in build
+    assert serve_code == 2, serve
+    assert "the fleetlake-provider distribution, which is not installed here" in serve
 
 
 def test_a_bad_fault_setting_names_its_variable() -> None:
