@@ -5,6 +5,9 @@ Errors a caller must tell apart are types: `HourNotReady` (202: try the partitio
 (nothing else will work either: stop the run), `VoiRequestError` (this request failed for good).
 Transient trouble (429, 5xx, timeouts, cut bodies) never reaches the caller unless retries run out.
 
+Requests go through aiohttp under httpx's API (pipelines/voi/transport.py), a third of the CPU per response of
+httpx's own transport; a transport passed in (the tests' in-process provider) replaces it.
+
 Every wait has an end: each request, body included, has an overall deadline (a body trickling one byte at a time
 restarts httpx's per-read timeout forever); a `links.next` chain is followed for at most `max_pages` pages; a
 Retry-After (seconds or an HTTP date) longer than `max_retry_after_s` fails the request rather than pausing the
@@ -21,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Annotated, Any
 
+import aiohttp
 import httpx
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -31,6 +35,7 @@ from pipelines.lake.mds_versions import MEDIA_TYPES, MdsVersion
 from pipelines.scrub import remember_secret, scrub
 from pipelines.voi.clock import SYSTEM_CLOCK, ClientClock
 from pipelines.voi.ratelimit import PROCESS_LIMITER, RateLimiter
+from pipelines.voi.transport import NetworkTransport
 
 MDS_ACCEPT = "application/vnd.mds+json;version=2.0"
 INSURANCE_ACCEPT = "application/vnd.insurance+json;version=2.0"
@@ -165,10 +170,11 @@ class VoiClient:
         self.limiter = limiter or PROCESS_LIMITER
         self.max_attempts = max_attempts
         self.stats = ClientStats()
+        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or NetworkTransport(limits=limits),
             timeout=httpx.Timeout(timeout_s, connect=10.0),
-            limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
+            limits=limits,
             headers={"User-Agent": "fleetlake/0.1"},
         )
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -282,6 +288,8 @@ class VoiClient:
             except httpx.DecodingError:
                 raise _Transient("bad content encoding") from None
             except (httpx.TimeoutException, httpx.TransportError) as e:
+                raise _Transient(type(e).__name__) from None
+            except aiohttp.ClientError as e:  # one the transport leaves unmapped (a malformed status line, ...)
                 raise _Transient(type(e).__name__) from None
         if reply.status == 429:
             retry_after = _retry_after(reply.headers, self.clock.now())
