@@ -28,7 +28,7 @@ from pipelines.lake.datasets import (
     parse,
     table_of,
 )
-from pipelines.lake.filesystem import LakePath, readable
+from pipelines.lake.filesystem import LakePath, known_absent, readable
 from pipelines.lake.fingerprint import records_fingerprint, stored_fingerprint
 from pipelines.lake.legacy_mds import dataset_for
 from pipelines.lake.store import (
@@ -360,7 +360,9 @@ def superseded_records(
 
 def _read_if_present(path: LakePath) -> pl.DataFrame | None:
     """A lake file's records, or None when it is not there: in a bucket one GET, where asking first took a HEAD
-    and a listing more (an hour's first delivery asks of a file that is not there yet)."""
+    and a listing more (an hour's first delivery asks of a file that is not there yet); on disk one stat."""
+    if known_absent(path):
+        return None
     try:
         return pl.read_parquet(readable(path))
     except FileNotFoundError:

@@ -84,6 +84,13 @@ def uri(path: LakePath) -> str:
     return str(path.resolve())
 
 
+def known_absent(path: LakePath) -> bool:
+    """A local file that is not there, known from one stat: asking a reader costs its set-up first (Polars ~0.35 ms,
+    a Parquet footer ~0.2 ms), paid for every hour's first delivery. False for an object: there the one GET that
+    reads it says whether it is there, where asking first would be a request more."""
+    return not is_remote(path) and not Path(path).exists()
+
+
 def readable(path: LakePath) -> str | Path | IO[bytes]:
     """Something Polars and pyarrow read a Parquet file from: the local path, or the object's bytes (fetched in
     one GET: opening the object as a file would first ask for its size, and so does s3fs's `cat_file` unless told

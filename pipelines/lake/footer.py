@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
-from pipelines.lake.filesystem import LakePath, is_remote
+from pipelines.lake.filesystem import LakePath, is_remote, known_absent
 
 TAIL_BYTES = 64 * 1024
 """The bytes asked for first from the end of an object: a lake file's footer and more."""
@@ -24,6 +24,8 @@ MAGIC = b"PAR1"
 
 def footer(path: LakePath) -> pq.FileMetaData:
     """The footer of the Parquet file at `path`; FileNotFoundError when there is none."""
+    if known_absent(path):
+        raise FileNotFoundError(path)
     if not is_remote(path):
         return pq.read_metadata(path)
     remote = cast(UPath, path)
