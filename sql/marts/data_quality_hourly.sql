@@ -269,16 +269,33 @@ unmatched_trips as (
     group by zone_id, record_hour
 ),
 
+-- The trip events of the window's hours, and which of the trips they name the lake holds: the few named ids are
+-- hashed and every trip's id streamed past them (hashing every trip's id to look a few up took 0.13 s of this
+-- model's 0.29 s in an hour of the 30-day 10,000-vehicle city).
+window_trip_events as (
+    select zone_id, record_hour, event_id, trip_id,
+    from trip_events
+    where event_time >= (select first_hour from bounds)
+),
+
+held_trips as (
+    select every_trip.trip_id
+    from staging.stg_mds__trips as every_trip
+    -- Unnested from one list, the ids are known to be few: DuckDB takes a CTE's rows for many and would hash the
+    -- trips instead.
+    semi join (select unnest((select list(distinct trip_id) from window_trip_events)) as trip_id) as named
+        on every_trip.trip_id = named.trip_id
+),
+
 -- An event naming no trip, or only trips the lake does not hold (yet: a trip is delivered in its end hour).
 orphan_events as (
     select
-        trip_events.zone_id,
-        trip_events.record_hour,
-        count(distinct trip_events.event_id) as trip_events_without_trip,
-    from trip_events
-    anti join staging.stg_mds__trips as every_trip on trip_events.trip_id = every_trip.trip_id
-    where trip_events.event_time >= (select first_hour from bounds)
-    group by trip_events.zone_id, trip_events.record_hour
+        window_trip_events.zone_id,
+        window_trip_events.record_hour,
+        count(distinct window_trip_events.event_id) as trip_events_without_trip,
+    from window_trip_events
+    anti join held_trips on window_trip_events.trip_id = held_trips.trip_id
+    group by window_trip_events.zone_id, window_trip_events.record_hour
 ),
 
 -- What the compliance rules could not judge (compliance_unjudged), by the hour of the trip's end or counted hour.

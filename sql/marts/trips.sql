@@ -33,15 +33,22 @@ versions as (
     select zone_id, valid_from, span_start, span_end, has_operations_area from core.int_zone_area_versions
 ),
 
--- The places of the window's trips, found by one pass over the placed coordinates (joined to them directly,
--- DuckDB may hash all of them to look up a few).
-places as (
-    select coordinates.*
+-- The places of the window's trips, found by one pass over the placed coordinates' keys (joined to them directly,
+-- DuckDB may hash all of them to look up a few), then read whole by row id: reading every column of every placed
+-- coordinate cost twice as much (0.10 -> 0.05 s CPU an hour at a month of a 10,000-vehicle city).
+found_places as (
+    select coordinates.rowid as place_row
     from core.int_coordinate_areas as coordinates
     semi join (
         select zone_id, unnest([start_lng, end_lng]) as lng, unnest([start_lat, end_lat]) as lat, from trips
     ) as ends
         on coordinates.zone_id = ends.zone_id and coordinates.lng = ends.lng and coordinates.lat = ends.lat
+),
+
+places as (
+    select coordinates.*
+    from found_places
+    inner join core.int_coordinate_areas as coordinates on coordinates.rowid = found_places.place_row
 ),
 
 measured as (
